@@ -1,0 +1,7 @@
+//! Container analysers: they unpack members within the zone's limits and hand each one back to
+//! detection through [`crate::engine::Ctx::nested`].
+
+pub mod compress;
+pub mod sevenz;
+pub mod tar;
+pub mod zip;

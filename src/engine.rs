@@ -1,0 +1,258 @@
+//! Per artifact: map the file, detect its format by content, run the matching analyser (containers
+//! feed their members back through detection), and decide the verdict from the findings.
+
+use std::fs::File;
+use std::path::Path;
+
+use crate::config::Config;
+use crate::containers;
+use crate::finding::{ArtifactReport, Finding, Location, MemberReport};
+use crate::formats;
+use crate::rules::RuleId;
+use crate::zone::detect::{self, Format};
+use crate::zone::digest;
+
+/// What one artifact's analysis has gathered so far.
+#[derive(Debug, Default)]
+struct ScanState {
+    findings: Vec<Finding>,
+    members: Vec<MemberReport>,
+    /// Bytes handed out as container members so far, all nesting levels together.
+    unpacked_bytes: u64,
+    /// Members opened so far, all nesting levels together.
+    member_count: u64,
+}
+
+/// How a container member is expected to look.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberKind {
+    /// An ordinary file: content that matches no known format is a finding.
+    File,
+    /// Raw tensor storage bytes (PyTorch `data/N`, npz arrays): unrecognised content is
+    /// expected, but anything that *is* recognised (a pickle, an archive) is still analysed.
+    Opaque,
+}
+
+/// The analysis context handed to every analyser: where the bytes came from, the limits in
+/// force, and where findings and nested members go.
+pub struct Ctx<'a> {
+    config: &'a Config,
+    path: &'a str,
+    chain: Vec<String>,
+    depth: u32,
+    /// Added to every reported offset: the position of the analysed bytes inside the member.
+    offset_base: u64,
+    state: &'a mut ScanState,
+}
+
+/// A zone limit that an archive ran into; the caller stops unpacking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitHit;
+
+impl<'a> Ctx<'a> {
+    pub fn config(&self) -> &Config {
+        self.config
+    }
+
+    /// Container nesting depth of the bytes being analysed (0 for the file itself).
+    pub fn depth(&self) -> u32 {
+        self.depth
+    }
+
+    /// Records a finding with the rule's default severity and verdict.
+    pub fn report(
+        &mut self,
+        rule: RuleId,
+        offset: Option<u64>,
+        message: impl Into<String>,
+        evidence: Option<String>,
+    ) {
+        let info = rule.info();
+        let finding = Finding {
+            rule_id: rule,
+            severity: info.severity,
+            verdict: info.implies,
+            message: message.into(),
+            location: Location {
+                path: self.path.to_owned(),
+                member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
+                member_chain: self.chain.clone(),
+                offset: offset.map(|o| o + self.offset_base),
+            },
+            evidence,
+            remediation: info.remediation.to_owned(),
+        };
+        // The same trick repeated a thousand times is one finding for the reader.
+        if !self.state.findings.contains(&finding) {
+            self.state.findings.push(finding);
+        }
+    }
+
+    /// A context for bytes that start `by` bytes into the current ones (an embedded stream),
+    /// so that offsets are reported relative to the member, not the slice.
+    pub fn shifted(&mut self, by: u64) -> Ctx<'_> {
+        Ctx {
+            config: self.config,
+            path: self.path,
+            chain: self.chain.clone(),
+            depth: self.depth,
+            offset_base: self.offset_base + by,
+            state: self.state,
+        }
+    }
+
+    /// Accounts `bytes` of unpacked member data against the zone's total limit before a
+    /// container inflates them. Reports and returns `Err` when the limit would be passed.
+    pub fn charge_unpacked(&mut self, member: &str, bytes: u64) -> Result<(), LimitHit> {
+        let limits = &self.config.zone;
+        self.state.member_count += 1;
+        if self.state.member_count > limits.max_members {
+            self.report(
+                RuleId::ArchiveLimitExceeded,
+                None,
+                format!(
+                    "more than {} members in one artifact; the rest were not opened",
+                    limits.max_members
+                ),
+                None,
+            );
+            return Err(LimitHit);
+        }
+        let total = self.state.unpacked_bytes.saturating_add(bytes);
+        if total > limits.max_total_bytes {
+            self.report(
+                RuleId::ArchiveLimitExceeded,
+                None,
+                format!(
+                    "unpacking `{member}` ({bytes} bytes) would pass the limit of {} unpacked bytes per artifact",
+                    limits.max_total_bytes
+                ),
+                None,
+            );
+            return Err(LimitHit);
+        }
+        self.state.unpacked_bytes = total;
+        Ok(())
+    }
+
+    /// Analyses a container member (or an embedded byte string) as an input of its own: its
+    /// digest is recorded, its format detected by content, and the matching analyser run.
+    pub fn nested(&mut self, name: &str, data: &[u8], kind: MemberKind) {
+        let mut chain = self.chain.clone();
+        chain.push(name.to_owned());
+        if self.depth >= self.config.zone.max_depth {
+            self.report(
+                RuleId::ArchiveLimitExceeded,
+                None,
+                format!(
+                    "`{name}` is nested deeper than {} levels and was not analysed",
+                    self.config.zone.max_depth
+                ),
+                None,
+            );
+            return;
+        }
+        let format = detect::detect(data);
+        let member = chain.join("!");
+        self.state.members.push(MemberReport {
+            member,
+            sha256: digest::sha256_hex(data),
+            size: data.len() as u64,
+            format: format.name().to_owned(),
+        });
+        let mut child = Ctx {
+            config: self.config,
+            path: self.path,
+            chain,
+            depth: self.depth + 1,
+            offset_base: 0,
+            state: self.state,
+        };
+        analyse(format, data, &mut child, kind);
+    }
+}
+
+/// Runs the analyser for `format` over `data`.
+fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    match format {
+        Format::Empty => {
+            if kind == MemberKind::File {
+                ctx.report(RuleId::EmptyFile, None, "the file is empty", None);
+            }
+        }
+        Format::Pickle => formats::pickle::analyse(data, ctx),
+        Format::Numpy => formats::numpy::analyse(data, ctx),
+        Format::Zip => containers::zip::analyse(data, ctx),
+        Format::SevenZip => containers::sevenz::analyse(data, ctx),
+        Format::Tar => containers::tar::analyse(data, ctx),
+        Format::Gzip | Format::Bzip2 | Format::Xz | Format::Lzma | Format::Zstd | Format::Zlib => {
+            containers::compress::analyse(format, data, ctx)
+        }
+        Format::Text => {}
+        Format::Unknown => {
+            if kind == MemberKind::File {
+                ctx.report(
+                    RuleId::UnknownFormat,
+                    Some(0),
+                    format!(
+                        "content matches no format the scanner analyses (starts with {})",
+                        detect::hex_prefix(data, 8)
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
+/// gets an `error` verdict with the reason.
+pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
+    let mut state = ScanState::default();
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
+    };
+    let mapped = match crate::zone::mmap::map(&file) {
+        Ok(mapped) => mapped,
+        Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
+    };
+    let data: &[u8] = &mapped;
+    let format = detect::detect(data);
+    // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
+    // doing them side by side keeps a scan close to the cost of hashing alone.
+    let (sha256, ()) = rayon::join(
+        || digest::sha256_hex(data),
+        || {
+            let mut ctx = Ctx {
+                config,
+                path: display,
+                chain: Vec::new(),
+                depth: 0,
+                offset_base: 0,
+                state: &mut state,
+            };
+            analyse(format, data, &mut ctx, MemberKind::File);
+            let carries_pickle = format == Format::Pickle
+                || ctx
+                    .state
+                    .members
+                    .iter()
+                    .any(|m| m.format == Format::Pickle.name());
+            if carries_pickle {
+                detect::check_data_only_extension(path, &mut ctx);
+            }
+        },
+    );
+    let verdict = ArtifactReport::decide(&state.findings, None);
+    ArtifactReport {
+        path: display.to_owned(),
+        sha256: Some(sha256),
+        size: data.len() as u64,
+        format: format.name().to_owned(),
+        verdict,
+        findings: state.findings,
+        members: state.members,
+        error: None,
+    }
+}

@@ -1,0 +1,4 @@
+//! Leaf analysers, one module per format.
+
+pub mod numpy;
+pub mod pickle;

@@ -1,0 +1,177 @@
+//! The `quarantine` command line: parse arguments, call the library, render, set the exit code.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+use quarantine::{Config, RuleId, Verdict, report};
+
+const EXIT_CODES: &str = "Exit codes:
+  0  no artifact reached the --fail-on level
+  1  at least one artifact did (an `error` verdict counts as suspicious: fail closed)
+  2  usage error, or the scanner itself could not run";
+
+#[derive(Parser)]
+#[command(
+    name = "quarantine",
+    version,
+    about = "Static scanner for ML model artifacts: is this file safe to load, and why not.",
+    after_help = EXIT_CODES
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Scan files and directories (recursively) without loading anything.
+    #[command(after_help = EXIT_CODES)]
+    Scan(ScanArgs),
+    /// List every rule id with a one-line summary.
+    Rules,
+    /// Print a rule's full explanation and fix.
+    Explain {
+        /// A rule id (`PKL001`) or name (`pickle-denied-global`).
+        rule: String,
+    },
+}
+
+#[derive(clap::Args)]
+struct ScanArgs {
+    /// Files or directories to scan.
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Lowest verdict that makes the exit code 1.
+    #[arg(long, value_enum, default_value_t = FailOn::Suspicious)]
+    fail_on: FailOn,
+    /// Text output: show only artifacts that are not clean, and no summary line.
+    #[arg(long, short)]
+    quiet: bool,
+    /// When to colour text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+    /// Treat a pickle global as safe (`module.name`, or `module.*`). Repeatable.
+    #[arg(long = "allow-global", value_name = "GLOBAL")]
+    allow_globals: Vec<String>,
+    /// Treat a pickle global as dangerous (`module.name`, or `module.*`). Repeatable.
+    #[arg(long = "deny-global", value_name = "GLOBAL")]
+    deny_globals: Vec<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum OutputFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum FailOn {
+    Suspicious,
+    Malicious,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("quarantine: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Scan(args) => scan(args),
+        Command::Rules => {
+            let mut out = io::stdout().lock();
+            for id in RuleId::ALL {
+                let rule = id.info();
+                writeln!(
+                    out,
+                    "{}  {:<10} {:<10} {:<28} {}",
+                    rule.code,
+                    rule.severity.as_str(),
+                    Verdict::from(rule.implies).as_str(),
+                    rule.name,
+                    rule.summary
+                )?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Explain { rule } => {
+            let id: RuleId = rule.parse()?;
+            let rule = id.info();
+            println!(
+                "{} {} ({}, implies {})\n\n{}\n\n{}\n\nFix: {}",
+                rule.code,
+                rule.name,
+                rule.severity.as_str(),
+                Verdict::from(rule.implies).as_str(),
+                rule.summary,
+                rule.explanation,
+                rule.remediation
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let config = Config {
+        allow_globals: args.allow_globals,
+        deny_globals: args.deny_globals,
+        ..Config::default()
+    };
+    quarantine::formats::pickle::validate_config(&config)?;
+    let reports = quarantine::scan(&args.paths, &config);
+
+    let choice = match args.color {
+        ColorChoice::Auto => anstream::ColorChoice::Auto,
+        ColorChoice::Always => anstream::ColorChoice::Always,
+        ColorChoice::Never => anstream::ColorChoice::Never,
+    };
+    let mut out = anstream::AutoStream::new(io::stdout().lock(), choice);
+    match args.format {
+        OutputFormat::Text => report::text::write(&mut out, &reports, args.quiet),
+        OutputFormat::Json => report::json::write(&mut out, &reports),
+    }
+    .context("writing the report")?;
+    out.flush().context("writing the report")?;
+
+    let threshold = match args.fail_on {
+        FailOn::Suspicious => Verdict::Suspicious.rank(),
+        FailOn::Malicious => Verdict::Malicious.rank(),
+    };
+    let failed = reports.iter().any(|r| r.verdict.rank() >= threshold);
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

@@ -1,0 +1,361 @@
+//! The rule registry: every detection the scanner can make, with a stable id, a default
+//! severity and verdict, a one-paragraph explanation and a fix.
+//!
+//! Ids are never reused or renumbered. `quarantine rules` and `quarantine explain ID` print this
+//! table, and the README's rule section is kept in step with it by a test.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::finding::{Implies, Severity};
+
+macro_rules! rules {
+    ($(
+        $variant:ident => {
+            code: $code:literal,
+            name: $name:literal,
+            severity: $severity:ident,
+            implies: $implies:ident,
+            summary: $summary:literal,
+            explanation: $explanation:literal,
+            remediation: $remediation:literal $(,)?
+        }
+    ),* $(,)?) => {
+        /// A stable rule identifier such as `PKL001`.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub enum RuleId {
+            $($variant),*
+        }
+
+        impl RuleId {
+            /// Every rule, in registry order.
+            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant),*];
+
+            pub fn info(self) -> &'static Rule {
+                match self {
+                    $(RuleId::$variant => &Rule {
+                        id: RuleId::$variant,
+                        code: $code,
+                        name: $name,
+                        severity: Severity::$severity,
+                        implies: Implies::$implies,
+                        summary: $summary,
+                        explanation: $explanation,
+                        remediation: $remediation,
+                    }),*
+                }
+            }
+        }
+    };
+}
+
+/// Everything the registry knows about one rule.
+#[derive(Debug)]
+pub struct Rule {
+    pub id: RuleId,
+    /// The stable id printed in reports (`PKL001`).
+    pub code: &'static str,
+    /// A short kebab-case name (`pickle-denied-global`).
+    pub name: &'static str,
+    pub severity: Severity,
+    pub implies: Implies,
+    pub summary: &'static str,
+    pub explanation: &'static str,
+    pub remediation: &'static str,
+}
+
+impl RuleId {
+    pub fn code(self) -> &'static str {
+        self.info().code
+    }
+}
+
+impl fmt::Display for RuleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("unknown rule id `{0}` (run `quarantine rules` for the list)")]
+pub struct UnknownRule(String);
+
+impl FromStr for RuleId {
+    type Err = UnknownRule;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        RuleId::ALL
+            .iter()
+            .copied()
+            .find(|id| id.code().eq_ignore_ascii_case(s) || id.info().name == s)
+            .ok_or_else(|| UnknownRule(s.to_owned()))
+    }
+}
+
+impl Serialize for RuleId {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.code())
+    }
+}
+
+impl<'de> Deserialize<'de> for RuleId {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let code = String::deserialize(deserializer)?;
+        code.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+rules! {
+    PickleDeniedGlobal => {
+        code: "PKL001",
+        name: "pickle-denied-global",
+        severity: Critical,
+        implies: Malicious,
+        summary: "Pickle imports a callable that can run code, touch files or the network",
+        explanation: "Loading a pickle imports every global it names and calls whatever REDUCE, INST, OBJ or NEWOBJ tell it to. This pickle names a global on the deny list in signatures/pickle-imports.toml: an interpreter entry point (eval, exec, compile, __import__, getattr), a process or shell API (os.system, subprocess), file-system or network access, native code loading, or an indirection helper that reaches those. Merely loading the file runs it; no model needs it.",
+        remediation: "Do not load this file. If it came from a trusted source, re-export the weights to safetensors from a clean environment; if not, report it to whoever published it.",
+    },
+    PickleUnknownGlobal => {
+        code: "PKL002",
+        name: "pickle-unknown-global",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Pickle imports a global that is neither known-safe nor known-dangerous",
+        explanation: "Every global a pickle names is imported and may be called at load time. This one is on neither the allow list nor the deny list in signatures/pickle-imports.toml, so the scanner cannot vouch for what it does. Many are harmless classes of libraries we have not catalogued; some are gadgets that reach code execution through a side door.",
+        remediation: "Check what the named callable does when called with the evidence's arguments. If it is a benign class your models use, allow it with `--allow-global module.name`; otherwise treat the file as untrusted and convert it to safetensors.",
+    },
+    PickleMalformed => {
+        code: "PKL003",
+        name: "pickle-malformed",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Pickle stream is truncated, broken or uses an unknown opcode",
+        explanation: "The stream stops in the middle of an opcode, uses an opcode that does not exist, or applies one to operands it cannot take. Python's unpickler executes opcodes as it reads them, so everything before the break still runs when the file is loaded; a deliberately broken tail is a known trick to make scanners give up while the payload at the start executes. Every finding before the break is kept.",
+        remediation: "Treat the file as untrusted. A file written by a real library is never malformed; re-download it, check its published hash, or ask the publisher for a safetensors export.",
+    },
+    PickleTrailingData => {
+        code: "PKL004",
+        name: "pickle-trailing-data",
+        severity: Low,
+        implies: Suspicious,
+        summary: "Bytes follow the last pickle stream and belong to no known layout",
+        explanation: "After the final STOP opcode there are bytes that are neither another pickle nor part of a known layout (legacy PyTorch storages, joblib inline arrays). Loaders that read several pickles in a row, or other formats that look at the end of the file, may interpret them; a second reading of the same file is how polyglot attacks hide payloads.",
+        remediation: "Find out what wrote the extra bytes. Strip them, or re-export the model from a clean environment.",
+    },
+    PickleLimitExceeded => {
+        code: "PKL005",
+        name: "pickle-limit-exceeded",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Pickle exceeds an analysis limit (stack, memo, string size, opcode count or nesting)",
+        explanation: "The stream grew the stack, the memo or a string beyond the scanner's bounds, or nests pickles deeper than it follows. The scanner stops interpreting rather than risk running out of memory, so the rest of the stream was not analysed. Benign checkpoints stay far below these limits.",
+        remediation: "Treat the file as unverified. If it is genuinely this large, raise the limit and scan again.",
+    },
+    PickleGlobalMutation => {
+        code: "PKL006",
+        name: "pickle-global-mutation",
+        severity: High,
+        implies: Malicious,
+        summary: "Pickle overwrites attributes of an imported module or class",
+        explanation: "BUILD (or SETITEM/SETITEMS) is applied to a global itself rather than to an instance made from it. Setting state on a module or class replaces its attributes for the whole process: a later import of an innocent-looking name then resolves to whatever the pickle planted (for example builtins.eval behind torch._utils._rebuild_tensor). No library writes pickles like this.",
+        remediation: "Do not load this file; it is built to defeat allow-list scanners.",
+    },
+    PickleDynamicCall => {
+        code: "PKL007",
+        name: "pickle-dynamic-call",
+        severity: High,
+        implies: Suspicious,
+        summary: "Pickle calls something that is not a plain import",
+        explanation: "REDUCE, OBJ or NEWOBJ is applied to a value that is the result of another call (for example getattr(module, 'name')(...)), or to a value the scanner cannot resolve statically. Calling call results is how payloads reach a dangerous function without naming it as a global.",
+        remediation: "Read the evidence to see what is called; treat the file as untrusted unless the call is understood.",
+    },
+    PickleUnresolvableImport => {
+        code: "PKL008",
+        name: "pickle-unresolvable-import",
+        severity: High,
+        implies: Suspicious,
+        summary: "Pickle builds an import whose module or name cannot be determined",
+        explanation: "STACK_GLOBAL takes its module and name from the stack; here they are not plain strings (a number, a missing memo entry, the result of a call). Python's unpickler would fail or import something a scanner cannot name. Files crafted like this exist to crash or confuse scanners while an earlier opcode does the damage.",
+        remediation: "Treat the file as untrusted; no library writes pickles like this.",
+    },
+    PickleExtensionCode => {
+        code: "PKL009",
+        name: "pickle-extension-code",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Pickle imports through the copyreg extension registry (EXT1/EXT2/EXT4)",
+        explanation: "EXT opcodes import whatever global the loading process registered under a number with copyreg.add_extension. The scanner cannot know that registry, so the import is unnamed. Standard libraries do not register extension codes.",
+        remediation: "Treat the file as untrusted unless you know which process registers the code and what it maps to.",
+    },
+    NumpyMalformed => {
+        code: "NPY001",
+        name: "numpy-malformed",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "NumPy .npy header is malformed or does not match the data",
+        explanation: "The .npy magic is present but the header is truncated, not a Python literal dict, names an unknown dtype, or declares more data than the file holds. numpy refuses such files, so nothing benign writes them; scanners that trust the header can be steered past an object-array payload.",
+        remediation: "Re-export the array with numpy.save from a clean environment.",
+    },
+    TorchLayoutMismatch => {
+        code: "TRC001",
+        name: "torch-layout-mismatch",
+        severity: Low,
+        implies: Suspicious,
+        summary: "Legacy PyTorch file does not follow the layout torch.save writes",
+        explanation: "A legacy (non-zip) PyTorch file is five pickles in a row (magic number, protocol version, system info, the object, storage keys) followed by each storage's raw bytes. Here the sequence or the storage bytes do not match, so part of the file is not what torch.load expects to read.",
+        remediation: "Re-save the checkpoint with a current torch.save, or better, export it to safetensors.",
+    },
+    UnknownFormat => {
+        code: "FMT001",
+        name: "unknown-format",
+        severity: Low,
+        implies: Suspicious,
+        summary: "Binary content of a format the scanner does not recognise",
+        explanation: "The file's bytes match no format the scanner can analyse (pickle, PyTorch, NumPy, joblib, zip, tar, 7z, compressed streams, text). Detection is by content, never by name, so a renamed or unknown format cannot be vouched for.",
+        remediation: "Check what the file really is. If it is a format you need scanned, open an issue with a sample.",
+    },
+    ExtensionMismatch => {
+        code: "FMT002",
+        name: "extension-mismatch",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "File name promises a data-only format but the content can run code",
+        explanation: "The extension names a format that cannot execute code when loaded (safetensors, ONNX, GGUF, plain .npy, JSON), but the content is a pickle or an archive holding one. Tools that pick a loader by extension, or reviewers who trust the name, are misled; the file executes code with the loader that really reads it.",
+        remediation: "Rename the file to what it is and treat it by its content; better, convert it to the format its name promises.",
+    },
+    EmptyFile => {
+        code: "FMT004",
+        name: "empty-file",
+        severity: Info,
+        implies: Clean,
+        summary: "File is empty",
+        explanation: "A zero-byte file carries no code and no data. It is reported so that an empty model file in a registry (a failed upload or download) is noticed.",
+        remediation: "Nothing to fix for safety; check the upload if a model was expected here.",
+    },
+    ArchiveCorrupt => {
+        code: "ARC001",
+        name: "archive-corrupt",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Archive or compressed stream is truncated or corrupt",
+        explanation: "The container cannot be read to the end: a truncated stream, a broken header, a member whose data runs past the file. Members that could be read were analysed; the rest were not, and lenient loaders may still read them.",
+        remediation: "Re-download the file and check its published hash; do not load a damaged archive.",
+    },
+    ArchiveCrcMismatch => {
+        code: "ARC002",
+        name: "archive-crc-mismatch",
+        severity: High,
+        implies: Suspicious,
+        summary: "Archive member's CRC does not match its data",
+        explanation: "The member's bytes were changed after its checksum was computed. Strict readers (Python's zipfile) refuse it, but PyTorch's loader does not check CRCs, so scanners built on a strict reader skip exactly the member the model loader executes. The member was analysed anyway.",
+        remediation: "Treat the file as tampered with; obtain the model again from its publisher.",
+    },
+    ArchiveHeaderMismatch => {
+        code: "ARC003",
+        name: "archive-header-mismatch",
+        severity: High,
+        implies: Suspicious,
+        summary: "Zip local header and central directory disagree",
+        explanation: "A member's name, size or compression method in its local file header differs from the central directory entry. Different readers trust different copies, so a scanner and a loader can see different files under the same name. Both readings were analysed.",
+        remediation: "Treat the file as tampered with; re-create the archive with a standard tool.",
+    },
+    ArchiveEncryptedMember => {
+        code: "ARC004",
+        name: "archive-encrypted-member",
+        severity: Low,
+        implies: Suspicious,
+        summary: "Archive member is encrypted and cannot be inspected",
+        explanation: "The member is encrypted, so its content cannot be analysed without the password. Model loaders do not decrypt members, but a pipeline that unpacks with a password would receive content nobody has checked.",
+        remediation: "Scan the decrypted content, or distribute the model unencrypted with a published hash.",
+    },
+    ArchiveLimitExceeded => {
+        code: "ARC005",
+        name: "archive-limit-exceeded",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Archive exceeds an unpacking limit (size, ratio, member count, depth, path length)",
+        explanation: "Unpacking stopped at a limit of the secure zone: the declared or actual unpacked size, the compression ratio, the number of members, the nesting depth or a path length. This is how decompression bombs take scanners down so a pipeline times out open. What was read before the limit was analysed; the rest was not.",
+        remediation: "If the archive is genuinely this large, raise the limit with the matching flag and scan again; otherwise treat it as hostile.",
+    },
+    ArchiveUnsafePath => {
+        code: "ARC006",
+        name: "archive-unsafe-path",
+        severity: High,
+        implies: Malicious,
+        summary: "Archive member path is absolute or climbs out with `..`",
+        explanation: "A member's name is an absolute path or contains `..` components, so extracting the archive writes outside the target directory (\"zip slip\"): overwriting shell start-up files, SSH keys or site-packages. No model archive needs such a name. The scanner never writes it anywhere.",
+        remediation: "Do not extract this archive. Re-create it with relative member names.",
+    },
+    ArchiveLinkMember => {
+        code: "ARC007",
+        name: "archive-link-member",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Archive contains a symbolic link, hard link or device file",
+        explanation: "Links inside an archive can point anywhere on the machine that extracts it (a model file that is really /etc/passwd or ~/.aws/credentials, or a later member written through the link). Device files have no place in a model. The scanner never creates or follows them.",
+        remediation: "Replace links with the files they point to, and remove device entries.",
+    },
+    ArchiveDuplicateMember => {
+        code: "ARC008",
+        name: "archive-duplicate-member",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Archive contains two members with the same name",
+        explanation: "Readers disagree on which copy wins: one takes the first, another the last. A scanner can check a benign copy while the loader reads a malicious one. Every copy was analysed.",
+        remediation: "Re-create the archive so that every name is unique.",
+    },
+    ArchiveFlagAnomaly => {
+        code: "ARC009",
+        name: "archive-flag-anomaly",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Zip member sets general-purpose flag bits that standard writers do not use",
+        explanation: "The member sets flag bits (encryption without an encryption header, compressed patched data, strong encryption) that make strict readers such as Python's zipfile refuse it, while PyTorch's reader ignores them and loads the member. Setting them on a model file serves only to blind scanners. The member was analysed anyway.",
+        remediation: "Treat the file as tampered with; re-create the archive with a standard tool.",
+    },
+    ArchiveRecovered => {
+        code: "ARC010",
+        name: "archive-recovered",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Zip central directory is unusable; members were recovered from local headers",
+        explanation: "The archive's central directory is missing or broken, so a strict reader sees nothing inside it. Lenient readers still find members by their local headers, so the scanner walked those headers itself and analysed every member it found.",
+        remediation: "Treat the file as damaged or tampered with; obtain it again from its publisher.",
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn codes_and_names_are_unique_and_well_formed() {
+        let mut codes = HashSet::new();
+        let mut names = HashSet::new();
+        for id in RuleId::ALL {
+            let rule = id.info();
+            assert_eq!(rule.id, *id);
+            assert!(codes.insert(rule.code), "duplicate code {}", rule.code);
+            assert!(names.insert(rule.name), "duplicate name {}", rule.name);
+            assert_eq!(rule.code.len(), 6, "{}", rule.code);
+            assert!(rule.code[3..].chars().all(|c| c.is_ascii_digit()));
+            assert!(!rule.explanation.is_empty() && !rule.remediation.is_empty());
+        }
+    }
+
+    #[test]
+    fn parses_codes_and_names() {
+        assert_eq!(
+            "pkl001".parse::<RuleId>().unwrap(),
+            RuleId::PickleDeniedGlobal
+        );
+        assert_eq!(
+            "archive-crc-mismatch".parse::<RuleId>().unwrap(),
+            RuleId::ArchiveCrcMismatch
+        );
+        assert!("XYZ999".parse::<RuleId>().is_err());
+    }
+}

@@ -1,0 +1,264 @@
+//! Content-based format detection. The file name is never consulted to decide how bytes are
+//! analysed; it is only compared with the content afterwards (`FMT002`).
+
+use std::path::Path;
+
+use crate::engine::Ctx;
+use crate::formats::pickle;
+use crate::rules::RuleId;
+
+/// A format recognised from content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Format {
+    Empty,
+    Pickle,
+    Numpy,
+    Zip,
+    SevenZip,
+    Tar,
+    Gzip,
+    Bzip2,
+    Xz,
+    /// The legacy `.lzma` ("LZMA alone") container that joblib's `lzma` compressor writes.
+    Lzma,
+    Zstd,
+    /// A bare zlib stream, as joblib's `zlib` compressor writes.
+    Zlib,
+    Text,
+    Unknown,
+}
+
+impl Format {
+    /// The name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::Empty => "empty",
+            Format::Pickle => "pickle",
+            Format::Numpy => "numpy",
+            Format::Zip => "zip",
+            Format::SevenZip => "7z",
+            Format::Tar => "tar",
+            Format::Gzip => "gzip",
+            Format::Bzip2 => "bzip2",
+            Format::Xz => "xz",
+            Format::Lzma => "lzma",
+            Format::Zstd => "zstd",
+            Format::Zlib => "zlib",
+            Format::Text => "text",
+            Format::Unknown => "unknown",
+        }
+    }
+}
+
+const ZIP_LOCAL: &[u8] = b"PK\x03\x04";
+const ZIP_END: &[u8] = b"PK\x05\x06";
+const ZIP64_END_LOCATOR: &[u8] = b"PK\x06\x07";
+const SEVEN_ZIP: &[u8] = b"7z\xbc\xaf\x27\x1c";
+const NUMPY: &[u8] = b"\x93NUMPY";
+const XZ: &[u8] = b"\xfd7zXZ\x00";
+const ZSTD: &[u8] = b"\x28\xb5\x2f\xfd";
+const GZIP: &[u8] = b"\x1f\x8b";
+
+/// Detects the format of `data` from its content alone.
+pub fn detect(data: &[u8]) -> Format {
+    if data.is_empty() {
+        return Format::Empty;
+    }
+    let magic: &[(&[u8], Format)] = &[
+        (NUMPY, Format::Numpy),
+        (ZIP_LOCAL, Format::Zip),
+        (ZIP_END, Format::Zip),
+        (SEVEN_ZIP, Format::SevenZip),
+        (XZ, Format::Xz),
+        (ZSTD, Format::Zstd),
+        (GZIP, Format::Gzip),
+    ];
+    if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
+        return *format;
+    }
+    if is_bzip2(data) {
+        return Format::Bzip2;
+    }
+    if pickle::looks_like_pickle(data) {
+        return Format::Pickle;
+    }
+    if is_tar(data) {
+        return Format::Tar;
+    }
+    if has_zip_end_record(data) {
+        return Format::Zip;
+    }
+    // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
+    if is_text(data) {
+        return Format::Text;
+    }
+    if is_lzma_alone(data) {
+        return Format::Lzma;
+    }
+    if is_zlib(data) {
+        return Format::Zlib;
+    }
+    Format::Unknown
+}
+
+fn is_bzip2(data: &[u8]) -> bool {
+    matches!(
+        data,
+        [
+            b'B',
+            b'Z',
+            b'h',
+            b'1'..=b'9',
+            0x31,
+            0x41,
+            0x59,
+            0x26,
+            0x53,
+            0x59,
+            ..
+        ]
+    ) || matches!(
+        data,
+        [
+            b'B',
+            b'Z',
+            b'h',
+            b'1'..=b'9',
+            0x17,
+            0x72,
+            0x45,
+            0x38,
+            0x50,
+            0x90,
+            ..
+        ]
+    )
+}
+
+/// POSIX and GNU tar both put `ustar` at offset 257 of the first header.
+fn is_tar(data: &[u8]) -> bool {
+    data.get(257..262) == Some(b"ustar")
+}
+
+/// A zip whose first local header is not at offset 0 (data prepended, or a self-extractor) is
+/// still found by its end-of-central-directory record, which sits in the last 64 KiB + 22 bytes.
+fn has_zip_end_record(data: &[u8]) -> bool {
+    let window = data.len().saturating_sub(65_535 + 22);
+    let tail = data.get(window..).unwrap_or_default();
+    tail.windows(4)
+        .any(|w| w == ZIP_END || w == ZIP64_END_LOCATOR)
+}
+
+/// LZMA-alone: a properties byte (lc/lp/pb, 0x5d for the defaults), a power-of-two-ish
+/// dictionary size, then the uncompressed size (or all ones for "unknown").
+fn is_lzma_alone(data: &[u8]) -> bool {
+    let Some(header) = data.get(..13) else {
+        return false;
+    };
+    let props = header[0];
+    let dict = u32::from_le_bytes([header[1], header[2], header[3], header[4]]);
+    props < 9 * 5 * 5
+        && (dict.is_power_of_two() || (dict >> dict.trailing_zeros()) == 3)
+        && dict >= 4096
+        && (header[5..13] == [0xff; 8]
+            || u64::from_le_bytes(header[5..13].try_into().unwrap_or([0xff; 8])) < 1 << 48)
+}
+
+fn is_zlib(data: &[u8]) -> bool {
+    match data {
+        [cmf, flg, ..] => {
+            cmf & 0x0f == 8
+                && cmf >> 4 <= 7
+                && (u16::from(*cmf) * 256 + u16::from(*flg)) % 31 == 0
+                && flg & 0x20 == 0
+        }
+        _ => false,
+    }
+}
+
+/// Text: no NUL byte and valid UTF-8 in the first 8 KiB (a character cut by the window is fine).
+fn is_text(data: &[u8]) -> bool {
+    let head = data.get(..8192).unwrap_or(data);
+    if head.contains(&0) {
+        return false;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => true,
+        Err(e) => e.error_len().is_none() && head.len() == 8192,
+    }
+}
+
+/// `de ad be ef …` for messages.
+pub fn hex_prefix(data: &[u8], n: usize) -> String {
+    let head = data.get(..n).unwrap_or(data);
+    let mut out: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
+    if data.len() > n {
+        out.push("…".to_owned());
+    }
+    out.join(" ")
+}
+
+/// Extensions of formats that cannot run code when loaded.
+const DATA_ONLY_EXTENSIONS: &[&str] = &[
+    "safetensors",
+    "onnx",
+    "gguf",
+    "ggml",
+    "npy",
+    "json",
+    "txt",
+    "h5",
+    "hdf5",
+    "tflite",
+];
+
+/// Reports `FMT002` when the file's name promises a data-only format but its content carries a
+/// pickle. Called only after analysis found one.
+pub fn check_data_only_extension(path: &Path, ctx: &mut Ctx<'_>) {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return;
+    };
+    let ext = ext.to_ascii_lowercase();
+    if DATA_ONLY_EXTENSIONS.contains(&ext.as_str()) {
+        ctx.report(
+            RuleId::ExtensionMismatch,
+            Some(0),
+            format!("named `.{ext}` (a data-only format) but its content carries a pickle, which runs code when loaded"),
+            None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_formats() {
+        assert_eq!(detect(b""), Format::Empty);
+        assert_eq!(detect(b"\x93NUMPY\x01\x00"), Format::Numpy);
+        assert_eq!(detect(b"PK\x03\x04rest"), Format::Zip);
+        assert_eq!(
+            detect(b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0"),
+            Format::Zip
+        );
+        assert_eq!(detect(b"\x1f\x8b\x08\x00"), Format::Gzip);
+        assert_eq!(detect(b"hello world\n"), Format::Text);
+        assert_eq!(detect(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Format::Unknown);
+    }
+
+    #[test]
+    fn zip_with_prepended_bytes_is_found_from_its_end() {
+        let mut data = vec![0xAAu8; 100];
+        data.extend_from_slice(b"PK\x05\x06");
+        data.extend_from_slice(&[0u8; 18]);
+        assert_eq!(detect(&data), Format::Zip);
+    }
+
+    #[test]
+    fn zlib_header() {
+        assert!(is_zlib(b"\x78\x9c"));
+        assert!(is_zlib(b"\x78\x01"));
+        assert!(!is_zlib(b"xy"));
+    }
+}

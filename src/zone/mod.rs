@@ -1,0 +1,7 @@
+//! The secure zone: finding artifacts on disk, reading them without executing anything,
+//! recognising their format by content, and hashing them.
+
+pub mod detect;
+pub mod digest;
+pub mod mmap;
+pub mod walk;

@@ -1,0 +1,147 @@
+//! Turning the paths given on the command line into the list of artifacts to scan.
+
+use std::collections::HashSet;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+/// One file to scan, with the path to show for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub path: PathBuf,
+    pub display: String,
+}
+
+/// A path that could not be walked; it becomes an `error` result, the walk goes on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WalkError {
+    pub display: String,
+    pub message: String,
+}
+
+/// Expands `roots` into artifacts. Directories are walked recursively in name order (so output
+/// is deterministic) and `.git` is skipped. A symbolic link inside a directory is followed only
+/// when its target lies inside the same root; one that leaves it is reported, never followed.
+/// Every file and directory is visited once, however many links lead to it, so link loops end.
+/// A path named explicitly is scanned even when it is a link: the user asked for it.
+pub fn walk(roots: &[PathBuf]) -> (Vec<Artifact>, Vec<WalkError>) {
+    let mut walker = Walker::default();
+    for root in roots {
+        match (fs::metadata(root), fs::canonicalize(root)) {
+            (Ok(meta), Ok(canonical)) if meta.is_dir() => {
+                walker.visited.insert(canonical.clone());
+                walker.walk_dir(root, &canonical);
+            }
+            (Ok(_), Ok(canonical)) => walker.add_file(root.clone(), canonical),
+            (Err(e), _) | (_, Err(e)) => walker.error(root, format!("cannot access: {e}")),
+        }
+    }
+    (walker.artifacts, walker.errors)
+}
+
+#[derive(Default)]
+struct Walker {
+    artifacts: Vec<Artifact>,
+    errors: Vec<WalkError>,
+    visited: HashSet<PathBuf>,
+}
+
+impl Walker {
+    fn error(&mut self, path: &Path, message: String) {
+        self.errors.push(WalkError {
+            display: path.display().to_string(),
+            message,
+        });
+    }
+
+    fn add_file(&mut self, path: PathBuf, canonical: PathBuf) {
+        if self.visited.insert(canonical) {
+            self.artifacts.push(Artifact {
+                display: path.display().to_string(),
+                path,
+            });
+        }
+    }
+
+    fn walk_dir(&mut self, dir: &Path, root: &Path) {
+        let entries = match fs::read_dir(dir) {
+            Ok(entries) => entries,
+            Err(e) => return self.error(dir, format!("cannot list directory: {e}")),
+        };
+        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        paths.sort();
+        for path in paths {
+            let is_link = match fs::symlink_metadata(&path) {
+                Ok(meta) => meta.file_type().is_symlink(),
+                Err(e) => {
+                    self.error(&path, format!("cannot read metadata: {e}"));
+                    continue;
+                }
+            };
+            let canonical = match fs::canonicalize(&path) {
+                Ok(canonical) => canonical,
+                Err(e) => {
+                    self.error(
+                        &path,
+                        format!("cannot resolve (dangling or looping link?): {e}"),
+                    );
+                    continue;
+                }
+            };
+            if is_link && !canonical.starts_with(root) {
+                self.error(
+                    &path,
+                    format!(
+                        "symbolic link to {} leaves the scanned directory; not followed",
+                        canonical.display()
+                    ),
+                );
+                continue;
+            }
+            match fs::metadata(&canonical) {
+                Ok(meta) if meta.is_dir() => {
+                    let skip = path.file_name().is_some_and(|n| n == ".git");
+                    if !skip && self.visited.insert(canonical) {
+                        self.walk_dir(&path, root);
+                    }
+                }
+                Ok(meta) if meta.is_file() => self.add_file(path, canonical),
+                Ok(_) => self.error(
+                    &path,
+                    "not a regular file (device, socket or pipe)".to_owned(),
+                ),
+                Err(e) => self.error(&path, format!("cannot access: {e}")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn walks_in_order_skips_git_and_outside_links() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), b"x").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/.git")).unwrap();
+        std::fs::write(root.join("b/.git/config"), b"x").unwrap();
+        std::fs::write(root.join("b/model.pkl"), b"x").unwrap();
+        std::fs::write(root.join("a.bin"), b"x").unwrap();
+        std::os::unix::fs::symlink(outside.path().join("secret"), root.join("escape")).unwrap();
+        std::os::unix::fs::symlink(root.join("a.bin"), root.join("inside")).unwrap();
+        std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();
+        let (artifacts, errors) = walk(&[root.to_path_buf()]);
+        let names: Vec<_> = artifacts
+            .iter()
+            .map(|a| a.path.strip_prefix(root).unwrap().to_path_buf())
+            .collect();
+        assert_eq!(
+            names,
+            [PathBuf::from("a.bin"), PathBuf::from("b/model.pkl")]
+        );
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert!(errors[0].message.contains("leaves the scanned directory"));
+    }
+}
