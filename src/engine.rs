@@ -208,16 +208,20 @@ fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
 /// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
 /// gets an `error` verdict with the reason.
 pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
-    let mut state = ScanState::default();
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
     };
-    let mapped = match crate::zone::mmap::map(&file) {
-        Ok(mapped) => mapped,
-        Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
-    };
-    let data: &[u8] = &mapped;
+    match crate::zone::mmap::map(&file) {
+        Ok(mapped) => scan_bytes(&mapped, path, display, config),
+        Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
+    }
+}
+
+/// Scans bytes already in memory as if they were the file at `path` (whose name is only
+/// compared with the content, never used to pick an analyser).
+pub fn scan_bytes(data: &[u8], path: &Path, display: &str, config: &Config) -> ArtifactReport {
+    let mut state = ScanState::default();
     let format = detect::detect(data);
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
     // doing them side by side keeps a scan close to the cost of hashing alone.
@@ -244,13 +248,12 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
             }
         },
     );
-    let verdict = ArtifactReport::decide(&state.findings, None);
     ArtifactReport {
         path: display.to_owned(),
         sha256: Some(sha256),
         size: data.len() as u64,
         format: format.name().to_owned(),
-        verdict,
+        verdict: ArtifactReport::decide(&state.findings, None),
         findings: state.findings,
         members: state.members,
         error: None,
