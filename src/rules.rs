@@ -326,6 +326,25 @@ rules! {
     },
 }
 
+/// The README's rule reference, generated from the registry (a test keeps them in step).
+pub fn markdown() -> String {
+    let mut out = String::new();
+    for id in RuleId::ALL {
+        let rule = id.info();
+        out.push_str(&format!(
+            "### {} {}\n\n*Severity {}, implies {}.* {}\n\n{}\n\n**Fix:** {}\n\n",
+            rule.code,
+            rule.name,
+            rule.severity.as_str(),
+            crate::finding::Verdict::from(rule.implies).as_str(),
+            rule.summary,
+            rule.explanation,
+            rule.remediation
+        ));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

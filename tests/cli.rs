@@ -1,0 +1,186 @@
+//! The command line's contract: exit codes, the JSON schema, `rules`/`explain`, and bad input
+//! that must give a per-artifact result without stopping the batch.
+
+mod common;
+
+use std::io::Write;
+
+use common::{bin, code, scan_json};
+
+const MALICIOUS: &[u8] = b"cposix\nsystem\n(S'echo quarantine-sample'\ntR.";
+const BENIGN: &[u8] = b"\x80\x04\x95\x0b\x00\x00\x00\x00\x00\x00\x00]\x94(K\x01K\x02K\x03e.";
+
+fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::File::create(&path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+    path
+}
+
+#[test]
+fn exit_codes_follow_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.pkl", MALICIOUS);
+    let good = write(dir.path(), "good.pkl", BENIGN);
+    let unknown = write(dir.path(), "blob.bin", b"\x00\x01\x02\x03\xff\xfe");
+
+    assert_eq!(scan_json(&[&good], &[]).0, 0);
+    assert_eq!(scan_json(&[&bad], &[]).0, 1);
+    assert_eq!(
+        scan_json(&[&unknown], &[]).0,
+        1,
+        "suspicious fails by default"
+    );
+    assert_eq!(scan_json(&[&unknown], &["--fail-on", "malicious"]).0, 0);
+    assert_eq!(scan_json(&[&bad], &["--fail-on", "malicious"]).0, 1);
+
+    let usage = bin()
+        .args(["scan", "--format", "yaml", "x"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&usage), 2);
+    let missing = bin().arg("scan").output().unwrap();
+    assert_eq!(code(&missing), 2);
+}
+
+#[test]
+fn json_report_has_the_documented_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.pkl", MALICIOUS);
+    let (_, report) = scan_json(&[&bad], &[]);
+    assert_eq!(report["schema_version"], 1);
+    assert_eq!(report["scanner"]["name"], "quarantine");
+    assert_eq!(report["verdict"], "malicious");
+    assert_eq!(report["summary"]["artifacts"], 1);
+    assert_eq!(report["summary"]["malicious"], 1);
+    let artifact = &report["artifacts"][0];
+    for key in ["path", "sha256", "size", "format", "verdict", "findings"] {
+        assert!(artifact.get(key).is_some(), "artifact lacks {key}");
+    }
+    assert_eq!(artifact["format"], "pickle");
+    assert_eq!(artifact["size"], MALICIOUS.len());
+    let finding = &artifact["findings"][0];
+    for key in [
+        "rule_id",
+        "severity",
+        "verdict",
+        "message",
+        "location",
+        "evidence",
+        "remediation",
+    ] {
+        assert!(finding.get(key).is_some(), "finding lacks {key}");
+    }
+    assert_eq!(finding["rule_id"], "PKL001");
+    assert_eq!(finding["verdict"], "malicious");
+    assert!(
+        finding["evidence"]
+            .as_str()
+            .unwrap()
+            .contains("posix.system('echo quarantine-sample')")
+    );
+    assert!(finding["location"]["offset"].is_u64());
+    assert!(finding["location"]["member"].is_null());
+}
+
+#[test]
+fn text_report_names_rule_evidence_and_fix() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = write(dir.path(), "bad.pkl", MALICIOUS);
+    let out = bin()
+        .args(["scan", "--color", "never"])
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("malicious"), "{text}");
+    assert!(text.contains("PKL001 critical"), "{text}");
+    assert!(
+        text.contains("evidence: posix.system('echo quarantine-sample')"),
+        "{text}"
+    );
+    assert!(text.contains("fix: "), "{text}");
+    assert!(!text.contains('\x1b'), "no colour with --color never");
+    let quiet = bin()
+        .args(["scan", "--quiet", "--color", "never"])
+        .arg(dir.path().join("bad.pkl"))
+        .output()
+        .unwrap();
+    assert!(
+        !String::from_utf8(quiet.stdout)
+            .unwrap()
+            .contains("artifacts scanned")
+    );
+}
+
+#[test]
+fn rules_and_explain() {
+    let out = bin().arg("rules").output().unwrap();
+    assert_eq!(code(&out), 0);
+    let text = String::from_utf8(out.stdout).unwrap();
+    for id in quarantine::RuleId::ALL {
+        assert!(text.contains(id.code()), "rules lacks {id}");
+    }
+    let out = bin().args(["explain", "PKL001"]).output().unwrap();
+    assert_eq!(code(&out), 0);
+    assert!(String::from_utf8(out.stdout).unwrap().contains("Fix:"));
+    let out = bin().args(["explain", "NOPE42"]).output().unwrap();
+    assert_eq!(code(&out), 2);
+}
+
+#[test]
+fn bad_input_gets_a_result_and_the_batch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "empty.pkl", b"");
+    write(
+        root,
+        "random.bin",
+        &(0..4096u32)
+            .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+            .collect::<Vec<_>>(),
+    );
+    write(root, "zero.zip", b"");
+    write(root, "bad.pkl", MALICIOUS);
+    // A file name that is not UTF-8.
+    use std::os::unix::ffi::OsStrExt;
+    let odd = root.join(std::ffi::OsStr::from_bytes(b"odd-\xff-name.pkl"));
+    std::fs::write(&odd, MALICIOUS).unwrap();
+    // A link loop and a link leaving the scanned tree.
+    std::os::unix::fs::symlink(root, root.join("loop")).unwrap();
+    std::os::unix::fs::symlink("/etc/hostname", root.join("escape")).unwrap();
+
+    let (exit, report) = scan_json(&[root], &[]);
+    assert_eq!(exit, 1);
+    let artifacts = common::artifacts(&report);
+    let verdict_of = |suffix: &str| {
+        artifacts
+            .iter()
+            .find(|a| a["path"].as_str().unwrap().ends_with(suffix))
+            .unwrap_or_else(|| panic!("{suffix} missing from {report}"))["verdict"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(verdict_of("empty.pkl"), "clean");
+    assert_eq!(verdict_of("random.bin"), "suspicious");
+    assert_eq!(verdict_of("bad.pkl"), "malicious");
+    assert_eq!(verdict_of("-name.pkl"), "malicious");
+    assert_eq!(verdict_of("escape"), "error");
+    assert_eq!(report["summary"]["malicious"], 2);
+}
+
+#[test]
+fn unreadable_paths_are_errors_not_crashes() {
+    let (exit, report) = scan_json(&[std::path::Path::new("/nonexistent/model.pt")], &[]);
+    assert_eq!(exit, 1, "an error verdict fails closed");
+    assert_eq!(report["artifacts"][0]["verdict"], "error");
+    assert!(
+        report["artifacts"][0]["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot access")
+    );
+}
