@@ -25,6 +25,11 @@ lint:
 bench:
     cargo bench --bench scan
 
-# Fuzz the pickle engine (needs nightly-free cargo-fuzz: `cargo install cargo-fuzz`).
+# Fuzz the pickle engine (`cargo install cargo-fuzz` first). cargo-fuzz wants nightly for
+# -Zsanitizer; RUSTC_BOOTSTRAP lets the stable toolchain that these machines have build it.
 fuzz-pickle seconds="600":
-    cd fuzz && cargo fuzz run pickle -- -max_total_time={{seconds}}
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O pickle corpus/pickle ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+# Fuzz the whole engine: detection, containers and every analyser.
+fuzz-scan seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O scan corpus/scan ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048

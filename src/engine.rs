@@ -221,8 +221,19 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
 /// Scans bytes already in memory as if they were the file at `path` (whose name is only
 /// compared with the content, never used to pick an analyser).
 pub fn scan_bytes(data: &[u8], path: &Path, display: &str, config: &Config) -> ArtifactReport {
+    scan_bytes_as(detect::detect(data), data, path, display, config)
+}
+
+/// Like [`scan_bytes`], but analyses the bytes as `format` whatever detection would say (for
+/// fuzzing one analyser directly).
+pub fn scan_bytes_as(
+    format: Format,
+    data: &[u8],
+    path: &Path,
+    display: &str,
+    config: &Config,
+) -> ArtifactReport {
     let mut state = ScanState::default();
-    let format = detect::detect(data);
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
     // doing them side by side keeps a scan close to the cost of hashing alone.
     let (sha256, ()) = rayon::join(
