@@ -33,3 +33,8 @@ fuzz-pickle seconds="600":
 # Fuzz the whole engine: detection, containers and every analyser.
 fuzz-scan seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O scan corpus/scan ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+# False alarms on files real libraries wrote (joblib and numpy test data from PyPI wheels).
+real-world:
+    cargo build --release --locked
+    python3 scripts/real_world_benign.py
