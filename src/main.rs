@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
+use quarantine::config::ZoneLimits;
 use quarantine::{Config, RuleId, Verdict, report};
 
 const EXIT_CODES: &str = "Exit codes:
@@ -63,6 +64,70 @@ struct ScanArgs {
     /// Treat a pickle global as dangerous (`module.name`, or `module.*`). Repeatable.
     #[arg(long = "deny-global", value_name = "GLOBAL")]
     deny_globals: Vec<String>,
+    #[command(flatten)]
+    limits: LimitArgs,
+}
+
+/// Limits of the secure zone. Defaults are secure; raise one explicitly when a genuine artifact
+/// needs it. Sizes take K, M, G or T suffixes (powers of 1024).
+#[derive(clap::Args)]
+#[command(next_help_heading = "Secure zone limits")]
+struct LimitArgs {
+    /// Total bytes unpacked from one artifact, all members and levels together.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = ZoneLimits::default().max_total_bytes)]
+    max_total_bytes: u64,
+    /// Bytes unpacked from a single archive member.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = ZoneLimits::default().max_member_bytes)]
+    max_member_bytes: u64,
+    /// Largest compression ratio accepted for a member (checked past 1 MiB unpacked).
+    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_ratio)]
+    max_ratio: u64,
+    /// Members opened per artifact, all nesting levels together.
+    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_members)]
+    max_members: u64,
+    /// Container nesting depth.
+    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_depth)]
+    max_depth: u32,
+    /// Bytes in one member path.
+    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_path_len)]
+    max_path_len: usize,
+}
+
+impl LimitArgs {
+    fn zone(&self) -> ZoneLimits {
+        ZoneLimits {
+            max_total_bytes: self.max_total_bytes,
+            max_member_bytes: self.max_member_bytes,
+            max_ratio: self.max_ratio,
+            max_members: self.max_members,
+            max_depth: self.max_depth,
+            max_path_len: self.max_path_len,
+        }
+    }
+}
+
+/// `4096`, `64K`, `512M`, `16G`, `1T` (powers of 1024).
+fn parse_size(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let (digits, shift) = match text.char_indices().last() {
+        Some((i, c)) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return Err(format!("unknown size suffix `{c}` (use K, M, G or T)")),
+            };
+            (&text[..i], shift)
+        }
+        _ => (text, 0),
+    };
+    let value: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size"))?;
+    value
+        .checked_mul(1 << shift)
+        .ok_or_else(|| format!("`{text}` is too large"))
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -144,6 +209,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let config = Config {
+        zone: args.limits.zone(),
         allow_globals: args.allow_globals,
         deny_globals: args.deny_globals,
         ..Config::default()
