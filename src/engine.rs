@@ -138,6 +138,11 @@ impl<'a> Ctx<'a> {
     /// Analyses a container member (or an embedded byte string) as an input of its own: its
     /// digest is recorded, its format detected by content, and the matching analyser run.
     pub fn nested(&mut self, name: &str, data: &[u8], kind: MemberKind) {
+        self.nested_as(detect::detect(data), name, data, kind);
+    }
+
+    /// Like [`Ctx::nested`] with the format already decided (a second reading of the same bytes).
+    fn nested_as(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
         let mut chain = self.chain.clone();
         chain.push(name.to_owned());
         if self.depth >= self.config.zone.max_depth {
@@ -152,7 +157,6 @@ impl<'a> Ctx<'a> {
             );
             return;
         }
-        let format = detect::detect(data);
         let member = chain.join("!");
         self.state.members.push(MemberReport {
             member,
@@ -205,6 +209,32 @@ fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
     }
 }
 
+/// A zip is found from its end, so bytes that are something else from the start can also be a
+/// zip (`torch.load` opens anything `zipfile` accepts). Analyses that second reading, unless an
+/// analyser already reached the zip as an embedded member (a pickle's trailing data).
+fn analyse_second_reading(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
+    if format == Format::Zip || !detect::has_zip_end_record(data) {
+        return;
+    }
+    ctx.report(
+        RuleId::Polyglot,
+        None,
+        format!(
+            "the file reads as {} from its start and as a zip from its end",
+            format.name()
+        ),
+        None,
+    );
+    let already_read = ctx
+        .state
+        .members
+        .iter()
+        .any(|m| m.format == Format::Zip.name());
+    if !already_read {
+        ctx.nested_as(Format::Zip, "(zip reading)", data, MemberKind::File);
+    }
+}
+
 /// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
 /// gets an `error` verdict with the reason.
 pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
@@ -248,6 +278,7 @@ pub fn scan_bytes_as(
                 state: &mut state,
             };
             analyse(format, data, &mut ctx, MemberKind::File);
+            analyse_second_reading(format, data, &mut ctx);
             let carries_pickle = format == Format::Pickle
                 || ctx
                     .state

@@ -225,6 +225,15 @@ rules! {
         explanation: "The extension names a format that cannot execute code when loaded (safetensors, ONNX, GGUF, plain .npy, JSON), but the content is a pickle or an archive holding one. Tools that pick a loader by extension, or reviewers who trust the name, are misled; the file executes code with the loader that really reads it.",
         remediation: "Rename the file to what it is and treat it by its content; better, convert it to the format its name promises.",
     },
+    Polyglot => {
+        code: "FMT003",
+        name: "polyglot",
+        severity: High,
+        implies: Suspicious,
+        summary: "File is valid as more than one format",
+        explanation: "The bytes read as one format from the start and as another from the end (for example a pickle at offset 0 and a zip found through its end-of-central-directory record). Loaders choose differently: torch.load opens anything zipfile accepts as a zip, pickle.load reads from the first byte. A scanner that checks one reading misses the other. Every reading was analysed; the polyglot itself serves only to deceive.",
+        remediation: "Do not load the file; a model written by a real library has exactly one reading.",
+    },
     EmptyFile => {
         code: "FMT004",
         name: "empty-file",

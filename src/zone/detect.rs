@@ -52,7 +52,6 @@ impl Format {
 
 const ZIP_LOCAL: &[u8] = b"PK\x03\x04";
 const ZIP_END: &[u8] = b"PK\x05\x06";
-const ZIP64_END_LOCATOR: &[u8] = b"PK\x06\x07";
 const SEVEN_ZIP: &[u8] = b"7z\xbc\xaf\x27\x1c";
 const NUMPY: &[u8] = b"\x93NUMPY";
 const XZ: &[u8] = b"\xfd7zXZ\x00";
@@ -142,11 +141,31 @@ fn is_tar(data: &[u8]) -> bool {
 
 /// A zip whose first local header is not at offset 0 (data prepended, or a self-extractor) is
 /// still found by its end-of-central-directory record, which sits in the last 64 KiB + 22 bytes.
-fn has_zip_end_record(data: &[u8]) -> bool {
+/// The record must be self-consistent (its central directory lies before it), so four random
+/// bytes in a tensor blob do not make a zip.
+pub fn has_zip_end_record(data: &[u8]) -> bool {
     let window = data.len().saturating_sub(65_535 + 22);
-    let tail = data.get(window..).unwrap_or_default();
-    tail.windows(4)
-        .any(|w| w == ZIP_END || w == ZIP64_END_LOCATOR)
+    (window..data.len().saturating_sub(21))
+        .rev()
+        .any(|at| is_zip_end_record(data, at))
+}
+
+fn is_zip_end_record(data: &[u8], at: usize) -> bool {
+    let Some(record) = data.get(at..at + 22) else {
+        return false;
+    };
+    if &record[..4] != ZIP_END {
+        return false;
+    }
+    let u16_at = |i: usize| u16::from_le_bytes([record[i], record[i + 1]]);
+    let u32_at =
+        |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
+    let (entries_here, entries_total) = (u16_at(8), u16_at(10));
+    let (cd_size, cd_offset) = (u64::from(u32_at(12)), u64::from(u32_at(16)));
+    let comment_len = usize::from(u16_at(20));
+    let zip64 = cd_offset == u64::from(u32::MAX) || entries_total == u16::MAX;
+    let fits = zip64 || cd_size.saturating_add(cd_offset) <= at as u64;
+    entries_here <= entries_total && fits && at + 22 + comment_len <= data.len()
 }
 
 /// LZMA-alone: a properties byte (lc/lp/pb, 0x5d for the defaults), a power-of-two-ish
