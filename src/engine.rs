@@ -298,6 +298,7 @@ pub fn scan_bytes_as(
         verdict: ArtifactReport::decide(&state.findings, None),
         findings: state.findings,
         members: state.members,
+        aliases: Vec::new(),
         error: None,
     }
 }

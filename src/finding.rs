@@ -124,6 +124,9 @@ pub struct ArtifactReport {
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
     pub members: Vec<MemberReport>,
+    /// Other paths that lead to the same file (links, Hugging Face snapshots); scanned once.
+    #[serde(default)]
+    pub aliases: Vec<String>,
     /// Why the scan could not finish, when it could not.
     pub error: Option<String>,
 }
@@ -139,6 +142,7 @@ impl ArtifactReport {
             verdict: Verdict::Error,
             findings: Vec::new(),
             members: Vec::new(),
+            aliases: Vec::new(),
             error: Some(error),
         }
     }

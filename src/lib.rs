@@ -31,10 +31,9 @@ pub fn scan(paths: &[PathBuf], config: &Config) -> Vec<ArtifactReport> {
         .into_iter()
         .map(|e| ArtifactReport::failed(e.display, e.message))
         .collect();
-    reports.par_extend(
-        artifacts
-            .par_iter()
-            .map(|a| engine::scan_file(&a.path, &a.display, config)),
-    );
+    reports.par_extend(artifacts.par_iter().map(|a| ArtifactReport {
+        aliases: a.aliases.clone(),
+        ..engine::scan_file(&a.path, &a.display, config)
+    }));
     reports
 }

@@ -68,6 +68,9 @@ fn write_artifact(out: &mut dyn Write, report: &ArtifactReport) -> io::Result<()
         report.format,
         report.size
     )?;
+    for alias in &report.aliases {
+        writeln!(out, "    {DIM}also at {alias}{DIM:#}")?;
+    }
     if let Some(error) = &report.error {
         writeln!(out, "    error: {error}")?;
     }

@@ -1,14 +1,16 @@
 //! Turning the paths given on the command line into the list of artifacts to scan.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// One file to scan, with the path to show for it.
+/// One file to scan, with the path to show for it and the other paths that lead to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
     pub path: PathBuf,
     pub display: String,
+    /// Other paths (links) under which the same file was found; it is scanned once.
+    pub aliases: Vec<String>,
 }
 
 /// A path that could not be walked; it becomes an `error` result, the walk goes on.
@@ -23,6 +25,10 @@ pub struct WalkError {
 /// when its target lies inside the same root; one that leaves it is reported, never followed.
 /// Every file and directory is visited once, however many links lead to it, so link loops end.
 /// A path named explicitly is scanned even when it is a link: the user asked for it.
+///
+/// The Hugging Face hub cache keeps each file once under `blobs/` and links to it from every
+/// `snapshots/<revision>/` that contains it: such a blob is reported under its snapshot path
+/// (the name the model uses), with the other paths as aliases.
 pub fn walk(roots: &[PathBuf]) -> (Vec<Artifact>, Vec<WalkError>) {
     let mut walker = Walker::default();
     for root in roots {
@@ -42,7 +48,10 @@ pub fn walk(roots: &[PathBuf]) -> (Vec<Artifact>, Vec<WalkError>) {
 struct Walker {
     artifacts: Vec<Artifact>,
     errors: Vec<WalkError>,
+    /// Directories already walked, by canonical path.
     visited: HashSet<PathBuf>,
+    /// Files already listed: canonical path to their index in `artifacts`.
+    files: HashMap<PathBuf, usize>,
 }
 
 impl Walker {
@@ -54,11 +63,25 @@ impl Walker {
     }
 
     fn add_file(&mut self, path: PathBuf, canonical: PathBuf) {
-        if self.visited.insert(canonical) {
+        let display = path.display().to_string();
+        let Some(&index) = self.files.get(&canonical) else {
+            self.files.insert(canonical, self.artifacts.len());
             self.artifacts.push(Artifact {
-                display: path.display().to_string(),
                 path,
+                display,
+                aliases: Vec::new(),
             });
+            return;
+        };
+        let Some(artifact) = self.artifacts.get_mut(index) else {
+            return;
+        };
+        if is_hub_blob(&artifact.path) && !is_hub_blob(&path) {
+            let blob = std::mem::replace(&mut artifact.display, display);
+            artifact.path = path;
+            artifact.aliases.push(blob);
+        } else {
+            artifact.aliases.push(display);
         }
     }
 
@@ -115,6 +138,19 @@ impl Walker {
     }
 }
 
+/// `…/models--org--name/blobs/<hash>`: a file of the Hugging Face hub cache under its content
+/// name rather than the name a snapshot gives it.
+fn is_hub_blob(path: &Path) -> bool {
+    let mut parents = path.ancestors().skip(1);
+    let blobs = parents.next().and_then(Path::file_name);
+    let repo = parents.next().and_then(Path::file_name);
+    blobs.is_some_and(|b| b == "blobs")
+        && repo.is_some_and(|r| {
+            let r = r.to_string_lossy();
+            r.starts_with("models--") || r.starts_with("datasets--") || r.starts_with("spaces--")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -143,5 +179,40 @@ mod tests {
         );
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].message.contains("leaves the scanned directory"));
+    }
+
+    #[test]
+    fn hub_cache_blob_is_scanned_once_under_its_snapshot_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("models--org--name");
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        std::fs::create_dir_all(repo.join("snapshots/rev1")).unwrap();
+        std::fs::create_dir_all(repo.join("snapshots/rev2")).unwrap();
+        std::fs::write(repo.join("blobs/abc123"), b"x").unwrap();
+        for rev in ["rev1", "rev2"] {
+            std::os::unix::fs::symlink(
+                "../../blobs/abc123",
+                repo.join("snapshots").join(rev).join("pytorch_model.bin"),
+            )
+            .unwrap();
+        }
+        let (artifacts, errors) = walk(&[dir.path().to_path_buf()]);
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+        let artifact = &artifacts[0];
+        assert!(
+            artifact
+                .display
+                .ends_with("snapshots/rev1/pytorch_model.bin"),
+            "{artifact:?}"
+        );
+        assert_eq!(artifact.aliases.len(), 2);
+        assert!(artifact.aliases.iter().any(|a| a.ends_with("blobs/abc123")));
+        assert!(
+            artifact
+                .aliases
+                .iter()
+                .any(|a| a.ends_with("rev2/pytorch_model.bin"))
+        );
     }
 }
