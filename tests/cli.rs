@@ -184,3 +184,45 @@ fn unreadable_paths_are_errors_not_crashes() {
             .contains("cannot access")
     );
 }
+
+#[test]
+fn nothing_is_written_outside_the_zone() {
+    // The zip-slip and symlink samples name paths two levels up; run from deep inside a canary
+    // tree and check afterwards that the tree holds exactly what it held before.
+    let canary = tempfile::tempdir().unwrap();
+    let work = canary.path().join("a/b/work");
+    std::fs::create_dir_all(&work).unwrap();
+    let samples = common::repo().join("samples/malicious");
+    for name in ["zip_slip.zip", "tar_symlink.tar", "pickle_in_tar.tar.gz"] {
+        std::fs::copy(samples.join(name), work.join(name)).unwrap();
+    }
+    let before = tree(canary.path());
+    let out = bin()
+        .arg("scan")
+        .arg(".")
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        tree(canary.path()),
+        before,
+        "the scan wrote into the canary tree"
+    );
+}
+
+fn tree(root: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut paths = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path.clone());
+            }
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    paths
+}
