@@ -1,14 +1,48 @@
-//! Placeholder until the pickle engine lands.
+//! The pickle analyser: an abstract unpickler that follows every opcode of protocols 0–5 over
+//! symbolic values, resolves what each stream imports and calls, and checks it against the
+//! import policy in `signatures/pickle-imports.toml`. Nothing is imported, called or unpickled.
+//!
+//! - [`ops`]: the opcode set and a zero-copy instruction reader.
+//! - [`value`]: symbolic values and the node arena.
+//! - [`render`]: Python-like rendering of values for evidence.
+//! - [`vm`]: the stack machine for one stream.
+//! - [`globals`]: the stream's import table and how GLOBAL, INST and STACK_GLOBAL resolve.
+//! - [`inspect`]: calls, mutations of globals, nested pickles, joblib arrays, import findings.
+//! - [`imports`]: the import policy.
+//! - [`layout`]: several streams in one file, legacy PyTorch storages, trailing data.
+//! - [`sniff`]: recognising a pickle by its first bytes.
 
+mod globals;
+mod imports;
+mod inspect;
+mod layout;
+mod ops;
+mod render;
+mod sniff;
+mod value;
+mod vm;
+
+#[cfg(test)]
+mod tests;
+
+use crate::config::Config;
 use crate::engine::Ctx;
 
-pub fn analyse(_data: &[u8], _ctx: &mut Ctx<'_>) {}
+pub use imports::PolicyError;
 
+/// Analyses every pickle stream in `data` (starting at offset 0) and reports what loading it
+/// would import, call and mutate.
+pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    layout::analyse(data, ctx);
+}
+
+/// Whether `data` starts like a pickle: a PROTO 2–5 header followed by an opcode, or a
+/// plausible run of protocol 0/1 opcodes.
 pub fn looks_like_pickle(data: &[u8]) -> bool {
-    matches!(data, [0x80, 2..=5, ..])
+    sniff::looks_like_pickle(data)
 }
 
 /// Checks the user's `--allow-global`/`--deny-global` entries before any scan starts.
-pub fn validate_config(_config: &crate::Config) -> Result<(), std::convert::Infallible> {
-    Ok(())
+pub fn validate_config(config: &Config) -> Result<(), PolicyError> {
+    imports::validate_config(config)
 }

@@ -1,0 +1,496 @@
+//! What the abstract unpickler checks beyond stack bookkeeping: calls (their evidence, calls of
+//! call results, pickles nested in their arguments), BUILD and item opcodes applied to imported
+//! globals, joblib's inline arrays, and the import findings reported when a stream ends.
+
+use std::borrow::Cow;
+
+use crate::engine::MemberKind;
+use crate::rules::RuleId;
+
+use super::imports::Class;
+use super::ops::Op;
+use super::render::Renderer;
+use super::sniff::looks_like_pickle;
+use super::value::{Node, NodeId, Value};
+use super::vm::{Flow, Halt, MAX_REPORTS, Machine};
+
+/// Import findings of one kind reported per stream before they are summarised.
+const MAX_IMPORT_FINDINGS: usize = 200;
+/// Pickles nested in call arguments that are analysed per stream.
+const MAX_NESTED: usize = 64;
+/// Attributes planted on globals that are remembered per stream.
+const MAX_OVERRIDES: usize = 10_000;
+
+enum Target {
+    /// A list, dict or set that takes the opcode's items.
+    Container(NodeId),
+    Global,
+    /// A tuple, frozenset, number or string: CPython fails.
+    Immutable,
+    /// An object of unknown type (a call result, a missing memo entry): items are not tracked.
+    Object,
+}
+
+/// The call recorded as evidence for the global at the root of `callable`'s chain, if any.
+fn global_call<'a>(m: &Machine<'a, '_, '_>, callable: Value<'a>) -> Option<NodeId> {
+    let mut root = callable;
+    for _ in 0..64 {
+        match m.arena.call(root) {
+            Some(call) => root = call.callable,
+            None => break,
+        }
+    }
+    match m.arena.node(root)? {
+        Node::Global(i) => m.imports.list.get(*i as usize)?.call.map(|(id, _)| id),
+        _ => None,
+    }
+}
+
+impl<'a> Machine<'a, '_, '_> {
+    fn render(&self, value: Value<'a>) -> String {
+        Renderer::render(&self.arena, &self.imports, value)
+    }
+
+    /// The `module.name` of a global value, as written in the pickle.
+    fn global_written(&self, value: Value<'a>) -> Option<String> {
+        match self.arena.node(value)? {
+            Node::Global(i) => self.imports.list.get(*i as usize).map(|i| i.written()),
+            _ => None,
+        }
+    }
+
+    /// APPEND(S), SETITEM(S), ADDITEMS: the items are `stack[start..]`, the target below them.
+    pub(super) fn add_items(&mut self, target: Value<'a>, start: usize, op: Op, pos: usize) {
+        let kind = match target {
+            Value::Node(id) => match (self.arena.get(id), op) {
+                (Some(Node::List(_)), Op::Append | Op::Appends)
+                | (Some(Node::Dict(_)), Op::SetItem | Op::SetItems)
+                | (Some(Node::Set(_)), Op::AddItems) => Target::Container(id),
+                (Some(Node::Global(_)), _) => Target::Global,
+                (Some(Node::Tuple(_) | Node::FrozenSet(_)), _) => Target::Immutable,
+                _ => Target::Object,
+            },
+            Value::Unknown => Target::Object,
+            _ => Target::Immutable,
+        };
+        let start = start.min(self.stack.len());
+        match kind {
+            Target::Container(id) => {
+                self.arena
+                    .push_into(id, self.stack.get(start..).unwrap_or_default());
+                self.stack.truncate(start);
+            }
+            Target::Global => {
+                let values: Vec<Value<'a>> = self.stack.drain(start..).collect();
+                self.mutate_global(target, op, &values, pos);
+            }
+            Target::Immutable => {
+                self.malformed(
+                    pos,
+                    &format!("{} on a value that cannot take items", op.name()),
+                );
+                self.stack.truncate(start);
+            }
+            Target::Object => self.stack.truncate(start),
+        }
+    }
+
+    fn report_mutation(&mut self, op: Op, target: Value<'a>, evidence: String, pos: usize) {
+        self.counts.mutation += 1;
+        if self.counts.mutation > MAX_REPORTS {
+            return;
+        }
+        let path = self.global_written(target).unwrap_or_default();
+        self.ctx.report(
+            RuleId::PickleGlobalMutation,
+            Some(pos as u64),
+            format!(
+                "{} changes the imported global `{path}` itself, so later lookups through it return what the pickle planted",
+                op.name()
+            ),
+            Some(evidence),
+        );
+    }
+
+    fn mutate_global(&mut self, target: Value<'a>, op: Op, values: &[Value<'a>], pos: usize) {
+        if self.counts.mutation >= MAX_REPORTS {
+            self.counts.mutation += 1;
+            return;
+        }
+        let g = self.render(target);
+        let shown: Vec<String> = values.iter().take(8).map(|v| self.render(*v)).collect();
+        let evidence = match op {
+            Op::Append => format!("{g}.append({})", shown.join(", ")),
+            Op::Appends => format!("{g}.extend([{}])", shown.join(", ")),
+            Op::AddItems => format!("{g}.update({{{}}})", shown.join(", ")),
+            _ => shown
+                .chunks(2)
+                .map(|kv| match kv {
+                    [k, v] => format!("{g}[{k}] = {v}"),
+                    _ => String::new(),
+                })
+                .collect::<Vec<_>>()
+                .join("; "),
+        };
+        self.report_mutation(op, target, evidence, pos);
+    }
+
+    pub(super) fn build(&mut self, pos: usize) -> Result<Flow, Halt> {
+        let state = self.pop(pos);
+        let target = self.peek(pos);
+        let Value::Node(id) = target else {
+            return Ok(Flow::Next);
+        };
+        match self.arena.get(id) {
+            Some(Node::Global(_)) => {
+                self.build_on_global(target, state, pos);
+                Ok(Flow::Next)
+            }
+            Some(Node::Call(call)) => {
+                let (callable, args) = (call.callable, call.args);
+                if let Some(Node::Call(call)) = self.arena.get_mut(id) {
+                    call.state = Some(state);
+                }
+                if self.options.joblib && self.is_joblib_wrapper(callable, args) {
+                    return self.joblib_array(state, pos);
+                }
+                Ok(Flow::Next)
+            }
+            _ => Ok(Flow::Next),
+        }
+    }
+
+    fn build_on_global(&mut self, target: Value<'a>, state: Value<'a>, pos: usize) {
+        let base = self.global_written(target).unwrap_or_default();
+        let dicts: Vec<Value<'a>> = match self.arena.node(state) {
+            Some(Node::Dict(_)) => vec![state],
+            Some(Node::Tuple(items)) => self.arena.values(items).take(4).collect(),
+            _ => Vec::new(),
+        };
+        let mut planted: Vec<(String, Value<'a>)> = Vec::new();
+        for dict in dicts {
+            if let Some(Node::Dict(items)) = self.arena.node(dict) {
+                for (k, v) in self.arena.pairs(items).take(64) {
+                    if let Some(k) = k.str_text() {
+                        planted.push((k.into_owned(), v));
+                    }
+                }
+            }
+        }
+        let g = self.render(target);
+        let evidence = if self.counts.mutation >= MAX_REPORTS {
+            String::new()
+        } else if planted.is_empty() {
+            format!("{g}.__setstate__({})", self.render(state))
+        } else {
+            planted
+                .iter()
+                .take(8)
+                .map(|(k, v)| format!("{g}.{k} = {}", self.render(*v)))
+                .collect::<Vec<_>>()
+                .join("; ")
+        };
+        for (k, v) in planted {
+            if self.overrides.len() < MAX_OVERRIDES {
+                self.overrides.insert(format!("{base}.{k}"), v);
+            }
+        }
+        self.report_mutation(Op::Build, target, evidence, pos);
+    }
+
+    pub(super) fn inspect_call(
+        &mut self,
+        id: NodeId,
+        callable: Value<'a>,
+        args: Value<'a>,
+        pos: usize,
+    ) {
+        // Walk the callable chain to its root: a call of a call of … a global. Nodes only refer
+        // to older ones, so the walk ends; it is bounded all the same.
+        let previous = global_call(self, callable);
+        let mut root = callable;
+        let mut hops = 0;
+        let mut extends_previous = false;
+        while let (Value::Node(cid), Some(call)) = (root, self.arena.call(root)) {
+            if hops == 64 {
+                break;
+            }
+            hops += 1;
+            extends_previous |= previous == Some(cid);
+            root = call.callable;
+        }
+        let global = match self.arena.node(root) {
+            Some(Node::Global(i)) => Some(*i),
+            _ => None,
+        };
+        let (mut allowed, mut denied) = (false, false);
+        if let Some(import) = global.and_then(|i| self.imports.list.get_mut(i as usize)) {
+            allowed = import.class.class == Class::Allowed;
+            denied = matches!(import.class.class, Class::Denied(_));
+            // Keep the widest call made through the global: a call of its call result wins.
+            if import.call.is_none() || extends_previous {
+                import.call = Some((id, pos));
+            }
+        }
+        let chained = hops > 0;
+        if global.is_none() || (chained && !denied) {
+            self.counts.dynamic += 1;
+            if self.counts.dynamic <= MAX_REPORTS {
+                let what = if !chained {
+                    format!(
+                        "calls {} instead of an imported global",
+                        super::globals::describe(&self.arena, root)
+                    )
+                } else {
+                    "calls the result of another call".to_owned()
+                };
+                let evidence = self.render(Value::Node(id));
+                self.ctx.report(
+                    RuleId::PickleDynamicCall,
+                    Some(pos as u64),
+                    what,
+                    Some(evidence),
+                );
+            }
+        }
+        if !allowed {
+            let label = global
+                .and_then(|g| self.imports.list.get(g as usize))
+                .map_or_else(|| "call".to_owned(), |g| g.written());
+            self.nested_pickles(args, &label, pos);
+        }
+    }
+
+    /// Offset of `bytes` in the stream's data, when they are a slice of it.
+    fn offset_of(&self, bytes: &[u8]) -> Option<usize> {
+        let offset = (bytes.as_ptr() as usize).checked_sub(self.data.as_ptr() as usize)?;
+        (offset.checked_add(bytes.len())? <= self.data.len()).then_some(offset)
+    }
+
+    fn collect_blobs(
+        &self,
+        value: Value<'a>,
+        depth: usize,
+        out: &mut Vec<(Option<usize>, Cow<'a, [u8]>)>,
+    ) {
+        if depth > 3 || out.len() >= 16 {
+            return;
+        }
+        match value {
+            Value::Raw(raw) if raw.is_str() || raw.is_bytes() => {
+                if let Some(bytes) = raw.latin1_bytes() {
+                    out.push((self.offset_of(raw.bytes), bytes));
+                }
+            }
+            Value::Node(id) => match self.arena.get(id) {
+                Some(
+                    Node::Tuple(items)
+                    | Node::List(items)
+                    | Node::Set(items)
+                    | Node::FrozenSet(items)
+                    | Node::Dict(items),
+                ) => {
+                    for item in self.arena.values(items).take(32) {
+                        self.collect_blobs(item, depth + 1, out);
+                    }
+                }
+                Some(Node::Call(call)) => self.collect_blobs(call.args, depth + 1, out),
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+
+    /// Analyses byte strings passed to a call that look like pickles (`pickle.loads(b'…')`).
+    fn nested_pickles(&mut self, args: Value<'a>, label: &str, pos: usize) {
+        let mut blobs = Vec::new();
+        self.collect_blobs(args, 0, &mut blobs);
+        for (offset, bytes) in blobs {
+            if bytes.len() < 2 || !looks_like_pickle(&bytes) {
+                continue;
+            }
+            let at = offset.unwrap_or(pos);
+            if !self.nested_seen.insert((at, bytes.len())) {
+                continue;
+            }
+            if self.nested_seen.len() > MAX_NESTED {
+                self.counts.nesting += 1;
+                if self.counts.nesting <= MAX_REPORTS {
+                    self.ctx.report(
+                        RuleId::PickleLimitExceeded,
+                        Some(at as u64),
+                        format!("more than {MAX_NESTED} nested pickles in one stream; the rest were not analysed"),
+                        None,
+                    );
+                }
+                continue;
+            }
+            if self.ctx.depth() >= self.limits.max_nesting {
+                self.counts.nesting += 1;
+                if self.counts.nesting <= MAX_REPORTS {
+                    self.ctx.report(
+                        RuleId::PickleLimitExceeded,
+                        Some(at as u64),
+                        format!(
+                            "a pickle passed to `{label}` is nested deeper than {} levels and was not analysed",
+                            self.limits.max_nesting
+                        ),
+                        None,
+                    );
+                }
+                continue;
+            }
+            self.ctx
+                .nested(&format!("{label} argument@{at}"), &bytes, MemberKind::File);
+        }
+    }
+
+    fn is_joblib_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> bool {
+        let is_wrapper = |v: Value<'a>| match self.arena.node(v) {
+            Some(Node::Global(i)) => self.imports.list.get(*i as usize).is_some_and(|g| {
+                g.name == "NumpyArrayWrapper" && g.module.ends_with("numpy_pickle")
+            }),
+            _ => false,
+        };
+        let reconstructor = self
+            .global_written(callable)
+            .is_some_and(|g| g == "copyreg._reconstructor" || g == "copy_reg._reconstructor");
+        is_wrapper(callable)
+            || (reconstructor
+                && self
+                    .arena
+                    .seq(args)
+                    .and_then(|a| a.first())
+                    .is_some_and(|c| is_wrapper(*c)))
+    }
+
+    /// The array joblib writes right after a `NumpyArrayWrapper`: a whole pickle for object
+    /// dtypes, otherwise optional alignment padding and `prod(shape) × itemsize` raw bytes.
+    fn joblib_array(&mut self, state: Value<'a>, pos: usize) -> Result<Flow, Halt> {
+        let fail = || {
+            Halt::malformed(
+                pos,
+                "a joblib NumpyArrayWrapper whose dtype or shape cannot be read, so the array data after it cannot be skipped".to_owned(),
+            )
+        };
+        let dtype = self.arena.dict_get(state, "dtype").ok_or_else(fail)?;
+        let (object, itemsize) = self.dtype_info(dtype, 0).ok_or_else(fail)?;
+        if object {
+            return Ok(Flow::InlinePickle);
+        }
+        let itemsize = itemsize.ok_or_else(fail)?;
+        let shape = self.arena.dict_get(state, "shape").ok_or_else(fail)?;
+        let mut count: u64 = 1;
+        for dim in self.arena.seq(shape).ok_or_else(fail)? {
+            let dim = dim
+                .as_int()
+                .and_then(|d| u64::try_from(d).ok())
+                .ok_or_else(fail)?;
+            count = count.checked_mul(dim).ok_or_else(fail)?;
+        }
+        let nbytes = count.checked_mul(itemsize).ok_or_else(fail)?;
+        let padded = self
+            .arena
+            .dict_get(state, "numpy_array_alignment_bytes")
+            .is_some_and(|v| v != Value::None);
+        self.inline_raw = (padded, nbytes);
+        Ok(Flow::InlineRaw)
+    }
+
+    /// Whether a pickled `numpy.dtype` holds objects, and its item size in bytes.
+    fn dtype_info(&self, dtype: Value<'a>, depth: usize) -> Option<(bool, Option<u64>)> {
+        if depth > 4 {
+            return None;
+        }
+        let call = self.arena.call(dtype)?;
+        let ty = self.arena.seq(call.args)?.first()?.str_text()?;
+        let state = call.state.and_then(|s| self.arena.seq(s));
+        let elsize = state
+            .and_then(|s| s.get(5))
+            .and_then(|v| v.as_int())
+            .filter(|&e| e > 0)
+            .and_then(|e| u64::try_from(e).ok());
+        let mut object = ty.starts_with('O');
+        // Structured dtypes: fields maps names to (dtype, offset[, title]).
+        if let Some(&fields) = state.and_then(|s| s.get(4))
+            && let Some(Node::Dict(items)) = self.arena.node(fields)
+        {
+            for (_, field) in self.arena.pairs(items).take(256) {
+                if let Some(&sub) = self.arena.seq(field).and_then(|t| t.first()) {
+                    object |= self.dtype_info(sub, depth + 1).is_some_and(|(o, _)| o);
+                }
+            }
+        }
+        // Subarray dtypes: (base dtype, shape).
+        if let Some(&sub) = state
+            .and_then(|s| s.get(2))
+            .and_then(|v| self.arena.seq(*v))
+            .and_then(|t| t.first())
+        {
+            object |= self.dtype_info(sub, depth + 1).is_some_and(|(o, _)| o);
+        }
+        let itemsize = elsize.or_else(|| ty.get(1..)?.parse::<u64>().ok());
+        Some((object, itemsize))
+    }
+
+    /// Reports each denied or unknown global of the stream once, with the widest call made
+    /// through it as evidence.
+    pub(super) fn flush_imports(&mut self) {
+        let mut findings = Vec::new();
+        let (mut denied, mut unknown, mut unknown_left) = (0usize, 0usize, Vec::new());
+        for import in &self.imports.list {
+            let (rule, message) = match &import.class.class {
+                Class::Allowed => continue,
+                Class::Denied(d) => {
+                    denied += 1;
+                    if denied > MAX_IMPORT_FINDINGS {
+                        continue;
+                    }
+                    let message = format!(
+                        "imports `{}`, denied by `{}`: {}",
+                        import.written(),
+                        d.pattern,
+                        d.reason
+                    );
+                    (RuleId::PickleDeniedGlobal, message)
+                }
+                Class::Unknown => {
+                    unknown += 1;
+                    if unknown > MAX_IMPORT_FINDINGS {
+                        unknown_left.push(import.written());
+                        continue;
+                    }
+                    let message = format!(
+                        "imports `{}`, which is on neither the allow list nor the deny list",
+                        import.written()
+                    );
+                    (RuleId::PickleUnknownGlobal, message)
+                }
+            };
+            let (offset, mut evidence) = match import.call {
+                Some((node, pos)) => (
+                    pos,
+                    Renderer::render(&self.arena, &self.imports, Value::Node(node)),
+                ),
+                None => (import.pos, import.written()),
+            };
+            if let Some(resolved) = &import.class.resolved {
+                evidence.push_str(&format!(" (resolved: {resolved})"));
+            }
+            findings.push((rule, offset, message, evidence));
+        }
+        for (rule, offset, message, evidence) in findings {
+            self.ctx
+                .report(rule, Some(offset as u64), message, Some(evidence));
+        }
+        if !unknown_left.is_empty() {
+            let shown: Vec<&str> = unknown_left.iter().take(20).map(String::as_str).collect();
+            self.ctx.report(
+                RuleId::PickleUnknownGlobal,
+                None,
+                format!("{} more globals on neither list", unknown_left.len()),
+                Some(shown.join(", ")),
+            );
+        }
+    }
+}

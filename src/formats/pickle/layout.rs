@@ -1,0 +1,187 @@
+//! Files that hold several pickle streams, or pickles followed by raw data: every stream is
+//! analysed to the end of the data, legacy PyTorch storages are skipped by their layout (joblib's
+//! inline arrays are skipped inside the stream, see `inspect.rs`), and anything else after the
+//! last stream is trailing data.
+
+use std::collections::HashMap;
+
+use crate::engine::{Ctx, MemberKind};
+use crate::rules::RuleId;
+use crate::zone::detect::hex_prefix;
+
+use super::sniff::looks_like_pickle;
+use super::vm::{self, Outcome, Storage, StreamOptions, Summary, Workspace};
+
+/// Streams a legacy `torch.save` file holds: magic number, protocol version, system info, the
+/// object, storage keys.
+const LEGACY_STREAMS: usize = 5;
+
+fn is_padding(data: &[u8]) -> bool {
+    data.iter()
+        .all(|b| matches!(b, 0 | b'\n' | b'\r' | b' ' | b'\t'))
+}
+
+/// Bytes per element of the storage types legacy checkpoints name.
+fn element_size(type_name: &str) -> Option<u64> {
+    Some(match type_name {
+        "DoubleStorage" | "LongStorage" | "ComplexFloatStorage" => 8,
+        "FloatStorage" | "IntStorage" | "QInt32Storage" => 4,
+        "HalfStorage" | "BFloat16Storage" | "ShortStorage" => 2,
+        "ComplexDoubleStorage" => 16,
+        "CharStorage" | "ByteStorage" | "BoolStorage" | "QInt8Storage" | "QUInt8Storage"
+        | "QUInt4x2Storage" | "QUInt2x4Storage" | "UntypedStorage" => 1,
+        _ => return None,
+    })
+}
+
+/// Tracks whether the streams seen so far follow the legacy PyTorch layout.
+#[derive(Default)]
+struct Legacy {
+    candidate: bool,
+    storages: Vec<Storage>,
+    keys: Option<Vec<String>>,
+}
+
+impl Legacy {
+    fn observe(&mut self, index: usize, outcome: &mut Outcome, offset: usize, ctx: &mut Ctx<'_>) {
+        if index == 0 {
+            self.candidate = outcome.summary == Summary::TorchMagic;
+        }
+        if !self.candidate {
+            return;
+        }
+        self.storages.append(&mut outcome.storages);
+        if index + 1 == LEGACY_STREAMS {
+            match std::mem::replace(&mut outcome.summary, Summary::Other) {
+                Summary::Strings(keys) => self.keys = Some(keys),
+                _ => {
+                    self.candidate = false;
+                    ctx.report(
+                        RuleId::TorchLayoutMismatch,
+                        Some(offset as u64),
+                        "legacy PyTorch file whose fifth pickle is not the list of storage keys",
+                        None,
+                    );
+                }
+            }
+        }
+    }
+
+    /// Skips the raw storages after the key list; returns where they end, or `None` when they
+    /// do not follow the layout (reported).
+    fn skip_storages(&self, data: &[u8], mut pos: usize, ctx: &mut Ctx<'_>) -> Option<usize> {
+        let by_key: HashMap<&str, &Storage> =
+            self.storages.iter().map(|s| (s.key.as_str(), s)).collect();
+        let keys = self.keys.as_deref().unwrap_or_default();
+        for key in keys {
+            let mismatch = |why: String| (RuleId::TorchLayoutMismatch, Some(pos as u64), why);
+            let result = (|| {
+                let storage = by_key.get(key.as_str()).ok_or_else(|| {
+                    mismatch(format!(
+                        "storage key `{key}` is not named by any persistent id"
+                    ))
+                })?;
+                let size = element_size(&storage.type_name).ok_or_else(|| {
+                    mismatch(format!(
+                        "storage `{key}` has the unknown type `{}`",
+                        storage.type_name
+                    ))
+                })?;
+                let header: [u8; 8] = data
+                    .get(pos..pos.saturating_add(8))
+                    .and_then(|h| h.try_into().ok())
+                    .ok_or_else(|| mismatch(format!("the data ends before storage `{key}`")))?;
+                let numel = u64::from_le_bytes(header);
+                let end = numel
+                    .checked_mul(size)
+                    .and_then(|n| usize::try_from(n).ok())
+                    .and_then(|n| n.checked_add(pos + 8))
+                    .filter(|&end| end <= data.len())
+                    .ok_or_else(|| {
+                        mismatch(format!(
+                            "storage `{key}` declares {numel} elements of {size} bytes, more than the file holds"
+                        ))
+                    })?;
+                if storage
+                    .numel
+                    .is_some_and(|n| u64::try_from(n).ok() != Some(numel))
+                {
+                    return Err(mismatch(format!(
+                        "storage `{key}` holds {numel} elements but its persistent id says {}",
+                        storage.numel.unwrap_or_default()
+                    )));
+                }
+                Ok(end)
+            })();
+            match result {
+                Ok(end) => pos = end,
+                Err((rule, offset, why)) => {
+                    ctx.report(
+                        rule,
+                        offset,
+                        format!("legacy PyTorch storages do not follow the layout: {why}"),
+                        None,
+                    );
+                    return None;
+                }
+            }
+        }
+        Some(pos)
+    }
+}
+
+/// Analyses every pickle stream in `data`.
+pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let mut pos = 0usize;
+    let mut index = 0usize;
+    let mut legacy = Legacy::default();
+    let mut workspace = Workspace::default();
+    while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
+        if index > 0 && is_padding(rest) {
+            return;
+        }
+        if index > 0 && !looks_like_pickle(rest) {
+            ctx.report(
+                RuleId::PickleTrailingData,
+                Some(pos as u64),
+                format!(
+                    "{} bytes follow the last pickle stream and belong to no known layout",
+                    rest.len()
+                ),
+                Some(hex_prefix(rest, 16)),
+            );
+            ctx.nested(&format!("trailing data@{pos}"), rest, MemberKind::File);
+            return;
+        }
+        let options = StreamOptions {
+            joblib: true,
+            want_strings: legacy.candidate && index + 1 == LEGACY_STREAMS,
+        };
+        let mut outcome = vm::run_stream(data, pos, ctx, options, &mut workspace);
+        let Some(end) = outcome.end else {
+            return;
+        };
+        legacy.observe(index, &mut outcome, pos, ctx);
+        index += 1;
+        pos = end;
+        if legacy.keys.is_some() {
+            let Some(after) = legacy.skip_storages(data, pos, ctx) else {
+                return;
+            };
+            let rest = data.get(after..).unwrap_or_default();
+            if !is_padding(rest) {
+                ctx.report(
+                    RuleId::TorchLayoutMismatch,
+                    Some(after as u64),
+                    format!(
+                        "{} bytes follow the last storage of a legacy PyTorch file",
+                        rest.len()
+                    ),
+                    Some(hex_prefix(rest, 16)),
+                );
+                ctx.nested(&format!("trailing data@{after}"), rest, MemberKind::File);
+            }
+            return;
+        }
+    }
+}

@@ -1,0 +1,248 @@
+//! Recognising a pickle by its first bytes. Content detection asks this before it tries text, so
+//! it must not claim READMEs, JSON, source code or the small text members of PyTorch archives.
+
+use super::imports;
+use super::ops::{self, Arg, Op, ReadError};
+
+/// Opcodes looked at when there is no PROTO header.
+const WINDOW_OPS: usize = 64;
+/// A run of this many well-formed opcodes is taken as a pickle even without a STOP.
+const CONVINCING_RUN: usize = 8;
+
+/// Whether `data` starts like a pickle stream.
+pub fn looks_like_pickle(data: &[u8]) -> bool {
+    match data {
+        [0x80, 2..=5, op, ..] => Op::from_byte(*op).is_some(),
+        [0x80, ..] => false,
+        _ => sniff_protocol_0(data),
+    }
+}
+
+fn identifier_path(text: &[u8]) -> bool {
+    !text.is_empty()
+        && text.split(|&b| b == b'.').all(|part| match part {
+            [first, rest @ ..] => {
+                (first.is_ascii_alphabetic() || *first == b'_')
+                    && rest.iter().all(|b| b.is_ascii_alphanumeric() || *b == b'_')
+            }
+            [] => false,
+        })
+}
+
+/// Simulates stack depths over the first opcodes of a protocol 0/1 stream.
+fn sniff_protocol_0(data: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut marks: Vec<usize> = Vec::new();
+    let mut memo: Vec<i64> = Vec::new();
+    let mut known_global = false;
+    let mut pos = 0;
+    for count in 0..WINDOW_OPS {
+        let instr = match ops::read(data, pos) {
+            Ok(instr) => instr,
+            Err(ReadError::Truncated { .. }) => {
+                // A stream cut short: believable only when it already imported something real.
+                return known_global && count >= 2;
+            }
+            Err(_) => return false,
+        };
+        pos = instr.next;
+        let op = instr.op;
+        if !argument_is_plausible(op, instr.arg, &mut known_global) {
+            return false;
+        }
+        let floor = marks.last().copied().unwrap_or(0);
+        let avail = depth.saturating_sub(floor);
+        let (need, delta): (usize, isize) = match op {
+            Op::Mark => {
+                marks.push(depth);
+                (0, 0)
+            }
+            Op::Stop => return avail >= 1,
+            Op::Pop => {
+                if avail == 0 {
+                    if marks.pop().is_none() {
+                        return false;
+                    }
+                    (0, 0)
+                } else {
+                    (1, -1)
+                }
+            }
+            Op::PopMark | Op::List | Op::Dict | Op::Tuple | Op::FrozenSet | Op::Inst | Op::Obj => {
+                let Some(mark) = marks.pop() else {
+                    return false;
+                };
+                if op == Op::Obj && depth == mark {
+                    return false;
+                }
+                depth = mark + usize::from(op != Op::PopMark);
+                (0, 0)
+            }
+            Op::Appends | Op::SetItems | Op::AddItems => {
+                let Some(mark) = marks.pop() else {
+                    return false;
+                };
+                let below = marks.last().copied().unwrap_or(0);
+                if mark <= below {
+                    return false;
+                }
+                depth = mark;
+                (0, 0)
+            }
+            Op::Memoize => {
+                memo.push(i64::try_from(memo.len()).unwrap_or(i64::MAX));
+                (1, 0)
+            }
+            Op::Put | Op::BinPut | Op::LongBinPut => {
+                if let Arg::Int(i) = instr.arg {
+                    memo.push(i);
+                } else if let Arg::Line(line) = instr.arg
+                    && let Some(ops::DecimalInt::Small(i)) = ops::parse_decimal(line)
+                {
+                    memo.push(i);
+                }
+                (1, 0)
+            }
+            Op::Get | Op::BinGet | Op::LongBinGet => {
+                let index = match instr.arg {
+                    Arg::Int(i) => Some(i),
+                    Arg::Line(line) => match ops::parse_decimal(line) {
+                        Some(ops::DecimalInt::Small(i)) => Some(i),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if !index.is_some_and(|i| memo.contains(&i)) {
+                    return false;
+                }
+                (0, 1)
+            }
+            Op::Dup => (1, 1),
+            Op::BinPersId | Op::Tuple1 | Op::ReadonlyBuffer => (1, 0),
+            Op::Reduce | Op::Append | Op::Build | Op::StackGlobal | Op::NewObj | Op::Tuple2 => {
+                (2, -1)
+            }
+            Op::SetItem | Op::Tuple3 | Op::NewObjEx => (3, -2),
+            Op::Proto | Op::Frame => (0, 0),
+            _ => (0, 1),
+        };
+        let avail = depth.saturating_sub(marks.last().copied().unwrap_or(0));
+        if avail < need {
+            return false;
+        }
+        depth = depth.saturating_add_signed(delta);
+        if pos >= data.len() {
+            // The data ends without a STOP: a long well-formed run, or an import of a real module.
+            return (known_global && count >= 1) || count + 1 >= CONVINCING_RUN;
+        }
+    }
+    true
+}
+
+fn argument_is_plausible(op: Op, arg: Arg<'_>, known_global: &mut bool) -> bool {
+    match (op, arg) {
+        (Op::Global | Op::Inst, Arg::Lines(module, name)) => {
+            if !identifier_path(module) || !identifier_path(name) {
+                return false;
+            }
+            if let Ok(module) = std::str::from_utf8(module)
+                && imports::is_known_module(module)
+            {
+                *known_global = true;
+            }
+            true
+        }
+        (Op::Int | Op::Long | Op::Put | Op::Get, Arg::Line(line)) => {
+            let line = if op == Op::Long {
+                line.strip_suffix(b"L").unwrap_or(line)
+            } else {
+                line
+            };
+            ops::parse_decimal(line).is_some()
+        }
+        (Op::Float, Arg::Line(line)) => std::str::from_utf8(line)
+            .ok()
+            .and_then(|s| s.trim().parse::<f64>().ok())
+            .is_some(),
+        (Op::PersId, Arg::Line(line)) => line.iter().all(|b| b.is_ascii() && !b.is_ascii_control()),
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protocol_headers() {
+        assert!(looks_like_pickle(b"\x80\x04\x95\x10\x00"));
+        assert!(looks_like_pickle(b"\x80\x02}q\x00."));
+        assert!(!looks_like_pickle(b"\x80\x04"));
+        assert!(!looks_like_pickle(b"\x80\x09}."));
+        assert!(!looks_like_pickle(b"\x80\x04\xff"));
+    }
+
+    #[test]
+    fn protocol_0_and_1_openers() {
+        for data in [
+            &b"cos\nsystem\n(S'echo hi'\ntR."[..],
+            b"c__builtin__\neval\n(S'1'\ntR.",
+            b"(i__builtin__\nexec\n(S'x'\ntR.",
+            b"(S'a'\np0\nS'b'\np1\nl.",
+            b"(lp0\nS'a'\np1\naS'b'\np2\naS'c'\np3\na.",
+            b"(dp0\nS'a'\np1\nI1\ns.",
+            b"]q\x00(K\x01K\x02e.",
+            b"}q\x00(U\x01aK\x01u.",
+            b"I12345\n.",
+            b"N.",
+            b"Vos\np2\n0Vsystem\np3\n0Vtorch\np0\n0VLongStorage\np1\n0g2\ng3\n\x93(Vx\ntR.",
+            b"cbuiltins\nexec\n(X>\n\x00\x00junk",
+        ] {
+            assert!(looks_like_pickle(data), "{data:?}");
+        }
+    }
+
+    #[test]
+    fn not_pickles() {
+        for data in [
+            &b"3\n"[..],
+            b"little",
+            b"# quarantine\n\nA scanner.\n",
+            b"{\"a\": 1}",
+            b"[1, 2]",
+            b"import os\nos.system('id')\n",
+            b"def f():\n    pass\n",
+            b"class X:\n    pass\n",
+            b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+            b"cat\ndog\n",
+            b"config\nvalue\nTest file\n",
+            b"(hello world)",
+            b"I love cats\n",
+            b"Note: this is text.",
+            b"",
+            b"0",
+            b"\x00\x00\x00\x00",
+        ] {
+            assert!(!looks_like_pickle(data), "{data:?}");
+        }
+    }
+
+    #[test]
+    fn random_bytes_are_rarely_pickles() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut hits = 0;
+        for _ in 0..2000 {
+            let mut buf = [0u8; 64];
+            for b in &mut buf {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                *b = state as u8;
+            }
+            if buf[0] != 0x80 && looks_like_pickle(&buf) {
+                hits += 1;
+            }
+        }
+        assert!(hits < 10, "{hits}");
+    }
+}

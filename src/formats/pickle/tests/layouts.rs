@@ -1,0 +1,223 @@
+//! Layouts around and inside streams: several streams, truncated and trailing data, joblib
+//! inline arrays, legacy PyTorch storages, and analysis limits.
+
+use super::*;
+
+#[test]
+fn every_stream_is_analysed() {
+    let mut data = P::proto(4).op(b']').memoize().stop();
+    data.extend(
+        P::proto(4)
+            .sg("os", "system")
+            .s("id")
+            .tuple1()
+            .reduce()
+            .stop(),
+    );
+    let r = scan(&data);
+    assert_eq!(codes(&r), vec!["PKL001"]);
+    // Protocol-0 streams back to back.
+    let r = scan(b"(lp0\nS'a'\np1\na.cos\nsystem\n(S'id'\ntR.");
+    assert_eq!(codes(&r), vec!["PKL001"]);
+}
+
+#[test]
+fn payload_before_a_truncated_tail() {
+    let r = scan(b"cos\nsystem\n(S'id'\ntRX\xff\xff\x00\x00abc");
+    assert_eq!(r.verdict, Verdict::Malicious);
+    assert_eq!(codes(&r), vec!["PKL001", "PKL003"]);
+    let r = scan(b"\x80\x02cos\nsystem\n(S'id'\ntR\xfe");
+    assert!(codes(&r).contains(&"PKL003"));
+    assert!(
+        find(&r, RuleId::PickleMalformed)
+            .message
+            .contains("unknown opcode 0xfe")
+    );
+}
+
+#[test]
+fn trailing_data_and_padding() {
+    let mut data = P::proto(2).op(b'N').stop();
+    data.extend_from_slice(b"\xde\xad\xbe\xef\x01\x02\x03");
+    let r = scan(&data);
+    assert!(codes(&r).contains(&"PKL004"), "{:?}", codes(&r));
+    assert_eq!(
+        find(&r, RuleId::PickleTrailingData).location.offset,
+        Some(4)
+    );
+    // Content detection runs on what follows: an appended zip is found.
+    let mut data = P::proto(2).op(b'N').stop();
+    data.extend_from_slice(b"PK\x03\x04rest of a zip");
+    let r = scan(&data);
+    assert!(
+        r.members
+            .iter()
+            .any(|m| m.member == "trailing data@4" && m.format == "zip")
+    );
+    // Newline and NUL padding is not a finding.
+    let mut data = P::proto(2).op(b'N').stop();
+    data.extend_from_slice(b"\n\n\0\0\t");
+    assert_eq!(scan(&data).verdict, Verdict::Clean);
+}
+
+#[test]
+fn limits() {
+    let mut config = Config::default();
+    config.pickle.max_stack = 4;
+    let r = scan_with(&P::proto(2).k(1).k(2).k(3).k(4).k(5).stop(), &config);
+    assert!(codes(&r).contains(&"PKL005"));
+    let mut config = Config::default();
+    config.pickle.max_opcodes = 3;
+    let r = scan_with(
+        &P::proto(2).k(1).op(b'0').k(1).op(b'0').k(1).stop(),
+        &config,
+    );
+    assert!(codes(&r).contains(&"PKL005"));
+    let mut config = Config::default();
+    config.pickle.max_memo = 2;
+    let r = scan_with(
+        &P::proto(4).k(1).memoize().memoize().memoize().stop(),
+        &config,
+    );
+    assert!(codes(&r).contains(&"PKL005"));
+    // Findings before the limit are kept.
+    let mut config = Config::default();
+    config.pickle.max_opcodes = 8;
+    let data = P::proto(4)
+        .sg("os", "system")
+        .k(1)
+        .op(b'0')
+        .k(1)
+        .op(b'0')
+        .k(1)
+        .op(b'0')
+        .stop();
+    let r = scan_with(&data, &config);
+    assert!(codes(&r).contains(&"PKL001") && codes(&r).contains(&"PKL005"));
+}
+
+/// A `NumpyArrayWrapper` for a float64 array of `n` elements, as joblib pickles it.
+fn joblib_wrapper(dtype: &str, n: u8, aligned: bool) -> P {
+    let mut p = P::proto(4)
+        .sg("joblib.numpy_pickle", "NumpyArrayWrapper")
+        .op(b')')
+        .op(0x81)
+        .op(b'}')
+        .op(b'(')
+        .s("subclass")
+        .sg("numpy", "ndarray")
+        .s("shape")
+        .k(n)
+        .tuple1()
+        .s("order")
+        .s("C")
+        .s("dtype")
+        .sg("numpy", "dtype")
+        .s(dtype)
+        .op(0x89)
+        .op(0x88)
+        .op(0x87)
+        .reduce()
+        .op(b'(')
+        .k(3)
+        .s("<")
+        .op(b'N')
+        .op(b'N')
+        .op(b'N')
+        .op(b'J')
+        .raw(&(-1i32).to_le_bytes())
+        .op(b'J')
+        .raw(&(-1i32).to_le_bytes())
+        .k(0)
+        .op(b't')
+        .op(b'b')
+        .s("allow_mmap")
+        .op(0x89);
+    if aligned {
+        p = p.s("numpy_array_alignment_bytes").k(16);
+    }
+    p.op(b'u').op(b'b')
+}
+
+#[test]
+fn joblib_inline_arrays_are_skipped() {
+    // Raw array bytes that are not valid opcodes, then a payload in the same stream.
+    let data = joblib_wrapper("f8", 3, true)
+        .op(2)
+        .raw(&[0xff, 0xff])
+        .raw(&[0xfe; 24])
+        .op(b'0')
+        .sg("os", "system")
+        .s("id")
+        .tuple1()
+        .reduce()
+        .stop();
+    let r = scan(&data);
+    assert_eq!(codes(&r), vec!["PKL001"], "{:#?}", r.findings);
+    // Older joblib: no alignment padding.
+    let data = joblib_wrapper("i4", 2, false).raw(&[0xfe; 8]).stop();
+    let r = scan(&data);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    // Object arrays are a whole pickle after the wrapper; the outer stream continues after it.
+    let inner = P::proto(4)
+        .sg("posix", "system")
+        .s("inner")
+        .tuple1()
+        .reduce()
+        .stop();
+    let data = joblib_wrapper("O8", 1, true)
+        .raw(&inner)
+        .op(b'0')
+        .sg("os", "system")
+        .s("outer")
+        .tuple1()
+        .reduce()
+        .stop();
+    let r = scan(&data);
+    assert_eq!(denied(&r, "posix.system"), "posix.system('inner')");
+    assert_eq!(denied(&r, "os.system"), "os.system('outer')");
+    assert!(!codes(&r).contains(&"PKL003"));
+    // Array data running past the end is malformed.
+    let r = scan(&joblib_wrapper("f8", 200, false).raw(&[0; 16]).0);
+    assert!(codes(&r).contains(&"PKL003"));
+}
+
+fn legacy_torch(storage_bytes: &[u8]) -> Vec<u8> {
+    let magic = 0x1950_a86a_20f9_469c_fc6cu128.to_le_bytes();
+    let mut data = P::proto(2).op(0x8a).op(10).raw(&magic[..10]).stop();
+    data.extend(P::proto(2).op(b'M').raw(&1001u16.to_le_bytes()).stop());
+    data.extend(
+        P::proto(2)
+            .op(b'}')
+            .u("protocol_version")
+            .op(b'M')
+            .raw(&1001u16.to_le_bytes())
+            .op(b's')
+            .stop(),
+    );
+    data.extend(torch_state_dict().stop());
+    data.extend(P::proto(2).op(b']').u("0").op(b'a').stop());
+    data.extend_from_slice(&4u64.to_le_bytes());
+    data.extend_from_slice(storage_bytes);
+    data
+}
+
+#[test]
+fn legacy_torch_layout() {
+    // Storage bytes that look like a pickle header must be skipped, not parsed.
+    let storage = b"\x80\x02cos\nsystem\n.\xff\xff";
+    assert_eq!(storage.len(), 16);
+    let r = scan(&legacy_torch(storage));
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    let mut data = legacy_torch(storage);
+    data.extend_from_slice(b"\xde\xad\xbe\xef");
+    let r = scan(&data);
+    assert!(codes(&r).contains(&"TRC001"), "{:#?}", r.findings);
+    let r = scan(&legacy_torch(&storage[..12]));
+    assert!(codes(&r).contains(&"TRC001"), "{:#?}", r.findings);
+    // Without the magic number the same streams are plain pickles and the storage is trailing data.
+    let mut data = P::proto(2).k(1).stop();
+    data.extend(P::proto(2).op(b']').u("0").op(b'a').stop());
+    data.extend_from_slice(&[0xfe; 24]);
+    assert!(codes(&scan(&data)).contains(&"PKL004"));
+}

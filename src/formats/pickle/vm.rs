@@ -1,0 +1,837 @@
+//! The abstract unpickler: runs one pickle stream opcode by opcode over symbolic values, the way
+//! CPython's `Unpickler` would, without importing or calling anything.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::PickleLimits;
+use crate::engine::Ctx;
+use crate::rules::RuleId;
+
+use super::globals::Imports;
+use super::ops::{self, Arg, DecimalInt, Instr, Op};
+use super::value::{Arena, ArenaBuffers, ArenaFull, CallKind, Items, Node, Raw, RawKind, Value};
+
+/// The value of the first pickle of a legacy (non-zip) `torch.save` file.
+pub const TORCH_MAGIC: i128 = 0x1950_a86a_20f9_469c_fc6c;
+/// Container items kept per stream (about 24 bytes each); beyond this, items are only counted.
+const MAX_ITEMS: usize = 1 << 23;
+/// Findings of one kind reported per stream before the rest are left out.
+pub(super) const MAX_REPORTS: u32 = 8;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StreamOptions {
+    /// Follow joblib's inline arrays after each `NumpyArrayWrapper`.
+    pub joblib: bool,
+    /// Return the stream's value when it is a list of strings (legacy PyTorch storage keys).
+    pub want_strings: bool,
+}
+
+/// What the layout code needs to know about a stream's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Summary {
+    TorchMagic,
+    Strings(Vec<String>),
+    Other,
+}
+
+/// A storage named by a persistent id `('storage', type, key, location, numel, …)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Storage {
+    pub key: String,
+    pub type_name: String,
+    pub numel: Option<i64>,
+}
+
+#[derive(Debug)]
+pub struct Outcome {
+    /// Offset just after the STOP, or `None` when the stream broke off (already reported).
+    pub end: Option<usize>,
+    pub summary: Summary,
+    pub storages: Vec<Storage>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Flow {
+    Next,
+    /// STOP: the stream's value is in `Machine::result`.
+    Stop,
+    /// joblib reads an array from the file right after the wrapper's BUILD: a whole pickle…
+    InlinePickle,
+    /// …or raw bytes, as `Machine::inline_raw` says.
+    InlineRaw,
+}
+
+pub(super) enum HaltKind {
+    Limit(usize, String),
+    Malformed(usize, String),
+    /// Already reported (an inner stream broke off).
+    Quiet,
+}
+
+/// Why a stream stops being followed. Boxed, so that the hot path returns in registers.
+pub(super) struct Halt(Box<HaltKind>);
+
+impl Halt {
+    #[cold]
+    pub fn limit(pos: usize, what: String) -> Halt {
+        Halt(Box::new(HaltKind::Limit(pos, what)))
+    }
+
+    #[cold]
+    pub fn malformed(pos: usize, what: String) -> Halt {
+        Halt(Box::new(HaltKind::Malformed(pos, what)))
+    }
+
+    #[cold]
+    pub fn quiet() -> Halt {
+        Halt(Box::new(HaltKind::Quiet))
+    }
+}
+
+impl From<(usize, ArenaFull)> for Halt {
+    #[cold]
+    fn from((pos, _): (usize, ArenaFull)) -> Halt {
+        Halt::limit(
+            pos,
+            "the stream creates more values than the scanner tracks".to_owned(),
+        )
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Memo<'a> {
+    dense: Vec<Option<Value<'a>>>,
+    sparse: HashMap<u64, Value<'a>>,
+    count: usize,
+}
+
+impl<'a> Memo<'a> {
+    #[inline]
+    fn put(&mut self, index: u64, value: Value<'a>) {
+        let i = usize::try_from(index).unwrap_or(usize::MAX);
+        if i < self.dense.len() {
+            if let Some(slot) = self.dense.get_mut(i) {
+                self.count += usize::from(slot.is_none());
+                *slot = Some(value);
+            }
+        } else if i < self.dense.len().saturating_add(1024)
+            && i <= self.count.saturating_mul(2).saturating_add(4096)
+        {
+            self.dense.resize(i, None);
+            self.dense.push(Some(value));
+            self.count += 1;
+        } else if self.sparse.insert(index, value).is_none() {
+            self.count += 1;
+        }
+    }
+
+    #[inline]
+    fn get(&self, index: u64) -> Option<Value<'a>> {
+        match usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
+            Some(slot) => *slot,
+            None => self.sparse.get(&index).copied(),
+        }
+    }
+}
+
+#[derive(Default)]
+pub(super) struct Counts {
+    pub malformed: u32,
+    pub dynamic: u32,
+    pub mutation: u32,
+    pub unresolved: u32,
+    pub extension: u32,
+    pub nesting: u32,
+}
+
+pub(super) struct Machine<'a, 'c, 'x> {
+    pub data: &'a [u8],
+    pub ctx: &'c mut Ctx<'x>,
+    pub limits: PickleLimits,
+    pub options: StreamOptions,
+    pub start: usize,
+    pub stack: Vec<Value<'a>>,
+    pub marks: Vec<usize>,
+    pub memo: Memo<'a>,
+    pub arena: Arena<'a>,
+    pub imports: Imports,
+    /// Attributes planted on globals by BUILD: `module.name.attr` → value.
+    pub overrides: HashMap<String, Value<'a>>,
+    pub counts: Counts,
+    pub nested_seen: HashSet<(usize, usize)>,
+    pub storages: Vec<Storage>,
+    pub empty_tuple: Option<Value<'a>>,
+    /// The value STOP popped.
+    pub result: Value<'a>,
+    /// joblib's inline array after a BUILD: (padding byte present, data bytes).
+    pub inline_raw: (bool, u64),
+}
+
+/// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
+/// file of many streams does not fault in fresh memory for each.
+#[derive(Default)]
+pub struct Workspace<'a> {
+    stack: Vec<Value<'a>>,
+    marks: Vec<usize>,
+    memo: Vec<Option<Value<'a>>>,
+    arena: ArenaBuffers<'a>,
+}
+
+/// Analyses the pickle stream that starts at `start` in `data`, reporting findings with offsets
+/// into `data`.
+pub fn run_stream<'a>(
+    data: &'a [u8],
+    start: usize,
+    ctx: &mut Ctx<'_>,
+    options: StreamOptions,
+    workspace: &mut Workspace<'a>,
+) -> Outcome {
+    let limits = ctx.config().pickle.clone();
+    let max_nodes = limits.max_memo.saturating_mul(4).max(1 << 16);
+    let buffers = std::mem::take(workspace);
+    let mut m = Machine {
+        data,
+        ctx,
+        limits,
+        options,
+        start,
+        stack: buffers.stack,
+        marks: buffers.marks,
+        memo: Memo {
+            dense: buffers.memo,
+            sparse: HashMap::new(),
+            count: 0,
+        },
+        arena: Arena::new(max_nodes, MAX_ITEMS, buffers.arena),
+        imports: Imports::default(),
+        overrides: HashMap::new(),
+        counts: Counts::default(),
+        nested_seen: HashSet::new(),
+        storages: Vec::new(),
+        empty_tuple: None,
+        result: Value::None,
+        inline_raw: (false, 0),
+    };
+    let result = m.run(start);
+    m.flush_imports();
+    let outcome = match result {
+        Ok((end, value)) => Outcome {
+            end: Some(end),
+            summary: m.summarize(value),
+            storages: std::mem::take(&mut m.storages),
+        },
+        Err(halt) => {
+            m.report_halt(halt);
+            Outcome {
+                end: None,
+                summary: Summary::Other,
+                storages: std::mem::take(&mut m.storages),
+            }
+        }
+    };
+    let (mut stack, mut marks, mut memo) = (m.stack, m.marks, m.memo.dense);
+    stack.clear();
+    marks.clear();
+    memo.clear();
+    *workspace = Workspace {
+        stack,
+        marks,
+        memo,
+        arena: m.arena.into_buffers(),
+    };
+    outcome
+}
+
+impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
+    fn run(&mut self, start: usize) -> Result<(usize, Value<'a>), Halt> {
+        let mut pos = start;
+        let mut count: u64 = 0;
+        loop {
+            count += 1;
+            if count > self.limits.max_opcodes {
+                return Err(Halt::limit(
+                    pos,
+                    format!(
+                        "more than {} opcodes in one stream",
+                        self.limits.max_opcodes
+                    ),
+                ));
+            }
+            let instr =
+                ops::read(self.data, pos).map_err(|e| Halt::malformed(e.pos(), e.describe()))?;
+            pos = instr.next;
+            match self.step(instr)? {
+                Flow::Next => {}
+                Flow::Stop => return Ok((pos, self.result)),
+                Flow::InlinePickle => {
+                    let mut workspace = Workspace::default();
+                    let inner = run_stream(
+                        self.data,
+                        pos,
+                        self.ctx,
+                        StreamOptions::default(),
+                        &mut workspace,
+                    );
+                    pos = inner.end.ok_or_else(Halt::quiet)?;
+                }
+                Flow::InlineRaw => {
+                    let (padded, nbytes) = self.inline_raw;
+                    let past_end = |at: usize| {
+                        Halt::malformed(
+                            at,
+                            format!(
+                                "joblib array data ({nbytes} bytes) runs past the end of the data"
+                            ),
+                        )
+                    };
+                    if padded {
+                        let pad = *self.data.get(pos).ok_or_else(|| past_end(pos))?;
+                        pos += 1 + usize::from(pad);
+                    }
+                    pos = usize::try_from(nbytes)
+                        .ok()
+                        .and_then(|n| pos.checked_add(n))
+                        .filter(|&end| end <= self.data.len())
+                        .ok_or_else(|| past_end(pos))?;
+                }
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    pub fn malformed(&mut self, pos: usize, what: &str) {
+        self.counts.malformed += 1;
+        if self.counts.malformed == 1 {
+            let start = self.start;
+            self.ctx.report(
+                RuleId::PickleMalformed,
+                Some(pos as u64),
+                format!(
+                    "{what}; CPython's unpickler fails here (stream starting at offset {start}), after running everything before"
+                ),
+                None,
+            );
+        }
+    }
+
+    fn floor(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    #[inline]
+    pub(super) fn push(&mut self, value: Value<'a>, pos: usize) -> Result<(), Halt> {
+        if self.stack.len() + self.marks.len() >= self.limits.max_stack {
+            return Err(self.stack_limit(pos));
+        }
+        self.stack.push(value);
+        Ok(())
+    }
+
+    pub(super) fn pop(&mut self, pos: usize) -> Value<'a> {
+        if self.stack.len() > self.floor() {
+            self.stack.pop().unwrap_or(Value::Unknown)
+        } else {
+            self.malformed(pos, "an opcode pops from an empty stack");
+            Value::Unknown
+        }
+    }
+
+    pub(super) fn peek(&mut self, pos: usize) -> Value<'a> {
+        if self.stack.len() > self.floor() {
+            self.stack.last().copied().unwrap_or(Value::Unknown)
+        } else {
+            self.malformed(pos, "an opcode reads from an empty stack");
+            Value::Unknown
+        }
+    }
+
+    /// Pops the topmost mark and returns where its items start.
+    fn take_mark(&mut self, pos: usize, op: Op) -> usize {
+        match self.marks.pop() {
+            Some(mark) => mark.min(self.stack.len()),
+            None => self.missing_mark(pos, op),
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing_mark(&mut self, pos: usize, op: Op) -> usize {
+        self.malformed(pos, &format!("{} without a MARK", op.name()));
+        self.stack.len()
+    }
+
+    #[inline]
+    pub fn alloc(&mut self, node: Node<'a>, pos: usize) -> Result<Value<'a>, Halt> {
+        self.arena.alloc(node).map_err(|e| Halt::from((pos, e)))
+    }
+
+    #[inline]
+    fn seq_from(
+        &mut self,
+        start: usize,
+        pos: usize,
+        make: fn(Items) -> Node<'a>,
+    ) -> Result<Value<'a>, Halt> {
+        let start = start.min(self.stack.len());
+        let items = self
+            .arena
+            .items(self.stack.get(start..).unwrap_or_default());
+        self.stack.truncate(start);
+        self.alloc(make(items), pos)
+    }
+
+    fn push_raw(&mut self, bytes: &'a [u8], kind: RawKind, pos: usize) -> Result<(), Halt> {
+        self.push(Value::Raw(Raw { bytes, kind }), pos)
+    }
+
+    #[inline]
+    fn memo_put(&mut self, index: u64, pos: usize) -> Result<(), Halt> {
+        let value = self.peek(pos);
+        self.memo.put(index, value);
+        if self.memo.count > self.limits.max_memo {
+            return Err(Halt::limit(
+                pos,
+                format!("the memo grows past {} entries", self.limits.max_memo),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The opcodes of ordinary data, kept small so that the common path stays fast.
+    #[inline]
+    fn step(&mut self, instr: Instr<'a>) -> Result<Flow, Halt> {
+        let pos = instr.pos;
+        match (instr.op, instr.arg) {
+            (Op::Mark, _) => {
+                if self.stack.len() + self.marks.len() >= self.limits.max_stack {
+                    return Err(self.stack_limit(pos));
+                }
+                self.marks.push(self.stack.len());
+            }
+            (Op::Stop, _) => {
+                self.result = self.pop(pos);
+                return Ok(Flow::Stop);
+            }
+            (Op::Pop, _) => {
+                if self.stack.len() > self.floor() {
+                    self.stack.pop();
+                } else if self.marks.pop().is_none() {
+                    self.malformed(pos, "POP on an empty stack");
+                }
+            }
+            (Op::Dup, _) => {
+                let top = self.peek(pos);
+                self.push(top, pos)?;
+            }
+            (Op::None, _) => self.push(Value::None, pos)?,
+            (Op::NewTrue, _) => self.push(Value::Bool(true), pos)?,
+            (Op::NewFalse, _) => self.push(Value::Bool(false), pos)?,
+            (Op::BinInt | Op::BinInt1 | Op::BinInt2, Arg::Int(i)) => {
+                self.push(Value::Int(i), pos)?
+            }
+            (Op::BinFloat, Arg::Float(f)) => self.push(Value::Float(f), pos)?,
+            (Op::Long1 | Op::Long4, Arg::Bytes(bytes)) => {
+                let value = if bytes.len() <= 8 {
+                    let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
+                    let mut buf = if negative { [0xff; 8] } else { [0; 8] };
+                    if let Some(dst) = buf.get_mut(..bytes.len()) {
+                        dst.copy_from_slice(bytes);
+                    }
+                    Value::Int(i64::from_le_bytes(buf))
+                } else {
+                    Value::Raw(Raw {
+                        bytes,
+                        kind: RawKind::LongLe,
+                    })
+                };
+                self.push(value, pos)?;
+            }
+            (Op::BinUnicode | Op::ShortBinUnicode | Op::BinUnicode8, Arg::Bytes(bytes)) => {
+                self.push_raw(bytes, RawKind::Utf8, pos)?;
+            }
+            (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8, Arg::Bytes(bytes)) => {
+                self.push_raw(bytes, RawKind::Bytes, pos)?;
+            }
+            (Op::BinString | Op::ShortBinString, Arg::Bytes(bytes)) => {
+                self.push_raw(bytes, RawKind::Latin1, pos)?;
+            }
+            (Op::EmptyTuple, _) => {
+                let value = match self.empty_tuple {
+                    Some(v) => v,
+                    None => {
+                        let v = self.alloc(Node::Tuple(Items::default()), pos)?;
+                        self.empty_tuple = Some(v);
+                        v
+                    }
+                };
+                self.push(value, pos)?;
+            }
+            (Op::EmptyList, _) => {
+                let v = self.alloc(Node::List(Items::default()), pos)?;
+                self.push(v, pos)?;
+            }
+            (Op::EmptyDict, _) => {
+                let v = self.alloc(Node::Dict(Items::default()), pos)?;
+                self.push(v, pos)?;
+            }
+            (Op::Tuple | Op::List, _) => {
+                let start = self.take_mark(pos, instr.op);
+                let make = if instr.op == Op::Tuple {
+                    Node::Tuple
+                } else {
+                    Node::List
+                };
+                let v = self.seq_from(start, pos, make)?;
+                self.push(v, pos)?;
+            }
+            (Op::Tuple1 | Op::Tuple2 | Op::Tuple3, _) => {
+                let n = match instr.op {
+                    Op::Tuple1 => 1,
+                    Op::Tuple2 => 2,
+                    _ => 3,
+                };
+                if self.stack.len() < self.floor() + n {
+                    self.too_few_items(pos, instr.op, n);
+                }
+                let start = self.stack.len().saturating_sub(n);
+                let v = self.seq_from(start, pos, Node::Tuple)?;
+                self.push(v, pos)?;
+            }
+            (Op::Append | Op::SetItem, _) => {
+                let n = if instr.op == Op::Append { 1 } else { 2 };
+                if self.stack.len() < self.floor() + n + 1 {
+                    self.too_few_items(pos, instr.op, 0);
+                    let keep = self.floor().min(self.stack.len());
+                    self.stack.truncate(keep);
+                } else {
+                    let start = self.stack.len().saturating_sub(n);
+                    let target = self.stack.get(start.saturating_sub(1)).copied();
+                    self.add_items(target.unwrap_or(Value::Unknown), start, instr.op, pos);
+                }
+            }
+            (Op::Appends | Op::SetItems | Op::AddItems, _) => {
+                let start = self.take_mark(pos, instr.op);
+                if start > self.floor() {
+                    let target = self.stack.get(start.saturating_sub(1)).copied();
+                    if instr.op == Op::SetItems && self.stack.len().saturating_sub(start) % 2 == 1 {
+                        self.malformed(pos, "SETITEMS with an odd number of items");
+                        self.stack.pop();
+                    }
+                    self.add_items(target.unwrap_or(Value::Unknown), start, instr.op, pos);
+                } else {
+                    self.too_few_items(pos, instr.op, 0);
+                    self.stack.truncate(start);
+                }
+            }
+            (Op::Build, _) => return self.build(pos),
+            (Op::StackGlobal, _) => {
+                let name = self.pop(pos);
+                let module = self.pop(pos);
+                self.stack_global(module, name, pos)?;
+            }
+            (Op::Reduce | Op::NewObj, _) => {
+                let args = self.pop(pos);
+                let callable = self.pop(pos);
+                let kind = if instr.op == Op::Reduce {
+                    CallKind::Reduce
+                } else {
+                    CallKind::NewObj
+                };
+                self.call(kind, callable, args, Value::None, pos)?;
+            }
+            (Op::BinPersId, _) => {
+                let pid = self.pop(pos);
+                self.record_storage(pid);
+                let v = self.alloc(Node::PersId(pid), pos)?;
+                self.push(v, pos)?;
+            }
+            (Op::BinPut | Op::LongBinPut, Arg::Int(i)) => self.memo_put(i.unsigned_abs(), pos)?,
+            (Op::Memoize, _) => {
+                let index = self.memo.count as u64;
+                self.memo_put(index, pos)?;
+            }
+            (Op::BinGet | Op::LongBinGet, Arg::Int(i)) => {
+                let value = match self.memo.get(i.unsigned_abs()) {
+                    Some(v) => v,
+                    None => self.missing_memo(pos, instr.op, &i.to_string()),
+                };
+                self.push(value, pos)?;
+            }
+            (Op::Frame, _) => {}
+            _ => return self.step_rare(instr),
+        }
+        Ok(Flow::Next)
+    }
+
+    #[cold]
+    fn stack_limit(&self, pos: usize) -> Halt {
+        Halt::limit(
+            pos,
+            format!("the stack grows past {} entries", self.limits.max_stack),
+        )
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn too_few_items(&mut self, pos: usize, op: Op, pad_to: usize) {
+        self.malformed(
+            pos,
+            &format!("{} with too few items on the stack", op.name()),
+        );
+        while self.stack.len() < self.floor() + pad_to {
+            self.stack.push(Value::Unknown);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn missing_memo(&mut self, pos: usize, op: Op, index: &str) -> Value<'a> {
+        self.malformed(
+            pos,
+            &format!(
+                "{} reads memo entry {index}, which was never stored",
+                op.name()
+            ),
+        );
+        Value::Unknown
+    }
+
+    /// Protocol-0 text opcodes, imports, and everything rare.
+    #[inline(never)]
+    fn step_rare(&mut self, instr: Instr<'a>) -> Result<Flow, Halt> {
+        let pos = instr.pos;
+        let int_arg = match instr.arg {
+            Arg::Int(i) => i,
+            _ => 0,
+        };
+        let bytes_arg: &'a [u8] = match instr.arg {
+            Arg::Bytes(b) | Arg::Line(b) => b,
+            _ => &[],
+        };
+        match instr.op {
+            Op::Proto if !(0..=5).contains(&int_arg) => {
+                return Err(Halt::malformed(
+                    pos,
+                    format!("unsupported pickle protocol {int_arg}"),
+                ));
+            }
+            Op::PopMark => {
+                let start = self.take_mark(pos, instr.op);
+                self.stack.truncate(start);
+            }
+            Op::Int | Op::Long => {
+                let text = bytes_arg.trim_ascii();
+                let value = match (instr.op, text) {
+                    (Op::Int, b"00") => Value::Bool(false),
+                    (Op::Int, b"01") => Value::Bool(true),
+                    _ => {
+                        let digits = if instr.op == Op::Long {
+                            text.strip_suffix(b"L").unwrap_or(text)
+                        } else {
+                            text
+                        };
+                        match ops::parse_decimal(digits) {
+                            Some(DecimalInt::Small(i)) => Value::Int(i),
+                            Some(DecimalInt::Big(b)) => Value::Raw(Raw {
+                                bytes: b,
+                                kind: RawKind::LongDecimal,
+                            }),
+                            None => {
+                                return Err(Halt::malformed(
+                                    pos,
+                                    format!("{} argument is not an integer", instr.op.name()),
+                                ));
+                            }
+                        }
+                    }
+                };
+                self.push(value, pos)?;
+            }
+            Op::Float => {
+                let parsed = std::str::from_utf8(bytes_arg)
+                    .ok()
+                    .and_then(|s| s.trim().parse::<f64>().ok());
+                match parsed {
+                    Some(f) => self.push(Value::Float(f), pos)?,
+                    None => {
+                        return Err(Halt::malformed(
+                            pos,
+                            "FLOAT argument is not a number".to_owned(),
+                        ));
+                    }
+                }
+            }
+            Op::String => self.push_raw(bytes_arg, RawKind::Escaped, pos)?,
+            Op::Unicode => self.push_raw(bytes_arg, RawKind::RawUnicodeEscape, pos)?,
+            Op::ByteArray8 => self.push_raw(bytes_arg, RawKind::ByteArray, pos)?,
+            Op::NextBuffer => self.push(Value::Buffer, pos)?,
+            Op::ReadonlyBuffer => {
+                self.peek(pos);
+            }
+            Op::EmptySet => {
+                let v = self.alloc(Node::Set(Items::default()), pos)?;
+                self.push(v, pos)?;
+            }
+            Op::FrozenSet | Op::Dict => {
+                let start = self.take_mark(pos, instr.op);
+                let make = if instr.op == Op::Dict {
+                    Node::Dict
+                } else {
+                    Node::FrozenSet
+                };
+                if instr.op == Op::Dict && self.stack.len().saturating_sub(start) % 2 == 1 {
+                    self.malformed(pos, "DICT with an odd number of items");
+                    self.stack.pop();
+                }
+                let v = self.seq_from(start, pos, make)?;
+                self.push(v, pos)?;
+            }
+            Op::Global | Op::Inst => {
+                let Arg::Lines(module, name) = instr.arg else {
+                    return Ok(Flow::Next);
+                };
+                let (Ok(module), Ok(name)) =
+                    (std::str::from_utf8(module), std::str::from_utf8(name))
+                else {
+                    return Err(Halt::malformed(
+                        pos,
+                        format!(
+                            "{} names a module or global that is not UTF-8",
+                            instr.op.name()
+                        ),
+                    ));
+                };
+                let global = self.import(module, name, pos)?;
+                if instr.op == Op::Global {
+                    self.push(global, pos)?;
+                } else {
+                    let start = self.take_mark(pos, instr.op);
+                    let args = self.seq_from(start, pos, Node::Tuple)?;
+                    self.call(CallKind::Instantiate, global, args, Value::None, pos)?;
+                }
+            }
+            Op::Obj => {
+                let start = self.take_mark(pos, instr.op);
+                if start >= self.stack.len() {
+                    self.malformed(pos, "OBJ without a class");
+                    self.push(Value::Unknown, pos)?;
+                } else {
+                    let cls = self.stack.get(start).copied().unwrap_or(Value::Unknown);
+                    let args = self.seq_from(start + 1, pos, Node::Tuple)?;
+                    self.stack.truncate(start);
+                    self.call(CallKind::Instantiate, cls, args, Value::None, pos)?;
+                }
+            }
+            Op::NewObjEx => {
+                let kwargs = self.pop(pos);
+                let args = self.pop(pos);
+                let cls = self.pop(pos);
+                self.call(CallKind::NewObjEx, cls, args, kwargs, pos)?;
+            }
+            Op::PersId => {
+                let pid = Value::Raw(Raw {
+                    bytes: bytes_arg,
+                    kind: RawKind::Latin1,
+                });
+                let v = self.alloc(Node::PersId(pid), pos)?;
+                self.push(v, pos)?;
+            }
+            Op::Ext1 | Op::Ext2 | Op::Ext4 => {
+                let v = self.extension(instr.op, int_arg, pos)?;
+                self.push(v, pos)?;
+            }
+            Op::Put | Op::Get => {
+                let index = match ops::parse_decimal(bytes_arg) {
+                    Some(DecimalInt::Small(i)) => u64::try_from(i).ok(),
+                    _ => None,
+                };
+                match (instr.op, index) {
+                    (Op::Put, Some(index)) => self.memo_put(index, pos)?,
+                    (Op::Get, Some(index)) => {
+                        let value = match self.memo.get(index) {
+                            Some(v) => v,
+                            None => self.missing_memo(pos, instr.op, &index.to_string()),
+                        };
+                        self.push(value, pos)?;
+                    }
+                    (Op::Get, None) => {
+                        let shown = String::from_utf8_lossy(bytes_arg).into_owned();
+                        let value = self.missing_memo(pos, instr.op, &shown);
+                        self.push(value, pos)?;
+                    }
+                    _ => {
+                        return Err(Halt::malformed(
+                            pos,
+                            "PUT has an invalid memo index".to_owned(),
+                        ));
+                    }
+                }
+            }
+            // Every other opcode is handled by `step`; its operand shape is fixed by the reader.
+            _ => {}
+        }
+        Ok(Flow::Next)
+    }
+
+    fn call(
+        &mut self,
+        kind: CallKind,
+        callable: Value<'a>,
+        args: Value<'a>,
+        kwargs: Value<'a>,
+        pos: usize,
+    ) -> Result<(), Halt> {
+        let call = super::value::Call {
+            kind,
+            callable,
+            args,
+            kwargs,
+            state: None,
+        };
+        let value = self.alloc(Node::Call(Box::new(call)), pos)?;
+        if let Value::Node(id) = value {
+            self.inspect_call(id, callable, args, pos);
+        }
+        self.push(value, pos)
+    }
+
+    fn summarize(&self, value: Value<'a>) -> Summary {
+        match value {
+            Value::Raw(raw) if raw.to_i128() == Some(TORCH_MAGIC) => Summary::TorchMagic,
+            Value::Node(id) if self.options.want_strings => match self.arena.get(id) {
+                Some(Node::List(items)) if !items.is_partial() => self
+                    .arena
+                    .values(items)
+                    .map(|v| v.str_text().map(|s| s.into_owned()))
+                    .collect::<Option<Vec<String>>>()
+                    .map_or(Summary::Other, Summary::Strings),
+                _ => Summary::Other,
+            },
+            _ => Summary::Other,
+        }
+    }
+
+    fn report_halt(&mut self, halt: Halt) {
+        match *halt.0 {
+            HaltKind::Limit(pos, what) => self.ctx.report(
+                RuleId::PickleLimitExceeded,
+                Some(pos as u64),
+                format!("{what}; the rest of the stream was not analysed"),
+                None,
+            ),
+            HaltKind::Malformed(pos, what) => {
+                let start = self.start;
+                self.ctx.report(
+                    RuleId::PickleMalformed,
+                    Some(pos as u64),
+                    format!(
+                        "{what} (stream starting at offset {start}); everything before this point runs when the file is loaded, the rest was not analysed"
+                    ),
+                    None,
+                );
+            }
+            HaltKind::Quiet => {}
+        }
+    }
+}
