@@ -123,7 +123,7 @@ impl<'a> Machine<'a, '_, '_> {
                 describe(&self.arena, module),
                 describe(&self.arena, name)
             );
-            self.ctx.report(
+            self.emit(
                 RuleId::PickleUnresolvableImport,
                 Some(pos as u64),
                 message,
@@ -133,7 +133,7 @@ impl<'a> Machine<'a, '_, '_> {
         if let Some(m) = module.str_text()
             && let Some(denial) = imports::classify_module(&m, self.ctx.config())
         {
-            self.ctx.report(
+            self.emit(
                 RuleId::PickleDeniedGlobal,
                 Some(pos as u64),
                 format!(
@@ -150,7 +150,7 @@ impl<'a> Machine<'a, '_, '_> {
     pub(super) fn extension(&mut self, op: Op, code: i64, pos: usize) -> Result<Value<'a>, Halt> {
         self.counts.extension += 1;
         if self.counts.extension <= MAX_REPORTS {
-            self.ctx.report(
+            self.emit(
                 RuleId::PickleExtensionCode,
                 Some(pos as u64),
                 format!(

@@ -243,9 +243,11 @@ pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
         });
     }
     if denial.is_none() {
-        // An attribute path through a re-exported module reaches that module.
+        // An attribute path through a re-exported module reaches that module. Only the name
+        // is an attribute path; the module part names real modules, which are imported.
         let parts: Vec<&str> = canonical.split('.').collect();
-        for i in 1..parts.len() {
+        let first_attribute = canon_module.split('.').count();
+        for i in first_attribute..parts.len() {
             let Some(&part) = parts.get(i) else { break };
             if !policy.reexported.contains(part) {
                 continue;
@@ -433,6 +435,11 @@ mod tests {
         let c = classify("torch.serialization", "os.system", &Config::default());
         assert_eq!(c.resolved.as_deref(), Some("os.system"));
         assert!(denied("logging", "os"));
+        // A package's own submodule that shares a name with a dangerous one is not an alias.
+        assert_eq!(
+            class("numpy.random._pickle", "__randomstate_ctor"),
+            Class::Allowed
+        );
         // Python 2 names resolve to their Python 3 home.
         let c = classify("httplib", "HTTPSConnection", &Config::default());
         assert_eq!(c.resolved.as_deref(), Some("http.client.HTTPSConnection"));

@@ -101,7 +101,7 @@ impl<'a> Machine<'a, '_, '_> {
             return;
         }
         let path = self.global_written(target).unwrap_or_default();
-        self.ctx.report(
+        self.emit(
             RuleId::PickleGlobalMutation,
             Some(pos as u64),
             format!(
@@ -245,7 +245,7 @@ impl<'a> Machine<'a, '_, '_> {
                     "calls the result of another call".to_owned()
                 };
                 let evidence = self.render(Value::Node(id));
-                self.ctx.report(
+                self.emit(
                     RuleId::PickleDynamicCall,
                     Some(pos as u64),
                     what,
@@ -253,7 +253,7 @@ impl<'a> Machine<'a, '_, '_> {
                 );
             }
         }
-        if !allowed {
+        if !allowed && !self.options.shadow {
             let label = global
                 .and_then(|g| self.imports.list.get(g as usize))
                 .map_or_else(|| "call".to_owned(), |g| g.written());
@@ -316,7 +316,7 @@ impl<'a> Machine<'a, '_, '_> {
             if self.nested_seen.len() > MAX_NESTED {
                 self.counts.nesting += 1;
                 if self.counts.nesting <= MAX_REPORTS {
-                    self.ctx.report(
+                    self.emit(
                         RuleId::PickleLimitExceeded,
                         Some(at as u64),
                         format!("more than {MAX_NESTED} nested pickles in one stream; the rest were not analysed"),
@@ -328,7 +328,7 @@ impl<'a> Machine<'a, '_, '_> {
             if self.ctx.depth() >= self.limits.max_nesting {
                 self.counts.nesting += 1;
                 if self.counts.nesting <= MAX_REPORTS {
-                    self.ctx.report(
+                    self.emit(
                         RuleId::PickleLimitExceeded,
                         Some(at as u64),
                         format!(
@@ -374,7 +374,7 @@ impl<'a> Machine<'a, '_, '_> {
             )
         };
         let dtype = self.arena.dict_get(state, "dtype").ok_or_else(fail)?;
-        let (object, itemsize) = self.dtype_info(dtype, 0).ok_or_else(fail)?;
+        let (object, itemsize) = self.dtype_info(dtype, &mut 256).ok_or_else(fail)?;
         if object {
             return Ok(Flow::InlinePickle);
         }
@@ -397,37 +397,47 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(Flow::InlineRaw)
     }
 
-    /// Whether a pickled `numpy.dtype` holds objects, and its item size in bytes.
-    fn dtype_info(&self, dtype: Value<'a>, depth: usize) -> Option<(bool, Option<u64>)> {
-        if depth > 4 {
-            return None;
-        }
+    /// Whether a pickled `numpy.dtype` holds objects, and its item size in bytes; `None` when
+    /// the dtype cannot be read (then the array after it cannot be skipped safely). `budget`
+    /// bounds the walk through nested structured dtypes.
+    fn dtype_info(&self, dtype: Value<'a>, budget: &mut u32) -> Option<(bool, Option<u64>)> {
+        *budget = budget.checked_sub(1)?;
         let call = self.arena.call(dtype)?;
         let ty = self.arena.seq(call.args)?.first()?.str_text()?;
-        let state = call.state.and_then(|s| self.arena.seq(s));
-        let elsize = state
-            .and_then(|s| s.get(5))
-            .and_then(|v| v.as_int())
+        // State: (version, byte order, subarray, names, fields, elsize, alignment, flags[, meta]).
+        let state = match call.state {
+            Some(state) => self.arena.seq(state)?,
+            None => &[],
+        };
+        let int_at = |i: usize| state.get(i).and_then(|v| v.as_int());
+        let elsize = int_at(5)
             .filter(|&e| e > 0)
             .and_then(|e| u64::try_from(e).ok());
-        let mut object = ty.starts_with('O');
+        // numpy takes `hasobject` from the pickled flags (NPY_ITEM_HASOBJECT), whatever the type.
+        let mut object = ty.starts_with('O') || int_at(7).is_some_and(|f| f & 1 != 0);
         // Structured dtypes: fields maps names to (dtype, offset[, title]).
-        if let Some(&fields) = state.and_then(|s| s.get(4))
-            && let Some(Node::Dict(items)) = self.arena.node(fields)
-        {
-            for (_, field) in self.arena.pairs(items).take(256) {
-                if let Some(&sub) = self.arena.seq(field).and_then(|t| t.first()) {
-                    object |= self.dtype_info(sub, depth + 1).is_some_and(|(o, _)| o);
+        match state.get(4).copied() {
+            None | Some(Value::None) => {}
+            Some(fields) => {
+                let Some(Node::Dict(items)) = self.arena.node(fields) else {
+                    return None;
+                };
+                if items.is_partial() {
+                    return None;
+                }
+                for (_, field) in self.arena.pairs(items) {
+                    let sub = *self.arena.seq(field)?.first()?;
+                    object |= self.dtype_info(sub, budget)?.0;
                 }
             }
         }
         // Subarray dtypes: (base dtype, shape).
-        if let Some(&sub) = state
-            .and_then(|s| s.get(2))
-            .and_then(|v| self.arena.seq(*v))
-            .and_then(|t| t.first())
-        {
-            object |= self.dtype_info(sub, depth + 1).is_some_and(|(o, _)| o);
+        match state.get(2).copied() {
+            None | Some(Value::None) => {}
+            Some(sub) => {
+                let base = *self.arena.seq(sub)?.first()?;
+                object |= self.dtype_info(base, budget)?.0;
+            }
         }
         let itemsize = elsize.or_else(|| ty.get(1..)?.parse::<u64>().ok());
         Some((object, itemsize))
@@ -485,7 +495,7 @@ impl<'a> Machine<'a, '_, '_> {
         }
         if !unknown_left.is_empty() {
             let shown: Vec<&str> = unknown_left.iter().take(20).map(String::as_str).collect();
-            self.ctx.report(
+            self.emit(
                 RuleId::PickleUnknownGlobal,
                 None,
                 format!("{} more globals on neither list", unknown_left.len()),

@@ -156,8 +156,19 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         let options = StreamOptions {
             joblib: true,
             want_strings: legacy.candidate && index + 1 == LEGACY_STREAMS,
+            shadow: false,
         };
         let mut outcome = vm::run_stream(data, pos, ctx, options, &mut workspace);
+        if outcome.skipped_arrays {
+            // joblib reads array bytes after each NumpyArrayWrapper; `pickle.load` reads the
+            // same bytes as opcodes. Read the stream that way too, so that a payload hidden as
+            // "array data" of a file handed to `pickle.load` is still found.
+            let plain = StreamOptions {
+                shadow: true,
+                ..StreamOptions::default()
+            };
+            vm::run_stream(data, pos, ctx, plain, &mut workspace);
+        }
         let Some(end) = outcome.end else {
             return;
         };

@@ -5,7 +5,7 @@
 //! - [`ops`]: the opcode set and a zero-copy instruction reader.
 //! - [`value`]: symbolic values and the node arena.
 //! - [`render`]: Python-like rendering of values for evidence.
-//! - [`vm`]: the stack machine for one stream.
+//! - [`vm`]: the stack machine for one stream; [`rare`]: its opcodes off the hot path.
 //! - [`globals`]: the stream's import table and how GLOBAL, INST and STACK_GLOBAL resolve.
 //! - [`inspect`]: calls, mutations of globals, nested pickles, joblib arrays, import findings.
 //! - [`imports`]: the import policy.
@@ -17,6 +17,7 @@ mod imports;
 mod inspect;
 mod layout;
 mod ops;
+mod rare;
 mod render;
 mod sniff;
 mod value;

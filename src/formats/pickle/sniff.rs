@@ -13,6 +13,8 @@ const CONVINCING_RUN: usize = 8;
 pub fn looks_like_pickle(data: &[u8]) -> bool {
     match data {
         [0x80, 2..=5, op, ..] => Op::from_byte(*op).is_some(),
+        // CPython accepts an explicit PROTO 0 or 1 header; what follows must look right.
+        [0x80, 0..=1, ..] => sniff_protocol_0(data),
         [0x80, ..] => false,
         _ => sniff_protocol_0(data),
     }
@@ -180,6 +182,8 @@ mod tests {
         assert!(!looks_like_pickle(b"\x80\x04"));
         assert!(!looks_like_pickle(b"\x80\x09}."));
         assert!(!looks_like_pickle(b"\x80\x04\xff"));
+        assert!(looks_like_pickle(b"\x80\x01cos\nsystem\n(S'id'\ntR."));
+        assert!(!looks_like_pickle(b"\x80\x01\xff\xff"));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::engine::Ctx;
 use crate::rules::RuleId;
 
 use super::globals::Imports;
-use super::ops::{self, Arg, DecimalInt, Instr, Op};
+use super::ops::{self, Arg, Instr, Op};
 use super::value::{Arena, ArenaBuffers, ArenaFull, CallKind, Items, Node, Raw, RawKind, Value};
 
 /// The value of the first pickle of a legacy (non-zip) `torch.save` file.
@@ -24,6 +24,9 @@ pub struct StreamOptions {
     pub joblib: bool,
     /// Return the stream's value when it is a list of strings (legacy PyTorch storage keys).
     pub want_strings: bool,
+    /// A second reading of a stream whose joblib arrays were skipped, as plain `pickle.load`
+    /// would read it: only denied imports are reported (array bytes read as opcodes are noise).
+    pub shadow: bool,
 }
 
 /// What the layout code needs to know about a stream's value.
@@ -48,6 +51,8 @@ pub struct Outcome {
     pub end: Option<usize>,
     pub summary: Summary,
     pub storages: Vec<Storage>,
+    /// joblib array bytes were skipped inside the stream.
+    pub skipped_arrays: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,7 +131,7 @@ impl<'a> Memo<'a> {
     }
 
     #[inline]
-    fn get(&self, index: u64) -> Option<Value<'a>> {
+    pub(super) fn get(&self, index: u64) -> Option<Value<'a>> {
         match usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
             Some(slot) => *slot,
             None => self.sparse.get(&index).copied(),
@@ -165,6 +170,7 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub result: Value<'a>,
     /// joblib's inline array after a BUILD: (padding byte present, data bytes).
     pub inline_raw: (bool, u64),
+    pub skipped_arrays: bool,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -211,6 +217,7 @@ pub fn run_stream<'a>(
         empty_tuple: None,
         result: Value::None,
         inline_raw: (false, 0),
+        skipped_arrays: false,
     };
     let result = m.run(start);
     m.flush_imports();
@@ -219,6 +226,7 @@ pub fn run_stream<'a>(
             end: Some(end),
             summary: m.summarize(value),
             storages: std::mem::take(&mut m.storages),
+            skipped_arrays: m.skipped_arrays,
         },
         Err(halt) => {
             m.report_halt(halt);
@@ -226,6 +234,7 @@ pub fn run_stream<'a>(
                 end: None,
                 summary: Summary::Other,
                 storages: std::mem::take(&mut m.storages),
+                skipped_arrays: m.skipped_arrays,
             }
         }
     };
@@ -275,6 +284,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                     pos = inner.end.ok_or_else(Halt::quiet)?;
                 }
                 Flow::InlineRaw => {
+                    self.skipped_arrays = true;
                     let (padded, nbytes) = self.inline_raw;
                     let past_end = |at: usize| {
                         Halt::malformed(
@@ -298,13 +308,26 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         }
     }
 
+    /// Reports a finding (in a shadow reading, only denied imports).
+    pub fn emit(
+        &mut self,
+        rule: RuleId,
+        offset: Option<u64>,
+        message: impl Into<String>,
+        evidence: Option<String>,
+    ) {
+        if !self.options.shadow || rule == RuleId::PickleDeniedGlobal {
+            self.ctx.report(rule, offset, message, evidence);
+        }
+    }
+
     #[cold]
     #[inline(never)]
     pub fn malformed(&mut self, pos: usize, what: &str) {
         self.counts.malformed += 1;
         if self.counts.malformed == 1 {
             let start = self.start;
-            self.ctx.report(
+            self.emit(
                 RuleId::PickleMalformed,
                 Some(pos as u64),
                 format!(
@@ -315,7 +338,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         }
     }
 
-    fn floor(&self) -> usize {
+    pub(super) fn floor(&self) -> usize {
         self.marks.last().copied().unwrap_or(0)
     }
 
@@ -347,7 +370,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
     }
 
     /// Pops the topmost mark and returns where its items start.
-    fn take_mark(&mut self, pos: usize, op: Op) -> usize {
+    pub(super) fn take_mark(&mut self, pos: usize, op: Op) -> usize {
         match self.marks.pop() {
             Some(mark) => mark.min(self.stack.len()),
             None => self.missing_mark(pos, op),
@@ -367,7 +390,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
     }
 
     #[inline]
-    fn seq_from(
+    pub(super) fn seq_from(
         &mut self,
         start: usize,
         pos: usize,
@@ -381,12 +404,17 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         self.alloc(make(items), pos)
     }
 
-    fn push_raw(&mut self, bytes: &'a [u8], kind: RawKind, pos: usize) -> Result<(), Halt> {
+    pub(super) fn push_raw(
+        &mut self,
+        bytes: &'a [u8],
+        kind: RawKind,
+        pos: usize,
+    ) -> Result<(), Halt> {
         self.push(Value::Raw(Raw { bytes, kind }), pos)
     }
 
     #[inline]
-    fn memo_put(&mut self, index: u64, pos: usize) -> Result<(), Halt> {
+    pub(super) fn memo_put(&mut self, index: u64, pos: usize) -> Result<(), Halt> {
         let value = self.peek(pos);
         self.memo.put(index, value);
         if self.memo.count > self.limits.max_memo {
@@ -586,7 +614,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
 
     #[cold]
     #[inline(never)]
-    fn missing_memo(&mut self, pos: usize, op: Op, index: &str) -> Value<'a> {
+    pub(super) fn missing_memo(&mut self, pos: usize, op: Op, index: &str) -> Value<'a> {
         self.malformed(
             pos,
             &format!(
@@ -597,184 +625,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         Value::Unknown
     }
 
-    /// Protocol-0 text opcodes, imports, and everything rare.
-    #[inline(never)]
-    fn step_rare(&mut self, instr: Instr<'a>) -> Result<Flow, Halt> {
-        let pos = instr.pos;
-        let int_arg = match instr.arg {
-            Arg::Int(i) => i,
-            _ => 0,
-        };
-        let bytes_arg: &'a [u8] = match instr.arg {
-            Arg::Bytes(b) | Arg::Line(b) => b,
-            _ => &[],
-        };
-        match instr.op {
-            Op::Proto if !(0..=5).contains(&int_arg) => {
-                return Err(Halt::malformed(
-                    pos,
-                    format!("unsupported pickle protocol {int_arg}"),
-                ));
-            }
-            Op::PopMark => {
-                let start = self.take_mark(pos, instr.op);
-                self.stack.truncate(start);
-            }
-            Op::Int | Op::Long => {
-                let text = bytes_arg.trim_ascii();
-                let value = match (instr.op, text) {
-                    (Op::Int, b"00") => Value::Bool(false),
-                    (Op::Int, b"01") => Value::Bool(true),
-                    _ => {
-                        let digits = if instr.op == Op::Long {
-                            text.strip_suffix(b"L").unwrap_or(text)
-                        } else {
-                            text
-                        };
-                        match ops::parse_decimal(digits) {
-                            Some(DecimalInt::Small(i)) => Value::Int(i),
-                            Some(DecimalInt::Big(b)) => Value::Raw(Raw {
-                                bytes: b,
-                                kind: RawKind::LongDecimal,
-                            }),
-                            None => {
-                                return Err(Halt::malformed(
-                                    pos,
-                                    format!("{} argument is not an integer", instr.op.name()),
-                                ));
-                            }
-                        }
-                    }
-                };
-                self.push(value, pos)?;
-            }
-            Op::Float => {
-                let parsed = std::str::from_utf8(bytes_arg)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<f64>().ok());
-                match parsed {
-                    Some(f) => self.push(Value::Float(f), pos)?,
-                    None => {
-                        return Err(Halt::malformed(
-                            pos,
-                            "FLOAT argument is not a number".to_owned(),
-                        ));
-                    }
-                }
-            }
-            Op::String => self.push_raw(bytes_arg, RawKind::Escaped, pos)?,
-            Op::Unicode => self.push_raw(bytes_arg, RawKind::RawUnicodeEscape, pos)?,
-            Op::ByteArray8 => self.push_raw(bytes_arg, RawKind::ByteArray, pos)?,
-            Op::NextBuffer => self.push(Value::Buffer, pos)?,
-            Op::ReadonlyBuffer => {
-                self.peek(pos);
-            }
-            Op::EmptySet => {
-                let v = self.alloc(Node::Set(Items::default()), pos)?;
-                self.push(v, pos)?;
-            }
-            Op::FrozenSet | Op::Dict => {
-                let start = self.take_mark(pos, instr.op);
-                let make = if instr.op == Op::Dict {
-                    Node::Dict
-                } else {
-                    Node::FrozenSet
-                };
-                if instr.op == Op::Dict && self.stack.len().saturating_sub(start) % 2 == 1 {
-                    self.malformed(pos, "DICT with an odd number of items");
-                    self.stack.pop();
-                }
-                let v = self.seq_from(start, pos, make)?;
-                self.push(v, pos)?;
-            }
-            Op::Global | Op::Inst => {
-                let Arg::Lines(module, name) = instr.arg else {
-                    return Ok(Flow::Next);
-                };
-                let (Ok(module), Ok(name)) =
-                    (std::str::from_utf8(module), std::str::from_utf8(name))
-                else {
-                    return Err(Halt::malformed(
-                        pos,
-                        format!(
-                            "{} names a module or global that is not UTF-8",
-                            instr.op.name()
-                        ),
-                    ));
-                };
-                let global = self.import(module, name, pos)?;
-                if instr.op == Op::Global {
-                    self.push(global, pos)?;
-                } else {
-                    let start = self.take_mark(pos, instr.op);
-                    let args = self.seq_from(start, pos, Node::Tuple)?;
-                    self.call(CallKind::Instantiate, global, args, Value::None, pos)?;
-                }
-            }
-            Op::Obj => {
-                let start = self.take_mark(pos, instr.op);
-                if start >= self.stack.len() {
-                    self.malformed(pos, "OBJ without a class");
-                    self.push(Value::Unknown, pos)?;
-                } else {
-                    let cls = self.stack.get(start).copied().unwrap_or(Value::Unknown);
-                    let args = self.seq_from(start + 1, pos, Node::Tuple)?;
-                    self.stack.truncate(start);
-                    self.call(CallKind::Instantiate, cls, args, Value::None, pos)?;
-                }
-            }
-            Op::NewObjEx => {
-                let kwargs = self.pop(pos);
-                let args = self.pop(pos);
-                let cls = self.pop(pos);
-                self.call(CallKind::NewObjEx, cls, args, kwargs, pos)?;
-            }
-            Op::PersId => {
-                let pid = Value::Raw(Raw {
-                    bytes: bytes_arg,
-                    kind: RawKind::Latin1,
-                });
-                let v = self.alloc(Node::PersId(pid), pos)?;
-                self.push(v, pos)?;
-            }
-            Op::Ext1 | Op::Ext2 | Op::Ext4 => {
-                let v = self.extension(instr.op, int_arg, pos)?;
-                self.push(v, pos)?;
-            }
-            Op::Put | Op::Get => {
-                let index = match ops::parse_decimal(bytes_arg) {
-                    Some(DecimalInt::Small(i)) => u64::try_from(i).ok(),
-                    _ => None,
-                };
-                match (instr.op, index) {
-                    (Op::Put, Some(index)) => self.memo_put(index, pos)?,
-                    (Op::Get, Some(index)) => {
-                        let value = match self.memo.get(index) {
-                            Some(v) => v,
-                            None => self.missing_memo(pos, instr.op, &index.to_string()),
-                        };
-                        self.push(value, pos)?;
-                    }
-                    (Op::Get, None) => {
-                        let shown = String::from_utf8_lossy(bytes_arg).into_owned();
-                        let value = self.missing_memo(pos, instr.op, &shown);
-                        self.push(value, pos)?;
-                    }
-                    _ => {
-                        return Err(Halt::malformed(
-                            pos,
-                            "PUT has an invalid memo index".to_owned(),
-                        ));
-                    }
-                }
-            }
-            // Every other opcode is handled by `step`; its operand shape is fixed by the reader.
-            _ => {}
-        }
-        Ok(Flow::Next)
-    }
-
-    fn call(
+    pub(super) fn call(
         &mut self,
         kind: CallKind,
         callable: Value<'a>,
@@ -814,7 +665,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
 
     fn report_halt(&mut self, halt: Halt) {
         match *halt.0 {
-            HaltKind::Limit(pos, what) => self.ctx.report(
+            HaltKind::Limit(pos, what) => self.emit(
                 RuleId::PickleLimitExceeded,
                 Some(pos as u64),
                 format!("{what}; the rest of the stream was not analysed"),
@@ -822,7 +673,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             ),
             HaltKind::Malformed(pos, what) => {
                 let start = self.start;
-                self.ctx.report(
+                self.emit(
                     RuleId::PickleMalformed,
                     Some(pos as u64),
                     format!(

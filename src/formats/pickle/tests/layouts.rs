@@ -98,6 +98,11 @@ fn limits() {
 
 /// A `NumpyArrayWrapper` for a float64 array of `n` elements, as joblib pickles it.
 fn joblib_wrapper(dtype: &str, n: u8, aligned: bool) -> P {
+    joblib_wrapper_flags(dtype, n, aligned, 0)
+}
+
+/// The same, with the dtype's pickled flags (bit 0: the dtype holds objects).
+fn joblib_wrapper_flags(dtype: &str, n: u8, aligned: bool, flags: u8) -> P {
     let mut p = P::proto(4)
         .sg("joblib.numpy_pickle", "NumpyArrayWrapper")
         .op(b')')
@@ -128,7 +133,7 @@ fn joblib_wrapper(dtype: &str, n: u8, aligned: bool) -> P {
         .raw(&(-1i32).to_le_bytes())
         .op(b'J')
         .raw(&(-1i32).to_le_bytes())
-        .k(0)
+        .k(flags)
         .op(b't')
         .op(b'b')
         .s("allow_mmap")
@@ -220,4 +225,40 @@ fn legacy_torch_layout() {
     data.extend(P::proto(2).op(b']').u("0").op(b'a').stop());
     data.extend_from_slice(&[0xfe; 24]);
     assert!(codes(&scan(&data)).contains(&"PKL004"));
+}
+
+#[test]
+fn joblib_dtype_flags_decide_object_arrays() {
+    // numpy takes hasobject from the pickled flags: a "float" dtype flagged as holding objects
+    // makes joblib read a pickle, not raw bytes.
+    let inner = P::proto(4)
+        .sg("posix", "system")
+        .s("flagged")
+        .tuple1()
+        .reduce()
+        .stop();
+    let data = joblib_wrapper_flags("f8", 1, true, 1)
+        .raw(&inner)
+        .op(b'0')
+        .op(b'N')
+        .stop();
+    let r = scan(&data);
+    assert_eq!(denied(&r, "posix.system"), "posix.system('flagged')");
+    assert!(!codes(&r).contains(&"PKL003"), "{:#?}", r.findings);
+}
+
+#[test]
+fn array_bytes_read_as_opcodes_by_plain_pickle_load() {
+    // Under joblib these bytes are a uint8 array; under pickle.load they are opcodes that pop
+    // the wrapper and call os.system. Both readings are analysed.
+    let hidden = b"0cos\nsystem\n(S'id'\ntR0";
+    let data = joblib_wrapper("u1", u8::try_from(hidden.len()).unwrap(), false)
+        .raw(hidden)
+        .stop();
+    let r = scan(&data);
+    assert_eq!(r.verdict, Verdict::Malicious, "{:#?}", r.findings);
+    assert_eq!(denied(&r, "os.system"), "os.system('id')");
+    // The plain reading of a benign file (it breaks off at the array bytes) adds nothing.
+    let data = joblib_wrapper("f8", 3, true).op(2).raw(&[0xff; 26]).stop();
+    assert_eq!(scan(&data).verdict, Verdict::Clean);
 }
