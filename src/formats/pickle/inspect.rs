@@ -223,17 +223,16 @@ impl<'a> Machine<'a, '_, '_> {
             Some(Node::Global(i)) => Some(*i),
             _ => None,
         };
-        let (mut allowed, mut denied) = (false, false);
+        let mut allowed = false;
         if let Some(import) = global.and_then(|i| self.imports.list.get_mut(i as usize)) {
             allowed = import.class.class == Class::Allowed;
-            denied = matches!(import.class.class, Class::Denied(_));
             // Keep the widest call made through the global: a call of its call result wins.
             if import.call.is_none() || extends_previous {
                 import.call = Some((id, pos));
             }
         }
         let chained = hops > 0;
-        if global.is_none() || (chained && !denied) {
+        if global.is_none() || chained {
             self.counts.dynamic += 1;
             if self.counts.dynamic <= MAX_REPORTS {
                 let what = if !chained {
