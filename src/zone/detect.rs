@@ -177,8 +177,8 @@ fn is_lzma_alone(data: &[u8]) -> bool {
     let props = header[0];
     let dict = u32::from_le_bytes([header[1], header[2], header[3], header[4]]);
     props < 9 * 5 * 5
-        && (dict.is_power_of_two() || (dict >> dict.trailing_zeros()) == 3)
         && dict >= 4096
+        && (dict.is_power_of_two() || dict.checked_shr(dict.trailing_zeros()) == Some(3))
         && (header[5..13] == [0xff; 8]
             || u64::from_le_bytes(header[5..13].try_into().unwrap_or([0xff; 8])) < 1 << 48)
 }
@@ -272,6 +272,16 @@ mod tests {
         data.extend_from_slice(b"PK\x05\x06");
         data.extend_from_slice(&[0u8; 18]);
         assert_eq!(detect(&data), Format::Zip);
+    }
+
+    #[test]
+    fn lzma_alone_header_with_zero_dictionary_is_not_lzma() {
+        assert!(!is_lzma_alone(&[
+            0x5d, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+        ]));
+        assert!(is_lzma_alone(&[
+            0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+        ]));
     }
 
     #[test]
