@@ -2,6 +2,7 @@
 //! detection through [`crate::engine::Ctx::nested`].
 
 pub mod compress;
+pub(crate) mod members;
 pub mod sevenz;
 pub mod tar;
 pub mod zip;

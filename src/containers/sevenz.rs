@@ -1,5 +1,439 @@
-//! Placeholder until the container analyser lands.
+//! 7z archives, read in memory with `sevenz-rust2`. Blocks are decoded one at a time so that an
+//! encrypted or broken block does not hide the others; every entry is read through the zone's
+//! caps (per member, and a compression ratio over the whole archive) before it is analysed.
 
-use crate::engine::Ctx;
+use std::collections::HashMap;
+use std::io::{Cursor, Read};
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-pub fn analyse(_data: &[u8], _ctx: &mut Ctx<'_>) {}
+use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password};
+
+use crate::containers::compress::{self, Stop};
+use crate::containers::members::{self, Budget, Names};
+use crate::engine::{Ctx, MemberKind};
+use crate::rules::RuleId;
+
+/// 7-Zip's largest dictionary (1.5 GiB): the decoder memory never needs to exceed it.
+const MAX_DICTIONARY: u64 = 1536 << 20;
+/// Decoder memory always allowed (7-Zip's ultra preset uses a 64 MiB dictionary).
+const MIN_DECODER_MEMORY: u64 = 96 << 20;
+
+/// Windows attribute bits: the high 16 bits hold a Unix mode; a reparse point (link).
+const ATTR_UNIX_EXTENSION: u32 = 0x8000;
+const ATTR_REPARSE_POINT: u32 = 0x0400;
+
+pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let limits = ctx.config().zone.clone();
+    // Decoder dictionaries: enough for any archive 7-Zip writes with its defaults and for the
+    // output a member may have, never more than 7-Zip's largest dictionary.
+    let memory_kb = usize::try_from(
+        limits
+            .max_member_bytes
+            .clamp(MIN_DECODER_MEMORY, MAX_DICTIONARY)
+            .saturating_add(MIN_DECODER_MEMORY)
+            / 1024,
+    )
+    .unwrap_or(usize::MAX);
+    let mut source = Cursor::new(data);
+    let read = catch_unwind(AssertUnwindSafe(|| {
+        Archive::read_with_memory_limit(&mut source, &Password::empty(), memory_kb)
+    }));
+    let archive = match read {
+        Ok(Ok(archive)) => archive,
+        Ok(Err(e)) if is_encryption(&e) => {
+            ctx.report(
+                RuleId::ArchiveEncryptedMember,
+                Some(0),
+                "the 7z archive's header is encrypted; neither its member list nor their content can be inspected",
+                None,
+            );
+            return;
+        }
+        Ok(Err(e)) => {
+            ctx.report(
+                RuleId::ArchiveCorrupt,
+                Some(0),
+                format!("the 7z archive cannot be read: {e}"),
+                None,
+            );
+            return;
+        }
+        Err(_) => {
+            ctx.report(
+                RuleId::ArchiveCorrupt,
+                Some(0),
+                "the 7z reader failed on this archive; its members were not analysed",
+                None,
+            );
+            return;
+        }
+    };
+
+    // Checks that need no decoding: names, links, encryption, declared sizes.
+    let mut names = Names::default();
+    let mut shown: HashMap<usize, String> = HashMap::new();
+    let mut index_of: HashMap<usize, usize> = HashMap::new();
+    for (index, entry) in archive.files.iter().enumerate() {
+        index_of.insert(entry as *const ArchiveEntry as usize, index);
+        if entry.is_anti_item {
+            continue;
+        }
+        let name = names.check(ctx, entry.name.as_bytes(), None, !entry.is_directory);
+        if let Some(what) = link_kind(entry) {
+            names.budget.report(
+                ctx,
+                RuleId::ArchiveLinkMember,
+                None,
+                format!("member `{name}` is {what}"),
+                Some(name.clone()),
+            );
+        }
+        if archive.is_file_encrypted(index) {
+            names.budget.report(
+                ctx,
+                RuleId::ArchiveEncryptedMember,
+                None,
+                format!("member `{name}` is encrypted; its content cannot be inspected"),
+                Some(name.clone()),
+            );
+        }
+        if entry.size > limits.max_member_bytes {
+            names.budget.report(ctx,
+                RuleId::ArchiveLimitExceeded,
+                None,
+                format!(
+                    "member `{name}` declares {} bytes, over the per-member limit of {}; at most that much was unpacked",
+                    entry.size, limits.max_member_bytes
+                ),
+                None,
+            );
+        }
+        shown.insert(index, name);
+    }
+
+    let packed = data.len() as u64;
+    let mut unpacked = 0u64;
+    let mut stopped = false;
+    let mut own_panic = None;
+    for block_index in 0..archive.blocks.len() {
+        let encrypted = archive.blocks.get(block_index).is_some_and(|b| {
+            b.coders
+                .iter()
+                .any(|c| c.encoder_method_id() == EncoderMethod::ID_AES256_SHA256)
+        });
+        if encrypted {
+            continue;
+        }
+        let password = Password::empty();
+        let decoder = BlockDecoder::new_with_memory_limit(
+            1,
+            memory_kb,
+            block_index,
+            &archive,
+            &password,
+            &mut source,
+        );
+        let mut each = |entry: &ArchiveEntry, reader: &mut dyn Read| {
+            if entry.is_directory || entry.is_anti_item {
+                return Ok(true);
+            }
+            let index = index_of
+                .get(&(entry as *const ArchiveEntry as usize))
+                .copied();
+            let name = index
+                .and_then(|i| shown.get(&i).cloned())
+                .unwrap_or_else(|| entry.name.clone());
+            let capped = compress::read_capped_after(reader, packed, unpacked, &limits);
+            unpacked = unpacked.saturating_add(capped.data.len() as u64);
+            let keep_going = match &capped.stop {
+                Stop::Complete => true,
+                Stop::Limit(why) => {
+                    names.budget.report(
+                        ctx,
+                        RuleId::ArchiveLimitExceeded,
+                        None,
+                        format!(
+                            "member `{name}` {why}; only the first {} bytes were analysed",
+                            capped.data.len()
+                        ),
+                        None,
+                    );
+                    false
+                }
+                Stop::Corrupt(why) => {
+                    report_damage(ctx, &mut names.budget, &name, why, capped.data.len());
+                    false
+                }
+            };
+            // Our own analysis runs inside the decoder's callback; a panic there is ours, not
+            // the decoder's, and must not be disguised as a damaged archive.
+            let handed = catch_unwind(AssertUnwindSafe(|| {
+                members::hand_over(ctx, &name, &capped.data, MemberKind::File)
+            }));
+            match handed {
+                Ok(Ok(())) => Ok(keep_going),
+                Ok(Err(_)) => {
+                    stopped = true;
+                    Ok(false)
+                }
+                Err(payload) => {
+                    own_panic = Some(payload);
+                    stopped = true;
+                    Ok(false)
+                }
+            }
+        };
+        let result = catch_unwind(AssertUnwindSafe(|| decoder.for_each_entries(&mut each)));
+        if let Some(payload) = own_panic.take() {
+            std::panic::resume_unwind(payload);
+        }
+        match result {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => {
+                let why = format!("{e}");
+                if let sevenz_rust2::Error::MaxMemLimited { actaul_kb, .. } = e {
+                    names.budget.report(ctx,
+                        RuleId::ArchiveLimitExceeded,
+                        None,
+                        format!("7z block {block_index} needs {actaul_kb} KiB of decoder memory, over the limit of {memory_kb} KiB; it was not analysed"),
+                        None,
+                    );
+                } else if why.contains("ChecksumVerificationFailed") {
+                    names.budget.report(ctx,
+                        RuleId::ArchiveCrcMismatch,
+                        None,
+                        format!("a member of 7z block {block_index} does not match its CRC; it was analysed anyway"),
+                        None,
+                    );
+                } else {
+                    names.budget.report(
+                        ctx,
+                        RuleId::ArchiveCorrupt,
+                        None,
+                        format!("7z block {block_index} cannot be decoded to its end: {why}"),
+                        None,
+                    );
+                }
+            }
+            Err(_) => names.budget.report(
+                ctx,
+                RuleId::ArchiveCorrupt,
+                None,
+                format!(
+                    "the 7z decoder failed on block {block_index}; the rest of it was not analysed"
+                ),
+                None,
+            ),
+        }
+        if stopped {
+            names.budget.finish(ctx);
+            return;
+        }
+    }
+
+    // Files without data belong to no block.
+    for (index, entry) in archive.files.iter().enumerate() {
+        let in_block = archive
+            .stream_map
+            .file_block_index
+            .get(index)
+            .copied()
+            .flatten()
+            .is_some();
+        if in_block || entry.has_stream || entry.is_directory || entry.is_anti_item {
+            continue;
+        }
+        let name = shown
+            .get(&index)
+            .cloned()
+            .unwrap_or_else(|| entry.name.clone());
+        if members::hand_over(ctx, &name, &[], MemberKind::File).is_err() {
+            break;
+        }
+    }
+    names.budget.finish(ctx);
+}
+
+fn report_damage(ctx: &mut Ctx<'_>, budget: &mut Budget, name: &str, why: &str, analysed: usize) {
+    if why.contains("ChecksumVerificationFailed") {
+        budget.report(
+            ctx,
+            RuleId::ArchiveCrcMismatch,
+            None,
+            format!("member `{name}` does not match its CRC; it was analysed anyway"),
+            Some(name.to_owned()),
+        );
+    } else {
+        budget.report(
+            ctx,
+            RuleId::ArchiveCorrupt,
+            None,
+            format!("member `{name}`: {why}; the {analysed} bytes before that were analysed"),
+            None,
+        );
+    }
+}
+
+fn is_encryption(e: &sevenz_rust2::Error) -> bool {
+    match e {
+        sevenz_rust2::Error::PasswordRequired | sevenz_rust2::Error::MaybeBadPassword(_) => true,
+        sevenz_rust2::Error::UnsupportedCompressionMethod(m) => {
+            m.to_ascii_uppercase().contains("AES")
+        }
+        _ => false,
+    }
+}
+
+/// What kind of link or special file an entry is, from its attributes.
+fn link_kind(entry: &ArchiveEntry) -> Option<&'static str> {
+    if !entry.has_windows_attributes {
+        return None;
+    }
+    let attrs = entry.windows_attributes;
+    if attrs & ATTR_UNIX_EXTENSION != 0 {
+        match (attrs >> 16) & 0o170000 {
+            0o120000 => return Some("a symbolic link"),
+            0o020000 => return Some("a character device"),
+            0o060000 => return Some("a block device"),
+            0o010000 => return Some("a FIFO"),
+            0o140000 => return Some("a socket"),
+            _ => {}
+        }
+    }
+    (attrs & ATTR_REPARSE_POINT != 0).then_some("a reparse point (link)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::finding::ArtifactReport;
+    use sevenz_rust2::{ArchiveWriter, EncoderConfiguration};
+
+    const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
+
+    fn scan_with(data: &[u8], config: &Config) -> ArtifactReport {
+        crate::engine::scan_bytes(data, std::path::Path::new("t"), "t", config)
+    }
+
+    fn codes(report: &ArtifactReport) -> Vec<&'static str> {
+        // The pickle engine's own findings on partial content are not this module's business.
+        let mut c: Vec<_> = report
+            .findings
+            .iter()
+            .map(|f| f.rule_id.code())
+            .filter(|c| !c.starts_with("PKL"))
+            .collect();
+        c.sort_unstable();
+        c
+    }
+
+    fn build(
+        files: &[(&str, &[u8])],
+        methods: Option<Vec<EncoderConfiguration>>,
+        solid: bool,
+    ) -> Vec<u8> {
+        let mut writer = ArchiveWriter::new(Cursor::new(Vec::new())).unwrap();
+        if let Some(methods) = methods {
+            writer.set_content_methods(methods);
+        }
+        if solid {
+            let entries: Vec<_> = files
+                .iter()
+                .map(|(n, _)| ArchiveEntry::new_file(n))
+                .collect();
+            let readers: Vec<_> = files
+                .iter()
+                .map(|(_, d)| sevenz_rust2::SourceReader::new(*d))
+                .collect();
+            writer.push_archive_entries(entries, readers).unwrap();
+        } else {
+            for (name, data) in files {
+                writer
+                    .push_archive_entry(ArchiveEntry::new_file(name), Some(*data))
+                    .unwrap();
+            }
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    #[test]
+    fn members_are_analysed() {
+        let data = build(
+            &[("data.pkl", PICKLE), ("notes.txt", b"hello")],
+            None,
+            false,
+        );
+        let report = scan_with(&data, &Config::default());
+        assert_eq!(report.format, "7z");
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        let members: Vec<_> = report
+            .members
+            .iter()
+            .map(|m| (m.member.as_str(), m.format.as_str()))
+            .collect();
+        assert_eq!(members, [("data.pkl", "pickle"), ("notes.txt", "text")]);
+    }
+
+    #[test]
+    fn solid_archive_members_are_analysed() {
+        let data = build(&[("a.pkl", PICKLE), ("../b.pkl", PICKLE)], None, true);
+        let report = scan_with(&data, &Config::default());
+        assert_eq!(codes(&report), ["ARC006"]);
+        assert_eq!(report.members.len(), 2);
+    }
+
+    #[test]
+    fn bomb_stops_at_the_ratio() {
+        // Not zeros: detection of all-zero data is exercised elsewhere.
+        let zeros = vec![0x01u8; 8 << 20];
+        let data = build(&[("zeros", &zeros)], None, false);
+        assert!(data.len() < 1 << 20);
+        let report = scan_with(&data, &Config::default());
+        assert_eq!(codes(&report), ["ARC005"], "{:?}", report.findings);
+        assert!(report.members[0].size < 8 << 20);
+    }
+
+    #[test]
+    fn declared_size_over_the_limit_is_reported() {
+        let mut config = Config::default();
+        config.zone.max_member_bytes = 8;
+        let data = build(&[("data.pkl", PICKLE)], None, false);
+        let report = scan_with(&data, &config);
+        assert!(
+            codes(&report).iter().all(|c| *c == "ARC005"),
+            "{:?}",
+            report.findings
+        );
+        assert_eq!(report.members[0].size, 8);
+    }
+
+    #[test]
+    fn corrupt_and_truncated_archives() {
+        let data = build(&[("data.pkl", &PICKLE.repeat(50))], None, false);
+        let report = scan_with(&data[..data.len() - 10], &Config::default());
+        assert_eq!(codes(&report), ["ARC001"]);
+        let mut flipped = data.clone();
+        flipped[40] ^= 0xff;
+        let report = scan_with(&flipped, &Config::default());
+        assert!(!report.findings.is_empty());
+        let report = scan_with(&data[..20], &Config::default());
+        assert_eq!(codes(&report), ["ARC001"]);
+    }
+
+    #[test]
+    fn stored_content_crc_mismatch_is_reported_and_analysed() {
+        let methods = vec![EncoderConfiguration::new(EncoderMethod::COPY)];
+        let data = build(&[("data.pkl", PICKLE)], Some(methods), false);
+        let at = data
+            .windows(PICKLE.len())
+            .position(|w| w == PICKLE)
+            .unwrap();
+        let mut data = data;
+        data[at + PICKLE.len() - 2] = b'\x02';
+        let report = scan_with(&data, &Config::default());
+        assert_eq!(codes(&report), ["ARC002"], "{:?}", report.findings);
+        assert_eq!(report.members.len(), 1);
+        assert_eq!(report.members[0].format, "pickle");
+    }
+}

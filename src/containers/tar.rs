@@ -1,5 +1,348 @@
-//! Placeholder until the container analyser lands.
+//! tar archives, read with the `tar` crate over the bytes in memory. Regular files are handed
+//! to detection as slices of the input (tar stores them raw, so nothing is copied); links,
+//! devices and FIFOs are reported and never created or followed.
 
-use crate::engine::Ctx;
+use std::io::Cursor;
 
-pub fn analyse(_data: &[u8], _ctx: &mut Ctx<'_>) {}
+use tar::EntryType;
+
+use crate::containers::compress::{self, Stop};
+use crate::containers::members::{self, Names};
+use crate::engine::{Ctx, MemberKind};
+use crate::rules::RuleId;
+
+pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let mut archive = tar::Archive::new(Cursor::new(data));
+    let entries = match archive.entries_with_seek() {
+        Ok(entries) => entries,
+        Err(e) => {
+            ctx.report(
+                RuleId::ArchiveCorrupt,
+                Some(0),
+                format!("the tar archive cannot be read: {e}"),
+                None,
+            );
+            return;
+        }
+    };
+    let mut names = Names::default();
+    read_entries(data, entries, ctx, &mut names);
+    names.budget.finish(ctx);
+}
+
+fn read_entries(
+    data: &[u8],
+    entries: tar::Entries<'_, Cursor<&[u8]>>,
+    ctx: &mut Ctx<'_>,
+    names: &mut Names,
+) {
+    let mut last_header = 0u64;
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                ctx.report(
+                    RuleId::ArchiveCorrupt,
+                    Some(last_header),
+                    format!(
+                        "tar header after offset {last_header} is corrupt ({e}); the members after it were not analysed"
+                    ),
+                    None,
+                );
+                return;
+            }
+        };
+        let header_at = entry.raw_header_position();
+        last_header = header_at;
+        let entry_type = entry.header().entry_type();
+        if matches!(entry_type, EntryType::XGlobalHeader) {
+            continue;
+        }
+        let raw_name = entry.path_bytes().into_owned();
+        let is_dir = entry_type == EntryType::Directory;
+        let name = names.check(ctx, &raw_name, Some(header_at), !is_dir);
+        let special = match entry_type {
+            EntryType::Symlink => Some("a symbolic link"),
+            EntryType::Link => Some("a hard link"),
+            EntryType::Char => Some("a character device"),
+            EntryType::Block => Some("a block device"),
+            EntryType::Fifo => Some("a FIFO"),
+            _ => None,
+        };
+        if let Some(what) = special {
+            let target = entry
+                .link_name_bytes()
+                .map(|t| String::from_utf8_lossy(&t).into_owned());
+            let message = match &target {
+                Some(t) if !t.is_empty() => format!("member `{name}` is {what} to `{t}`"),
+                _ => format!("member `{name}` is {what}"),
+            };
+            names.budget.report(
+                ctx,
+                RuleId::ArchiveLinkMember,
+                Some(header_at),
+                message,
+                target,
+            );
+            continue;
+        }
+        if is_dir {
+            continue;
+        }
+        if entry_type == EntryType::GNUSparse {
+            // Holes are expanded by the reader: read it like a compressed member, bounded by
+            // the zone's caps (a sparse file can declare terabytes of holes).
+            let packed = entry.header().entry_size().unwrap_or(0);
+            let limits = ctx.config().zone.clone();
+            let capped = compress::read_capped(entry, packed, &limits);
+            match &capped.stop {
+                Stop::Complete => {}
+                Stop::Limit(why) => names.budget.report(
+                    ctx,
+                    RuleId::ArchiveLimitExceeded,
+                    Some(header_at),
+                    format!("sparse member `{name}` {why}; only its start was analysed"),
+                    None,
+                ),
+                Stop::Corrupt(why) => names.budget.report(
+                    ctx,
+                    RuleId::ArchiveCorrupt,
+                    Some(header_at),
+                    format!("sparse member `{name}`: {why}"),
+                    None,
+                ),
+            }
+            if members::hand_over(ctx, &name, &capped.data, MemberKind::File).is_err() {
+                return;
+            }
+            continue;
+        }
+        let start = entry.raw_file_position();
+        let size = entry.size();
+        let end = start.checked_add(size);
+        let available = (data.len() as u64).saturating_sub(start);
+        let truncated = end.is_none_or(|end| end > data.len() as u64);
+        let take = size.min(available);
+        let slice = usize::try_from(start)
+            .ok()
+            .zip(usize::try_from(take).ok())
+            .and_then(|(s, n)| data.get(s..s.checked_add(n)?))
+            .unwrap_or_default();
+        if truncated {
+            ctx.report(
+                RuleId::ArchiveCorrupt,
+                Some(header_at),
+                format!(
+                    "member `{name}` declares {size} bytes but only {available} remain in the archive; what is there was analysed"
+                ),
+                None,
+            );
+        }
+        let slice = members::clamp(ctx, &mut names.budget, &name, slice);
+        if members::hand_over(ctx, &name, slice, MemberKind::File).is_err() || truncated {
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::finding::ArtifactReport;
+
+    const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
+
+    fn scan_with(data: &[u8], config: &Config) -> ArtifactReport {
+        crate::engine::scan_bytes(data, std::path::Path::new("t"), "t", config)
+    }
+
+    fn scan(data: &[u8]) -> ArtifactReport {
+        scan_with(data, &Config::default())
+    }
+
+    fn codes(report: &ArtifactReport) -> Vec<&'static str> {
+        let mut c: Vec<_> = report
+            .findings
+            .iter()
+            .filter(|f| f.severity > crate::finding::Severity::Info)
+            .map(|f| f.rule_id.code())
+            .filter(|c| !c.starts_with("PKL"))
+            .collect();
+        c.sort_unstable();
+        c
+    }
+
+    fn header(name: &str, size: u64, kind: EntryType) -> tar::Header {
+        let mut h = tar::Header::new_ustar();
+        h.set_path(name).unwrap();
+        h.set_size(size);
+        h.set_entry_type(kind);
+        h.set_mode(0o644);
+        h.set_cksum();
+        h
+    }
+
+    fn build(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            b.append(&header(name, data.len() as u64, EntryType::Regular), *data)
+                .unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Writes a raw 512-byte header with any name and size field (the builder refuses both).
+    fn raw_header(name: &[u8], size_field: &[u8; 12], kind: u8) -> [u8; 512] {
+        let mut h = [0u8; 512];
+        h[..name.len()].copy_from_slice(name);
+        h[100..108].copy_from_slice(b"0000644\0");
+        h[124..136].copy_from_slice(size_field);
+        h[156] = kind;
+        h[257..263].copy_from_slice(b"ustar\0");
+        h[263..265].copy_from_slice(b"00");
+        h[148..156].copy_from_slice(b"        ");
+        let sum: u32 = h.iter().map(|&b| u32::from(b)).sum();
+        h[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+        h
+    }
+
+    #[test]
+    fn members_are_analysed_as_slices() {
+        let data = build(&[("model/data.pkl", PICKLE), ("README", b"hello\n")]);
+        let report = scan(&data);
+        assert_eq!(report.format, "tar");
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        let formats: Vec<_> = report
+            .members
+            .iter()
+            .map(|m| (m.member.as_str(), m.format.as_str()))
+            .collect();
+        assert_eq!(formats, [("model/data.pkl", "pickle"), ("README", "text")]);
+    }
+
+    #[test]
+    fn links_and_devices_are_reported_not_followed() {
+        let mut b = tar::Builder::new(Vec::new());
+        let mut h = header("weights.bin", 0, EntryType::Symlink);
+        h.set_link_name("/etc/passwd").unwrap();
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+        let mut h = header("hard", 0, EntryType::Link);
+        h.set_link_name("weights.bin").unwrap();
+        h.set_cksum();
+        b.append(&h, &[][..]).unwrap();
+        b.append(&header("dev", 0, EntryType::Char), &[][..])
+            .unwrap();
+        b.append(&header("fifo", 0, EntryType::Fifo), &[][..])
+            .unwrap();
+        let report = scan(&b.into_inner().unwrap());
+        assert_eq!(codes(&report), ["ARC007"; 4]);
+        assert!(report.members.is_empty());
+        assert!(report.findings[0].message.contains("/etc/passwd"));
+    }
+
+    #[test]
+    fn unsafe_and_duplicate_names() {
+        let mut data = raw_header(b"../evil.pkl", b"00000000016\0", b'0').to_vec();
+        data.extend_from_slice(PICKLE);
+        data.resize(1024, 0);
+        data.extend_from_slice(&raw_header(b"/abs", b"00000000000\0", b'0'));
+        data.extend_from_slice(&raw_header(b"a", b"00000000000\0", b'0'));
+        data.extend_from_slice(&raw_header(b"a", b"00000000000\0", b'0'));
+        data.extend_from_slice(&[0u8; 1024]);
+        let report = scan(&data);
+        assert_eq!(
+            codes(&report),
+            ["ARC006", "ARC006", "ARC008"],
+            "{:?}",
+            report.findings
+        );
+        assert_eq!(report.members[0].format, "pickle");
+    }
+
+    #[test]
+    fn size_past_the_end_is_corrupt_but_analysed() {
+        let mut data = raw_header(b"x.pkl", b"77777777777\0", b'0').to_vec();
+        data.extend_from_slice(PICKLE);
+        data.resize(2048, 0);
+        let report = scan(&data);
+        assert_eq!(codes(&report), ["ARC001"]);
+        assert_eq!(report.members.len(), 1);
+        assert_eq!(report.members[0].format, "pickle");
+    }
+
+    #[test]
+    fn huge_and_negative_base256_sizes() {
+        let mut huge = [0u8; 12];
+        huge[0] = 0x80;
+        huge[4..].copy_from_slice(&(10u64 << 40).to_be_bytes());
+        let mut data = raw_header(b"x.pkl", &huge, b'0').to_vec();
+        data.extend_from_slice(PICKLE);
+        data.resize(2048, 0);
+        let report = scan(&data);
+        assert_eq!(codes(&report), ["ARC001"]);
+        let mut negative = [0xffu8; 12];
+        negative[11] = 0xfe;
+        let mut data = raw_header(b"x.pkl", &negative, b'0').to_vec();
+        data.resize(2048, 0);
+        let report = scan(&data);
+        assert_eq!(codes(&report), ["ARC001"]);
+    }
+
+    #[test]
+    fn bad_checksum_is_corrupt() {
+        let mut data = build(&[("a", b"x"), ("b", b"y")]);
+        data[1024 + 148] ^= 1;
+        let report = scan(&data);
+        assert_eq!(codes(&report), ["ARC001"]);
+        assert_eq!(report.members.len(), 1);
+    }
+
+    #[test]
+    fn limits_apply() {
+        let mut config = Config::default();
+        config.zone.max_members = 1;
+        let report = scan_with(&build(&[("a", PICKLE), ("b", PICKLE)]), &config);
+        assert_eq!(codes(&report), ["ARC005"]);
+        assert_eq!(report.members.len(), 1);
+        let mut config = Config::default();
+        config.zone.max_member_bytes = 4;
+        let report = scan_with(&build(&[("a", PICKLE)]), &config);
+        assert_eq!(codes(&report), ["ARC005"]);
+        assert_eq!(report.members[0].size, 4);
+        let mut config = Config::default();
+        config.zone.max_path_len = 3;
+        let report = scan_with(&build(&[("long-name", b"x")]), &config);
+        assert_eq!(codes(&report), ["ARC005"]);
+    }
+
+    #[test]
+    fn sparse_member_is_expanded_within_the_caps() {
+        // One data chunk holding a pickle, then a terabyte of holes.
+        let mut h = tar::Header::new_gnu();
+        h.set_path("model.pkl").unwrap();
+        h.set_entry_type(EntryType::GNUSparse);
+        h.set_mode(0o644);
+        h.set_size(512);
+        {
+            let gnu = h.as_gnu_mut().unwrap();
+            gnu.sparse[0].set_offset(0);
+            gnu.sparse[0].set_length(512);
+            // The map ends with an empty chunk at the real size.
+            gnu.sparse[1].set_offset(1 << 40);
+            gnu.sparse[1].set_length(0);
+            gnu.set_real_size(1 << 40);
+        }
+        h.set_cksum();
+        let mut data = h.as_bytes().to_vec();
+        let mut chunk = PICKLE.to_vec();
+        chunk.resize(512, 0);
+        data.extend_from_slice(&chunk);
+        data.extend_from_slice(&[0u8; 1024]);
+        let report = scan(&data);
+        assert!(codes(&report).contains(&"ARC005"), "{:?}", report.findings);
+        assert_eq!(report.members[0].member, "model.pkl");
+        assert!(report.members[0].size < 8 << 20);
+    }
+}

@@ -1,0 +1,199 @@
+//! What every container does with a member before its bytes go back to detection: check its
+//! name (unsafe paths, length, duplicates), bound its size, and charge it to the zone.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::engine::{Ctx, LimitHit, MemberKind};
+use crate::rules::RuleId;
+
+/// Findings of one rule listed per container; the rest are counted in one summary finding, so
+/// that an archive of a hundred thousand crafted members yields a readable report (and does
+/// not make collecting findings quadratic).
+const MAX_PER_RULE: u64 = 64;
+
+/// Per-member findings of one container, capped per rule.
+#[derive(Default)]
+pub(crate) struct Budget {
+    counts: BTreeMap<RuleId, u64>,
+}
+
+impl Budget {
+    pub(crate) fn report(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        rule: RuleId,
+        offset: Option<u64>,
+        message: impl Into<String>,
+        evidence: Option<String>,
+    ) {
+        let seen = self.counts.entry(rule).or_default();
+        *seen += 1;
+        if *seen <= MAX_PER_RULE {
+            ctx.report(rule, offset, message, evidence);
+        }
+    }
+
+    /// Reports how many findings each rule had beyond those listed.
+    pub(crate) fn finish(&self, ctx: &mut Ctx<'_>) {
+        for (&rule, &seen) in &self.counts {
+            if seen > MAX_PER_RULE {
+                ctx.report(
+                    rule,
+                    None,
+                    format!(
+                        "{} more findings of this kind in this archive were not listed",
+                        seen - MAX_PER_RULE
+                    ),
+                    None,
+                );
+            }
+        }
+    }
+}
+
+/// Why a member path would write outside the extraction directory, if it would.
+pub(crate) fn unsafe_path(name: &str) -> Option<&'static str> {
+    // C extractors stop at a NUL byte; judge the name they would use.
+    let name = name.split('\0').next().unwrap_or_default();
+    let bytes = name.as_bytes();
+    if bytes.first().is_some_and(|&b| b == b'/' || b == b'\\') {
+        return Some("is an absolute path");
+    }
+    if bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':' {
+        return Some("starts with a drive letter");
+    }
+    if name.split(['/', '\\']).any(|c| c == "..") {
+        return Some("climbs out of the extraction directory with `..`");
+    }
+    None
+}
+
+/// Name checks across the members of one container, and the container's finding budget.
+#[derive(Default)]
+pub(crate) struct Names {
+    pub(crate) budget: Budget,
+    seen: HashSet<Vec<u8>>,
+    duplicates: HashSet<Vec<u8>>,
+    judged: HashSet<Vec<u8>>,
+}
+
+impl Names {
+    /// Checks a member name as stored (`raw`) and returns the name to show for it. Reports an
+    /// unsafe path (ARC006) and an overlong name (ARC005) once per distinct name; a repeated
+    /// name (ARC008) when `count` is set (readings of the same entry pass `false`).
+    pub(crate) fn check(
+        &mut self,
+        ctx: &mut Ctx<'_>,
+        raw: &[u8],
+        offset: Option<u64>,
+        count: bool,
+    ) -> String {
+        let limit = ctx.config().zone.max_path_len;
+        let lossy = String::from_utf8_lossy(raw);
+        let display = if raw.len() > limit {
+            let mut cut = limit;
+            while !lossy.is_char_boundary(cut.min(lossy.len())) {
+                cut -= 1;
+            }
+            format!("{}…", lossy.get(..cut.min(lossy.len())).unwrap_or_default())
+        } else {
+            lossy.clone().into_owned()
+        };
+        if self.judged.insert(raw.to_vec()) {
+            if raw.len() > limit {
+                self.budget.report(
+                    ctx,
+                    RuleId::ArchiveLimitExceeded,
+                    offset,
+                    format!(
+                        "member name is {} bytes long, over the limit of {limit}",
+                        raw.len()
+                    ),
+                    Some(display.clone()),
+                );
+            }
+            if let Some(why) = unsafe_path(&lossy) {
+                self.budget.report(
+                    ctx,
+                    RuleId::ArchiveUnsafePath,
+                    offset,
+                    format!("member `{display}` {why}"),
+                    Some(display.clone()),
+                );
+            }
+        }
+        if count && !self.seen.insert(raw.to_vec()) && self.duplicates.insert(raw.to_vec()) {
+            self.budget.report(
+                ctx,
+                RuleId::ArchiveDuplicateMember,
+                offset,
+                format!("more than one member is named `{display}`; every copy was analysed"),
+                Some(display.clone()),
+            );
+        }
+        display
+    }
+}
+
+/// Cuts stored member bytes to the per-member limit (reporting ARC005 when it does).
+pub(crate) fn clamp<'a>(
+    ctx: &mut Ctx<'_>,
+    budget: &mut Budget,
+    name: &str,
+    data: &'a [u8],
+) -> &'a [u8] {
+    let limit = ctx.config().zone.max_member_bytes;
+    if data.len() as u64 <= limit {
+        return data;
+    }
+    budget.report(
+        ctx,
+        RuleId::ArchiveLimitExceeded,
+        None,
+        format!(
+            "member `{name}` is {} bytes, over the per-member limit of {limit}; only its start was analysed",
+            data.len()
+        ),
+        None,
+    );
+    let cut = usize::try_from(limit).unwrap_or(usize::MAX);
+    data.get(..cut).unwrap_or(data)
+}
+
+/// Charges a member to the zone and analyses it; `Err` means the artifact's limits are used up
+/// and the container should stop.
+pub(crate) fn hand_over(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    data: &[u8],
+    kind: MemberKind,
+) -> Result<(), LimitHit> {
+    ctx.charge_unpacked(name, data.len() as u64)?;
+    ctx.nested(name, data, kind);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_paths() {
+        for bad in [
+            "/etc/passwd",
+            "\\\\server\\share",
+            "C:\\Windows\\x",
+            "c:evil",
+            "../x",
+            "a/../../x",
+            "a\\..\\x",
+            "..",
+            "a/..\0.txt",
+        ] {
+            assert!(unsafe_path(bad).is_some(), "{bad}");
+        }
+        for good in ["a/b", "..a/b", "a..b", "archive/data.pkl", "./x", ""] {
+            assert!(unsafe_path(good).is_none(), "{good}");
+        }
+    }
+}
