@@ -1,6 +1,7 @@
 //! Per artifact: map the file, detect its format by content, run the matching analyser (containers
 //! feed their members back through detection), and decide the verdict from the findings.
 
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
@@ -16,12 +17,17 @@ use crate::zone::digest;
 #[derive(Debug, Default)]
 struct ScanState {
     findings: Vec<Finding>,
+    /// Findings listed per rule so far, and how many more were left out past the cap.
+    per_rule: BTreeMap<RuleId, (usize, u64)>,
     members: Vec<MemberReport>,
     /// Bytes handed out as container members so far, all nesting levels together.
     unpacked_bytes: u64,
     /// Members opened so far, all nesting levels together.
     member_count: u64,
 }
+
+/// Findings of one rule listed per artifact; the rest are counted in one summary finding.
+const MAX_FINDINGS_PER_RULE: usize = 256;
 
 /// How a container member is expected to look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,23 +73,20 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         evidence: Option<String>,
     ) {
-        let info = rule.info();
-        let finding = Finding {
-            rule_id: rule,
-            severity: info.severity,
-            verdict: info.implies,
-            message: message.into(),
-            location: Location {
-                path: self.path.to_owned(),
-                member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
-                member_chain: self.chain.clone(),
-                offset: offset.map(|o| o + self.offset_base),
-            },
-            evidence,
-            remediation: info.remediation.to_owned(),
+        let location = Location {
+            path: self.path.to_owned(),
+            member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
+            member_chain: self.chain.clone(),
+            offset: offset.map(|o| o + self.offset_base),
         };
-        // The same trick repeated a thousand times is one finding for the reader.
-        if !self.state.findings.contains(&finding) {
+        let finding = Finding::new(rule, location, message.into(), evidence);
+        // The same trick repeated a thousand times is one finding for the reader, and a crafted
+        // file cannot make the report (or this duplicate check) grow without bound.
+        let (listed, left_out) = self.state.per_rule.entry(rule).or_default();
+        if *listed >= MAX_FINDINGS_PER_RULE {
+            *left_out += 1;
+        } else if !self.state.findings.contains(&finding) {
+            *listed += 1;
             self.state.findings.push(finding);
         }
     }
@@ -290,6 +293,20 @@ pub fn scan_bytes_as(
             }
         },
     );
+    for (&rule, &(_, left_out)) in &state.per_rule {
+        if left_out > 0 {
+            let location = Location {
+                path: display.to_owned(),
+                member: None,
+                member_chain: Vec::new(),
+                offset: None,
+            };
+            let message = format!("{left_out} more findings of this rule were not listed");
+            state
+                .findings
+                .push(Finding::new(rule, location, message, None));
+        }
+    }
     ArtifactReport {
         path: display.to_owned(),
         sha256: Some(sha256),

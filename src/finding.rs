@@ -104,6 +104,27 @@ pub struct Finding {
     pub remediation: String,
 }
 
+impl Finding {
+    /// A finding with its rule's default severity, verdict and remediation.
+    pub fn new(
+        rule: RuleId,
+        location: Location,
+        message: String,
+        evidence: Option<String>,
+    ) -> Self {
+        let info = rule.info();
+        Finding {
+            rule_id: rule,
+            severity: info.severity,
+            verdict: info.implies,
+            message,
+            location,
+            evidence,
+            remediation: info.remediation.to_owned(),
+        }
+    }
+}
+
 /// A container member that was opened and analysed, with its own digest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MemberReport {

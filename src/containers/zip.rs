@@ -1963,7 +1963,6 @@ mod tests {
     }
 
     #[test]
-    #[ignore = "zone::detect::is_lzma_alone shifts by 32 on a zero dictionary field (any 13 zero bytes) and panics in debug builds; un-ignore once detect.rs uses checked_shr"]
     fn garbage_never_panics() {
         let base = build(&[
             ("a.pkl", PICKLE, STORED),
