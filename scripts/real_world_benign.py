@@ -39,7 +39,7 @@ def fetch() -> pathlib.Path:
         with zipfile.ZipFile(wheel) as archive:
             for name in archive.namelist():
                 path = pathlib.PurePosixPath(name)
-                if "data" not in path.parts[:-1] or "tests" not in "/".join(path.parts):
+                if "data" not in path.parts[:-1] or not {"test", "tests"} & set(path.parts):
                     continue
                 if path.suffix in SKIP_SUFFIXES or name.endswith("/"):
                     continue
