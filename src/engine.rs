@@ -192,9 +192,13 @@ fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
         Format::Zip => containers::zip::analyse(data, ctx),
         Format::SevenZip => containers::sevenz::analyse(data, ctx),
         Format::Tar => containers::tar::analyse(data, ctx),
-        Format::Gzip | Format::Bzip2 | Format::Xz | Format::Lzma | Format::Zstd | Format::Zlib => {
-            containers::compress::analyse(format, data, ctx)
-        }
+        Format::Gzip
+        | Format::Bzip2
+        | Format::Xz
+        | Format::Lzma
+        | Format::Zstd
+        | Format::Zlib
+        | Format::JoblibZfile => containers::compress::analyse(format, data, ctx),
         Format::Text => {}
         Format::Unknown => {
             if kind == MemberKind::File {

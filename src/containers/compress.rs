@@ -12,7 +12,7 @@ use std::io::{self, Read};
 use crate::config::ZoneLimits;
 use crate::engine::{Ctx, MemberKind};
 use crate::rules::RuleId;
-use crate::zone::detect::Format;
+use crate::zone::detect::{self, Format};
 
 /// Output below this size is never judged by its compression ratio.
 const RATIO_GRACE: u64 = 1 << 20;
@@ -149,6 +149,10 @@ pub fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
             },
         },
         Format::Zlib => read_capped(flate2::read::ZlibDecoder::new(data), compressed, &limits),
+        Format::JoblibZfile => {
+            let stream = detect::joblib_zfile_stream(data).unwrap_or_default();
+            read_capped(flate2::read::ZlibDecoder::new(stream), compressed, &limits)
+        }
         _ => return,
     };
     let what = format.name();
@@ -182,7 +186,12 @@ pub fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
     {
         return;
     }
-    ctx.nested(&name, &capped.data, MemberKind::File);
+    // Old joblib compresses each array's raw bytes into a file of its own: no format to find.
+    let kind = match format {
+        Format::JoblibZfile => MemberKind::Opaque,
+        _ => MemberKind::File,
+    };
+    ctx.nested(&name, &capped.data, kind);
 }
 
 /// Memory the LZMA-family decoders may use for their dictionaries, in KiB: never more than the

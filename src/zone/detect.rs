@@ -24,6 +24,9 @@ pub enum Format {
     Zstd,
     /// A bare zlib stream, as joblib's `zlib` compressor writes.
     Zlib,
+    /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
+    /// bytes, then a zlib stream.
+    JoblibZfile,
     Text,
     Unknown,
 }
@@ -44,6 +47,7 @@ impl Format {
             Format::Lzma => "lzma",
             Format::Zstd => "zstd",
             Format::Zlib => "zlib",
+            Format::JoblibZfile => "joblib-zfile",
             Format::Text => "text",
             Format::Unknown => "unknown",
         }
@@ -77,6 +81,9 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if is_bzip2(data) {
         return Format::Bzip2;
+    }
+    if joblib_zfile_stream(data).is_some() {
+        return Format::JoblibZfile;
     }
     if pickle::looks_like_pickle(data) {
         return Format::Pickle;
@@ -183,6 +190,21 @@ fn is_lzma_alone(data: &[u8]) -> bool {
             || u64::from_le_bytes(header[5..13].try_into().unwrap_or([0xff; 8])) < 1 << 48)
 }
 
+/// The zlib stream inside joblib's pre-0.10 compressed file (`ZF`, the data length as `0x…` hex
+/// (with a trailing `L` from Python 2) padded with spaces, then zlib), or `None` if `data` is
+/// not one.
+pub fn joblib_zfile_stream(data: &[u8]) -> Option<&[u8]> {
+    let rest = data.strip_prefix(b"ZF0x")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_hexdigit()).count();
+    let rest = rest.get(digits..)?;
+    let rest = rest.strip_prefix(b"L").unwrap_or(rest);
+    let padding = rest.iter().take_while(|&&b| b == b' ').count();
+    let header = data.len() - rest.len() + padding;
+    // The field is padded to the width of hex(2**64): 19 bytes (20 with Python 2's `L`).
+    let stream = data.get(header..)?;
+    (digits > 0 && (21..=22).contains(&header) && is_zlib(stream)).then_some(stream)
+}
+
 fn is_zlib(data: &[u8]) -> bool {
     match data {
         [cmf, flg, ..] => {
@@ -282,6 +304,22 @@ mod tests {
         assert!(is_lzma_alone(&[
             0x5d, 0, 0, 0x80, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
         ]));
+    }
+
+    #[test]
+    fn joblib_zfile() {
+        for header in [
+            &b"ZF0x31f                "[..21],
+            &b"ZF0x31fL                "[..22],
+        ] {
+            let mut data = header.to_vec();
+            data.extend_from_slice(b"\x78\x5e\x6b\x60");
+            assert_eq!(detect(&data), Format::JoblibZfile, "{header:?}");
+        }
+        assert_ne!(
+            detect(b"ZF0x31f but then plain text follows here"),
+            Format::JoblibZfile
+        );
     }
 
     #[test]
