@@ -2,15 +2,15 @@
 //! symbolic values, resolves what each stream imports and calls, and checks it against the
 //! import policy in `signatures/pickle-imports.toml`. Nothing is imported, called or unpickled.
 //!
-//! - [`ops`]: the opcode set and a zero-copy instruction reader.
-//! - [`value`]: symbolic values and the node arena.
-//! - [`render`]: Python-like rendering of values for evidence.
-//! - [`vm`]: the stack machine for one stream; [`rare`]: its opcodes off the hot path.
-//! - [`globals`]: the stream's import table and how GLOBAL, INST and STACK_GLOBAL resolve.
-//! - [`inspect`]: calls, mutations of globals, nested pickles, joblib arrays, import findings.
-//! - [`imports`]: the import policy.
-//! - [`layout`]: several streams in one file, legacy PyTorch storages, trailing data.
-//! - [`sniff`]: recognising a pickle by its first bytes.
+//! - `ops`: the opcode set and a zero-copy instruction reader.
+//! - `value`: symbolic values and the node arena.
+//! - `render`: Python-like rendering of values for evidence.
+//! - `vm`: the stack machine for one stream; `rare`: its opcodes off the hot path.
+//! - `globals`: the stream's import table and how GLOBAL, INST and STACK_GLOBAL resolve.
+//! - `inspect`: calls, mutations of globals, nested pickles, joblib arrays, import findings.
+//! - `imports`: the import policy.
+//! - `layout`: several streams in one file, legacy PyTorch storages, trailing data.
+//! - `sniff`: recognising a pickle by its first bytes.
 
 mod globals;
 mod imports;

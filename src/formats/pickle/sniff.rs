@@ -8,16 +8,40 @@ use super::ops::{self, Arg, Op, ReadError};
 const WINDOW_OPS: usize = 64;
 /// A run of this many well-formed opcodes is taken as a pickle even without a STOP.
 const CONVINCING_RUN: usize = 8;
+/// Well-formed opcodes needed after a PROTO header (random data rarely has three in a row).
+const AFTER_PROTO_RUN: usize = 3;
 
 /// Whether `data` starts like a pickle stream.
+///
+/// Tensor storages and other binary members are sniffed too, so chance matches matter: two
+/// bytes such as `N.` (a whole pickle of None) are common in half-precision weights. A short
+/// stream is therefore only believed when nothing but padding follows its STOP, when it imports
+/// a module the policy knows, or when another pickle follows.
 pub fn looks_like_pickle(data: &[u8]) -> bool {
+    sniff(data, 0)
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// After a PROTO 2–5 header.
+    AfterProto,
+    /// No header (protocols 0 and 1, or an explicit PROTO 0/1).
+    Bare,
+}
+
+fn sniff(data: &[u8], depth: u32) -> bool {
     match data {
-        [0x80, 2..=5, op, ..] => Op::from_byte(*op).is_some(),
+        [0x80, 2..=5, rest @ ..] => run(rest, Mode::AfterProto, depth),
         // CPython accepts an explicit PROTO 0 or 1 header; what follows must look right.
-        [0x80, 0..=1, ..] => sniff_protocol_0(data),
+        [0x80, 0..=1, rest @ ..] => run(rest, Mode::Bare, depth),
         [0x80, ..] => false,
-        _ => sniff_protocol_0(data),
+        _ => run(data, Mode::Bare, depth),
     }
+}
+
+fn is_padding(data: &[u8]) -> bool {
+    data.iter()
+        .all(|b| matches!(b, 0 | b'\n' | b'\r' | b' ' | b'\t'))
 }
 
 fn identifier_path(text: &[u8]) -> bool {
@@ -31,8 +55,8 @@ fn identifier_path(text: &[u8]) -> bool {
         })
 }
 
-/// Simulates stack depths over the first opcodes of a protocol 0/1 stream.
-fn sniff_protocol_0(data: &[u8]) -> bool {
+/// Simulates stack depths over the first opcodes of a stream.
+fn run(data: &[u8], mode: Mode, depth_of_nesting: u32) -> bool {
     let mut depth = 0usize;
     let mut marks: Vec<usize> = Vec::new();
     let mut memo: Vec<i64> = Vec::new();
@@ -42,8 +66,12 @@ fn sniff_protocol_0(data: &[u8]) -> bool {
         let instr = match ops::read(data, pos) {
             Ok(instr) => instr,
             Err(ReadError::Truncated { .. }) => {
-                // A stream cut short: believable only when it already imported something real.
-                return known_global && count >= 2;
+                // A stream cut short: believable after a header, or when it already imported
+                // something real.
+                return match mode {
+                    Mode::AfterProto => count >= 1,
+                    Mode::Bare => known_global && count >= 2,
+                };
             }
             Err(_) => return false,
         };
@@ -59,7 +87,14 @@ fn sniff_protocol_0(data: &[u8]) -> bool {
                 marks.push(depth);
                 (0, 0)
             }
-            Op::Stop => return avail >= 1,
+            Op::Stop => {
+                let rest = data.get(pos..).unwrap_or_default();
+                return avail >= 1
+                    && (mode == Mode::AfterProto
+                        || known_global
+                        || is_padding(rest)
+                        || (depth_of_nesting < 2 && sniff(rest, depth_of_nesting + 1)));
+            }
             Op::Pop => {
                 if avail == 0 {
                     if marks.pop().is_none() {
@@ -133,9 +168,14 @@ fn sniff_protocol_0(data: &[u8]) -> bool {
             return false;
         }
         depth = depth.saturating_add_signed(delta);
+        if mode == Mode::AfterProto && count + 1 >= AFTER_PROTO_RUN {
+            return true;
+        }
         if pos >= data.len() {
             // The data ends without a STOP: a long well-formed run, or an import of a real module.
-            return (known_global && count >= 1) || count + 1 >= CONVINCING_RUN;
+            return mode == Mode::AfterProto
+                || (known_global && count >= 1)
+                || count + 1 >= CONVINCING_RUN;
         }
     }
     true
@@ -177,11 +217,17 @@ mod tests {
 
     #[test]
     fn protocol_headers() {
-        assert!(looks_like_pickle(b"\x80\x04\x95\x10\x00"));
+        assert!(looks_like_pickle(
+            b"\x80\x04\x95\x10\x00\x00\x00\x00\x00\x00\x00]\x94("
+        ));
+        assert!(looks_like_pickle(b"\x80\x02N."));
+        assert!(!looks_like_pickle(b"\x80\x04\x95\x10\x00"));
+        assert!(!looks_like_pickle(b"\x80\x02\x29\xff"));
         assert!(looks_like_pickle(b"\x80\x02}q\x00."));
         assert!(!looks_like_pickle(b"\x80\x04"));
         assert!(!looks_like_pickle(b"\x80\x09}."));
         assert!(!looks_like_pickle(b"\x80\x04\xff"));
+        assert!(!looks_like_pickle(b"\x80\x04"));
         assert!(looks_like_pickle(b"\x80\x01cos\nsystem\n(S'id'\ntR."));
         assert!(!looks_like_pickle(b"\x80\x01\xff\xff"));
     }
@@ -229,6 +275,23 @@ mod tests {
         ] {
             assert!(!looks_like_pickle(data), "{data:?}");
         }
+    }
+
+    #[test]
+    fn short_pickles_need_to_stand_alone() {
+        // Whole pickles of None, (), [] and {} at the start of tensor data are chance.
+        for data in [
+            &b"N.\x8f\xab\x12\x9c"[..],
+            b").\xa1\x2a",
+            b"}.\x12\x2b\x0d\x28",
+        ] {
+            assert!(!looks_like_pickle(data), "{data:?}");
+        }
+        assert!(looks_like_pickle(b"N."));
+        assert!(looks_like_pickle(b"N.\n\n"));
+        assert!(looks_like_pickle(b"N.I1\n."));
+        // A known import is believed whatever follows.
+        assert!(looks_like_pickle(b"cos\nsystem\n(S'id'\ntR.\xde\xad"));
     }
 
     #[test]
