@@ -444,6 +444,24 @@ fn unresolvable_stack_global_keeps_earlier_findings_and_continues() {
 }
 
 #[test]
+fn denied_module_with_an_unresolvable_name() {
+    let data = P::proto(4).s("os").k(7).op(0x93).op(b')').reduce().stop();
+    let r = scan(&data);
+    assert_eq!(r.verdict, Verdict::Malicious);
+    assert_eq!(
+        evidence(&r, RuleId::PickleUnresolvableImport),
+        "STACK_GLOBAL('os', 7)"
+    );
+    assert!(
+        find(&r, RuleId::PickleDeniedGlobal)
+            .message
+            .contains("imports from `os`")
+    );
+    // Calling what it produced is a dynamic call.
+    assert!(codes(&r).contains(&"PKL007"));
+}
+
+#[test]
 fn extension_codes() {
     let r = scan(&P::proto(2).op(0x82).op(1).op(b')').reduce().stop());
     assert_eq!(r.verdict, Verdict::Suspicious);
