@@ -46,7 +46,13 @@ fn pickle_throughput(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("many_small_objects", |b| {
         b.iter(|| {
-            engine::scan_bytes_as(Format::Pickle, &data, Path::new("bench.pkl"), "bench", &config)
+            engine::scan_bytes_as(
+                Format::Pickle,
+                &data,
+                Path::new("bench.pkl"),
+                "bench",
+                &config,
+            )
         })
     });
     group.finish();
@@ -71,7 +77,9 @@ fn checkpoint(gib: u64) -> PathBuf {
     pickle.extend_from_slice(b"ccollections\nOrderedDict\nq\x00)Rq\x01.");
     zip.start_file("archive/data.pkl", stored).unwrap();
     zip.write_all(&pickle).unwrap();
-    let block: Vec<u8> = (0..64u32 << 20).map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8).collect();
+    let block: Vec<u8> = (0..64u32 << 20)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
+        .collect();
     for n in 0..storages {
         zip.start_file(format!("archive/data/{n}"), stored).unwrap();
         zip.write_all(&block).unwrap();
@@ -90,15 +98,22 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn time(runs: usize, mut f: impl FnMut()) -> Duration {
     f(); // warm the page cache
-    median((0..runs).map(|_| {
-        let start = Instant::now();
-        f();
-        start.elapsed()
-    }).collect())
+    median(
+        (0..runs)
+            .map(|_| {
+                let start = Instant::now();
+                f();
+                start.elapsed()
+            })
+            .collect(),
+    )
 }
 
 fn scan_vs_openssl() {
-    let gib = std::env::var("QUARANTINE_BENCH_GIB").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let gib = std::env::var("QUARANTINE_BENCH_GIB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
     let path = checkpoint(gib);
     let config = Config::default();
     let openssl = time(5, || {
@@ -111,7 +126,12 @@ fn scan_vs_openssl() {
     });
     let scan = time(5, || {
         let report = engine::scan_file(&path, "bench", &config);
-        assert_eq!(report.verdict, quarantine::Verdict::Clean, "{:?}", report.findings);
+        assert_eq!(
+            report.verdict,
+            quarantine::Verdict::Clean,
+            "{:?}",
+            report.findings
+        );
     });
     println!(
         "checkpoint {gib} GiB: scan {:.3} s, openssl dgst -sha256 {:.3} s, ratio {:.2} (target <= 1.2)",
@@ -131,4 +151,3 @@ fn main() {
         println!("openssl not found: checkpoint ratio skipped");
     }
 }
-

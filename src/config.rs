@@ -47,7 +47,7 @@ impl Default for PickleLimits {
     fn default() -> Self {
         PickleLimits {
             max_stack: 1 << 20,
-            max_memo: 1 << 20,
+            max_memo: 1 << 24,
             max_string: 64 << 20,
             max_opcodes: 200_000_000,
             max_nesting: 4,
