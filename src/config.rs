@@ -6,7 +6,8 @@
 pub struct ZoneLimits {
     /// Total bytes unpacked from one artifact, all members and nesting levels together.
     pub max_total_bytes: u64,
-    /// Bytes unpacked from a single member.
+    /// Bytes inflated from a single member. Stored members are slices of bytes already in
+    /// hand and are not cut (their reading is bounded by `max_total_bytes` plus the input size).
     pub max_member_bytes: u64,
     /// Unpacked size divided by compressed size, per member (checked past 1 MiB unpacked).
     pub max_ratio: u64,

@@ -20,8 +20,12 @@ struct ScanState {
     /// Findings listed per rule so far, and how many more were left out past the cap.
     per_rule: BTreeMap<RuleId, (usize, u64)>,
     members: Vec<MemberReport>,
-    /// Bytes handed out as container members so far, all nesting levels together.
+    /// Size of the artifact itself.
+    input_len: u64,
+    /// Bytes inflated from container members so far, all nesting levels together.
     unpacked_bytes: u64,
+    /// Bytes handed out as slices of data already in hand (stored members) so far.
+    sliced_bytes: u64,
     /// Members opened so far, all nesting levels together.
     member_count: u64,
 }
@@ -104,38 +108,57 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    /// Accounts `bytes` of unpacked member data against the zone's total limit before a
-    /// container inflates them. Reports and returns `Err` when the limit would be passed.
+    /// Accounts `bytes` of member data that a container is about to inflate (allocate) against
+    /// the zone's limit on unpacked bytes per artifact. Reports and returns `Err` when the
+    /// limit would be passed; the container then stops.
     pub fn charge_unpacked(&mut self, member: &str, bytes: u64) -> Result<(), LimitHit> {
-        let limits = &self.config.zone;
-        self.state.member_count += 1;
-        if self.state.member_count > limits.max_members {
-            self.report(
-                RuleId::ArchiveLimitExceeded,
-                None,
-                format!(
-                    "more than {} members in one artifact; the rest were not opened",
-                    limits.max_members
-                ),
-                None,
-            );
-            return Err(LimitHit);
-        }
+        self.count_member()?;
+        let limit = self.config.zone.max_total_bytes;
         let total = self.state.unpacked_bytes.saturating_add(bytes);
-        if total > limits.max_total_bytes {
-            self.report(
-                RuleId::ArchiveLimitExceeded,
-                None,
-                format!(
-                    "unpacking `{member}` ({bytes} bytes) would pass the limit of {} unpacked bytes per artifact",
-                    limits.max_total_bytes
-                ),
-                None,
-            );
-            return Err(LimitHit);
+        if total > limit {
+            return Err(self.limit_hit(format!(
+                "unpacking `{member}` ({bytes} bytes) would pass the limit of {limit} unpacked bytes per artifact"
+            )));
         }
         self.state.unpacked_bytes = total;
         Ok(())
+    }
+
+    /// Accounts a member that is a slice of bytes already in hand (a stored zip entry, a tar
+    /// member): nothing is allocated, so no per-member limit applies and a 6 GiB stored tensor
+    /// is fine. What is bounded is the work of reading slices, which overlapping entries could
+    /// otherwise multiply: at most the input itself plus the zone's unpacked-bytes limit.
+    pub fn charge_slice(&mut self, member: &str, bytes: u64) -> Result<(), LimitHit> {
+        self.count_member()?;
+        let limit = self
+            .config
+            .zone
+            .max_total_bytes
+            .saturating_add(self.state.input_len);
+        let total = self.state.sliced_bytes.saturating_add(bytes);
+        if total > limit {
+            return Err(self.limit_hit(format!(
+                "reading `{member}` ({bytes} bytes) would pass the limit of {limit} bytes read from members of this artifact (overlapping members?)"
+            )));
+        }
+        self.state.sliced_bytes = total;
+        Ok(())
+    }
+
+    fn count_member(&mut self) -> Result<(), LimitHit> {
+        self.state.member_count += 1;
+        let limit = self.config.zone.max_members;
+        if self.state.member_count > limit {
+            return Err(self.limit_hit(format!(
+                "more than {limit} members in one artifact; the rest were not opened"
+            )));
+        }
+        Ok(())
+    }
+
+    fn limit_hit(&mut self, message: String) -> LimitHit {
+        self.report(RuleId::ArchiveLimitExceeded, None, message, None);
+        LimitHit
     }
 
     /// Analyses a container member (or an embedded byte string) as an input of its own: its
@@ -270,7 +293,10 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
-    let mut state = ScanState::default();
+    let mut state = ScanState {
+        input_len: data.len() as u64,
+        ..ScanState::default()
+    };
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
     // doing them side by side keeps a scan close to the cost of hashing alone.
     let (sha256, ()) = rayon::join(

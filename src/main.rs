@@ -76,7 +76,7 @@ struct LimitArgs {
     /// Total bytes unpacked from one artifact, all members and levels together.
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = ZoneLimits::default().max_total_bytes)]
     max_total_bytes: u64,
-    /// Bytes unpacked from a single archive member.
+    /// Bytes inflated from a single archive member (stored members are read in place and not cut).
     #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = ZoneLimits::default().max_member_bytes)]
     max_member_bytes: u64,
     /// Largest compression ratio accepted for a member (checked past 1 MiB unpacked).

@@ -135,33 +135,8 @@ impl Names {
     }
 }
 
-/// Cuts stored member bytes to the per-member limit (reporting ARC005 when it does).
-pub(crate) fn clamp<'a>(
-    ctx: &mut Ctx<'_>,
-    budget: &mut Budget,
-    name: &str,
-    data: &'a [u8],
-) -> &'a [u8] {
-    let limit = ctx.config().zone.max_member_bytes;
-    if data.len() as u64 <= limit {
-        return data;
-    }
-    budget.report(
-        ctx,
-        RuleId::ArchiveLimitExceeded,
-        None,
-        format!(
-            "member `{name}` is {} bytes, over the per-member limit of {limit}; only its start was analysed",
-            data.len()
-        ),
-        None,
-    );
-    let cut = usize::try_from(limit).unwrap_or(usize::MAX);
-    data.get(..cut).unwrap_or(data)
-}
-
-/// Charges a member to the zone and analyses it; `Err` means the artifact's limits are used up
-/// and the container should stop.
+/// Charges an inflated member to the zone and analyses it; `Err` means the artifact's limits
+/// are used up and the container should stop.
 pub(crate) fn hand_over(
     ctx: &mut Ctx<'_>,
     name: &str,
@@ -169,6 +144,19 @@ pub(crate) fn hand_over(
     kind: MemberKind,
 ) -> Result<(), LimitHit> {
     ctx.charge_unpacked(name, data.len() as u64)?;
+    ctx.nested(name, data, kind);
+    Ok(())
+}
+
+/// Like [`hand_over`] for a member that is a slice of bytes already in hand (stored entries):
+/// see [`Ctx::charge_slice`].
+pub(crate) fn hand_over_slice(
+    ctx: &mut Ctx<'_>,
+    name: &str,
+    data: &[u8],
+    kind: MemberKind,
+) -> Result<(), LimitHit> {
+    ctx.charge_slice(name, data.len() as u64)?;
     ctx.nested(name, data, kind);
     Ok(())
 }

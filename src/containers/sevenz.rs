@@ -402,7 +402,9 @@ mod tests {
         let report = scan_with(&data, &config);
         // The eight bytes kept are no longer recognisable as a pickle (FMT001).
         assert!(
-            codes(&report).iter().all(|c| *c == "ARC005" || *c == "FMT001"),
+            codes(&report)
+                .iter()
+                .all(|c| *c == "ARC005" || *c == "FMT001"),
             "{:?}",
             report.findings
         );
