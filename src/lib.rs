@@ -13,6 +13,8 @@ pub mod finding;
 pub mod formats;
 pub mod report;
 pub mod rules;
+#[cfg(test)]
+mod testing;
 pub mod zone;
 
 use std::path::PathBuf;

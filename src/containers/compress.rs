@@ -262,21 +262,10 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::finding::ArtifactReport;
+    use crate::testing::{PICKLE, container_codes as codes};
 
     fn scan_bytes(data: &[u8], name: &str, config: &Config) -> ArtifactReport {
         crate::engine::scan_bytes(data, std::path::Path::new(name), name, config)
-    }
-
-    const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
-
-    fn codes(report: &ArtifactReport) -> Vec<&'static str> {
-        // The pickle engine's own findings on partial content are not this module's business.
-        report
-            .findings
-            .iter()
-            .map(|f| f.rule_id.code())
-            .filter(|c| !c.starts_with("PKL"))
-            .collect()
     }
 
     fn gzip(data: &[u8], name: Option<&str>) -> Vec<u8> {

@@ -307,26 +307,8 @@ fn link_kind(entry: &ArchiveEntry) -> Option<&'static str> {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::finding::ArtifactReport;
+    use crate::testing::{PICKLE, container_codes as codes, scan_with};
     use sevenz_rust2::{ArchiveWriter, EncoderConfiguration};
-
-    const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
-
-    fn scan_with(data: &[u8], config: &Config) -> ArtifactReport {
-        crate::engine::scan_bytes(data, std::path::Path::new("t"), "t", config)
-    }
-
-    fn codes(report: &ArtifactReport) -> Vec<&'static str> {
-        // The pickle engine's own findings on partial content are not this module's business.
-        let mut c: Vec<_> = report
-            .findings
-            .iter()
-            .map(|f| f.rule_id.code())
-            .filter(|c| !c.starts_with("PKL"))
-            .collect();
-        c.sort_unstable();
-        c
-    }
 
     fn build(
         files: &[(&str, &[u8])],

@@ -148,29 +148,7 @@ fn read_entries(
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::finding::ArtifactReport;
-
-    const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
-
-    fn scan_with(data: &[u8], config: &Config) -> ArtifactReport {
-        crate::engine::scan_bytes(data, std::path::Path::new("t"), "t", config)
-    }
-
-    fn scan(data: &[u8]) -> ArtifactReport {
-        scan_with(data, &Config::default())
-    }
-
-    fn codes(report: &ArtifactReport) -> Vec<&'static str> {
-        let mut c: Vec<_> = report
-            .findings
-            .iter()
-            .filter(|f| f.severity > crate::finding::Severity::Info)
-            .map(|f| f.rule_id.code())
-            .filter(|c| !c.starts_with("PKL"))
-            .collect();
-        c.sort_unstable();
-        c
-    }
+    use crate::testing::{PICKLE, container_codes as codes, scan, scan_with};
 
     fn header(name: &str, size: u64, kind: EntryType) -> tar::Header {
         let mut h = tar::Header::new_ustar();

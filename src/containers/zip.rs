@@ -1377,32 +1377,11 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::finding::{ArtifactReport, Severity};
+    use crate::finding::ArtifactReport;
+    use crate::testing::{PICKLE, container_codes as codes, scan, scan_with};
 
-    const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
     const STORED: CompressionMethod = CompressionMethod::Stored;
     const DEFLATED: CompressionMethod = CompressionMethod::Deflated;
-
-    fn scan_with(data: &[u8], config: &Config) -> ArtifactReport {
-        crate::engine::scan_bytes(data, std::path::Path::new("t"), "t", config)
-    }
-
-    fn scan(data: &[u8]) -> ArtifactReport {
-        scan_with(data, &Config::default())
-    }
-
-    /// Finding codes above info, sorted.
-    fn codes(report: &ArtifactReport) -> Vec<&'static str> {
-        let mut c: Vec<_> = report
-            .findings
-            .iter()
-            .filter(|f| f.severity > Severity::Info)
-            .map(|f| f.rule_id.code())
-            .filter(|c| !c.starts_with("PKL"))
-            .collect();
-        c.sort_unstable();
-        c
-    }
 
     /// Members of the archive itself (not what analysers found inside them).
     fn members(report: &ArtifactReport) -> Vec<(String, String)> {

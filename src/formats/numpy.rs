@@ -510,16 +510,7 @@ impl Parser {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Config;
-    use crate::finding::ArtifactReport;
-
-    fn scan(data: &[u8]) -> ArtifactReport {
-        crate::engine::scan_bytes(data, std::path::Path::new("t"), "t", &Config::default())
-    }
-
-    fn codes(report: &ArtifactReport) -> Vec<&'static str> {
-        report.findings.iter().map(|f| f.rule_id.code()).collect()
-    }
+    use crate::testing::{codes, scan};
 
     fn npy(version: u8, header: &str, body: &[u8]) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
