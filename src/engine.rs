@@ -204,12 +204,14 @@ impl<'a> Ctx<'a> {
 
 /// Runs the analyser for `format` over `data`.
 fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    // Raw tensor bytes match a data format's weak magic now and then (ONNX starts with two
+    // small bytes, safetensors with a length); the loader never reads them as such. Only what
+    // could run code when read as bytes (a pickle, an archive holding one) is followed there.
+    if kind == MemberKind::Opaque && !format.can_carry_code() {
+        return;
+    }
     match format {
-        Format::Empty => {
-            if kind == MemberKind::File {
-                ctx.report(RuleId::EmptyFile, None, "the file is empty", None);
-            }
-        }
+        Format::Empty => ctx.report(RuleId::EmptyFile, None, "the file is empty", None),
         Format::Pickle => formats::pickle::analyse(data, ctx),
         Format::Numpy => formats::numpy::analyse(data, ctx),
         Format::Zip => containers::zip::analyse(data, ctx),
@@ -222,20 +224,27 @@ fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
         | Format::Zstd
         | Format::Zlib
         | Format::JoblibZfile => containers::compress::analyse(format, data, ctx),
+        Format::Safetensors => formats::safetensors::analyse(data, ctx),
+        Format::Onnx => formats::onnx::analyse(data, ctx),
+        Format::Gguf | Format::Hdf5 => ctx.report(
+            RuleId::FormatNotAnalysed,
+            Some(0),
+            format!(
+                "recognised as {}, whose content the scanner does not analyse yet",
+                format.name()
+            ),
+            None,
+        ),
         Format::Text => {}
-        Format::Unknown => {
-            if kind == MemberKind::File {
-                ctx.report(
-                    RuleId::UnknownFormat,
-                    Some(0),
-                    format!(
-                        "content matches no format the scanner analyses (starts with {})",
-                        detect::hex_prefix(data, 8)
-                    ),
-                    None,
-                );
-            }
-        }
+        Format::Unknown => ctx.report(
+            RuleId::UnknownFormat,
+            Some(0),
+            format!(
+                "content matches no format the scanner analyses (starts with {})",
+                detect::hex_prefix(data, 8)
+            ),
+            None,
+        ),
     }
 }
 

@@ -234,6 +234,15 @@ rules! {
         explanation: "The bytes read as one format from the start and as another from the end (for example a pickle at offset 0 and a zip found through its end-of-central-directory record). Loaders choose differently: torch.load opens anything zipfile accepts as a zip, pickle.load reads from the first byte. A scanner that checks one reading misses the other. Every reading was analysed; the polyglot itself serves only to deceive.",
         remediation: "Do not load the file; a model written by a real library has exactly one reading.",
     },
+    FormatNotAnalysed => {
+        code: "FMT005",
+        name: "format-not-analysed",
+        severity: Low,
+        implies: Suspicious,
+        summary: "Recognised model format whose content is not analysed yet",
+        explanation: "The file is a format the scanner recognises (GGUF, HDF5/Keras) but does not yet analyse in depth. These formats can carry code that runs at load time (Keras Lambda layers hold marshalled Python; GGUF chat templates are rendered by a template engine), so the scanner cannot vouch for the file.",
+        remediation: "Review the file by other means, or accept the risk explicitly with `--fail-on malicious`.",
+    },
     EmptyFile => {
         code: "FMT004",
         name: "empty-file",

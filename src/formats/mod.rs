@@ -1,4 +1,6 @@
 //! Leaf analysers, one module per format.
 
 pub mod numpy;
+pub mod onnx;
 pub mod pickle;
+pub mod safetensors;

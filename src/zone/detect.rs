@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use crate::engine::Ctx;
-use crate::formats::pickle;
+use crate::formats::{onnx, pickle};
 use crate::rules::RuleId;
 
 /// A format recognised from content.
@@ -24,6 +24,14 @@ pub enum Format {
     Zstd,
     /// A bare zlib stream, as joblib's `zlib` compressor writes.
     Zlib,
+    /// safetensors: an 8-byte little-endian header length, then a JSON header.
+    Safetensors,
+    /// An ONNX `ModelProto` (protobuf).
+    Onnx,
+    /// GGUF (llama.cpp): weights plus metadata, including a Jinja chat template.
+    Gguf,
+    /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
+    Hdf5,
     /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
     /// bytes, then a zlib stream.
     JoblibZfile,
@@ -32,6 +40,31 @@ pub enum Format {
 }
 
 impl Format {
+    /// Pickles and the containers that can hold one.
+    pub fn can_carry_code(self) -> bool {
+        match self {
+            Format::Pickle
+            | Format::Zip
+            | Format::SevenZip
+            | Format::Tar
+            | Format::Gzip
+            | Format::Bzip2
+            | Format::Xz
+            | Format::Lzma
+            | Format::Zstd
+            | Format::Zlib
+            | Format::JoblibZfile => true,
+            Format::Empty
+            | Format::Numpy
+            | Format::Safetensors
+            | Format::Onnx
+            | Format::Gguf
+            | Format::Hdf5
+            | Format::Text
+            | Format::Unknown => false,
+        }
+    }
+
     /// The name used in reports.
     pub fn name(self) -> &'static str {
         match self {
@@ -48,6 +81,10 @@ impl Format {
             Format::Zstd => "zstd",
             Format::Zlib => "zlib",
             Format::JoblibZfile => "joblib-zfile",
+            Format::Safetensors => "safetensors",
+            Format::Onnx => "onnx",
+            Format::Gguf => "gguf",
+            Format::Hdf5 => "hdf5",
             Format::Text => "text",
             Format::Unknown => "unknown",
         }
@@ -61,6 +98,8 @@ const NUMPY: &[u8] = b"\x93NUMPY";
 const XZ: &[u8] = b"\xfd7zXZ\x00";
 const ZSTD: &[u8] = b"\x28\xb5\x2f\xfd";
 const GZIP: &[u8] = b"\x1f\x8b";
+const GGUF: &[u8] = b"GGUF";
+const HDF5: &[u8] = b"\x89HDF\r\n\x1a\n";
 
 /// Detects the format of `data` from its content alone.
 pub fn detect(data: &[u8]) -> Format {
@@ -75,6 +114,8 @@ pub fn detect(data: &[u8]) -> Format {
         (XZ, Format::Xz),
         (ZSTD, Format::Zstd),
         (GZIP, Format::Gzip),
+        (GGUF, Format::Gguf),
+        (HDF5, Format::Hdf5),
     ];
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
@@ -85,6 +126,9 @@ pub fn detect(data: &[u8]) -> Format {
     if joblib_zfile_stream(data).is_some() {
         return Format::JoblibZfile;
     }
+    if is_safetensors(data) {
+        return Format::Safetensors;
+    }
     if pickle::looks_like_pickle(data) {
         return Format::Pickle;
     }
@@ -93,6 +137,9 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if has_zip_end_record(data) {
         return Format::Zip;
+    }
+    if onnx::looks_like_onnx(data) {
+        return Format::Onnx;
     }
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
     if is_text(data) {
@@ -105,6 +152,17 @@ pub fn detect(data: &[u8]) -> Format {
         return Format::Zlib;
     }
     Format::Unknown
+}
+
+/// An 8-byte little-endian header length that fits in the file, followed by a JSON object.
+fn is_safetensors(data: &[u8]) -> bool {
+    let Some(len) = data.get(..8) else {
+        return false;
+    };
+    let len = u64::from_le_bytes([
+        len[0], len[1], len[2], len[3], len[4], len[5], len[6], len[7],
+    ]);
+    len >= 2 && len <= (data.len() as u64).saturating_sub(8) && data.get(8) == Some(&b'{')
 }
 
 fn is_bzip2(data: &[u8]) -> bool {
@@ -286,6 +344,18 @@ mod tests {
         assert_eq!(detect(b"\x1f\x8b\x08\x00"), Format::Gzip);
         assert_eq!(detect(b"hello world\n"), Format::Text);
         assert_eq!(detect(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"), Format::Unknown);
+    }
+
+    #[test]
+    fn model_formats() {
+        let mut st = 14u64.to_le_bytes().to_vec();
+        st.extend_from_slice(br#"{"a":"b","c":1}"#);
+        assert_eq!(detect(&st), Format::Safetensors);
+        assert_eq!(detect(b"GGUF\x03\x00\x00\x00"), Format::Gguf);
+        assert_eq!(detect(b"\x89HDF\r\n\x1a\n\x00\x00"), Format::Hdf5);
+        let mut lying = u64::MAX.to_le_bytes().to_vec();
+        lying.extend_from_slice(b"{}");
+        assert_ne!(detect(&lying), Format::Safetensors);
     }
 
     #[test]
