@@ -53,7 +53,13 @@ pub struct Ctx<'a> {
     /// Added to every reported offset: the position of the analysed bytes inside the member.
     offset_base: u64,
     state: &'a mut ScanState,
+    /// Lets go of the pages of a slice of the input once it has been hashed.
+    release: Release<'a>,
 }
+
+/// Called with a slice of the input once it has been read and will not be needed soon, so that
+/// a memory-mapped file's pages can leave the resident set.
+type Release<'a> = &'a (dyn Fn(&[u8]) + Sync);
 
 /// A zone limit that an archive ran into; the caller stops unpacking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,6 +111,7 @@ impl<'a> Ctx<'a> {
             depth: self.depth,
             offset_base: self.offset_base + by,
             state: self.state,
+            release: self.release,
         }
     }
 
@@ -186,7 +193,7 @@ impl<'a> Ctx<'a> {
         let member = chain.join("!");
         self.state.members.push(MemberReport {
             member,
-            sha256: digest::sha256_hex(data),
+            sha256: digest::sha256_hex_chunked(data, self.release),
             size: data.len() as u64,
             format: format.name().to_owned(),
         });
@@ -197,6 +204,7 @@ impl<'a> Ctx<'a> {
             depth: self.depth + 1,
             offset_base: 0,
             state: self.state,
+            release: self.release,
         };
         analyse(format, data, &mut child, kind);
     }
@@ -282,7 +290,14 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
         Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
     };
     match crate::zone::mmap::map(&file) {
-        Ok(mapped) => scan_bytes(&mapped, path, display, config),
+        Ok(mapped) => scan(
+            detect::detect(&mapped),
+            &mapped,
+            path,
+            display,
+            config,
+            &|part| mapped.release(part),
+        ),
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
     }
 }
@@ -302,6 +317,17 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
+    scan(format, data, path, display, config, &|_| {})
+}
+
+fn scan(
+    format: Format,
+    data: &[u8],
+    path: &Path,
+    display: &str,
+    config: &Config,
+    release: Release<'_>,
+) -> ArtifactReport {
     let mut state = ScanState {
         input_len: data.len() as u64,
         ..ScanState::default()
@@ -309,7 +335,7 @@ pub fn scan_bytes_as(
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
     // doing them side by side keeps a scan close to the cost of hashing alone.
     let (sha256, ()) = rayon::join(
-        || digest::sha256_hex(data),
+        || digest::sha256_hex_chunked(data, release),
         || {
             let mut ctx = Ctx {
                 config,
@@ -318,6 +344,7 @@ pub fn scan_bytes_as(
                 depth: 0,
                 offset_base: 0,
                 state: &mut state,
+                release,
             };
             analyse(format, data, &mut ctx, MemberKind::File);
             analyse_second_reading(format, data, &mut ctx);

@@ -25,6 +25,40 @@ impl Deref for Mapped {
     }
 }
 
+impl Mapped {
+    /// Tells the kernel that this process is done with the pages of `part` (a slice of this
+    /// mapping), so they leave its resident set. Reading them again is correct, only slower:
+    /// they come back from the page cache. This keeps the RSS of a scan flat however large the
+    /// file: multi-gigabyte weights are hashed chunk by chunk and let go.
+    pub fn release(&self, part: &[u8]) {
+        let Mapped::Map(map) = self else {
+            return;
+        };
+        let base = map.as_ptr() as usize;
+        let start = (part.as_ptr() as usize).wrapping_sub(base);
+        let Some(end) = start.checked_add(part.len()) else {
+            return;
+        };
+        if start > map.len() || end > map.len() {
+            return; // not a slice of this mapping
+        }
+        // Only whole pages that lie entirely inside `part`. (On a system with larger pages the
+        // kernel refuses a misaligned range; the advice is then just not taken.)
+        const PAGE: usize = 4096;
+        let first = start.div_ceil(PAGE) * PAGE;
+        let last = end / PAGE * PAGE;
+        if last > first {
+            // SAFETY: MADV_DONTNEED on a read-only mapping of a file discards no data: nothing
+            // was ever written through it, so the next read of these pages faults them in
+            // again from the page cache with the file's content. No reference into the range is
+            // invalidated; slices stay valid and read the same bytes.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, first, last - first)
+            };
+        }
+    }
+}
+
 /// Maps `file` read-only.
 pub fn map(file: &File) -> io::Result<Mapped> {
     let meta = file.metadata()?;
