@@ -358,6 +358,36 @@ mod tests {
     }
 
     #[test]
+    fn malicious_checkpoint_inside_is_found_through_both_containers() {
+        let checkpoint = include_bytes!("../../samples/malicious/torch_zip_payload.pt");
+        let data = build(&[("model/checkpoint.pt", checkpoint)], None, true);
+        let report = scan_with(&data, &Config::default());
+        assert_eq!(report.verdict, crate::Verdict::Malicious);
+        let hit = report
+            .findings
+            .iter()
+            .find(|f| f.rule_id == crate::RuleId::PickleDeniedGlobal)
+            .expect("PKL001");
+        assert!(
+            hit.evidence
+                .as_deref()
+                .unwrap_or_default()
+                .contains("posix.system")
+        );
+        assert_eq!(
+            hit.location.member_chain.first().map(String::as_str),
+            Some("model/checkpoint.pt")
+        );
+        assert!(
+            hit.location
+                .member
+                .as_deref()
+                .unwrap_or_default()
+                .ends_with("data.pkl")
+        );
+    }
+
+    #[test]
     fn solid_archive_members_are_analysed() {
         let data = build(&[("a.pkl", PICKLE), ("../b.pkl", PICKLE)], None, true);
         let report = scan_with(&data, &Config::default());
