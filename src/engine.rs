@@ -38,8 +38,9 @@ const MAX_FINDINGS_PER_RULE: usize = 256;
 pub enum MemberKind {
     /// An ordinary file: content that matches no known format is a finding.
     File,
-    /// Raw tensor storage bytes (PyTorch `data/N`, npz arrays): unrecognised content is
-    /// expected, but anything that *is* recognised (a pickle, an archive) is still analysed.
+    /// Raw tensor storage bytes (PyTorch `data/N`): unrecognised content is expected, and
+    /// only content that can carry code ([`Format::can_carry_code`]: a pickle, an archive) is
+    /// analysed.
     Opaque,
 }
 
