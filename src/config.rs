@@ -64,4 +64,7 @@ pub struct Config {
     pub allow_globals: Vec<String>,
     /// Extra globals treated as dangerous, same syntax.
     pub deny_globals: Vec<String>,
+    /// Where to keep a copy of every unpacked member for review (`--keep-zone`); none by
+    /// default, because the scan itself never writes to disk.
+    pub keep_zone: Option<std::path::PathBuf>,
 }

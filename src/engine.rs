@@ -28,6 +28,8 @@ struct ScanState {
     sliced_bytes: u64,
     /// Members opened so far, all nesting levels together.
     member_count: u64,
+    /// The first failure to keep a member in `--keep-zone`, if any.
+    keep_error: Option<String>,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -198,6 +200,14 @@ impl<'a> Ctx<'a> {
             size: data.len() as u64,
             format: format.name().to_owned(),
         });
+        if let Some(dir) = &self.config.keep_zone
+            && let Err(e) = crate::zone::keep::keep(dir, self.path, &chain, data)
+        {
+            let member = chain.join("!");
+            self.state.keep_error.get_or_insert_with(|| {
+                format!("could not keep `{member}` in {}: {e}", dir.display())
+            });
+        }
         let mut child = Ctx {
             config: self.config,
             path: self.path,
@@ -379,10 +389,10 @@ fn scan(
         sha256: Some(sha256),
         size: data.len() as u64,
         format: format.name().to_owned(),
-        verdict: ArtifactReport::decide(&state.findings, None),
+        verdict: ArtifactReport::decide(&state.findings, state.keep_error.as_deref()),
         findings: state.findings,
         members: state.members,
         aliases: Vec::new(),
-        error: None,
+        error: state.keep_error,
     }
 }

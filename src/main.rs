@@ -64,6 +64,10 @@ struct ScanArgs {
     /// Treat a pickle global as dangerous (`module.name`, or `module.*`). Repeatable.
     #[arg(long = "deny-global", value_name = "GLOBAL")]
     deny_globals: Vec<String>,
+    /// Keep a copy of every unpacked member below DIR for review (private directories, names
+    /// made safe). Without it nothing is written to disk.
+    #[arg(long, value_name = "DIR")]
+    keep_zone: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -212,6 +216,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         zone: args.limits.zone(),
         allow_globals: args.allow_globals,
         deny_globals: args.deny_globals,
+        keep_zone: args.keep_zone,
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;

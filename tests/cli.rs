@@ -226,3 +226,53 @@ fn tree(root: &std::path::Path) -> Vec<std::path::PathBuf> {
     paths.sort();
     paths
 }
+
+#[test]
+fn keep_zone_writes_members_only_below_the_zone() {
+    use std::os::unix::fs::PermissionsExt;
+    let canary = tempfile::tempdir().unwrap();
+    let work = canary.path().join("a/b/work");
+    std::fs::create_dir_all(&work).unwrap();
+    let samples = common::repo().join("samples/malicious");
+    for name in ["zip_slip.zip", "torch_zip_payload.pt"] {
+        std::fs::copy(samples.join(name), work.join(name)).unwrap();
+    }
+    let zone = work.join("zone");
+    let out = bin()
+        .args([
+            "scan",
+            "--keep-zone",
+            "zone",
+            "zip_slip.zip",
+            "torch_zip_payload.pt",
+        ])
+        .current_dir(&work)
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 1);
+    let kept = tree(&zone);
+    let pickles: Vec<_> = kept.iter().filter(|p| p.ends_with("data.pkl")).collect();
+    assert_eq!(pickles.len(), 1, "{kept:?}");
+    assert!(std::fs::read(pickles[0]).unwrap().starts_with(b"\x80"));
+    assert!(
+        kept.iter()
+            .any(|p| p.to_string_lossy().contains("evil.pkl")),
+        "{kept:?}"
+    );
+    for path in &kept {
+        assert!(path.starts_with(&zone));
+        if path.is_dir() {
+            assert_eq!(
+                std::fs::metadata(path).unwrap().permissions().mode() & 0o777,
+                0o700
+            );
+        }
+    }
+    let outside: Vec<_> = tree(canary.path())
+        .into_iter()
+        .filter(|p| !p.starts_with(&zone))
+        .filter(|p| !p.ends_with("zip_slip.zip") && !p.ends_with("torch_zip_payload.pt"))
+        .filter(|p| !work.starts_with(p) && *p != zone)
+        .collect();
+    assert!(outside.is_empty(), "written outside the zone: {outside:?}");
+}

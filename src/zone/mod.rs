@@ -3,5 +3,6 @@
 
 pub mod detect;
 pub mod digest;
+pub mod keep;
 pub mod mmap;
 pub mod walk;
