@@ -293,6 +293,30 @@ fn analyse_second_reading(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
     }
 }
 
+/// The format to report: a zip is named after what its members make it, the way PyTorch
+/// writes them (`torch.save`: `<name>/data.pkl` beside `<name>/data/`; `torch.jit.save`: also
+/// `<name>/constants.pkl` and `<name>/code/`).
+fn label(format: Format, members: &[MemberReport]) -> &'static str {
+    if format != Format::Zip {
+        return format.name();
+    }
+    let top_level = |suffix: &str| {
+        members.iter().any(|m| {
+            m.member
+                .strip_suffix(suffix)
+                .and_then(|dir| dir.strip_suffix('/'))
+                .is_some_and(|dir| !dir.is_empty() && !dir.contains(['/', '!']))
+        })
+    };
+    if top_level("constants.pkl") {
+        "torchscript"
+    } else if top_level("data.pkl") {
+        "pytorch-zip"
+    } else {
+        format.name()
+    }
+}
+
 /// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
 /// gets an `error` verdict with the reason.
 pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
@@ -388,11 +412,45 @@ fn scan(
         path: display.to_owned(),
         sha256: Some(sha256),
         size: data.len() as u64,
-        format: format.name().to_owned(),
+        format: label(format, &state.members).to_owned(),
         verdict: ArtifactReport::decide(&state.findings, state.keep_error.as_deref()),
         findings: state.findings,
         members: state.members,
         aliases: Vec::new(),
         error: state.keep_error,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(names: &[&str]) -> Vec<MemberReport> {
+        names
+            .iter()
+            .map(|n| MemberReport {
+                member: (*n).to_owned(),
+                sha256: String::new(),
+                size: 0,
+                format: String::new(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zips_are_labelled_by_their_pytorch_layout() {
+        let torch = members(&["model/data.pkl", "model/data/0", "model/version"]);
+        assert_eq!(label(Format::Zip, &torch), "pytorch-zip");
+        let script = members(&["m/data.pkl", "m/constants.pkl", "m/code/__torch__.py"]);
+        assert_eq!(label(Format::Zip, &script), "torchscript");
+        for plain in [
+            &["data.pkl"][..],
+            &["a/b/data.pkl"],
+            &["mydata.pkl"],
+            &["x.zip!m/data.pkl"],
+        ] {
+            assert_eq!(label(Format::Zip, &members(plain)), "zip", "{plain:?}");
+        }
+        assert_eq!(label(Format::Pickle, &torch), "pickle");
     }
 }
