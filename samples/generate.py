@@ -62,7 +62,12 @@ RULES = {
     "TRC001": ("torch-layout-mismatch", SUSPICIOUS),
     "FMT001": ("unknown-format", SUSPICIOUS),
     "FMT002": ("extension-mismatch", SUSPICIOUS),
+    "FMT003": ("polyglot", SUSPICIOUS),
     "FMT004": ("empty-file", CLEAN),
+    "FMT005": ("format-not-analysed", SUSPICIOUS),
+    "SFT001": ("safetensors-malformed-header", SUSPICIOUS),
+    "SFT002": ("safetensors-bad-layout", SUSPICIOUS),
+    "SFT003": ("safetensors-trailing-data", SUSPICIOUS),
     "ARC001": ("archive-corrupt", SUSPICIOUS),
     "ARC002": ("archive-crc-mismatch", SUSPICIOUS),
     "ARC003": ("archive-header-mismatch", SUSPICIOUS),
@@ -1016,6 +1021,25 @@ def config_json() -> bytes:
             b'  "torch_dtype": "float32",\n  "transformers_version": "4.40.0"\n}\n')
 
 
+def safetensors_file(header: str, body: bytes) -> bytes:
+    """8-byte little-endian header length, the JSON header, then the tensor bytes."""
+    raw = header.encode()
+    return struct.pack("<Q", len(raw)) + raw + body
+
+
+SAFETENSORS_HEADER = (
+    '{"__metadata__":{"format":"pt"},'
+    '"bias":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+    '"weight":{"dtype":"F32","shape":[2,2],"data_offsets":[8,24]}}'
+)
+SAFETENSORS_BODY = struct.pack("<6f", 0.5, -0.5, 1.0, 0.0, 0.0, 1.0)
+
+
+@sample("benign/linear.safetensors", CLEAN, desc="safetensors of an nn.Linear(2, 2): bias and weight, F32")
+def linear_safetensors() -> bytes:
+    return safetensors_file(SAFETENSORS_HEADER, SAFETENSORS_BODY)
+
+
 @sample("benign/empty.bin", CLEAN, ("FMT004", "-"), desc="a zero-byte file (reported as info, verdict clean)")
 def empty_bin() -> bytes:
     return b""
@@ -1286,6 +1310,35 @@ def pickle_named_config_json() -> bytes:
         desc="a posix.system pickle saved under a .safetensors name")
 def pickle_named_safetensors() -> bytes:
     return ok_dumps(Then(system(), {"weight": [0.1, 0.2]}), 4)
+
+
+@sample("malicious/safetensors_appended_pickle.safetensors", MALICIOUS, ("SFT003", "-"),
+        ("PKL001", "posix.system"),
+        desc="valid safetensors with a posix.system pickle appended after the last tensor")
+def safetensors_appended_pickle() -> bytes:
+    return linear_safetensors() + ok_dumps(Then(system(), {"weight": [0.1, 0.2]}), 2)
+
+
+@sample("malicious/safetensors_overlapping.safetensors", SUSPICIOUS, ("SFT002", "-"),
+        desc="safetensors whose two tensors claim overlapping byte ranges")
+def safetensors_overlapping() -> bytes:
+    header = ('{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+              '"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}')
+    return safetensors_file(header, bytes(12))
+
+
+@sample("malicious/safetensors_duplicate_name.safetensors", SUSPICIOUS, ("SFT002", "weight"),
+        desc="safetensors naming the tensor `weight` twice (JSON readers keep one silently)")
+def safetensors_duplicate_name() -> bytes:
+    header = ('{"weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},'
+              '"weight":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}}')
+    return safetensors_file(header, bytes(8))
+
+
+@sample("malicious/safetensors_broken_header.safetensors", SUSPICIOUS, ("SFT001", "-"),
+        desc="safetensors whose JSON header ends in the middle of a string")
+def safetensors_broken_header() -> bytes:
+    return safetensors_file('{"weight":{"dtype":"F3', bytes(8))
 
 
 @sample("malicious/legacy_torch_payload.pt", MALICIOUS, ("PKL001", "posix.system"),
