@@ -90,15 +90,18 @@ impl<'a> Ctx<'a> {
             path: self.path.to_owned(),
             member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
             member_chain: self.chain.clone(),
-            offset: offset.map(|o| o + self.offset_base),
+            offset: offset.map(|o| o.saturating_add(self.offset_base)),
         };
         let finding = Finding::new(rule, location, message.into(), evidence);
         // The same trick repeated a thousand times is one finding for the reader, and a crafted
         // file cannot make the report (or this duplicate check) grow without bound.
+        if self.state.findings.contains(&finding) {
+            return;
+        }
         let (listed, left_out) = self.state.per_rule.entry(rule).or_default();
         if *listed >= MAX_FINDINGS_PER_RULE {
             *left_out += 1;
-        } else if !self.state.findings.contains(&finding) {
+        } else {
             *listed += 1;
             self.state.findings.push(finding);
         }
@@ -112,7 +115,7 @@ impl<'a> Ctx<'a> {
             path: self.path,
             chain: self.chain.clone(),
             depth: self.depth,
-            offset_base: self.offset_base + by,
+            offset_base: self.offset_base.saturating_add(by),
             state: self.state,
             release: self.release,
         }
