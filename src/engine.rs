@@ -177,25 +177,38 @@ impl<'a> Ctx<'a> {
     /// Analyses a container member (or an embedded byte string) as an input of its own: its
     /// digest is recorded, its format detected by content, and the matching analyser run.
     pub fn nested(&mut self, name: &str, data: &[u8], kind: MemberKind) {
-        self.nested_as(detect::detect(data), name, data, kind);
+        if !self.too_deep(name) {
+            self.enter(detect::detect(data), name, data, kind);
+        }
     }
 
     /// Like [`Ctx::nested`] with the format already decided (a second reading of the same bytes).
     fn nested_as(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
+        if !self.too_deep(name) {
+            self.enter(format, name, data, kind);
+        }
+    }
+
+    /// Reports and returns `true` when a member one level further down would pass the zone's
+    /// depth limit.
+    fn too_deep(&mut self, name: &str) -> bool {
+        let limit = self.config.zone.max_depth;
+        if self.depth < limit {
+            return false;
+        }
+        self.report(
+            RuleId::ArchiveLimitExceeded,
+            None,
+            format!("`{name}` is nested deeper than {limit} levels and was not analysed"),
+            None,
+        );
+        true
+    }
+
+    /// Records the member (digest, format), keeps a copy if asked, and runs its analyser.
+    fn enter(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
         let mut chain = self.chain.clone();
         chain.push(name.to_owned());
-        if self.depth >= self.config.zone.max_depth {
-            self.report(
-                RuleId::ArchiveLimitExceeded,
-                None,
-                format!(
-                    "`{name}` is nested deeper than {} levels and was not analysed",
-                    self.config.zone.max_depth
-                ),
-                None,
-            );
-            return;
-        }
         let member = chain.join("!");
         self.state.members.push(MemberReport {
             member,

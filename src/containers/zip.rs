@@ -26,11 +26,9 @@ use crate::containers::compress::{self, Capped, Stop};
 use crate::containers::members::{self, Names};
 use crate::engine::{Ctx, LimitHit, MemberKind};
 use crate::rules::RuleId;
-use crate::zone::detect::{self, Format};
+use crate::zone::detect::{self, Format, ZIP_END as END_SIG, ZIP_LOCAL as LOCAL_SIG};
 
-const LOCAL_SIG: &[u8] = b"PK\x03\x04";
 const CENTRAL_SIG: &[u8] = b"PK\x01\x02";
-const END_SIG: &[u8] = b"PK\x05\x06";
 const END64_SIG: &[u8] = b"PK\x06\x06";
 const END64_LOCATOR_SIG: &[u8] = b"PK\x06\x07";
 const DESCRIPTOR_SIG: &[u8] = b"PK\x07\x08";

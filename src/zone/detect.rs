@@ -91,8 +91,10 @@ impl Format {
     }
 }
 
-const ZIP_LOCAL: &[u8] = b"PK\x03\x04";
-const ZIP_END: &[u8] = b"PK\x05\x06";
+/// Zip local file header signature.
+pub const ZIP_LOCAL: &[u8] = b"PK\x03\x04";
+/// Zip end-of-central-directory signature.
+pub const ZIP_END: &[u8] = b"PK\x05\x06";
 const SEVEN_ZIP: &[u8] = b"7z\xbc\xaf\x27\x1c";
 const NUMPY: &[u8] = b"\x93NUMPY";
 const XZ: &[u8] = b"\xfd7zXZ\x00";
