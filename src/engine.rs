@@ -64,6 +64,50 @@ pub struct Ctx<'a> {
 /// a memory-mapped file's pages can leave the resident set.
 type Release<'a> = &'a (dyn Fn(&[u8]) + Sync);
 
+/// Where a piece of extracted content came from. Signature rules can condition on it (the
+/// `origin` external variable), and findings on an extract name it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Origin {
+    /// A string or bytes argument of a call that loading a pickle would make.
+    PickleCallArg,
+    /// Any other string a pickle carries (attached to an unknown global, a BUILD state).
+    PickleString,
+    /// A string attribute of an ONNX node.
+    OnnxAttribute,
+    /// A `doc_string` of an ONNX model, graph, node or function.
+    OnnxDocString,
+    /// A `metadata_props` value of an ONNX model.
+    OnnxMetadata,
+    /// An element of an ONNX string tensor.
+    OnnxStringTensor,
+    /// A `__metadata__` value of a safetensors header.
+    SafetensorsMetadata,
+    /// A text member of an archive (script, config, template).
+    TextMember,
+    /// A small file or member, whole.
+    SmallFile,
+    /// The raw bytes of an artifact or member (`--deep`).
+    RawBytes,
+}
+
+impl Origin {
+    /// The value signature rules see in `origin`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::PickleCallArg => "pickle_call_arg",
+            Origin::PickleString => "pickle_string",
+            Origin::OnnxAttribute => "onnx_attribute",
+            Origin::OnnxDocString => "onnx_doc_string",
+            Origin::OnnxMetadata => "onnx_metadata",
+            Origin::OnnxStringTensor => "onnx_string_tensor",
+            Origin::SafetensorsMetadata => "safetensors_metadata",
+            Origin::TextMember => "text_member",
+            Origin::SmallFile => "small_file",
+            Origin::RawBytes => "raw_bytes",
+        }
+    }
+}
+
 /// A zone limit that an archive ran into; the caller stops unpacking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitHit;
@@ -105,6 +149,15 @@ impl<'a> Ctx<'a> {
             *listed += 1;
             self.state.findings.push(finding);
         }
+    }
+
+    /// Hands a piece of content to the signature engine: `context` says where inside the
+    /// current member it sits (`posix.system argument 1`, `graph/If_0/then_branch node n3
+    /// attribute code`), `offset` where it starts when known.
+    ///
+    /// Signature scanning (issue 5) plugs in here; until then extracts are dropped.
+    pub fn extract(&mut self, origin: Origin, context: &str, offset: Option<u64>, data: &[u8]) {
+        let _ = (origin, context, offset, data);
     }
 
     /// A context for bytes that start `by` bytes into the current ones (an embedded stream),
