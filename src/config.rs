@@ -68,3 +68,102 @@ pub struct Config {
     /// default, because the scan itself never writes to disk.
     pub keep_zone: Option<std::path::PathBuf>,
 }
+
+impl Config {
+    /// A digest of everything that can change an artifact's report: the scanner version, the
+    /// rule registry, the pickle import tables and these settings. Part of the `--cache` key.
+    pub fn fingerprint(&self) -> String {
+        let text = format!(
+            "{}\n{}\n{}\n{self:?}",
+            env!("CARGO_PKG_VERSION"),
+            crate::rules::markdown(),
+            crate::formats::pickle::imports_table(),
+        );
+        crate::zone::digest::sha256_hex(text.as_bytes())
+    }
+}
+
+/// Limits set by a policy file, one of its per-path overrides, or the command line: each one
+/// given replaces the limit below it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitOverrides {
+    pub max_total_bytes: Option<Size>,
+    pub max_member_bytes: Option<Size>,
+    pub max_ratio: Option<u64>,
+    pub max_members: Option<u64>,
+    pub max_depth: Option<u32>,
+    pub max_path_len: Option<usize>,
+}
+
+impl LimitOverrides {
+    pub fn apply(&self, zone: &mut ZoneLimits) {
+        let set = |slot: &mut u64, value: Option<Size>| {
+            if let Some(Size(v)) = value {
+                *slot = v;
+            }
+        };
+        set(&mut zone.max_total_bytes, self.max_total_bytes);
+        set(&mut zone.max_member_bytes, self.max_member_bytes);
+        zone.max_ratio = self.max_ratio.unwrap_or(zone.max_ratio);
+        zone.max_members = self.max_members.unwrap_or(zone.max_members);
+        zone.max_depth = self.max_depth.unwrap_or(zone.max_depth);
+        zone.max_path_len = self.max_path_len.unwrap_or(zone.max_path_len);
+    }
+}
+
+/// A byte count, written as a number or with a K, M, G or T suffix (powers of 1024).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub u64);
+
+impl std::str::FromStr for Size {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, String> {
+        let text = text.trim();
+        let (digits, shift) = match text.char_indices().last() {
+            Some((i, c)) if c.is_ascii_alphabetic() => {
+                let shift = match c.to_ascii_uppercase() {
+                    'K' => 10,
+                    'M' => 20,
+                    'G' => 30,
+                    'T' => 40,
+                    _ => return Err(format!("unknown size suffix `{c}` (use K, M, G or T)")),
+                };
+                (text.get(..i).unwrap_or_default(), shift)
+            }
+            _ => (text, 0),
+        };
+        let value: u64 = digits
+            .parse()
+            .map_err(|_| format!("`{text}` is not a size"))?;
+        value
+            .checked_mul(1 << shift)
+            .map(Size)
+            .ok_or_else(|| format!("`{text}` is too large"))
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Size {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Size;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a byte count such as 4096 or \"16G\"")
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
+                Ok(Size(v))
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
+                u64::try_from(v)
+                    .map(Size)
+                    .map_err(|_| E::custom("a size cannot be negative"))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}

@@ -6,36 +6,19 @@
 //! artifact is the worst verdict its findings imply ([`ArtifactReport::decide`]).
 #![deny(unsafe_code)] // The one exception, memory-mapping, is in `zone::mmap`.
 
+pub mod batch;
 pub mod config;
 pub mod containers;
 pub mod engine;
 pub mod finding;
 pub mod formats;
+pub mod policy;
 pub mod report;
 pub mod rules;
 #[cfg(test)]
 mod testing;
 pub mod zone;
 
-use std::path::PathBuf;
-
-use rayon::prelude::*;
-
 pub use config::Config;
 pub use finding::{ArtifactReport, Finding, Severity, Verdict};
 pub use rules::RuleId;
-
-/// Scans every file under `paths` (directories recursively), in parallel across artifacts.
-/// Results come back in walk order; a path that cannot be read yields an `error` result.
-pub fn scan(paths: &[PathBuf], config: &Config) -> Vec<ArtifactReport> {
-    let (artifacts, walk_errors) = zone::walk::walk(paths);
-    let mut reports: Vec<ArtifactReport> = walk_errors
-        .into_iter()
-        .map(|e| ArtifactReport::failed(e.display, e.message))
-        .collect();
-    reports.par_extend(artifacts.par_iter().map(|a| ArtifactReport {
-        aliases: a.aliases.clone(),
-        ..engine::scan_file(&a.path, &a.display, config)
-    }));
-    reports
-}

@@ -1,14 +1,19 @@
 //! The `quarantine` command line: parse arguments, call the library, render, set the exit code.
 
-use std::io::{self, Write};
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use quarantine::config::ZoneLimits;
-use quarantine::{Config, RuleId, Verdict, report};
+use quarantine::batch::{Batch, Cache, Plan, Shard};
+use quarantine::config::{LimitOverrides, Size};
+use quarantine::policy::{self, Policy};
+use quarantine::report::progress::Progress;
+use quarantine::report::{self, Buffered, RunInfo, Scanned, Sink, Tally};
+use quarantine::{Config, RuleId, Verdict};
 
 const EXIT_CODES: &str = "Exit codes:
   0  no artifact reached the --fail-on level
@@ -39,6 +44,46 @@ enum Command {
         /// A rule id (`PKL001`) or name (`pickle-denied-global`).
         rule: String,
     },
+    /// Print the default policy file, or check one.
+    Policy {
+        /// Print a commented `quarantine.toml` with every key at its default.
+        #[arg(long, conflicts_with = "check")]
+        print_default: bool,
+        /// Parse a policy file and report the first error, naming its key and line.
+        #[arg(long, value_name = "FILE")]
+        check: Option<PathBuf>,
+    },
+    /// Combine the JSONL outputs of several runs (the shards of one) into one report.
+    #[command(after_help = EXIT_CODES)]
+    Merge(MergeArgs),
+}
+
+#[derive(clap::Args)]
+struct OutputArgs {
+    /// Output format. `jsonl` streams one artifact per line as each completes.
+    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
+    format: OutputFormat,
+    /// Write the report to FILE instead of standard output.
+    #[arg(long, short, value_name = "FILE")]
+    output: Option<PathBuf>,
+    /// Lowest verdict that makes the exit code 1 [default: the policy's, else suspicious].
+    #[arg(long, value_enum)]
+    fail_on: Option<FailOn>,
+    /// Text output: show only artifacts that are not clean, and no summary line.
+    #[arg(long, short)]
+    quiet: bool,
+    /// When to colour text output.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(clap::Args)]
+struct MergeArgs {
+    /// JSONL files written by `quarantine scan --format jsonl`.
+    #[arg(required = true)]
+    inputs: Vec<PathBuf>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(clap::Args)]
@@ -46,18 +91,30 @@ struct ScanArgs {
     /// Files or directories to scan.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
-    format: OutputFormat,
-    /// Lowest verdict that makes the exit code 1.
-    #[arg(long, value_enum, default_value_t = FailOn::Suspicious)]
-    fail_on: FailOn,
-    /// Text output: show only artifacts that are not clean, and no summary line.
-    #[arg(long, short)]
-    quiet: bool,
-    /// When to colour text output.
-    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
-    color: ColorChoice,
+    #[command(flatten)]
+    output: OutputArgs,
+    /// Policy file [default: the first quarantine.toml in the scan root or above].
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Apply no policy file, even if one is found.
+    #[arg(long, conflicts_with = "policy")]
+    no_policy: bool,
+    /// Artifacts scanned in parallel [default: one per core].
+    #[arg(
+        long,
+        short,
+        value_name = "N",
+        default_value_t = 0,
+        hide_default_value = true
+    )]
+    jobs: usize,
+    /// Reuse results of earlier scans kept in DIR (keyed by content and settings).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    /// Scan only shard K of N (1 <= K <= N) of the artifact set, by a stable hash of each
+    /// artifact's path; `quarantine merge` combines the shards' JSONL outputs.
+    #[arg(long, value_name = "K/N")]
+    shard: Option<Shard>,
     /// Treat a pickle global as safe (`module.name`, or `module.*`). Repeatable.
     #[arg(long = "allow-global", value_name = "GLOBAL")]
     allow_globals: Vec<String>,
@@ -73,33 +130,36 @@ struct ScanArgs {
 }
 
 /// Limits of the secure zone. Defaults are secure; raise one explicitly when a genuine artifact
-/// needs it. Sizes take K, M, G or T suffixes (powers of 1024).
+/// needs it. Sizes take K, M, G or T suffixes (powers of 1024). Each one given wins over the
+/// policy file.
 #[derive(clap::Args)]
 #[command(next_help_heading = "Secure zone limits")]
 struct LimitArgs {
-    /// Total bytes unpacked from one artifact, all members and levels together.
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = ZoneLimits::default().max_total_bytes)]
-    max_total_bytes: u64,
-    /// Bytes inflated from a single archive member (stored members are read in place and not cut).
-    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = ZoneLimits::default().max_member_bytes)]
-    max_member_bytes: u64,
-    /// Largest compression ratio accepted for a member (checked past 1 MiB unpacked).
-    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_ratio)]
-    max_ratio: u64,
-    /// Members opened per artifact, all nesting levels together.
-    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_members)]
-    max_members: u64,
-    /// Container nesting depth.
-    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_depth)]
-    max_depth: u32,
-    /// Bytes in one member path.
-    #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_path_len)]
-    max_path_len: usize,
+    /// Total bytes unpacked from one artifact, all members and levels together [default: 16G].
+    #[arg(long, value_name = "SIZE")]
+    max_total_bytes: Option<Size>,
+    /// Bytes inflated from a single archive member (stored members are read in place and not
+    /// cut) [default: 4G].
+    #[arg(long, value_name = "SIZE")]
+    max_member_bytes: Option<Size>,
+    /// Largest compression ratio accepted for a member (checked past 1 MiB unpacked)
+    /// [default: 200].
+    #[arg(long, value_name = "N")]
+    max_ratio: Option<u64>,
+    /// Members opened per artifact, all nesting levels together [default: 100000].
+    #[arg(long, value_name = "N")]
+    max_members: Option<u64>,
+    /// Container nesting depth [default: 8].
+    #[arg(long, value_name = "N")]
+    max_depth: Option<u32>,
+    /// Bytes in one member path [default: 4096].
+    #[arg(long, value_name = "N")]
+    max_path_len: Option<usize>,
 }
 
 impl LimitArgs {
-    fn zone(&self) -> ZoneLimits {
-        ZoneLimits {
+    fn overrides(&self) -> LimitOverrides {
+        LimitOverrides {
             max_total_bytes: self.max_total_bytes,
             max_member_bytes: self.max_member_bytes,
             max_ratio: self.max_ratio,
@@ -110,40 +170,27 @@ impl LimitArgs {
     }
 }
 
-/// `4096`, `64K`, `512M`, `16G`, `1T` (powers of 1024).
-fn parse_size(text: &str) -> Result<u64, String> {
-    let text = text.trim();
-    let (digits, shift) = match text.char_indices().last() {
-        Some((i, c)) if c.is_ascii_alphabetic() => {
-            let shift = match c.to_ascii_uppercase() {
-                'K' => 10,
-                'M' => 20,
-                'G' => 30,
-                'T' => 40,
-                _ => return Err(format!("unknown size suffix `{c}` (use K, M, G or T)")),
-            };
-            (&text[..i], shift)
-        }
-        _ => (text, 0),
-    };
-    let value: u64 = digits
-        .parse()
-        .map_err(|_| format!("`{text}` is not a size"))?;
-    value
-        .checked_mul(1 << shift)
-        .ok_or_else(|| format!("`{text}` is too large"))
-}
-
 #[derive(Clone, Copy, ValueEnum)]
 enum OutputFormat {
     Text,
     Json,
+    Jsonl,
+    Sarif,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum FailOn {
     Suspicious,
     Malicious,
+}
+
+impl FailOn {
+    fn policy(self) -> policy::FailOn {
+        match self {
+            FailOn::Suspicious => policy::FailOn::Suspicious,
+            FailOn::Malicious => policy::FailOn::Malicious,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -177,6 +224,21 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(args),
+        Command::Merge(args) => merge(args),
+        Command::Policy {
+            print_default,
+            check,
+        } => {
+            if let Some(path) = check {
+                Policy::load(&path)?;
+                println!("{}: valid", path.display());
+            } else if print_default {
+                print!("{}", policy::DEFAULT);
+            } else {
+                anyhow::bail!("say --print-default or --check FILE");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Rules => {
             let mut out = io::stdout().lock();
             for id in RuleId::ALL {
@@ -213,36 +275,128 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let config = Config {
-        zone: args.limits.zone(),
         allow_globals: args.allow_globals,
         deny_globals: args.deny_globals,
         keep_zone: args.keep_zone,
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;
-    let reports = quarantine::scan(&args.paths, &config);
+    let policy = load_policy(args.policy, args.no_policy, &args.paths)?;
+    let cache = match &args.cache {
+        Some(dir) => {
+            Some(Cache::open(dir).with_context(|| format!("cannot use cache {}", dir.display()))?)
+        }
+        None => None,
+    };
+    let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let mut sink = open_sink(&args.output)?;
+    let plan = Plan::new(&args.paths, args.shard);
+    let batch = Batch {
+        config: &config,
+        cli_limits: &args.limits.overrides(),
+        policy: &policy,
+        cache: cache.as_ref(),
+        jobs: args.jobs,
+    };
+    let mut progress = Progress::new(sink.as_mut(), plan.len() as u64);
+    let tally = batch
+        .run(&plan, &mut progress)
+        .context("writing the report")?;
+    Ok(exit_code(&tally, fail_on))
+}
 
+fn load_policy(given: Option<PathBuf>, none: bool, paths: &[PathBuf]) -> Result<Policy> {
+    if none {
+        return Ok(Policy::default());
+    }
+    let path = match given {
+        Some(path) => path,
+        None => match paths.first().and_then(|p| Policy::discover(p)) {
+            Some(found) => {
+                eprintln!("quarantine: applying policy {}", found.display());
+                found
+            }
+            None => return Ok(Policy::default()),
+        },
+    };
+    Ok(Policy::load(&path)?)
+}
+
+/// The report's destination: `--output FILE` (created before any scan starts, so a path that
+/// cannot be written fails at once) or standard output.
+fn open_sink(args: &OutputArgs) -> Result<Box<dyn Sink>> {
     let choice = match args.color {
         ColorChoice::Auto => anstream::ColorChoice::Auto,
         ColorChoice::Always => anstream::ColorChoice::Always,
         ColorChoice::Never => anstream::ColorChoice::Never,
     };
-    let mut out = anstream::AutoStream::new(io::stdout().lock(), choice);
-    match args.format {
-        OutputFormat::Text => report::text::write(&mut out, &reports, args.quiet),
-        OutputFormat::Json => report::json::write(&mut out, &reports),
-    }
-    .context("writing the report")?;
-    out.flush().context("writing the report")?;
-
-    let threshold = match args.fail_on {
-        FailOn::Suspicious => Verdict::Suspicious.rank(),
-        FailOn::Malicious => Verdict::Malicious.rank(),
+    let out: Box<dyn Write> = match &args.output {
+        Some(path) => {
+            let file = File::create(path)
+                .with_context(|| format!("cannot write --output {}", path.display()))?;
+            if matches!(args.color, ColorChoice::Always) {
+                Box::new(BufWriter::new(file))
+            } else {
+                Box::new(BufWriter::new(anstream::StripStream::new(file)))
+            }
+        }
+        None => Box::new(anstream::AutoStream::new(io::stdout(), choice)),
     };
-    let failed = reports.iter().any(|r| r.verdict.rank() >= threshold);
-    Ok(if failed {
+    Ok(match args.format {
+        OutputFormat::Text => Box::new(report::text::Text::new(out, args.quiet)),
+        OutputFormat::Jsonl => Box::new(report::jsonl::Jsonl::new(out)),
+        OutputFormat::Json => buffered(out, |out, items, info, tally| {
+            report::json::write(out, items, info, tally)
+        }),
+        OutputFormat::Sarif => buffered(out, |out, items, info, _| {
+            report::sarif::write(out, items, info)
+        }),
+    })
+}
+
+type Render = fn(&mut dyn Write, &[Scanned], &RunInfo, &Tally) -> io::Result<()>;
+
+fn buffered(mut out: Box<dyn Write>, render: Render) -> Box<dyn Sink> {
+    Box::new(Buffered::new(
+        move |items: &[Scanned], info: &RunInfo, tally: &Tally| {
+            render(out.as_mut(), items, info, tally)
+        },
+    ))
+}
+
+fn merge(args: MergeArgs) -> Result<ExitCode> {
+    let mut inputs = Vec::new();
+    for path in &args.inputs {
+        let file = File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+        inputs.push((
+            path.display().to_string(),
+            Box::new(io::BufReader::new(file)) as Box<dyn io::BufRead>,
+        ));
+    }
+    let (items, info) = report::jsonl::merge(&mut inputs)?;
+    let mut sink = open_sink(&args.output)?;
+    let mut tally = Tally::default();
+    for item in items {
+        tally.add(&item);
+        sink.artifact(item).context("writing the report")?;
+    }
+    sink.finish(&info, &tally).context("writing the report")?;
+    let fail_on = args.output.fail_on.map(FailOn::policy);
+    Ok(exit_code(&tally, fail_on))
+}
+
+fn exit_code(tally: &Tally, fail_on: Option<policy::FailOn>) -> ExitCode {
+    let fail_on = fail_on.unwrap_or(policy::FailOn::Suspicious);
+    let s = tally.summary;
+    let worst = [
+        (s.malicious, Verdict::Malicious),
+        (s.suspicious, Verdict::Suspicious),
+        (s.error, Verdict::Error),
+    ];
+    let failed = worst.iter().any(|(n, v)| *n > 0 && fail_on.fails(*v));
+    if failed {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    })
+    }
 }

@@ -4,7 +4,10 @@
 //! {"schema_version": 1, "scanner": {"name": "quarantine", "version": "0.1.0"},
 //!  "verdict": "malicious",
 //!  "summary": {"artifacts": 2, "clean": 1, "suspicious": 0, "malicious": 1, "error": 0},
-//!  "artifacts": [{"path", "sha256", "size", "format", "verdict", "error", "members": [...],
+//!  "policy": {"path", "sha256"} | null,
+//!  "top_rules": [{"rule_id", "artifacts"}],
+//!  "artifacts": [{"seq", "path", "relative_path", "sha256", "size", "format", "verdict",
+//!                 "error", "cached", "duration_ms", "members": [...], "aliases": [...],
 //!                 "findings": [{"rule_id", "severity", "verdict", "message",
 //!                               "location": {"path", "member", "member_chain", "offset"},
 //!                               "evidence", "remediation"}]}]}
@@ -12,15 +15,24 @@
 
 use std::io::{self, Write};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-use super::{SCHEMA_VERSION, Summary};
-use crate::finding::{ArtifactReport, Verdict};
+use super::{RuleCount, RunInfo, SCHEMA_VERSION, Scanned, Summary, Tally};
+use crate::finding::Verdict;
 
-#[derive(Serialize)]
-struct Scanner {
-    name: &'static str,
-    version: &'static str,
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Scanner {
+    pub name: String,
+    pub version: String,
+}
+
+impl Scanner {
+    pub fn this() -> Self {
+        Scanner {
+            name: env!("CARGO_PKG_NAME").to_owned(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -29,21 +41,28 @@ struct Document<'a> {
     scanner: Scanner,
     verdict: Verdict,
     summary: Summary,
-    artifacts: &'a [ArtifactReport],
+    #[serde(flatten)]
+    info: &'a RunInfo,
+    top_rules: Vec<RuleCount>,
+    artifacts: &'a [Scanned],
 }
 
-pub fn write(out: &mut dyn Write, reports: &[ArtifactReport]) -> io::Result<()> {
-    let summary = Summary::of(reports);
+pub fn write(
+    out: &mut dyn Write,
+    items: &[Scanned],
+    info: &RunInfo,
+    tally: &Tally,
+) -> io::Result<()> {
     let document = Document {
         schema_version: SCHEMA_VERSION,
-        scanner: Scanner {
-            name: env!("CARGO_PKG_NAME"),
-            version: env!("CARGO_PKG_VERSION"),
-        },
-        verdict: summary.verdict(),
-        summary,
-        artifacts: reports,
+        scanner: Scanner::this(),
+        verdict: tally.summary.verdict(),
+        summary: tally.summary,
+        info,
+        top_rules: tally.top_rules(),
+        artifacts: items,
     };
     serde_json::to_writer_pretty(&mut *out, &document)?;
-    writeln!(out)
+    writeln!(out)?;
+    out.flush()
 }

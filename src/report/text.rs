@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use anstyle::{AnsiColor, Style};
 
-use super::Summary;
+use super::{RunInfo, Scanned, Sink, Tally};
 use crate::finding::{ArtifactReport, Finding, Severity, Verdict};
 
 fn verdict_style(verdict: Verdict) -> Style {
@@ -29,40 +29,94 @@ fn severity_style(severity: Severity) -> Style {
 
 const DIM: Style = Style::new().dimmed();
 
-/// Writes the report. `quiet` leaves out clean artifacts and the summary line. ANSI styles are
-/// always written; the caller's stream strips them when colour is off.
-pub fn write(out: &mut dyn Write, reports: &[ArtifactReport], quiet: bool) -> io::Result<()> {
-    for report in reports {
-        if quiet && report.verdict == Verdict::Clean {
-            continue;
-        }
-        write_artifact(out, report)?;
+/// Text output, written as results arrive in walk order. `quiet` leaves out clean artifacts
+/// and the summary. ANSI styles are always written; the caller's stream strips them when
+/// colour is off.
+pub struct Text<W> {
+    out: W,
+    quiet: bool,
+}
+
+impl<W: Write> Text<W> {
+    pub fn new(out: W, quiet: bool) -> Self {
+        Text { out, quiet }
     }
-    if !quiet {
-        let s = Summary::of(reports);
-        let v = verdict_style(s.verdict());
+}
+
+impl<W: Write> Sink for Text<W> {
+    fn ordered(&self) -> bool {
+        true
+    }
+
+    fn artifact(&mut self, item: Scanned) -> io::Result<()> {
+        if self.quiet && item.report.verdict == Verdict::Clean {
+            return Ok(());
+        }
+        write_artifact(&mut self.out, &item.report, item.cached)
+    }
+
+    fn finish(&mut self, info: &RunInfo, tally: &Tally) -> io::Result<()> {
+        if !self.quiet {
+            write_summary(&mut self.out, info, tally)?;
+        }
+        self.out.flush()
+    }
+}
+
+fn write_summary(out: &mut dyn Write, info: &RunInfo, tally: &Tally) -> io::Result<()> {
+    let s = tally.summary;
+    let v = verdict_style(s.verdict());
+    write!(
+        out,
+        "{v}{}{v:#}: {} artifacts scanned, {} clean, {} suspicious, {} malicious, {} error",
+        s.verdict().as_str(),
+        s.artifacts,
+        s.clean,
+        s.suspicious,
+        s.malicious,
+        s.error
+    )?;
+    if tally.cached > 0 {
+        write!(out, " ({} from cache)", tally.cached)?;
+    }
+    writeln!(out)?;
+    let rules = tally.top_rules();
+    if !rules.is_empty() {
+        let list: Vec<String> = rules
+            .iter()
+            .take(5)
+            .map(|r| format!("{} ({})", r.rule_id, r.artifacts))
+            .collect();
+        writeln!(out, "{DIM}most frequent rules: {}{DIM:#}", list.join(", "))?;
+    }
+    if s.artifacts > 1
+        && let Some(slow) = tally.slowest().first()
+    {
         writeln!(
             out,
-            "{v}{}{v:#}: {} artifacts scanned, {} clean, {} suspicious, {} malicious, {} error",
-            s.verdict().as_str(),
-            s.artifacts,
-            s.clean,
-            s.suspicious,
-            s.malicious,
-            s.error
+            "{DIM}slowest: {} ({} ms){DIM:#}",
+            slow.path, slow.duration_ms
         )?;
+    }
+    if let Some(policy) = &info.policy {
+        let digest = policy.sha256.get(..16).unwrap_or(&policy.sha256);
+        writeln!(out, "{DIM}policy: {} (sha256 {digest}){DIM:#}", policy.path)?;
+    }
+    if let Some(shard) = info.shard {
+        writeln!(out, "{DIM}shard {shard} of the artifact set{DIM:#}")?;
     }
     Ok(())
 }
 
-fn write_artifact(out: &mut dyn Write, report: &ArtifactReport) -> io::Result<()> {
+fn write_artifact(out: &mut dyn Write, report: &ArtifactReport, cached: bool) -> io::Result<()> {
     let v = verdict_style(report.verdict);
     let digest = report.sha256.as_deref().map_or(String::new(), |d| {
         format!(", sha256 {}", d.get(..16).unwrap_or(d))
     });
+    let cached = if cached { ", cached" } else { "" };
     writeln!(
         out,
-        "{v}{:<10}{v:#} {}  {DIM}({}, {} bytes{digest}){DIM:#}",
+        "{v}{:<10}{v:#} {}  {DIM}({}, {} bytes{digest}{cached}){DIM:#}",
         report.verdict.as_str(),
         report.path,
         report.format,

@@ -7,6 +7,11 @@ pub fn sha256_hex(data: &[u8]) -> String {
     hex(&Sha256::digest(data))
 }
 
+/// The raw SHA-256 of `data`.
+pub fn sha256(data: &[u8]) -> [u8; 32] {
+    Sha256::digest(data).into()
+}
+
 /// Hex SHA-256 of `data`, hashed in chunks; `done` is told of each chunk once it is hashed, so
 /// the caller can let go of pages it will not read again (see [`super::mmap::Mapped::release`]).
 pub fn sha256_hex_chunked(data: &[u8], done: &dyn Fn(&[u8])) -> String {

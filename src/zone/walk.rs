@@ -9,6 +9,9 @@ use std::path::{Path, PathBuf};
 pub struct Artifact {
     pub path: PathBuf,
     pub display: String,
+    /// The path relative to the root it was found under, `/`-separated (the file name for a
+    /// file given directly): what policy globs and `--shard` see, and SARIF reports.
+    pub relative: String,
     /// Other paths (links) under which the same file was found; it is scanned once.
     pub aliases: Vec<String>,
 }
@@ -32,6 +35,7 @@ pub struct WalkError {
 pub fn walk(roots: &[PathBuf]) -> (Vec<Artifact>, Vec<WalkError>) {
     let mut walker = Walker::default();
     for root in roots {
+        walker.root.clone_from(root);
         match (fs::metadata(root), fs::canonicalize(root)) {
             (Ok(meta), Ok(canonical)) if meta.is_dir() => {
                 walker.visited.insert(canonical.clone());
@@ -50,6 +54,8 @@ struct Walker {
     errors: Vec<WalkError>,
     /// Directories already walked, by canonical path.
     visited: HashSet<PathBuf>,
+    /// The root being walked, as given.
+    root: PathBuf,
     /// Files already listed: canonical path to their index in `artifacts`.
     files: HashMap<PathBuf, usize>,
 }
@@ -64,11 +70,13 @@ impl Walker {
 
     fn add_file(&mut self, path: PathBuf, canonical: PathBuf) {
         let display = path.display().to_string();
+        let relative = relative(&self.root, &path);
         let Some(&index) = self.files.get(&canonical) else {
             self.files.insert(canonical, self.artifacts.len());
             self.artifacts.push(Artifact {
                 path,
                 display,
+                relative,
                 aliases: Vec::new(),
             });
             return;
@@ -79,6 +87,7 @@ impl Walker {
         if is_hub_blob(&artifact.path) && !is_hub_blob(&path) {
             let blob = std::mem::replace(&mut artifact.display, display);
             artifact.path = path;
+            artifact.relative = relative;
             artifact.aliases.push(blob);
         } else {
             artifact.aliases.push(display);
@@ -136,6 +145,21 @@ impl Walker {
             }
         }
     }
+}
+
+/// `path` below `root`, `/`-separated; the file name when `path` is `root` itself.
+fn relative(root: &Path, path: &Path) -> String {
+    let below = match path.strip_prefix(root) {
+        Ok(below) if below.as_os_str().is_empty() => path.file_name().map(Path::new),
+        Ok(below) => Some(below),
+        Err(_) => None,
+    };
+    below
+        .unwrap_or(path)
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// `…/models--org--name/blobs/<hash>`: a file of the Hugging Face hub cache under its content

@@ -9,7 +9,7 @@ use serde::Deserialize;
 
 use crate::config::Config;
 
-const POLICY_TOML: &str = include_str!("../../../signatures/pickle-imports.toml");
+pub(super) const POLICY_TOML: &str = include_str!("../../../signatures/pickle-imports.toml");
 
 #[derive(Deserialize)]
 struct PolicyFile {

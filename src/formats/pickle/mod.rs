@@ -47,3 +47,8 @@ pub fn looks_like_pickle(data: &[u8]) -> bool {
 pub fn validate_config(config: &Config) -> Result<(), PolicyError> {
     imports::validate_config(config)
 }
+
+/// The embedded import tables (signatures/pickle-imports.toml), for the settings fingerprint.
+pub fn imports_table() -> &'static str {
+    imports::POLICY_TOML
+}

@@ -1,0 +1,231 @@
+//! Scanning many artifacts: walk, optional shard, a pool of `jobs` workers that pull artifacts
+//! in walk order, an optional cache, and one sink that receives every result. Workers never
+//! print; the calling thread alone writes. Memory stays bounded by the artifact list, a small
+//! channel, and (for walk-ordered sinks) results that finished ahead of a slow one.
+
+mod cache;
+mod shard;
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::time::Instant;
+
+pub use cache::Cache;
+pub use shard::{BadShard, Shard};
+
+use crate::config::{Config, LimitOverrides};
+use crate::engine;
+use crate::finding::ArtifactReport;
+use crate::policy::Policy;
+use crate::report::{RunInfo, Scanned, Sink, Tally};
+use crate::zone::walk;
+
+/// One thing to report on: a file to scan, or a path the walk could not read.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub seq: u64,
+    pub relative: String,
+    kind: ItemKind,
+}
+
+#[derive(Debug, Clone)]
+enum ItemKind {
+    File(walk::Artifact),
+    Unreadable { display: String, message: String },
+}
+
+/// The artifacts of one run, in walk order (walk errors first), after sharding.
+#[derive(Debug, Default)]
+pub struct Plan {
+    pub items: Vec<Item>,
+    pub shard: Option<Shard>,
+}
+
+impl Plan {
+    /// Walks `paths`; `seq` numbers the whole set, so shards of one tree merge back in order.
+    pub fn new(paths: &[PathBuf], shard: Option<Shard>) -> Plan {
+        let (artifacts, errors) = walk::walk(paths);
+        let unreadable = errors.into_iter().map(|e| Item {
+            seq: 0,
+            relative: e.display.clone(),
+            kind: ItemKind::Unreadable {
+                display: e.display,
+                message: e.message,
+            },
+        });
+        let files = artifacts.into_iter().map(|a| Item {
+            seq: 0,
+            relative: a.relative.clone(),
+            kind: ItemKind::File(a),
+        });
+        let items = unreadable
+            .chain(files)
+            .zip(0..)
+            .map(|(item, seq)| Item { seq, ..item })
+            .filter(|item| shard.is_none_or(|s| s.contains(&item.relative)))
+            .collect();
+        Plan { items, shard }
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// How a batch is scanned.
+pub struct Batch<'a> {
+    /// Settings from the command line (limits there given separately, as they win over the
+    /// policy's).
+    pub config: &'a Config,
+    pub cli_limits: &'a LimitOverrides,
+    pub policy: &'a Policy,
+    pub cache: Option<&'a Cache>,
+    /// Worker threads; 0 means one per core.
+    pub jobs: usize,
+}
+
+impl Batch<'_> {
+    /// Scans every item of `plan` and hands each result to `sink`, then the summary. Returns
+    /// the tally; stops early, with the sink's error, if the sink cannot write.
+    pub fn run(&self, plan: &Plan, sink: &mut dyn Sink) -> io::Result<Tally> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(self.jobs)
+            .build()
+            .map_err(io::Error::other)?;
+        let workers = pool.current_num_threads();
+        let next = AtomicUsize::new(0);
+        let stop = AtomicBool::new(false);
+        let (sender, receiver) = mpsc::sync_channel::<(usize, Scanned)>(workers * 2);
+        let mut tally = Tally::default();
+        let info = RunInfo {
+            policy: self.policy.source.clone(),
+            shard: plan.shard,
+        };
+        let fingerprints = Fingerprints::default();
+        std::thread::scope(|scope| {
+            scope.spawn(|| {
+                pool.scope(|s| {
+                    for _ in 0..workers {
+                        let sender = sender.clone();
+                        let (next, stop, fingerprints) = (&next, &stop, &fingerprints);
+                        s.spawn(move |_| {
+                            // Pull items in walk order, so walk-ordered output rarely waits.
+                            while !stop.load(Ordering::Relaxed) {
+                                let index = next.fetch_add(1, Ordering::Relaxed);
+                                let Some(item) = plan.items.get(index) else {
+                                    break;
+                                };
+                                let scanned = self.scan(item, fingerprints);
+                                if sender.send((index, scanned)).is_err() {
+                                    break;
+                                }
+                            }
+                        });
+                    }
+                });
+                drop(sender);
+            });
+            let result = self.collect(receiver, sink, &mut tally);
+            if result.is_err() {
+                stop.store(true, Ordering::Relaxed);
+            }
+            result
+        })?;
+        sink.finish(&info, &tally)?;
+        Ok(tally)
+    }
+
+    /// Passes results to the sink, in walk order when it wants them so.
+    fn collect(
+        &self,
+        receiver: mpsc::Receiver<(usize, Scanned)>,
+        sink: &mut dyn Sink,
+        tally: &mut Tally,
+    ) -> io::Result<()> {
+        let ordered = sink.ordered();
+        let mut waiting = BTreeMap::new();
+        let mut next = 0;
+        for (index, scanned) in receiver {
+            tally.add(&scanned);
+            if !ordered {
+                sink.artifact(scanned)?;
+                continue;
+            }
+            waiting.insert(index, scanned);
+            while let Some(scanned) = waiting.remove(&next) {
+                sink.artifact(scanned)?;
+                next += 1;
+            }
+        }
+        Ok(())
+    }
+
+    fn scan(&self, item: &Item, fingerprints: &Fingerprints) -> Scanned {
+        let start = Instant::now();
+        let (mut report, cached) = match &item.kind {
+            ItemKind::Unreadable { display, message } => (
+                ArtifactReport::failed(display.clone(), message.clone()),
+                false,
+            ),
+            ItemKind::File(artifact) => {
+                let config = self
+                    .policy
+                    .config_for(self.config, self.cli_limits, &item.relative);
+                let scan = || engine::scan_file(&artifact.path, &artifact.display, &config);
+                let (report, cached) = match self.cache {
+                    Some(cache) => {
+                        let fingerprint = fingerprints.of(&config);
+                        cache.get_or_scan(
+                            &artifact.path,
+                            &artifact.display,
+                            &config,
+                            &fingerprint,
+                            scan,
+                        )
+                    }
+                    None => (scan(), false),
+                };
+                let report = ArtifactReport {
+                    aliases: artifact.aliases.clone(),
+                    ..report
+                };
+                (report, cached)
+            }
+        };
+        self.policy.adjust(&item.relative, &mut report);
+        Scanned {
+            seq: item.seq,
+            report,
+            relative_path: item.relative.clone(),
+            cached,
+            duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
+        }
+    }
+}
+
+/// Settings fingerprints, computed once per distinct configuration (per-path overrides make a
+/// few), since each one hashes the rule registry.
+#[derive(Default)]
+struct Fingerprints(std::sync::Mutex<Vec<(Config, String)>>);
+
+impl Fingerprints {
+    fn of(&self, config: &Config) -> String {
+        let mut known = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((_, fingerprint)) = known.iter().find(|(c, _)| c == config) {
+            return fingerprint.clone();
+        }
+        let fingerprint = config.fingerprint();
+        known.push((config.clone(), fingerprint.clone()));
+        fingerprint
+    }
+}
