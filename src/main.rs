@@ -36,7 +36,7 @@ struct Cli {
 enum Command {
     /// Scan files and directories (recursively) without loading anything.
     #[command(after_help = EXIT_CODES)]
-    Scan(ScanArgs),
+    Scan(Box<ScanArgs>),
     /// List every rule id with a one-line summary.
     Rules,
     /// Print a rule's full explanation and fix.
@@ -223,7 +223,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
-        Command::Scan(args) => scan(args),
+        Command::Scan(args) => scan(*args),
         Command::Merge(args) => merge(args),
         Command::Policy {
             print_default,
