@@ -1,7 +1,8 @@
 //! `--cache DIR`: results of earlier scans, keyed by the artifact's SHA-256 and the settings
 //! fingerprint ([`Config::fingerprint`]: scanner version, rules, import tables, limits,
-//! globals). An entry is one JSON file written atomically (temporary file, then rename). An
-//! entry that does not parse or does not match its key is ignored and rewritten.
+//! globals). An entry is a file written atomically (temporary file, then rename): a header line
+//! with the key and the SHA-256 of the report, then the report as JSON. An entry that does not
+//! parse, does not match its key or its digest is ignored and rewritten.
 //!
 //! The cache is trusted like the scanner binary: whoever can write it can change verdicts.
 
@@ -20,9 +21,9 @@ pub struct Cache {
 }
 
 #[derive(Serialize, Deserialize)]
-struct Entry {
+struct Header {
     key: String,
-    report: ArtifactReport,
+    report_sha256: String,
 }
 
 impl Cache {
@@ -60,12 +61,8 @@ impl Cache {
         let report = scan();
         // An unreadable artifact or one that changed under us is not worth keeping.
         if report.sha256.as_deref() == Some(sha256.as_str()) && config.keep_zone.is_none() {
-            let entry = Entry {
-                key,
-                report: report.clone(),
-            };
             // A failure to write the cache costs a later re-scan, nothing else.
-            let _ = write_entry(&entry_path, &entry);
+            let _ = write_entry(&entry_path, key, &report);
         }
         (report, false)
     }
@@ -79,15 +76,28 @@ fn file_sha256(path: &Path) -> Option<String> {
 
 fn read_entry(path: &Path, key: &str, sha256: &str) -> Option<ArtifactReport> {
     let text = std::fs::read(path).ok()?;
-    let entry: Entry = serde_json::from_slice(&text).ok()?;
-    (entry.key == key && entry.report.sha256.as_deref() == Some(sha256)).then_some(entry.report)
+    let split = memchr::memchr(b'\n', &text)?;
+    let header: Header = serde_json::from_slice(text.get(..split)?).ok()?;
+    let body = text.get(split + 1..)?;
+    if header.key != key || header.report_sha256 != digest::sha256_hex(body) {
+        return None;
+    }
+    let report: ArtifactReport = serde_json::from_slice(body).ok()?;
+    (report.sha256.as_deref() == Some(sha256)).then_some(report)
 }
 
-fn write_entry(path: &Path, entry: &Entry) -> std::io::Result<()> {
+fn write_entry(path: &Path, key: String, report: &ArtifactReport) -> std::io::Result<()> {
+    let body = serde_json::to_vec(report)?;
+    let header = Header {
+        key,
+        report_sha256: digest::sha256_hex(&body),
+    };
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer(&mut temp, entry)?;
+    serde_json::to_writer(&mut temp, &header)?;
+    temp.write_all(b"\n")?;
+    temp.write_all(&body)?;
     temp.flush()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())

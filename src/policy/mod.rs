@@ -269,3 +269,100 @@ fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
         .map_or(0, |t| t.matches('\n').count() + 1)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::finding::{Finding, Location};
+
+    fn report(rule: RuleId) -> ArtifactReport {
+        let location = Location {
+            path: "m.pkl".to_owned(),
+            member: None,
+            member_chain: Vec::new(),
+            offset: None,
+        };
+        let findings = vec![Finding::new(rule, location, "m".to_owned(), None)];
+        ArtifactReport {
+            verdict: ArtifactReport::decide(&findings, None),
+            findings,
+            error: None,
+            ..ArtifactReport::failed("m.pkl".to_owned(), String::new())
+        }
+    }
+
+    #[test]
+    fn the_default_policy_is_the_default() {
+        let policy = Policy::parse(DEFAULT).unwrap();
+        assert_eq!(policy.fail_on(), Some(FailOn::Suspicious));
+        let config = policy.config_for(&Config::default(), &LimitOverrides::default(), "a/b");
+        assert_eq!(config, Config::default());
+    }
+
+    #[test]
+    fn overrides_apply_by_glob_in_file_order_and_the_command_line_wins() {
+        let policy = Policy::parse(
+            "[limits]\nmax_depth = 3\nmax_total_bytes = \"1G\"\n\
+             [rules]\ndisabled = [\"FMT002\"]\n\
+             [[overrides]]\npaths = [\"legacy/**\"]\nlimits.max_depth = 5\n\
+             rules.severity = { PKL002 = \"info\" }\npickle.allow_globals = [\"lab.*\"]\n\
+             [[overrides]]\npaths = [\"legacy/old/*.pkl\"]\nlimits.max_depth = 6\n",
+        )
+        .unwrap();
+        let cli = Config {
+            allow_globals: vec!["cli.Model".to_owned()],
+            ..Config::default()
+        };
+        let none = LimitOverrides::default();
+        let top = policy.config_for(&cli, &none, "new/m.pkl");
+        assert_eq!((top.zone.max_depth, top.zone.max_total_bytes), (3, 1 << 30));
+        assert_eq!(top.allow_globals, ["cli.Model"]);
+        let legacy = policy.config_for(&cli, &none, "legacy/a/m.pkl");
+        assert_eq!(legacy.zone.max_depth, 5);
+        assert_eq!(legacy.allow_globals, ["lab.*", "cli.Model"]);
+        assert_eq!(
+            policy
+                .config_for(&cli, &none, "legacy/old/m.pkl")
+                .zone
+                .max_depth,
+            6
+        );
+        let given = LimitOverrides {
+            max_depth: Some(2),
+            ..LimitOverrides::default()
+        };
+        assert_eq!(
+            policy
+                .config_for(&cli, &given, "legacy/old/m.pkl")
+                .zone
+                .max_depth,
+            2
+        );
+
+        let mut r = report(RuleId::PickleUnknownGlobal);
+        policy.adjust("legacy/x.pkl", &mut r);
+        assert_eq!(r.findings[0].severity, Severity::Info);
+        assert_eq!(
+            r.verdict,
+            Verdict::Suspicious,
+            "severity does not change the verdict"
+        );
+        let mut r = report(RuleId::ExtensionMismatch);
+        assert_eq!(r.verdict, Verdict::Suspicious);
+        policy.adjust("anywhere", &mut r);
+        assert!(r.findings.is_empty());
+        assert_eq!(r.verdict, Verdict::Clean);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_line() {
+        let err = Policy::parse("fail_on = \"malicious\"\n\n[limits]\nmax_dept = 1\n").unwrap_err();
+        assert!(err.contains("line 4") && err.contains("max_dept"), "{err}");
+        let err = Policy::parse("fail_on = \"sometimes\"\n").unwrap_err();
+        assert!(err.contains("line 1") && err.contains("sometimes"), "{err}");
+        let err = Policy::parse("[[overrides]]\nrules.disabled = []\n").unwrap_err();
+        assert!(err.contains("paths"), "{err}");
+        let err = Policy::parse("[[overrides]]\n\npaths = [\"a{\"]\n").unwrap_err();
+        assert!(err.contains("line 3") && err.contains("a{"), "{err}");
+    }
+}
