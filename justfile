@@ -25,6 +25,16 @@ lint:
 bench:
     cargo bench --bench scan
 
+# Batch scans of a generated registry: --jobs 2 vs 1, warm vs cold --cache, peak RSS at N/10 vs N.
+bench-registry artifacts="10000":
+    cargo build --release --locked
+    python3 scripts/bench_registry.py --artifacts {{artifacts}}
+
+# The pre-commit hooks end to end (pre-commit from PyPI in a virtual environment).
+pre-commit-e2e:
+    cargo build --release --locked
+    bash .ci/pre-commit-e2e.sh target/release
+
 # Fuzz the pickle engine (`cargo install cargo-fuzz` first). cargo-fuzz wants nightly for
 # -Zsanitizer; RUSTC_BOOTSTRAP lets the stable toolchain that these machines have build it.
 fuzz-pickle seconds="600":

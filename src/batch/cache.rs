@@ -4,6 +4,11 @@
 //! with the key and the SHA-256 of the report, then the report as JSON. An entry that does not
 //! parse, does not match its key or its digest is ignored and rewritten.
 //!
+//! Hashing an unchanged multi-gigabyte file again would cost about what scanning it does, so a
+//! second index maps the file's identity on disk (canonical path, size, inode, modification
+//! and change times to the nanosecond, plus the settings) to its content key, as git's index
+//! does. Any change to the file changes its change time, and then its content is hashed again.
+//!
 //! The cache is trusted like the scanner binary: whoever can write it can change verdicts.
 
 use std::fs::File;
@@ -50,21 +55,72 @@ impl Cache {
         fingerprint: &str,
         scan: impl FnOnce() -> ArtifactReport,
     ) -> (ArtifactReport, bool) {
+        let stat_path = stat_key(path, fingerprint).map(|k| self.dir.join("stat").join(k));
+        if let Some(report) = stat_path.as_deref().and_then(|p| self.read_by_stat(p)) {
+            return (relocate(report, display), true);
+        }
         let Some(sha256) = file_sha256(path) else {
             return (scan(), false);
         };
         let key = digest::sha256_hex(format!("{sha256}\n{fingerprint}").as_bytes());
         let entry_path = self.entry_path(&key);
+        let remember = |key: &str| {
+            if let Some(stat_path) = &stat_path {
+                let _ = write_atomically(stat_path, &[key.as_bytes()]);
+            }
+        };
         if let Some(report) = read_entry(&entry_path, &key, &sha256) {
+            remember(&key);
             return (relocate(report, display), true);
         }
         let report = scan();
         // An unreadable artifact or one that changed under us is not worth keeping.
         if report.sha256.as_deref() == Some(sha256.as_str()) && config.keep_zone.is_none() {
             // A failure to write the cache costs a later re-scan, nothing else.
-            let _ = write_entry(&entry_path, key, &report);
+            if write_entry(&entry_path, &key, &report).is_ok() {
+                remember(&key);
+            }
         }
         (report, false)
+    }
+}
+
+impl Cache {
+    fn read_by_stat(&self, stat_path: &Path) -> Option<ArtifactReport> {
+        let key = std::fs::read_to_string(stat_path).ok()?;
+        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return None;
+        }
+        let (header, report) = read_parts(&self.entry_path(&key))?;
+        (header.key == key).then_some(report)
+    }
+}
+
+/// The file's identity on disk and the settings, or `None` where the platform has no inode
+/// numbers and change times (the content is then always hashed).
+fn stat_key(path: &Path, fingerprint: &str) -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let canonical = std::fs::canonicalize(path).ok()?;
+        let m = std::fs::metadata(&canonical).ok()?;
+        let identity = format!(
+            "{}\n{} {} {} {}.{} {}.{}\n{fingerprint}",
+            canonical.display(),
+            m.dev(),
+            m.ino(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec(),
+            m.ctime(),
+            m.ctime_nsec()
+        );
+        Some(digest::sha256_hex(identity.as_bytes()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (path, fingerprint);
+        None
     }
 }
 
@@ -74,30 +130,41 @@ fn file_sha256(path: &Path) -> Option<String> {
     Some(digest::sha256_hex(&mapped))
 }
 
-fn read_entry(path: &Path, key: &str, sha256: &str) -> Option<ArtifactReport> {
+/// An entry's header and report, if it is whole: the report must match the header's digest.
+fn read_parts(path: &Path) -> Option<(Header, ArtifactReport)> {
     let text = std::fs::read(path).ok()?;
     let split = memchr::memchr(b'\n', &text)?;
     let header: Header = serde_json::from_slice(text.get(..split)?).ok()?;
     let body = text.get(split + 1..)?;
-    if header.key != key || header.report_sha256 != digest::sha256_hex(body) {
+    if header.report_sha256 != digest::sha256_hex(body) {
         return None;
     }
-    let report: ArtifactReport = serde_json::from_slice(body).ok()?;
-    (report.sha256.as_deref() == Some(sha256)).then_some(report)
+    let report = serde_json::from_slice(body).ok()?;
+    Some((header, report))
 }
 
-fn write_entry(path: &Path, key: String, report: &ArtifactReport) -> std::io::Result<()> {
+fn read_entry(path: &Path, key: &str, sha256: &str) -> Option<ArtifactReport> {
+    let (header, report) = read_parts(path)?;
+    (header.key == key && report.sha256.as_deref() == Some(sha256)).then_some(report)
+}
+
+fn write_entry(path: &Path, key: &str, report: &ArtifactReport) -> std::io::Result<()> {
     let body = serde_json::to_vec(report)?;
-    let header = Header {
-        key,
+    let header = serde_json::to_vec(&Header {
+        key: key.to_owned(),
         report_sha256: digest::sha256_hex(&body),
-    };
+    })?;
+    write_atomically(path, &[&header, b"\n", &body])
+}
+
+/// Writes `parts` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    serde_json::to_writer(&mut temp, &header)?;
-    temp.write_all(b"\n")?;
-    temp.write_all(&body)?;
+    for part in parts {
+        temp.write_all(part)?;
+    }
     temp.flush()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())
