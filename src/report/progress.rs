@@ -18,7 +18,8 @@ pub struct Progress<'a> {
 impl<'a> Progress<'a> {
     /// A bar over `artifacts`; hidden unless stderr is a terminal.
     pub fn new(inner: &'a mut dyn Sink, artifacts: u64) -> Self {
-        let target = if io::stderr().is_terminal() {
+        let terminal = io::stderr().is_terminal();
+        let target = if terminal {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
@@ -29,7 +30,9 @@ impl<'a> Progress<'a> {
         ) {
             bar.set_style(style);
         }
-        bar.enable_steady_tick(Duration::from_millis(200));
+        if terminal {
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
         Progress {
             inner,
             bar,

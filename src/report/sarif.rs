@@ -52,6 +52,20 @@ fn help_uri(code: &str, name: &str) -> Option<String> {
     })
 }
 
+/// A relative path as a URI reference: bytes other than unreserved characters and `/` are
+/// percent-encoded (a space, `#` or `%` in a file name would otherwise change its meaning).
+fn uri(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for byte in path.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~/".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 fn registry_descriptor(rule: RuleId) -> Value {
     let info = rule.info();
     let mut descriptor = json!({
@@ -109,7 +123,7 @@ fn result(item: &Scanned, finding: &Finding, rule_index: usize) -> Value {
         text.push_str(&format!(". Evidence: {evidence}"));
     }
     let mut physical = json!({
-        "artifactLocation": {"uri": item.relative_path, "uriBaseId": "%SRCROOT%"},
+        "artifactLocation": {"uri": uri(&item.relative_path), "uriBaseId": "%SRCROOT%"},
     });
     if let (None, Some(offset), Some(object)) =
         (&location.member, location.offset, physical.as_object_mut())
@@ -175,7 +189,7 @@ pub fn write(out: &mut dyn Write, items: &[Scanned], info: &RunInfo) -> io::Resu
                 "level": "error",
                 "message": {"text": format!("{}: scan could not finish: {error}", item.report.path)},
                 "locations": [{"physicalLocation": {"artifactLocation":
-                    {"uri": item.relative_path, "uriBaseId": "%SRCROOT%"}}}],
+                    {"uri": uri(&item.relative_path), "uriBaseId": "%SRCROOT%"}}}],
             }));
         }
     }
@@ -207,4 +221,13 @@ pub fn write(out: &mut dyn Write, items: &[Scanned], info: &RunInfo) -> io::Resu
     serde_json::to_writer_pretty(&mut *out, &document)?;
     writeln!(out)?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn paths_become_uri_references() {
+        assert_eq!(super::uri("models/a b#1%.pt"), "models/a%20b%231%25.pt");
+        assert_eq!(super::uri("dé.bin"), "d%C3%A9.bin");
+    }
 }
