@@ -26,7 +26,7 @@ impl<'a> Progress<'a> {
         };
         let bar = ProgressBar::with_draw_target(Some(artifacts), target);
         if let Ok(style) = ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} artifacts  {msg}  {per_sec}  ETA {eta}",
+            "{bar:30} {pos}/{len} artifacts  {msg}  ETA {eta}",
         ) {
             bar.set_style(style);
         }
@@ -49,12 +49,13 @@ impl Sink for Progress<'_> {
     fn artifact(&mut self, item: Scanned) -> io::Result<()> {
         self.bytes = self.bytes.saturating_add(item.report.size);
         let elapsed = self.bar.elapsed().as_secs_f64().max(1e-3);
-        self.bar.set_message(format!(
-            "{} ({}/s)",
-            HumanBytes(self.bytes),
-            HumanBytes((self.bytes as f64 / elapsed) as u64)
-        ));
         self.bar.inc(1);
+        self.bar.set_message(format!(
+            "{}  {}/s  {:.0} artifacts/s",
+            HumanBytes(self.bytes),
+            HumanBytes((self.bytes as f64 / elapsed) as u64),
+            self.bar.position() as f64 / elapsed
+        ));
         self.bar.suspend(|| self.inner.artifact(item))
     }
 
