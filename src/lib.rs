@@ -4,6 +4,9 @@
 //! content, containers are unpacked in memory within the limits of the secure zone, and each
 //! format has an analyser that reports [`Finding`]s with a stable rule id. The verdict of an
 //! artifact is the worst verdict its findings imply ([`ArtifactReport::decide`]).
+//!
+//! Many artifacts are scanned by [`batch::Batch`] over a [`batch::Plan`] (the walk, optionally
+//! one shard of it), in parallel, each result handed to one [`report::Sink`] as it completes.
 #![deny(unsafe_code)] // The one exception, memory-mapping, is in `zone::mmap`.
 
 pub mod batch;
