@@ -424,6 +424,9 @@ pub fn scan_bytes_as(
     scan(format, data, path, display, config, &|_| {})
 }
 
+/// Inputs at least this large are hashed on another thread while they are analysed.
+const PARALLEL_HASH_ABOVE: usize = 4 << 20;
+
 fn scan(
     format: Format,
     data: &[u8],
@@ -436,33 +439,42 @@ fn scan(
         input_len: data.len() as u64,
         ..ScanState::default()
     };
+    let analyse_all = |state: &mut ScanState| {
+        let mut ctx = Ctx {
+            config,
+            path: display,
+            chain: Vec::new(),
+            depth: 0,
+            offset_base: 0,
+            state,
+            release,
+        };
+        analyse(format, data, &mut ctx, MemberKind::File);
+        analyse_second_reading(format, data, &mut ctx);
+        let carries_pickle = format == Format::Pickle
+            || ctx
+                .state
+                .members
+                .iter()
+                .any(|m| m.format == Format::Pickle.name());
+        if carries_pickle {
+            detect::check_data_only_extension(path, &mut ctx);
+        }
+    };
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
-    // doing them side by side keeps a scan close to the cost of hashing alone.
-    let (sha256, ()) = rayon::join(
-        || digest::sha256_hex_chunked(data, release),
-        || {
-            let mut ctx = Ctx {
-                config,
-                path: display,
-                chain: Vec::new(),
-                depth: 0,
-                offset_base: 0,
-                state: &mut state,
-                release,
-            };
-            analyse(format, data, &mut ctx, MemberKind::File);
-            analyse_second_reading(format, data, &mut ctx);
-            let carries_pickle = format == Format::Pickle
-                || ctx
-                    .state
-                    .members
-                    .iter()
-                    .any(|m| m.format == Format::Pickle.name());
-            if carries_pickle {
-                detect::check_data_only_extension(path, &mut ctx);
-            }
-        },
-    );
+    // doing them side by side keeps a scan close to the cost of hashing alone. Below a few MiB
+    // handing work to another thread costs more than it saves (a batch is already parallel
+    // across artifacts).
+    let sha256 = if data.len() < PARALLEL_HASH_ABOVE {
+        analyse_all(&mut state);
+        digest::sha256_hex_chunked(data, release)
+    } else {
+        rayon::join(
+            || digest::sha256_hex_chunked(data, release),
+            || analyse_all(&mut state),
+        )
+        .0
+    };
     for (&rule, &(_, left_out)) in &state.per_rule {
         if left_out > 0 {
             let location = Location {

@@ -330,17 +330,20 @@ fn open_sink(args: &OutputArgs) -> Result<Box<dyn Sink>> {
         ColorChoice::Always => anstream::ColorChoice::Always,
         ColorChoice::Never => anstream::ColorChoice::Never,
     };
+    // Only text output has colour to strip; the other formats go to the destination as is.
+    let text = matches!(args.format, OutputFormat::Text);
     let out: Box<dyn Write> = match &args.output {
         Some(path) => {
             let file = File::create(path)
                 .with_context(|| format!("cannot write --output {}", path.display()))?;
-            if matches!(args.color, ColorChoice::Always) {
+            if !text || matches!(args.color, ColorChoice::Always) {
                 Box::new(BufWriter::new(file))
             } else {
                 Box::new(BufWriter::new(anstream::StripStream::new(file)))
             }
         }
-        None => Box::new(anstream::AutoStream::new(io::stdout(), choice)),
+        None if text => Box::new(anstream::AutoStream::new(io::stdout(), choice)),
+        None => Box::new(io::stdout()),
     };
     Ok(match args.format {
         OutputFormat::Text => Box::new(report::text::Text::new(out, args.quiet)),

@@ -25,9 +25,9 @@ impl<'a> Progress<'a> {
             ProgressDrawTarget::hidden()
         };
         let bar = ProgressBar::with_draw_target(Some(artifacts), target);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} artifacts  {msg}  ETA {eta}",
-        ) {
+        if let Ok(style) =
+            ProgressStyle::with_template("{bar:30} {pos}/{len} artifacts  {msg}  ETA {eta}")
+        {
             bar.set_style(style);
         }
         if terminal {

@@ -8,11 +8,18 @@ use std::ops::Deref;
 
 use memmap2::Mmap;
 
-/// The bytes of a file: mapped, or empty (a zero-length file cannot be mapped).
+/// The bytes of a file: mapped, read (small files), or empty (a zero-length file cannot be
+/// mapped).
 pub enum Mapped {
     Map(Mmap),
+    Read(Vec<u8>),
     Empty,
 }
+
+/// Files up to this size are read rather than mapped: mapping and unmapping costs more than
+/// copying them, and unmapping in a multi-threaded process interrupts every core to flush its
+/// TLB, which is what kept a batch of many small artifacts from scaling across cores.
+const READ_BELOW: u64 = 1 << 20;
 
 impl Deref for Mapped {
     type Target = [u8];
@@ -20,6 +27,7 @@ impl Deref for Mapped {
     fn deref(&self) -> &[u8] {
         match self {
             Mapped::Map(map) => map,
+            Mapped::Read(bytes) => bytes,
             Mapped::Empty => &[],
         }
     }
@@ -67,6 +75,12 @@ pub fn map(file: &File) -> io::Result<Mapped> {
     }
     if meta.len() == 0 {
         return Ok(Mapped::Empty);
+    }
+    if meta.len() <= READ_BELOW {
+        let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+        // `take` bounds the read should the file grow meanwhile.
+        io::Read::read_to_end(&mut io::Read::take(file, READ_BELOW), &mut bytes)?;
+        return Ok(Mapped::Read(bytes));
     }
     // SAFETY: the map is read-only. Its soundness rests on nobody truncating or rewriting the
     // file while it is mapped, which holds for artifacts at rest in the quarantine zone. Every

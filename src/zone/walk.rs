@@ -39,7 +39,7 @@ pub fn walk(roots: &[PathBuf]) -> (Vec<Artifact>, Vec<WalkError>) {
         match (fs::metadata(root), fs::canonicalize(root)) {
             (Ok(meta), Ok(canonical)) if meta.is_dir() => {
                 walker.visited.insert(canonical.clone());
-                walker.walk_dir(root, &canonical);
+                walker.walk_dir(root, &canonical, &canonical);
             }
             (Ok(_), Ok(canonical)) => walker.add_file(root.clone(), canonical),
             (Err(e), _) | (_, Err(e)) => walker.error(root, format!("cannot access: {e}")),
@@ -94,21 +94,37 @@ impl Walker {
         }
     }
 
-    fn walk_dir(&mut self, dir: &Path, root: &Path) {
+    /// Walks `dir`, whose canonical path is `canonical_dir`. Entries that are not links get
+    /// their canonical path by joining, and their type from the directory listing, so a plain
+    /// tree costs no system call per file beyond listing it.
+    fn walk_dir(&mut self, dir: &Path, canonical_dir: &Path, root: &Path) {
         let entries = match fs::read_dir(dir) {
             Ok(entries) => entries,
             Err(e) => return self.error(dir, format!("cannot list directory: {e}")),
         };
-        let mut paths: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
-        paths.sort();
-        for path in paths {
-            let is_link = match fs::symlink_metadata(&path) {
-                Ok(meta) => meta.file_type().is_symlink(),
+        let mut entries: Vec<(PathBuf, fs::DirEntry)> = entries
+            .filter_map(|e| e.ok().map(|e| (e.path(), e)))
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        for (path, entry) in entries {
+            let file_type = match entry.file_type() {
+                Ok(file_type) => file_type,
                 Err(e) => {
                     self.error(&path, format!("cannot read metadata: {e}"));
                     continue;
                 }
             };
+            if !file_type.is_symlink() {
+                let canonical = canonical_dir.join(entry.file_name());
+                if file_type.is_dir() {
+                    self.enter_dir(&path, canonical, root);
+                } else if file_type.is_file() {
+                    self.add_file(path, canonical);
+                } else {
+                    self.not_regular(&path);
+                }
+                continue;
+            }
             let canonical = match fs::canonicalize(&path) {
                 Ok(canonical) => canonical,
                 Err(e) => {
@@ -119,7 +135,7 @@ impl Walker {
                     continue;
                 }
             };
-            if is_link && !canonical.starts_with(root) {
+            if !canonical.starts_with(root) {
                 self.error(
                     &path,
                     format!(
@@ -130,20 +146,26 @@ impl Walker {
                 continue;
             }
             match fs::metadata(&canonical) {
-                Ok(meta) if meta.is_dir() => {
-                    let skip = path.file_name().is_some_and(|n| n == ".git");
-                    if !skip && self.visited.insert(canonical) {
-                        self.walk_dir(&path, root);
-                    }
-                }
+                Ok(meta) if meta.is_dir() => self.enter_dir(&path, canonical, root),
                 Ok(meta) if meta.is_file() => self.add_file(path, canonical),
-                Ok(_) => self.error(
-                    &path,
-                    "not a regular file (device, socket or pipe)".to_owned(),
-                ),
+                Ok(_) => self.not_regular(&path),
                 Err(e) => self.error(&path, format!("cannot access: {e}")),
             }
         }
+    }
+
+    fn enter_dir(&mut self, path: &Path, canonical: PathBuf, root: &Path) {
+        let skip = path.file_name().is_some_and(|n| n == ".git");
+        if !skip && self.visited.insert(canonical.clone()) {
+            self.walk_dir(path, &canonical, root);
+        }
+    }
+
+    fn not_regular(&mut self, path: &Path) {
+        self.error(
+            path,
+            "not a regular file (device, socket or pipe)".to_owned(),
+        );
     }
 }
 
