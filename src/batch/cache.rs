@@ -64,9 +64,11 @@ impl Cache {
         };
         let key = digest::sha256_hex(format!("{sha256}\n{fingerprint}").as_bytes());
         let entry_path = self.entry_path(&key);
+        // Written in place: a torn index file is not 64 hex digits and so is ignored.
         let remember = |key: &str| {
             if let Some(stat_path) = &stat_path {
-                let _ = write_atomically(stat_path, &[key.as_bytes()]);
+                let _ = std::fs::create_dir_all(&self.dir.join("stat"))
+                    .and_then(|()| std::fs::write(stat_path, key));
             }
         };
         if let Some(report) = read_entry(&entry_path, &key, &sha256) {
@@ -102,11 +104,9 @@ fn stat_key(path: &Path, fingerprint: &str) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
-        let canonical = std::fs::canonicalize(path).ok()?;
-        let m = std::fs::metadata(&canonical).ok()?;
+        let m = std::fs::metadata(path).ok()?;
         let identity = format!(
-            "{}\n{} {} {} {}.{} {}.{}\n{fingerprint}",
-            canonical.display(),
+            "{} {} {} {}.{} {}.{}\n{fingerprint}",
             m.dev(),
             m.ino(),
             m.size(),
