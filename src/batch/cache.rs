@@ -67,7 +67,7 @@ impl Cache {
         // Written in place: a torn index file is not 64 hex digits and so is ignored.
         let remember = |key: &str| {
             if let Some(stat_path) = &stat_path {
-                let _ = std::fs::create_dir_all(&self.dir.join("stat"))
+                let _ = std::fs::create_dir_all(self.dir.join("stat"))
                     .and_then(|()| std::fs::write(stat_path, key));
             }
         };
