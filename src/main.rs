@@ -290,7 +290,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
     let mut sink = open_sink(&args.output)?;
-    let plan = Plan::new(&args.paths, args.shard);
+    let plan = Plan::new(&args.paths, args.shard, args.jobs).context("starting workers")?;
     let batch = Batch {
         config: &config,
         cli_limits: &args.limits.overrides(),

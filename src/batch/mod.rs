@@ -45,9 +45,10 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Walks `paths`; `seq` numbers the whole set, so shards of one tree merge back in order.
-    pub fn new(paths: &[PathBuf], shard: Option<Shard>) -> Plan {
-        let (artifacts, errors) = walk::walk(paths);
+    /// Walks `paths` with `jobs` threads listing directories (0: one per core); `seq` numbers
+    /// the whole set, so shards of one tree merge back in order.
+    pub fn new(paths: &[PathBuf], shard: Option<Shard>, jobs: usize) -> io::Result<Plan> {
+        let (artifacts, errors) = walk::walk(paths, &pool(jobs)?);
         let unreadable = errors.into_iter().map(|e| Item {
             seq: 0,
             relative: e.display.clone(),
@@ -67,7 +68,7 @@ impl Plan {
             .map(|(item, seq)| Item { seq, ..item })
             .filter(|item| shard.is_none_or(|s| s.contains(&item.relative)))
             .collect();
-        Plan { items, shard }
+        Ok(Plan { items, shard })
     }
 
     pub fn len(&self) -> usize {
@@ -95,10 +96,7 @@ impl Batch<'_> {
     /// Scans every item of `plan` and hands each result to `sink`, then the summary. Returns
     /// the tally; stops early, with the sink's error, if the sink cannot write.
     pub fn run(&self, plan: &Plan, sink: &mut dyn Sink) -> io::Result<Tally> {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(self.jobs)
-            .build()
-            .map_err(io::Error::other)?;
+        let pool = pool(self.jobs)?;
         let workers = pool.current_num_threads();
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
@@ -208,6 +206,13 @@ impl Batch<'_> {
             duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
     }
+}
+
+fn pool(jobs: usize) -> io::Result<rayon::ThreadPool> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(jobs)
+        .build()
+        .map_err(io::Error::other)
 }
 
 /// Settings fingerprints, computed once per distinct configuration (per-path overrides make a

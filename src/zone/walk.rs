@@ -1,8 +1,12 @@
 //! Turning the paths given on the command line into the list of artifacts to scan.
 
 use std::collections::{HashMap, HashSet};
+use std::ffi::OsString;
 use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
 
 /// One file to scan, with the path to show for it and the other paths that lead to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,14 +36,18 @@ pub struct WalkError {
 /// The Hugging Face hub cache keeps each file once under `blobs/` and links to it from every
 /// `snapshots/<revision>/` that contains it: such a blob is reported under its snapshot path
 /// (the name the model uses), with the other paths as aliases.
-pub fn walk(roots: &[PathBuf]) -> (Vec<Artifact>, Vec<WalkError>) {
+///
+/// Directories reached without a link are listed ahead in parallel on `pool`; the walk itself,
+/// which decides order, links and duplicates, stays sequential on the calling thread.
+pub fn walk(roots: &[PathBuf], pool: &rayon::ThreadPool) -> (Vec<Artifact>, Vec<WalkError>) {
     let mut walker = Walker::default();
     for root in roots {
         walker.root.clone_from(root);
         match (fs::metadata(root), fs::canonicalize(root)) {
             (Ok(meta), Ok(canonical)) if meta.is_dir() => {
                 walker.visited.insert(canonical.clone());
-                walker.walk_dir(root, &canonical, &canonical);
+                let listing = pool.install(|| list(root, LIST_AHEAD));
+                walker.walk_dir(root, &canonical, &canonical, listing);
             }
             (Ok(_), Ok(canonical)) => walker.add_file(root.clone(), canonical),
             (Err(e), _) | (_, Err(e)) => walker.error(root, format!("cannot access: {e}")),
@@ -97,17 +105,14 @@ impl Walker {
     /// Walks `dir`, whose canonical path is `canonical_dir`. Entries that are not links get
     /// their canonical path by joining, and their type from the directory listing, so a plain
     /// tree costs no system call per file beyond listing it.
-    fn walk_dir(&mut self, dir: &Path, canonical_dir: &Path, root: &Path) {
-        let entries = match fs::read_dir(dir) {
-            Ok(entries) => entries,
+    fn walk_dir(&mut self, dir: &Path, canonical_dir: &Path, root: &Path, listing: Listed) {
+        let mut listing = match listing {
+            Ok(listing) => listing,
             Err(e) => return self.error(dir, format!("cannot list directory: {e}")),
         };
-        let mut entries: Vec<(PathBuf, fs::DirEntry)> = entries
-            .filter_map(|e| e.ok().map(|e| (e.path(), e)))
-            .collect();
-        entries.sort_by(|a, b| a.0.cmp(&b.0));
-        for (path, entry) in entries {
-            let file_type = match entry.file_type() {
+        for (name, file_type) in std::mem::take(&mut listing.entries) {
+            let path = dir.join(&name);
+            let file_type = match file_type {
                 Ok(file_type) => file_type,
                 Err(e) => {
                     self.error(&path, format!("cannot read metadata: {e}"));
@@ -115,9 +120,10 @@ impl Walker {
                 }
             };
             if !file_type.is_symlink() {
-                let canonical = canonical_dir.join(entry.file_name());
+                let canonical = canonical_dir.join(&name);
                 if file_type.is_dir() {
-                    self.enter_dir(&path, canonical, root);
+                    let sub = listing.subdirs.remove(&name);
+                    self.enter_dir(&path, canonical, root, sub);
                 } else if file_type.is_file() {
                     self.add_file(path, canonical);
                 } else {
@@ -146,7 +152,7 @@ impl Walker {
                 continue;
             }
             match fs::metadata(&canonical) {
-                Ok(meta) if meta.is_dir() => self.enter_dir(&path, canonical, root),
+                Ok(meta) if meta.is_dir() => self.enter_dir(&path, canonical, root, None),
                 Ok(meta) if meta.is_file() => self.add_file(path, canonical),
                 Ok(_) => self.not_regular(&path),
                 Err(e) => self.error(&path, format!("cannot access: {e}")),
@@ -154,10 +160,11 @@ impl Walker {
         }
     }
 
-    fn enter_dir(&mut self, path: &Path, canonical: PathBuf, root: &Path) {
-        let skip = path.file_name().is_some_and(|n| n == ".git");
-        if !skip && self.visited.insert(canonical.clone()) {
-            self.walk_dir(path, &canonical, root);
+    /// Walks a subdirectory once, with its listing when it was listed ahead.
+    fn enter_dir(&mut self, path: &Path, canonical: PathBuf, root: &Path, listing: Option<Listed>) {
+        if !is_git(path) && self.visited.insert(canonical.clone()) {
+            let listing = listing.unwrap_or_else(|| list(path, 0));
+            self.walk_dir(path, &canonical, root, listing);
         }
     }
 
@@ -167,6 +174,41 @@ impl Walker {
             "not a regular file (device, socket or pipe)".to_owned(),
         );
     }
+}
+
+fn is_git(path: &Path) -> bool {
+    path.file_name().is_some_and(|n| n == ".git")
+}
+
+/// A directory's entries in name order, and the listings of its subdirectories that are not
+/// links (listed in parallel).
+struct Listing {
+    entries: Vec<(OsString, io::Result<fs::FileType>)>,
+    subdirs: HashMap<OsString, Listed>,
+}
+
+type Listed = io::Result<Listing>;
+
+/// How many directory levels are listed ahead: deeper ones are listed as the walk reaches
+/// them, so a hostile tree thousands of levels deep cannot exhaust a worker's stack.
+const LIST_AHEAD: u32 = 48;
+
+/// Lists `dir`, and `ahead` levels of subdirectories below it in parallel.
+fn list(dir: &Path, ahead: u32) -> Listed {
+    let mut entries: Vec<_> = fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| (e.file_name(), e.file_type())))
+        .collect();
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    let subdirs = if ahead == 0 {
+        HashMap::new()
+    } else {
+        entries
+            .par_iter()
+            .filter(|(name, t)| t.as_ref().is_ok_and(|t| t.is_dir()) && name != ".git")
+            .map(|(name, _)| (name.clone(), list(&dir.join(name), ahead - 1)))
+            .collect()
+    };
+    Ok(Listing { entries, subdirs })
 }
 
 /// `path` below `root`, `/`-separated; the file name when `path` is `root` itself.
@@ -201,6 +243,13 @@ fn is_hub_blob(path: &Path) -> bool {
 mod tests {
     use super::*;
 
+    fn pool() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
+    }
+
     #[test]
     fn walks_in_order_skips_git_and_outside_links() {
         let outside = tempfile::tempdir().unwrap();
@@ -214,7 +263,7 @@ mod tests {
         std::os::unix::fs::symlink(outside.path().join("secret"), root.join("escape")).unwrap();
         std::os::unix::fs::symlink(root.join("a.bin"), root.join("inside")).unwrap();
         std::os::unix::fs::symlink(root, root.join("b/loop")).unwrap();
-        let (artifacts, errors) = walk(&[root.to_path_buf()]);
+        let (artifacts, errors) = walk(&[root.to_path_buf()], &pool());
         let names: Vec<_> = artifacts
             .iter()
             .map(|a| a.path.strip_prefix(root).unwrap().to_path_buf())
@@ -225,6 +274,26 @@ mod tests {
         );
         assert_eq!(errors.len(), 1, "{errors:?}");
         assert!(errors[0].message.contains("leaves the scanned directory"));
+    }
+
+    #[test]
+    fn trees_deeper_than_the_listing_ahead_are_walked_whole_and_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut deep = dir.path().to_path_buf();
+        for level in 0..LIST_AHEAD + 8 {
+            deep.push(format!("d{level}"));
+            std::fs::create_dir(&deep).unwrap();
+            std::fs::write(deep.join("b"), b"x").unwrap();
+            std::fs::write(deep.join("a"), b"x").unwrap();
+        }
+        let (artifacts, errors) = walk(&[dir.path().to_path_buf()], &pool());
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(artifacts.len(), 2 * (LIST_AHEAD as usize + 8));
+        let relative: Vec<&str> = artifacts.iter().map(|a| a.relative.as_str()).collect();
+        assert_eq!(relative[..4], ["d0/a", "d0/b", "d0/d1/a", "d0/d1/b"]);
+        let mut sorted = artifacts.clone();
+        sorted.sort_by(|a, b| a.path.cmp(&b.path));
+        assert_eq!(sorted, artifacts);
     }
 
     #[test]
@@ -242,7 +311,7 @@ mod tests {
             )
             .unwrap();
         }
-        let (artifacts, errors) = walk(&[dir.path().to_path_buf()]);
+        let (artifacts, errors) = walk(&[dir.path().to_path_buf()], &pool());
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(artifacts.len(), 1, "{artifacts:?}");
         let artifact = &artifacts[0];
