@@ -70,14 +70,6 @@ pub struct Summary {
 }
 
 impl Summary {
-    pub fn of(reports: &[ArtifactReport]) -> Self {
-        let mut summary = Summary::default();
-        for report in reports {
-            summary.add(report.verdict);
-        }
-        summary
-    }
-
     pub fn add(&mut self, verdict: Verdict) {
         self.artifacts += 1;
         match verdict {
