@@ -150,17 +150,20 @@ impl Batch<'_> {
         let ordered = sink.ordered();
         let mut waiting = BTreeMap::new();
         let mut next = 0;
-        for (index, scanned) in receiver {
-            tally.add(&scanned);
-            if !ordered {
-                sink.artifact(scanned)?;
-                continue;
+        while let Ok(first) = receiver.recv() {
+            for (index, scanned) in std::iter::once(first).chain(receiver.try_iter()) {
+                tally.add(&scanned);
+                if !ordered {
+                    sink.artifact(scanned)?;
+                    continue;
+                }
+                waiting.insert(index, scanned);
+                while let Some(scanned) = waiting.remove(&next) {
+                    sink.artifact(scanned)?;
+                    next += 1;
+                }
             }
-            waiting.insert(index, scanned);
-            while let Some(scanned) = waiting.remove(&next) {
-                sink.artifact(scanned)?;
-                next += 1;
-            }
+            sink.flush()?;
         }
         Ok(())
     }

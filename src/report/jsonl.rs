@@ -1,5 +1,6 @@
-//! JSON Lines: one artifact per line, written and flushed as each completes (so in completion
-//! order; `seq` is the walk position), then one summary line. `quarantine merge` reads these.
+//! JSON Lines: one artifact per line, written as each completes (so in completion order; `seq`
+//! is the walk position) and flushed whenever no other result is waiting, then one summary
+//! line. `quarantine merge` reads these.
 //!
 //! ```json
 //! {"type": "artifact", "seq": 0, "path": ..., <every field of a JSON report's artifact>}
@@ -48,8 +49,7 @@ impl<W: Write> Jsonl<W> {
 
     fn line(&mut self, line: &Line) -> io::Result<()> {
         serde_json::to_writer(&mut self.out, line)?;
-        self.out.write_all(b"\n")?;
-        self.out.flush()
+        self.out.write_all(b"\n")
     }
 }
 
@@ -62,6 +62,10 @@ impl<W: Write> Sink for Jsonl<W> {
         self.line(&Line::Artifact(Box::new(item)))
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self, info: &RunInfo, tally: &Tally) -> io::Result<()> {
         self.line(&Line::Summary(Box::new(SummaryLine {
             scanner: Scanner::this(),
@@ -72,7 +76,8 @@ impl<W: Write> Sink for Jsonl<W> {
             top_rules: tally.top_rules(),
             slowest: tally.slowest().to_vec(),
             info: info.clone(),
-        })))
+        })))?;
+        self.out.flush()
     }
 }
 

@@ -57,6 +57,11 @@ pub trait Sink {
     /// complete.
     fn ordered(&self) -> bool;
     fn artifact(&mut self, item: Scanned) -> io::Result<()>;
+    /// Called whenever no further result is waiting: streaming sinks flush here, so output
+    /// follows the scan closely without a system call per artifact under load.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
     fn finish(&mut self, info: &RunInfo, tally: &Tally) -> io::Result<()>;
 }
 

@@ -59,6 +59,10 @@ impl Sink for Progress<'_> {
         self.bar.suspend(|| self.inner.artifact(item))
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.bar.suspend(|| self.inner.flush())
+    }
+
     fn finish(&mut self, info: &RunInfo, tally: &Tally) -> io::Result<()> {
         self.bar.finish_and_clear();
         self.inner.finish(info, tally)

@@ -55,6 +55,10 @@ impl<W: Write> Sink for Text<W> {
         write_artifact(&mut self.out, &item.report, item.cached)
     }
 
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
     fn finish(&mut self, info: &RunInfo, tally: &Tally) -> io::Result<()> {
         if !self.quiet {
             write_summary(&mut self.out, info, tally)?;
