@@ -343,7 +343,7 @@ fn open_sink(args: &OutputArgs) -> Result<Box<dyn Sink>> {
             }
         }
         None if text => Box::new(anstream::AutoStream::new(io::stdout(), choice)),
-        None => Box::new(io::stdout()),
+        None => Box::new(BufWriter::new(io::stdout())),
     };
     Ok(match args.format {
         OutputFormat::Text => Box::new(report::text::Text::new(out, args.quiet)),

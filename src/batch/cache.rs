@@ -55,6 +55,10 @@ impl Cache {
         fingerprint: &str,
         scan: impl FnOnce() -> ArtifactReport,
     ) -> (ArtifactReport, bool) {
+        // Keeping the zone means unpacking, which a cached result would skip.
+        if config.keep_zone.is_some() {
+            return (scan(), false);
+        }
         let stat_path = stat_key(path, fingerprint).map(|k| self.dir.join("stat").join(k));
         if let Some(report) = stat_path.as_deref().and_then(|p| self.read_by_stat(p)) {
             return (relocate(report, display), true);
@@ -77,7 +81,7 @@ impl Cache {
         }
         let report = scan();
         // An unreadable artifact or one that changed under us is not worth keeping.
-        if report.sha256.as_deref() == Some(sha256.as_str()) && config.keep_zone.is_none() {
+        if report.sha256.as_deref() == Some(sha256.as_str()) {
             // A failure to write the cache costs a later re-scan, nothing else.
             if write_entry(&entry_path, &key, &report).is_ok() {
                 remember(&key);
