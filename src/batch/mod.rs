@@ -27,8 +27,17 @@ use crate::zone::walk;
 #[derive(Debug, Clone)]
 pub struct Item {
     pub seq: u64,
-    pub relative: String,
     kind: ItemKind,
+}
+
+impl Item {
+    /// The path below the scan root (for a path the walk could not read, that path).
+    pub fn relative(&self) -> &str {
+        match &self.kind {
+            ItemKind::File(artifact) => &artifact.relative,
+            ItemKind::Unreadable { display, .. } => display,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,7 +60,6 @@ impl Plan {
         let (artifacts, errors) = walk::walk(paths, &pool(jobs)?);
         let unreadable = errors.into_iter().map(|e| Item {
             seq: 0,
-            relative: e.display.clone(),
             kind: ItemKind::Unreadable {
                 display: e.display,
                 message: e.message,
@@ -59,14 +67,13 @@ impl Plan {
         });
         let files = artifacts.into_iter().map(|a| Item {
             seq: 0,
-            relative: a.relative.clone(),
             kind: ItemKind::File(a),
         });
         let items = unreadable
             .chain(files)
             .zip(0..)
             .map(|(item, seq)| Item { seq, ..item })
-            .filter(|item| shard.is_none_or(|s| s.contains(&item.relative)))
+            .filter(|item| shard.is_none_or(|s| s.contains(item.relative())))
             .collect();
         Ok(Plan { items, shard })
     }
@@ -178,7 +185,7 @@ impl Batch<'_> {
             ItemKind::File(artifact) => {
                 let config = self
                     .policy
-                    .config_for(self.config, self.cli_limits, &item.relative);
+                    .config_for(self.config, self.cli_limits, item.relative());
                 let scan = || engine::scan_file(&artifact.path, &artifact.display, &config);
                 let (report, cached) = match self.cache {
                     Some(cache) => {
@@ -200,11 +207,11 @@ impl Batch<'_> {
                 (report, cached)
             }
         };
-        self.policy.adjust(&item.relative, &mut report);
+        self.policy.adjust(item.relative(), &mut report);
         Scanned {
             seq: item.seq,
             report,
-            relative_path: item.relative.clone(),
+            relative_path: item.relative().to_owned(),
             cached,
             duration_ms: u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX),
         }
