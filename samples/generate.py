@@ -68,6 +68,11 @@ RULES = {
     "SFT001": ("safetensors-malformed-header", SUSPICIOUS),
     "SFT002": ("safetensors-bad-layout", SUSPICIOUS),
     "SFT003": ("safetensors-trailing-data", SUSPICIOUS),
+    "PRB001": ("probe-non-finite-weights", SUSPICIOUS),
+    "PRB002": ("probe-weight-outliers", SUSPICIOUS),
+    "PRB003": ("probe-brittle-model", SUSPICIOUS),
+    "PRB004": ("probe-refused", SUSPICIOUS),
+    "PRB005": ("probe-skipped", SUSPICIOUS),
     "ARC001": ("archive-corrupt", SUSPICIOUS),
     "ARC002": ("archive-crc-mismatch", SUSPICIOUS),
     "ARC003": ("archive-header-mismatch", SUSPICIOUS),
@@ -1458,6 +1463,11 @@ def npy_header_not_literal() -> bytes:
     header = "{'descr': '<f8', 'fortran_order': False, 'shape': tuple([4]), }"
     header += " " * (-(10 + len(header) + 1) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + f64(1, 2, 3, 4)
+
+
+import gen_probe  # noqa: E402  (samples of other modules register after the ones above)
+
+gen_probe.samples(register)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -58,6 +58,7 @@ impl Default for PickleLimits {
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
+    pub probe: ProbeSettings,
     pub zone: ZoneLimits,
     pub pickle: PickleLimits,
     /// Extra globals treated as safe (`module.name`, or `module.*` for a whole module).
@@ -67,4 +68,54 @@ pub struct Config {
     /// Where to keep a copy of every unpacked member for review (`--keep-zone`); none by
     /// default, because the scan itself never writes to disk.
     pub keep_zone: Option<std::path::PathBuf>,
+}
+
+/// When the robustness probe runs (`--probe`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProbeMode {
+    Off,
+    /// Run where the artifact is supported; say why not where it is not.
+    #[default]
+    Auto,
+    /// Like `Auto`, but a skipped probe is a finding (the artifact is not clean).
+    Require,
+}
+
+/// Where the probe computes (`--device`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    /// Needs the `cuda` cargo feature and a GPU.
+    Cuda,
+}
+
+/// Settings of the robustness probe (weights and behaviour).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSettings {
+    pub mode: ProbeMode,
+    /// Wall-clock budget per artifact; work left when it runs out is reported as not done.
+    pub budget: std::time::Duration,
+    pub device: DeviceKind,
+    /// Inputs for the behaviour probe (`.npy`, one row per sample) instead of synthetic ones.
+    pub inputs: Option<std::path::PathBuf>,
+    /// Bytes the behaviour probe may allocate for one model (weights and activations), checked
+    /// from declared shapes before anything is allocated.
+    pub max_bytes: u64,
+    /// Adversarial flip rate at the policy epsilon, in per mille, above which a model is
+    /// called brittle (an integer so that settings stay `Eq`).
+    pub max_flip_permille: u16,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            mode: ProbeMode::Auto,
+            budget: std::time::Duration::from_secs(5),
+            device: DeviceKind::Cpu,
+            inputs: None,
+            max_bytes: 1 << 30,
+            max_flip_permille: 250,
+        }
+    }
 }

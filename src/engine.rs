@@ -5,10 +5,11 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 
-use crate::config::Config;
+use crate::config::{Config, ProbeMode};
 use crate::containers;
-use crate::finding::{ArtifactReport, Finding, Location, MemberReport};
+use crate::finding::{ArtifactReport, Finding, Implies, Location, MemberReport};
 use crate::formats;
+use crate::probe::{self, report::Robustness};
 use crate::rules::RuleId;
 use crate::zone::detect::{self, Format};
 use crate::zone::digest;
@@ -30,6 +31,7 @@ struct ScanState {
     member_count: u64,
     /// The first failure to keep a member in `--keep-zone`, if any.
     keep_error: Option<String>,
+    robustness: Option<Robustness>,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -461,6 +463,15 @@ fn scan(
             if carries_pickle {
                 detect::check_data_only_extension(path, &mut ctx);
             }
+            let malicious = ctx
+                .state
+                .findings
+                .iter()
+                .any(|f| f.verdict == Implies::Malicious);
+            if config.probe.mode != ProbeMode::Off && !malicious {
+                let label = label(format, &ctx.state.members);
+                ctx.state.robustness = probe::run(format, label, data, &mut ctx);
+            }
         },
     );
     for (&rule, &(_, left_out)) in &state.per_rule {
@@ -487,6 +498,7 @@ fn scan(
         members: state.members,
         aliases: Vec::new(),
         error: state.keep_error,
+        robustness: state.robustness,
     }
 }
 

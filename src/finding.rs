@@ -134,7 +134,7 @@ pub struct MemberReport {
     pub format: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactReport {
     pub path: String,
     /// Hex SHA-256 of the whole file, or null when it could not be read.
@@ -150,6 +150,9 @@ pub struct ArtifactReport {
     pub aliases: Vec<String>,
     /// Why the scan could not finish, when it could not.
     pub error: Option<String>,
+    /// The robustness probe's figures; null for content that is no model, or with `--probe off`.
+    #[serde(default)]
+    pub robustness: Option<crate::probe::report::Robustness>,
 }
 
 impl ArtifactReport {
@@ -165,6 +168,7 @@ impl ArtifactReport {
             members: Vec::new(),
             aliases: Vec::new(),
             error: Some(error),
+            robustness: None,
         }
     }
 

@@ -11,6 +11,7 @@ pub mod containers;
 pub mod engine;
 pub mod finding;
 pub mod formats;
+pub mod probe;
 pub mod report;
 pub mod rules;
 #[cfg(test)]

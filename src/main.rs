@@ -3,11 +3,12 @@
 use std::io::{self, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use quarantine::config::ZoneLimits;
+use quarantine::config::{DeviceKind, ProbeMode, ProbeSettings, ZoneLimits};
 use quarantine::{Config, RuleId, Verdict, report};
 
 const EXIT_CODES: &str = "Exit codes:
@@ -70,6 +71,78 @@ struct ScanArgs {
     keep_zone: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    probe: ProbeArgs,
+}
+
+/// The robustness probe: weights read into candle, models run without their code and attacked
+/// (FGSM/PGD) before the verdict. Never for artifacts already found malicious.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Robustness probe")]
+struct ProbeArgs {
+    /// `auto` probes supported models and says why not for others; `require` makes a skipped
+    /// probe a finding.
+    #[arg(long = "probe", value_enum, default_value_t = ProbeChoice::Auto)]
+    mode: ProbeChoice,
+    /// Wall-clock budget of the probe per artifact, in seconds.
+    #[arg(long = "probe-budget", value_name = "SECONDS", default_value_t = ProbeSettings::default().budget.as_secs_f64())]
+    budget: f64,
+    /// Where the probe computes; `cuda` needs a build with the `cuda` feature and a GPU.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Inputs for the behaviour probe (`.npy`, rows of the model's input width) instead of
+    /// seeded synthetic ones.
+    #[arg(long = "probe-inputs", value_name = "FILE.npy")]
+    inputs: Option<PathBuf>,
+}
+
+impl ProbeArgs {
+    fn settings(&self) -> Result<ProbeSettings> {
+        let budget = Duration::try_from_secs_f64(self.budget)
+            .ok()
+            .filter(|b| !b.is_zero())
+            .with_context(|| {
+                format!(
+                    "--probe-budget {} is not a positive number of seconds",
+                    self.budget
+                )
+            })?;
+        let device = match self.device {
+            DeviceChoice::Cpu => DeviceKind::Cpu,
+            DeviceChoice::Cuda => DeviceKind::Cuda,
+        };
+        if self.mode != ProbeChoice::Off {
+            quarantine::probe::device::open(device)?;
+        }
+        if let Some(path) = &self.inputs {
+            std::fs::metadata(path)
+                .with_context(|| format!("--probe-inputs {}", path.display()))?;
+        }
+        Ok(ProbeSettings {
+            mode: match self.mode {
+                ProbeChoice::Off => ProbeMode::Off,
+                ProbeChoice::Auto => ProbeMode::Auto,
+                ProbeChoice::Require => ProbeMode::Require,
+            },
+            budget,
+            device,
+            inputs: self.inputs.clone(),
+            ..ProbeSettings::default()
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProbeChoice {
+    Off,
+    Auto,
+    Require,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceChoice {
+    Cpu,
+    Cuda,
 }
 
 /// Limits of the secure zone. Defaults are secure; raise one explicitly when a genuine artifact
@@ -213,6 +286,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let config = Config {
+        probe: args.probe.settings()?,
         zone: args.limits.zone(),
         allow_globals: args.allow_globals,
         deny_globals: args.deny_globals,

@@ -7,8 +7,12 @@
 //!  "artifacts": [{"path", "sha256", "size", "format", "verdict", "error", "members": [...],
 //!                 "findings": [{"rule_id", "severity", "verdict", "message",
 //!                               "location": {"path", "member", "member_chain", "offset"},
-//!                               "evidence", "remediation"}]}]}
+//!                               "evidence", "remediation"}],
+//!                 "robustness": null | {"grade", "summary", "skipped", "device", "runtime_ms",
+//!                                "weights": {...}, "behaviour": {..., "epsilons": [...]}}}]}
 //! ```
+//!
+//! `robustness` is documented field by field in [`crate::probe::report`].
 
 use std::io::{self, Write};
 

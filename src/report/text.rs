@@ -7,6 +7,7 @@ use anstyle::{AnsiColor, Style};
 
 use super::Summary;
 use crate::finding::{ArtifactReport, Finding, Severity, Verdict};
+use crate::probe::report::Robustness;
 
 fn verdict_style(verdict: Verdict) -> Style {
     let color = match verdict {
@@ -107,6 +108,67 @@ fn write_artifact(out: &mut dyn Write, report: &ArtifactReport) -> io::Result<()
         writeln!(out, "      - {}{place}", finding.message)?;
         if let Some(evidence) = &finding.evidence {
             writeln!(out, "        evidence: {evidence}")?;
+        }
+    }
+    if let Some(robustness) = &report.robustness {
+        write_robustness(out, robustness)?;
+    }
+    Ok(())
+}
+
+/// The probe's grade line, its weight totals and its epsilon table.
+fn write_robustness(out: &mut dyn Write, r: &Robustness) -> io::Result<()> {
+    let device = if r.device.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", r.device)
+    };
+    writeln!(
+        out,
+        "    probe: {}  {DIM}({} ms{device}){DIM:#}",
+        r.summary, r.runtime_ms
+    )?;
+    if let Some(w) = &r.weights {
+        let mut line = format!(
+            "weights: {} tensors ({} probed, {} parameters), {} NaN, {} Inf, {} zero, {} constant, {} with outliers",
+            w.tensors,
+            w.probed,
+            w.parameters,
+            w.nan,
+            w.inf,
+            w.zero_tensors,
+            w.constant_tensors,
+            w.outlier_tensors
+        );
+        if let Some(s) = &w.max_spectral_norm {
+            line.push_str(&format!(
+                "; largest spectral norm {:.3} ({})",
+                s.value, s.tensor
+            ));
+        }
+        if let Some(l) = w.lipschitz_bound {
+            line.push_str(&format!("; Lipschitz bound {l:.3}"));
+        }
+        writeln!(out, "      {DIM}{line}{DIM:#}")?;
+    }
+    if let Some(b) = &r.behaviour {
+        writeln!(out, "      {DIM}{} on {}{DIM:#}", b.model, b.inputs)?;
+        writeln!(
+            out,
+            "      {DIM}epsilon  flips: fgsm   pgd  noise   output change: fgsm   pgd  noise{DIM:#}"
+        )?;
+        for e in &b.epsilons {
+            writeln!(
+                out,
+                "      {DIM}{:<7}        {:>4.0}% {:>4.0}% {:>5.0}%                 {:>5.3} {:>5.3} {:>6.3}{DIM:#}",
+                e.label,
+                e.fgsm_flip_rate * 100.0,
+                e.pgd_flip_rate * 100.0,
+                e.noise_flip_rate * 100.0,
+                e.fgsm_output_change,
+                e.pgd_output_change,
+                e.noise_output_change
+            )?;
         }
     }
     Ok(())
