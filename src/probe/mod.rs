@@ -397,10 +397,11 @@ fn load_inputs(
         .to_device(device)
         .map_err(failed)?;
     let n = x.elem_count();
-    if width == 0 || n == 0 || n % width != 0 {
+    if width == 0 || n == 0 || x.dims().last() != Some(&width) {
         return Err(format!(
-            "{} holds {n} values, not rows of the model's {width} inputs",
-            path.display()
+            "{} has shape {:?}, not rows of the model's {width} inputs",
+            path.display(),
+            x.dims()
         ));
     }
     let x = x.reshape((n / width, width)).map_err(failed)?;
