@@ -13,7 +13,7 @@ fn sample(rel: &str) -> PathBuf {
     common::repo().join("samples").join(rel)
 }
 
-fn robustness(path: &PathBuf, extra: &[&str]) -> Value {
+fn robustness(path: &std::path::Path, extra: &[&str]) -> Value {
     let (_, report) = scan_json(&[path], extra);
     artifacts(&report)[0]["robustness"].clone()
 }
