@@ -4,6 +4,8 @@
 use crate::engine::Ctx;
 use crate::rules::RuleId;
 
+pub mod proto;
+
 pub fn analyse(_data: &[u8], ctx: &mut Ctx<'_>) {
     ctx.report(
         RuleId::FormatNotAnalysed,
@@ -79,6 +81,18 @@ mod tests {
         let mut m = vec![0x08, 0x08, 0x12, 0x01, b't', 0x3a, 0x03, 0x0a, 0x01, b'g'];
         m.extend_from_slice(&[0x42, 0x02, 0x10, 0x11]);
         m
+    }
+
+    #[test]
+    fn the_proto_types_decode_a_model() {
+        use prost::Message;
+        let mut named = model();
+        named[7] = 0x12; // the graph's field 2, its name
+        let decoded = super::proto::ModelProto::decode(named.as_slice()).unwrap();
+        assert_eq!(decoded.ir_version, 8);
+        assert_eq!(decoded.producer_name, "t");
+        assert_eq!(decoded.graph.unwrap().name, "g");
+        assert_eq!(decoded.opset_import[0].version, 17);
     }
 
     #[test]
