@@ -13,6 +13,7 @@ pub mod finding;
 pub mod formats;
 pub mod report;
 pub mod rules;
+pub mod summary;
 #[cfg(test)]
 mod testing;
 pub mod zone;

@@ -1,18 +1,62 @@
-//! ONNX: placeholder until the graph analyser lands (issue 4). Recognising a `ModelProto` is
-//! already structural, so that bytes that merely start like one are not called ONNX.
+//! ONNX: the `ModelProto` is decoded with prost into our own message types ([`proto`]), then
+//! every graph is walked ([`walk`]): operators from custom domains and Python operators, tensors
+//! whose external data leaves the model's directory, operator set imports, and every string
+//! the model carries for the signature engine. Recognising a `ModelProto` is structural, so
+//! that bytes that merely start like one are not called ONNX.
+
+mod external;
+mod ops;
+pub mod proto;
+mod summary;
+mod walk;
+
+use prost::Message;
 
 use crate::engine::Ctx;
 use crate::rules::RuleId;
+use crate::summary::ModelSummary;
 
-pub mod proto;
-
-pub fn analyse(_data: &[u8], ctx: &mut Ctx<'_>) {
-    ctx.report(
-        RuleId::FormatNotAnalysed,
-        Some(0),
-        "recognised as ONNX, whose graph the scanner does not analyse yet",
-        None,
-    );
+pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let max_bytes = ctx.config().onnx.max_bytes;
+    if data.len() as u64 > max_bytes {
+        return ctx.report(
+            RuleId::OnnxLimitExceeded,
+            Some(0),
+            format!(
+                "the model is {} bytes, over the {max_bytes}-byte limit of what is decoded",
+                data.len()
+            ),
+            None,
+        );
+    }
+    let model = match proto::ModelProto::decode(data) {
+        Ok(model) => model,
+        Err(e) => {
+            // prost stops at 100 nested messages: a recursion bomb of subgraphs.
+            let rule = if e.to_string().contains("recursion limit") {
+                RuleId::OnnxLimitExceeded
+            } else {
+                RuleId::OnnxMalformed
+            };
+            return ctx.report(
+                rule,
+                None,
+                format!("does not decode as an ONNX ModelProto: {e}"),
+                None,
+            );
+        }
+    };
+    if model.graph.is_none() {
+        ctx.report(
+            RuleId::OnnxMalformed,
+            None,
+            "the model has no graph: nothing a runtime could load",
+            None,
+        );
+    }
+    summary::check_versions(&model, ctx);
+    let counted = walk::Walker::new(ctx, &model).model(&model);
+    ctx.summarise(ModelSummary::Onnx(summary::summarise(&model, counted)));
 }
 
 /// `ModelProto` field numbers (ONNX IR version 10): ir_version, producer_name,
@@ -21,13 +65,15 @@ pub fn analyse(_data: &[u8], ctx: &mut Ctx<'_>) {
 const MODEL_FIELDS: &[u64] = &[1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26];
 const IR_VERSION: u64 = 1;
 const GRAPH: u64 = 7;
+const OPSET_IMPORT: u64 = 8;
 
-/// Whether `data` is, field by field, a protobuf `ModelProto` with an `ir_version` and a graph:
-/// every top-level field is one the ONNX IR defines, with a fitting wire type, and the fields
-/// cover the data exactly. Length-delimited fields (the graph) are skipped, so this costs a
+/// Whether `data` is, field by field, a protobuf `ModelProto` with an `ir_version` and a graph
+/// or an operator set import: every top-level field is one the ONNX IR defines, with a fitting
+/// wire type, and the fields cover the data exactly. Length-delimited fields (the graph) are skipped, so this costs a
 /// few reads however large the model.
 pub fn looks_like_onnx(data: &[u8]) -> bool {
     let (mut at, mut ir_version, mut graph) = (0usize, false, false);
+    // A model without a graph is still recognised by its opset import, so that it is reported.
     while at < data.len() {
         let Some((tag, next)) = varint(data, at) else {
             return false;
@@ -53,7 +99,7 @@ pub fn looks_like_onnx(data: &[u8]) -> bool {
             _ => return false,
         };
         ir_version |= field == IR_VERSION && wire == 0;
-        graph |= field == GRAPH && wire == 2;
+        graph |= (field == GRAPH || field == OPSET_IMPORT) && wire == 2;
     }
     ir_version && graph
 }
