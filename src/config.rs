@@ -56,11 +56,53 @@ impl Default for PickleLimits {
     }
 }
 
+/// Bounds on ONNX models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnnxLimits {
+    /// Bytes of one `ModelProto` decoded (protobuf itself stops at 2 GiB; larger models keep
+    /// their weights in external data files).
+    pub max_bytes: u64,
+    /// Nodes in all graphs and functions together.
+    pub max_nodes: u64,
+    /// Initializers in all graphs together.
+    pub max_initializers: u64,
+    /// Nesting of subgraphs (If/Loop/Scan bodies inside each other).
+    pub max_graph_depth: u32,
+}
+
+impl Default for OnnxLimits {
+    fn default() -> Self {
+        OnnxLimits {
+            max_bytes: 2 << 30,
+            max_nodes: 1_000_000,
+            max_initializers: 1_000_000,
+            max_graph_depth: 24,
+        }
+    }
+}
+
+/// Bounds on safetensors files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetensorsLimits {
+    /// Bytes of the JSON header (loaders refuse more than 100 MB).
+    pub max_header: u64,
+}
+
+impl Default for SafetensorsLimits {
+    fn default() -> Self {
+        SafetensorsLimits {
+            max_header: 100 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
     pub probe: ProbeSettings,
     pub zone: ZoneLimits,
     pub pickle: PickleLimits,
+    pub onnx: OnnxLimits,
+    pub safetensors: SafetensorsLimits,
     /// Extra globals treated as safe (`module.name`, or `module.*` for a whole module).
     pub allow_globals: Vec<String>,
     /// Extra globals treated as dangerous, same syntax.

@@ -11,6 +11,7 @@ use crate::finding::{ArtifactReport, Finding, Implies, Location, MemberReport};
 use crate::formats;
 use crate::probe::{self, report::Robustness};
 use crate::rules::RuleId;
+use crate::summary::{ModelReport, ModelSummary};
 use crate::zone::detect::{self, Format};
 use crate::zone::digest;
 
@@ -21,6 +22,7 @@ struct ScanState {
     /// Findings listed per rule so far, and how many more were left out past the cap.
     per_rule: BTreeMap<RuleId, (usize, u64)>,
     members: Vec<MemberReport>,
+    models: Vec<ModelReport>,
     /// Size of the artifact itself.
     input_len: u64,
     /// Bytes inflated from container members so far, all nesting levels together.
@@ -53,6 +55,8 @@ pub enum MemberKind {
 pub struct Ctx<'a> {
     config: &'a Config,
     path: &'a str,
+    /// Where the analysed bytes are on disk: the artifact itself, never a member.
+    disk_path: Option<&'a Path>,
     chain: Vec<String>,
     depth: u32,
     /// Added to every reported offset: the position of the analysed bytes inside the member.
@@ -119,6 +123,18 @@ impl<'a> Ctx<'a> {
         self.config
     }
 
+    /// The file on disk the analysed bytes are, when they are a whole file (not a member of an
+    /// archive, not bytes handed over in memory): what a loader resolves relative paths from.
+    pub fn disk_path(&self) -> Option<&Path> {
+        self.disk_path
+    }
+
+    /// Records the summary of a model found in the bytes being analysed.
+    pub fn summarise(&mut self, summary: ModelSummary) {
+        let member = (!self.chain.is_empty()).then(|| self.chain.join("!"));
+        self.state.models.push(ModelReport { member, summary });
+    }
+
     /// Container nesting depth of the bytes being analysed (0 for the file itself).
     pub fn depth(&self) -> u32 {
         self.depth
@@ -168,6 +184,7 @@ impl<'a> Ctx<'a> {
         Ctx {
             config: self.config,
             path: self.path,
+            disk_path: self.disk_path,
             chain: self.chain.clone(),
             depth: self.depth,
             offset_base: self.offset_base.saturating_add(by),
@@ -282,6 +299,7 @@ impl<'a> Ctx<'a> {
         let mut child = Ctx {
             config: self.config,
             path: self.path,
+            disk_path: None,
             chain,
             depth: self.depth + 1,
             offset_base: 0,
@@ -399,7 +417,7 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
         Ok(mapped) => scan(
             detect::detect(&mapped),
             &mapped,
-            path,
+            (path, Some(path)),
             display,
             config,
             &|part| mapped.release(part),
@@ -423,13 +441,14 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
-    scan(format, data, path, display, config, &|_| {})
+    scan(format, data, (path, None), display, config, &|_| {})
 }
 
+/// `paths`: the name the bytes go by, and where they are on disk if they are a file there.
 fn scan(
     format: Format,
     data: &[u8],
-    path: &Path,
+    (path, disk_path): (&Path, Option<&Path>),
     display: &str,
     config: &Config,
     release: Release<'_>,
@@ -446,6 +465,7 @@ fn scan(
             let mut ctx = Ctx {
                 config,
                 path: display,
+                disk_path,
                 chain: Vec::new(),
                 depth: 0,
                 offset_base: 0,
@@ -496,6 +516,7 @@ fn scan(
         verdict: ArtifactReport::decide(&state.findings, state.keep_error.as_deref()),
         findings: state.findings,
         members: state.members,
+        models: state.models,
         aliases: Vec::new(),
         error: state.keep_error,
         robustness: state.robustness,

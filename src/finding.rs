@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rules::RuleId;
+use crate::summary::ModelReport;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -148,6 +149,9 @@ pub struct ArtifactReport {
     /// Other paths that lead to the same file (links, Hugging Face snapshots); scanned once.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// A summary of every model analysed (ONNX, safetensors), the file's and its members'.
+    #[serde(default)]
+    pub models: Vec<ModelReport>,
     /// Why the scan could not finish, when it could not.
     pub error: Option<String>,
     /// The robustness probe's figures; null for content that is no model, or with `--probe off`.
@@ -167,6 +171,7 @@ impl ArtifactReport {
             findings: Vec::new(),
             members: Vec::new(),
             aliases: Vec::new(),
+            models: Vec::new(),
             error: Some(error),
             robustness: None,
         }

@@ -14,6 +14,7 @@ pub mod formats;
 pub mod probe;
 pub mod report;
 pub mod rules;
+pub mod summary;
 #[cfg(test)]
 mod testing;
 pub mod zone;

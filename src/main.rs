@@ -8,7 +8,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
-use quarantine::config::{DeviceKind, ProbeMode, ProbeSettings, ZoneLimits};
+use quarantine::config::{
+    DeviceKind, OnnxLimits, ProbeMode, ProbeSettings, SafetensorsLimits, ZoneLimits,
+};
 use quarantine::{Config, RuleId, Verdict, report};
 
 const EXIT_CODES: &str = "Exit codes:
@@ -168,6 +170,15 @@ struct LimitArgs {
     /// Bytes in one member path.
     #[arg(long, value_name = "N", default_value_t = ZoneLimits::default().max_path_len)]
     max_path_len: usize,
+    /// Bytes of a safetensors JSON header.
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = SafetensorsLimits::default().max_header)]
+    max_safetensors_header: u64,
+    /// Bytes of an ONNX model decoded (its external data files are not counted).
+    #[arg(long, value_name = "SIZE", value_parser = parse_size, default_value_t = OnnxLimits::default().max_bytes)]
+    max_onnx_bytes: u64,
+    /// Nodes in one ONNX model, all graphs and functions together.
+    #[arg(long, value_name = "N", default_value_t = OnnxLimits::default().max_nodes)]
+    max_onnx_nodes: u64,
 }
 
 impl LimitArgs {
@@ -179,6 +190,14 @@ impl LimitArgs {
             max_members: self.max_members,
             max_depth: self.max_depth,
             max_path_len: self.max_path_len,
+        }
+    }
+
+    fn onnx(&self) -> OnnxLimits {
+        OnnxLimits {
+            max_bytes: self.max_onnx_bytes,
+            max_nodes: self.max_onnx_nodes,
+            ..OnnxLimits::default()
         }
     }
 }
@@ -288,6 +307,10 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     let config = Config {
         probe: args.probe.settings()?,
         zone: args.limits.zone(),
+        onnx: args.limits.onnx(),
+        safetensors: SafetensorsLimits {
+            max_header: args.limits.max_safetensors_header,
+        },
         allow_globals: args.allow_globals,
         deny_globals: args.deny_globals,
         keep_zone: args.keep_zone,

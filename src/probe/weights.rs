@@ -126,7 +126,11 @@ fn load(bytes: &[u8], dtype: DType, device: &Device) -> Result<Tensor, ProbeErro
 }
 
 /// A chunk and its mask of finite values (1 where finite, NaN and infinities 0).
-fn load_finite(bytes: &[u8], dtype: DType, device: &Device) -> Result<(Tensor, Tensor), ProbeError> {
+fn load_finite(
+    bytes: &[u8],
+    dtype: DType,
+    device: &Device,
+) -> Result<(Tensor, Tensor), ProbeError> {
     let x = load(bytes, dtype, device)?;
     let finite = x.abs()?.lt(f64::INFINITY)?;
     Ok((x, finite))
