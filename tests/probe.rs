@@ -108,7 +108,7 @@ fn user_inputs_replace_synthetic_ones() {
         wrong["skipped"]
             .as_str()
             .unwrap()
-            .contains("rows of the model's 8 inputs"),
+            .contains("input shape [8]"),
         "{wrong}"
     );
 }

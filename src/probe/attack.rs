@@ -6,9 +6,8 @@ use candle_core::{D, DType, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::mlp::Mlp;
 use super::report::EpsilonRow;
-use super::{Deadline, ProbeError};
+use super::{Deadline, Model, ProbeError};
 
 /// Epsilons as fractions of the input range, in 1/255 steps (the image convention).
 pub const EPSILONS: [u32; 3] = [1, 4, 8];
@@ -25,12 +24,16 @@ pub struct Inputs {
 }
 
 /// One row per epsilon of [`EPSILONS`], as far as the deadline allows.
-pub fn run(mlp: &Mlp, inputs: &Inputs, deadline: &Deadline) -> Result<Vec<EpsilonRow>, ProbeError> {
+pub fn run(
+    model: &dyn Model,
+    inputs: &Inputs,
+    deadline: &Deadline,
+) -> Result<Vec<EpsilonRow>, ProbeError> {
     let x = &inputs.x;
-    let clean = mlp.forward(x)?;
+    let clean = model.forward(x)?;
     let labels = clean.argmax(D::Minus1)?;
     let classes = clean.dim(1)?;
-    let gradient = margin_gradient(mlp, x, &labels, classes)?;
+    let gradient = margin_gradient(model, x, &labels, classes)?;
     let range = inputs.hi - inputs.lo;
     let mut rng = StdRng::seed_from_u64(SEED);
     let mut rows = Vec::new();
@@ -46,7 +49,7 @@ pub fn run(mlp: &Mlp, inputs: &Inputs, deadline: &Deadline) -> Result<Vec<Epsilo
         let mut pgd = x.clone();
         for _ in 0..PGD_STEPS {
             deadline.check()?;
-            let g = margin_gradient(mlp, &pgd, &labels, classes)?;
+            let g = margin_gradient(model, &pgd, &labels, classes)?;
             let step = pgd.broadcast_add(&g.sign()?.affine(eps / 2.0, 0.0)?)?;
             pgd = project(x, &step, eps, inputs)?;
         }
@@ -55,9 +58,9 @@ pub fn run(mlp: &Mlp, inputs: &Inputs, deadline: &Deadline) -> Result<Vec<Epsilo
             .collect();
         let noise = Tensor::from_vec(signs, x.shape(), x.device())?.affine(eps, 0.0)?;
         let noisy = project(x, &x.broadcast_add(&noise)?, eps, inputs)?;
-        let (fgsm_flip, fgsm_change) = compare(mlp, &clean, &labels, &fgsm)?;
-        let (pgd_flip, pgd_change) = compare(mlp, &clean, &labels, &pgd)?;
-        let (noise_flip, noise_change) = compare(mlp, &clean, &labels, &noisy)?;
+        let (fgsm_flip, fgsm_change) = compare(model, &clean, &labels, &fgsm)?;
+        let (pgd_flip, pgd_change) = compare(model, &clean, &labels, &pgd)?;
+        let (noise_flip, noise_change) = compare(model, &clean, &labels, &noisy)?;
         rows.push(EpsilonRow {
             epsilon: eps,
             label: format!("{steps}/255"),
@@ -74,13 +77,13 @@ pub fn run(mlp: &Mlp, inputs: &Inputs, deadline: &Deadline) -> Result<Vec<Epsilo
 
 /// d/dx of the margin (best other logit minus the labelled one), summed over the batch.
 fn margin_gradient(
-    mlp: &Mlp,
+    model: &dyn Model,
     x: &Tensor,
     labels: &Tensor,
     classes: usize,
 ) -> Result<Tensor, ProbeError> {
     let var = Var::from_tensor(&x.detach())?;
-    let logits = mlp.forward(var.as_tensor())?;
+    let logits = model.forward(var.as_tensor())?;
     let onehot = candle_nn::encoding::one_hot(labels.clone(), classes, 1f32, 0f32)?;
     let own = (&logits * &onehot)?.sum(D::Minus1)?;
     // The labelled class pushed far down, so that the max picks the best other one.
@@ -106,12 +109,12 @@ fn project(
 
 /// Flip rate and mean relative L2 change of the logits.
 fn compare(
-    mlp: &Mlp,
+    model: &dyn Model,
     clean: &Tensor,
     labels: &Tensor,
     perturbed: &Tensor,
 ) -> Result<(f64, f64), ProbeError> {
-    let out = mlp.forward(perturbed)?;
+    let out = model.forward(perturbed)?;
     let n = clean.dim(0)?.max(1) as f64;
     let flips = out
         .argmax(D::Minus1)?

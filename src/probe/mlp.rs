@@ -6,7 +6,7 @@
 
 use candle_core::{DType, Device, Tensor};
 
-use super::{ProbeError, RawTensor};
+use super::{Model, ProbeError, RawTensor};
 
 /// One linear layer, as its tensors name it.
 #[derive(Debug, Clone, PartialEq)]
@@ -141,9 +141,10 @@ impl Mlp {
         }
         Ok(Mlp { layers, widths })
     }
+}
 
-    /// Logits for a batch `[n, in]`; a single output `z` becomes the two logits `[0, z]`.
-    pub fn forward(&self, x: &Tensor) -> Result<Tensor, ProbeError> {
+impl Model for Mlp {
+    fn forward(&self, x: &Tensor) -> Result<Tensor, ProbeError> {
         let mut h = x.clone();
         let last = self.layers.len().saturating_sub(1);
         for (i, (w, b)) in self.layers.iter().enumerate() {
@@ -155,14 +156,11 @@ impl Mlp {
                 h = h.relu()?;
             }
         }
-        if h.dim(1)? == 1 {
-            h = Tensor::cat(&[&h.zeros_like()?, &h], 1)?;
-        }
-        Ok(h)
+        super::logits(h)
     }
 
     /// `mlp 64-32-2`.
-    pub fn describe(&self) -> String {
+    fn describe(&self) -> String {
         let widths: Vec<String> = self.widths.iter().map(usize::to_string).collect();
         format!("mlp {}, ReLU between layers", widths.join("-"))
     }

@@ -6,6 +6,7 @@
 //! shapes before anything is allocated.
 
 pub mod attack;
+pub mod behaviour;
 pub mod device;
 pub mod mlp;
 pub mod report;
@@ -14,23 +15,15 @@ pub mod weights;
 use std::time::{Duration, Instant};
 
 use candle_core::{DType, Device, Tensor};
-use rand::rngs::StdRng;
-use rand::{Rng, SeedableRng};
 
 use crate::config::{ProbeMode, ProbeSettings};
 use crate::engine::Ctx;
 use crate::rules::RuleId;
 use crate::zone::detect::Format;
-use report::{BehaviourSummary, Grade, NamedValue, Robustness, WeightSummary};
+use report::{Grade, NamedValue, Robustness, WeightSummary};
 
-/// Synthetic inputs: this many samples, uniform in [0, 1), from a fixed seed.
-const SYNTHETIC_SAMPLES: usize = 128;
-const SYNTHETIC_SEED: u64 = 0;
 /// Tensors named in `not_probed`.
 const MAX_NAMED: usize = 16;
-/// Activation copies the attacks hold per sample and layer width (forward, backward, PGD
-/// iterate, perturbed batches), for the memory estimate.
-const ACTIVATION_COPIES: u128 = 16;
 
 /// One tensor of an artifact, its bytes still in the mapped file.
 #[derive(Debug, Clone, PartialEq)]
@@ -140,9 +133,63 @@ fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
     let mut result = probe_tensors(&tensors, not_probed, &device, &deadline, ctx);
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
-        behaviour(&tensors, settings, &device, &deadline, &mut result, ctx);
+        behaviour::run(
+            mlp_plan(&tensors),
+            settings,
+            &device,
+            &deadline,
+            &mut result,
+            ctx,
+        );
     }
     result
+}
+
+/// A state dict that is a plain MLP, ready to run.
+fn mlp_plan<'a>(tensors: &'a [RawTensor<'a>]) -> Result<behaviour::Plan<'a>, String> {
+    let layers = mlp::recognise(tensors)?;
+    if let Some(l) = layers.iter().find(|l| !is_float(l.weight.dtype)) {
+        return Err(format!("layer `{}` has integer weights", l.prefix));
+    }
+    let width = layers.first().map_or(0, mlp::LayerSpec::inputs);
+    let params: u128 = layers
+        .iter()
+        .map(|l| l.weight.shape.iter().product::<usize>() as u128 + l.outputs() as u128)
+        .sum();
+    let widths = width as u128 + layers.iter().map(|l| l.outputs() as u128).sum::<u128>();
+    Ok(behaviour::Plan {
+        input: vec![width],
+        memory: Box::new(move |samples| {
+            4 * (params + samples as u128 * widths * behaviour::ACTIVATION_COPIES)
+        }),
+        load: Box::new(move |device| {
+            Ok(Box::new(mlp::Mlp::load(&layers, device)?) as Box<dyn Model>)
+        }),
+    })
+}
+
+pub(crate) fn is_float(dtype: DType) -> bool {
+    matches!(dtype, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+}
+
+/// A model the behaviour probe can run without the artifact's code.
+pub trait Model {
+    /// Logits `[n, classes]` for a batch of inputs.
+    fn forward(&self, x: &Tensor) -> Result<Tensor, ProbeError>;
+    /// What the model was recognised as (`mlp 64-32-2, ReLU between layers`).
+    fn describe(&self) -> String;
+}
+
+/// Outputs as `[n, classes]` logits: higher ranks flattened, a single output `z` made the two
+/// logits `[0, z]`.
+pub(crate) fn logits(out: Tensor) -> Result<Tensor, ProbeError> {
+    let n = out.dim(0)?;
+    let flat = out.reshape((n, ()))?;
+    Ok(if flat.dim(1)? == 1 {
+        Tensor::cat(&[&flat.zeros_like()?, &flat], 1)?
+    } else {
+        flat
+    })
 }
 
 /// The weight probe over every tensor, with findings for non-finite values and outliers.
@@ -160,7 +207,7 @@ fn probe_tensors(
     let mut spectral = Vec::new();
     let mut cut_short = None;
     for t in tensors {
-        if !matches!(t.dtype, DType::F16 | DType::BF16 | DType::F32 | DType::F64) {
+        if !is_float(t.dtype) {
             continue;
         }
         let stats = match weights::probe(t, device, deadline) {
@@ -262,165 +309,4 @@ fn keep_max(slot: &mut Option<NamedValue>, name: &str, value: f64) {
             value,
         });
     }
-}
-
-/// Runs and attacks the model when it is a plain MLP; grades the result.
-fn behaviour(
-    tensors: &[RawTensor<'_>],
-    settings: &ProbeSettings,
-    device: &Device,
-    deadline: &Deadline,
-    result: &mut Robustness,
-    ctx: &mut Ctx<'_>,
-) {
-    let not_run = |result: &mut Robustness, why: String| {
-        result.summary = format!("{}; behaviour not probed: {why}", result.summary);
-        result.skipped.get_or_insert(why);
-    };
-    let layers = match mlp::recognise(tensors) {
-        Ok(layers) => layers,
-        Err(why) => return not_run(result, why),
-    };
-    if let Some(l) = layers.iter().find(|l| {
-        !matches!(
-            l.weight.dtype,
-            DType::F16 | DType::BF16 | DType::F32 | DType::F64
-        )
-    }) {
-        return not_run(result, format!("layer `{}` has integer weights", l.prefix));
-    }
-    let inputs = match load_inputs(
-        settings,
-        layers.first().map_or(0, mlp::LayerSpec::inputs),
-        device,
-    ) {
-        Ok(inputs) => inputs,
-        Err(why) => return not_run(result, why),
-    };
-    let samples = inputs.0.x.dim(0).unwrap_or(0);
-    let needed = memory_needed(&layers, samples);
-    if needed > u128::from(settings.max_bytes) {
-        let why = format!(
-            "running the model on {samples} samples needs about {needed} bytes, over the probe's limit of {}",
-            settings.max_bytes
-        );
-        ctx.report(RuleId::ProbeRefused, None, why.clone(), None);
-        result.grade = Grade::Refused;
-        result.summary = format!("refused: {why}");
-        result.skipped = Some(why);
-        return;
-    }
-    let run = mlp::Mlp::load(&layers, device)
-        .and_then(|net| Ok((attack::run(&net, &inputs.0, deadline)?, net.describe())));
-    let (rows, model) = match run {
-        Ok(done) => done,
-        Err(e) => return not_run(result, e.to_string()),
-    };
-    let limit = f64::from(settings.max_flip_permille) / 1000.0;
-    let policy = rows
-        .iter()
-        .find(|r| r.label == format!("{}/255", attack::POLICY_EPSILON));
-    if let Some(row) = policy {
-        let line = format!(
-            "PGD at {} flips {:.0}% of answers (random noise of the same size: {:.0}%)",
-            row.label,
-            row.pgd_flip_rate * 100.0,
-            row.noise_flip_rate * 100.0
-        );
-        if row.pgd_flip_rate > limit {
-            ctx.report(
-                RuleId::ProbeBrittleModel,
-                None,
-                format!("{line}; the policy allows {:.0}%", limit * 100.0),
-                Some(format!("{model}: {line}")),
-            );
-            result.grade = Grade::Brittle;
-            result.summary = format!("brittle: {line}, policy allows {:.0}%", limit * 100.0);
-        } else {
-            result.grade = Grade::Robust;
-            result.summary = format!("robust: {line}");
-        }
-    }
-    result.behaviour = Some(BehaviourSummary {
-        model,
-        inputs: inputs.1,
-        samples: samples as u64,
-        input_range: inputs.0.hi - inputs.0.lo,
-        policy_epsilon: (inputs.0.hi - inputs.0.lo) * f64::from(attack::POLICY_EPSILON) / 255.0,
-        max_flip_rate: limit,
-        epsilons: rows,
-    });
-}
-
-/// Bytes the behaviour probe allocates: the weights as f32 plus the activations of every copy
-/// of the batch the attacks hold.
-fn memory_needed(layers: &[mlp::LayerSpec<'_>], samples: usize) -> u128 {
-    let params: u128 = layers
-        .iter()
-        .map(|l| l.weight.shape.iter().map(|&d| d as u128).product::<u128>() + l.outputs() as u128)
-        .sum();
-    let widths: u128 = layers.first().map_or(0, |l| l.inputs() as u128)
-        + layers.iter().map(|l| l.outputs() as u128).sum::<u128>();
-    4 * (params + samples as u128 * widths * ACTIVATION_COPIES)
-}
-
-/// The user's inputs (`--probe-inputs`), or seeded synthetic ones; with a description.
-fn load_inputs(
-    settings: &ProbeSettings,
-    width: usize,
-    device: &Device,
-) -> Result<(attack::Inputs, String), String> {
-    let Some(path) = &settings.inputs else {
-        let mut rng = StdRng::seed_from_u64(SYNTHETIC_SEED);
-        let values: Vec<f32> = (0..SYNTHETIC_SAMPLES * width)
-            .map(|_| rng.random::<f32>())
-            .collect();
-        let x = Tensor::from_vec(values, (SYNTHETIC_SAMPLES, width), device)
-            .map_err(|e| e.to_string())?;
-        let described = format!(
-            "synthetic: {SYNTHETIC_SAMPLES} samples uniform in [0, 1), seed {SYNTHETIC_SEED}"
-        );
-        return Ok((
-            attack::Inputs {
-                x,
-                lo: 0.0,
-                hi: 1.0,
-            },
-            described,
-        ));
-    };
-    let failed = |e: candle_core::Error| format!("cannot use {}: {e}", path.display());
-    let x = Tensor::read_npy(path)
-        .map_err(failed)?
-        .to_dtype(DType::F32)
-        .map_err(failed)?
-        .to_device(device)
-        .map_err(failed)?;
-    let n = x.elem_count();
-    if width == 0 || n == 0 || x.dims().last() != Some(&width) {
-        return Err(format!(
-            "{} has shape {:?}, not rows of the model's {width} inputs",
-            path.display(),
-            x.dims()
-        ));
-    }
-    let x = x.reshape((n / width, width)).map_err(failed)?;
-    let lo = f64::from(
-        x.min_all()
-            .and_then(|t| t.to_scalar::<f32>())
-            .map_err(failed)?,
-    );
-    let hi = f64::from(
-        x.max_all()
-            .and_then(|t| t.to_scalar::<f32>())
-            .map_err(failed)?,
-    );
-    if !(hi > lo && lo.is_finite() && hi.is_finite()) {
-        return Err(format!(
-            "{} spans no finite range of values",
-            path.display()
-        ));
-    }
-    let described = format!("{}: {} samples", path.display(), n / width);
-    Ok((attack::Inputs { x, lo, hi }, described))
 }
