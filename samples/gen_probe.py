@@ -15,6 +15,8 @@ from __future__ import annotations
 import json
 import struct
 
+import onnxpb as pb
+
 WIDTH = 64
 
 
@@ -67,6 +69,72 @@ def planted_outlier() -> bytes:
     return safetensors({"encoder.weight": ([16, 16], [v for row in weight for v in row])})
 
 
+# --- ONNX: the same classifiers as graphs, a small CNN, and graphs the probe must refuse or skip
+
+
+def onnx_linear(op: str, weight: list[list[float]], bias: list[float]) -> bytes:
+    """A linear classifier as Gemm (weight [out, in], transB) or MatMul + Add (weight [in, out])."""
+    out, width = len(weight), len(weight[0])
+    if op == "Gemm":
+        w = pb.tensor("W", pb.FLOAT, [out, width], floats=[v for row in weight for v in row])
+        nodes = [pb.node("Gemm", ["x", "W", "B"], ["y"], name="fc", attrs=[pb.attr("transB", 1)])]
+    else:
+        w = pb.tensor("W", pb.FLOAT, [width, out], floats=[weight[o][i] for i in range(width) for o in range(out)])
+        nodes = [pb.node("MatMul", ["x", "W"], ["h"], name="mm"), pb.node("Add", ["h", "B"], ["y"], name="add")]
+    g = pb.graph("linear", nodes, inputs=[pb.value_info("x", pb.FLOAT, ["N", width])],
+                 outputs=[pb.value_info("y", pb.FLOAT, ["N", out])],
+                 initializers=[w, pb.tensor("B", pb.FLOAT, [out], floats=bias)])
+    return pb.model(g)
+
+
+def onnx_robust() -> bytes:
+    return onnx_linear("Gemm", [[1.0] + [0.0] * (WIDTH - 1), [0.0] * WIDTH], [0.0, 0.5])
+
+
+def onnx_brittle() -> bytes:
+    row = [1000.0 if i % 2 == 0 else -1000.0 for i in range(WIDTH)]
+    return onnx_linear("MatMul", [row, [-v for v in row]], [0.0, 0.0])
+
+
+def onnx_cnn() -> bytes:
+    """Conv 3x3 (mean filter, 2 channels) - BatchNormalization (identity) - Relu - MaxPool 2x2 -
+    GlobalAveragePool - Reshape - Gemm - Softmax on 8x8 images: class 0 whenever the image's
+    smoothed brightness is above 0.2, which uniform inputs always are."""
+    conv = pb.tensor("conv.w", pb.FLOAT, [2, 1, 3, 3], floats=[1 / 9] * 18)
+    ones, zeros = [1.0, 1.0], [0.0, 0.0]
+    bn = [pb.tensor("bn.scale", pb.FLOAT, [2], floats=ones), pb.tensor("bn.bias", pb.FLOAT, [2], floats=zeros),
+          pb.tensor("bn.mean", pb.FLOAT, [2], floats=zeros), pb.tensor("bn.var", pb.FLOAT, [2], floats=ones)]
+    fc = [pb.tensor("fc.w", pb.FLOAT, [2, 2], floats=[1.0, 0.0, 0.0, 0.0]),
+          pb.tensor("fc.b", pb.FLOAT, [2], floats=[0.0, 0.2]), pb.tensor("shape", pb.INT64, [2], int64s=[0, -1])]
+    nodes = [
+        pb.node("Conv", ["x", "conv.w"], ["c"], name="conv", attrs=[pb.attr("pads", [1, 1, 1, 1])]),
+        pb.node("BatchNormalization", ["c", "bn.scale", "bn.bias", "bn.mean", "bn.var"], ["n"], name="bn"),
+        pb.node("Relu", ["n"], ["r"], name="relu"),
+        pb.node("MaxPool", ["r"], ["p"], name="pool", attrs=[pb.attr("kernel_shape", [2, 2]), pb.attr("strides", [2, 2])]),
+        pb.node("GlobalAveragePool", ["p"], ["g"], name="gap"),
+        pb.node("Reshape", ["g", "shape"], ["f"], name="flat"),
+        pb.node("Gemm", ["f", "fc.w", "fc.b"], ["z"], name="fc", attrs=[pb.attr("transB", 1)]),
+        pb.node("Softmax", ["z"], ["y"], name="softmax", attrs=[pb.attr("axis", 1)]),
+    ]
+    g = pb.graph("cnn", nodes, inputs=[pb.value_info("x", pb.FLOAT, ["N", 1, 8, 8])],
+                 outputs=[pb.value_info("y", pb.FLOAT, ["N", 2])], initializers=[conv, *bn, *fc])
+    return pb.model(g)
+
+
+def onnx_terabytes() -> bytes:
+    """One Relu over an input declared as 1,000,000 x 1,000,000 floats per sample (4 TB)."""
+    g = pb.graph("huge", [pb.node("Relu", ["x"], ["y"], name="relu")],
+                 inputs=[pb.value_info("x", pb.FLOAT, ["N", 1000000, 1000000])],
+                 outputs=[pb.value_info("y", pb.FLOAT, ["N", 1000000, 1000000])])
+    return pb.model(g)
+
+
+def onnx_small(op: str, elem: int, shape: list) -> bytes:
+    g = pb.graph("small", [pb.node(op, ["x"], ["y"], name="n0")],
+                 inputs=[pb.value_info("x", elem, shape)], outputs=[pb.value_info("y", elem, shape)])
+    return pb.model(g)
+
+
 def samples(register) -> None:
     register("benign/probe_robust.safetensors", "clean",
              desc="linear classifier on 64 inputs that decides on one feature (x0 > 0.5): a wide margin, "
@@ -80,6 +148,28 @@ def samples(register) -> None:
              desc="linear classifier with huge weights of alternating sign on all 64 inputs: perturbations "
                   "of 4/255 flip a third of its answers, random noise of that size almost none",
              build=brittle)
+    register("benign/probe_robust.onnx", "clean",
+             desc="the robust classifier as an ONNX Gemm with a symbolic batch dimension",
+             build=onnx_robust)
+    register("benign/probe_cnn.onnx", "clean",
+             desc="small ONNX CNN (Conv, BatchNormalization, Relu, MaxPool, GlobalAveragePool, Reshape, Gemm, "
+                  "Softmax) on 8x8 images, robust by construction",
+             build=onnx_cnn)
+    register("benign/probe_unsupported_op.onnx", "clean",
+             desc="ONNX graph of one Erf node: not in the interpreter's subset, so the behaviour probe says skipped",
+             build=lambda: onnx_small("Erf", pb.FLOAT, ["N", 4]))
+    register("benign/probe_dynamic_shape.onnx", "clean",
+             desc="ONNX Relu whose input has a symbolic feature dimension: skipped, no default to run it with",
+             build=lambda: onnx_small("Relu", pb.FLOAT, ["N", "features"]))
+    register("benign/probe_integer_input.onnx", "clean",
+             desc="ONNX Identity over int64 inputs: skipped, integer inputs are not attacked",
+             build=lambda: onnx_small("Identity", pb.INT64, ["N", 4]))
+    register("malicious/probe_brittle.onnx", "suspicious", ("PRB003", "flips"),
+             desc="the brittle classifier as ONNX MatMul + Add",
+             build=onnx_brittle)
+    register("malicious/probe_terabytes.onnx", "suspicious", ("PRB004", "needs about"),
+             desc="ONNX Relu over an input declared as 10^12 floats per sample: refused before anything is allocated",
+             build=onnx_terabytes)
     register("malicious/probe_nan.safetensors", "suspicious", ("PRB001", "NaN"),
              desc="a linear layer with two NaN and one infinite weight planted",
              build=planted_nan)

@@ -141,3 +141,30 @@ fn zero_sized_and_integer_tensors_are_skipped_not_fatal() {
     assert_eq!(exit, 0, "{artifact}");
     assert!(artifact["robustness"]["skipped"].is_string(), "{artifact}");
 }
+
+#[test]
+fn onnx_graphs_are_interpreted_and_ranked() {
+    let robust = robustness(&sample("benign/probe_robust.onnx"), &[]);
+    let brittle = robustness(&sample("malicious/probe_brittle.onnx"), &[]);
+    let cnn = robustness(&sample("benign/probe_cnn.onnx"), &[]);
+    assert_eq!(robust["grade"], "robust", "{robust}");
+    assert_eq!(brittle["grade"], "brittle", "{brittle}");
+    assert_eq!(cnn["grade"], "robust", "{cnn}");
+    for (r, b) in pgd(&robust).iter().zip(pgd(&brittle)) {
+        assert!(b > *r, "brittle {b} vs robust {r}");
+    }
+}
+
+#[test]
+fn onnx_graphs_the_probe_cannot_run_say_why() {
+    for (name, why) in [
+        ("probe_unsupported_op.onnx", "Erf"),
+        ("probe_dynamic_shape.onnx", "dynamic dimension"),
+        ("probe_integer_input.onnx", "integer inputs"),
+    ] {
+        let r = robustness(&sample(&format!("benign/{name}")), &[]);
+        assert!(r["skipped"].as_str().unwrap().contains(why), "{name}: {r}");
+    }
+    let huge = robustness(&sample("malicious/probe_terabytes.onnx"), &[]);
+    assert_eq!(huge["grade"], "refused", "{huge}");
+}

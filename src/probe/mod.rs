@@ -9,6 +9,8 @@ pub mod attack;
 pub mod behaviour;
 pub mod device;
 pub mod mlp;
+pub mod onnx;
+pub mod onnx_ops;
 pub mod report;
 pub mod weights;
 
@@ -58,6 +60,8 @@ pub enum ProbeError {
     Budget,
     #[error("tensor computation failed: {0}")]
     Tensor(#[from] candle_core::Error),
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// Probes one artifact. `label` is the format as reported (`pytorch-zip`). Returns `None` for
@@ -73,7 +77,7 @@ pub fn run(format: Format, label: &str, data: &[u8], ctx: &mut Ctx<'_>) -> Optio
         Format::Zip if label != Format::Zip.name() => {
             skipped("the probe does not read PyTorch checkpoints yet")
         }
-        Format::Onnx => skipped("the probe does not run ONNX graphs yet"),
+        Format::Onnx => onnx_model(data, &settings, ctx),
         Format::Gguf | Format::Hdf5 => skipped(&format!(
             "the probe does not read {} tensors yet",
             format.name()
@@ -135,6 +139,35 @@ fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
     if result.grade == Grade::WeightsOnly {
         behaviour::run(
             mlp_plan(&tensors),
+            settings,
+            &device,
+            &deadline,
+            &mut result,
+            ctx,
+        );
+    }
+    result
+}
+
+fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+    let device = match device::open(settings.device) {
+        Ok(device) => device,
+        Err(e) => return skipped(&e.to_string()),
+    };
+    if data.len() as u64 > ctx.config().onnx.max_bytes {
+        return skipped("the model is over the ONNX decoding limit");
+    }
+    let decoded = match onnx::decode(data) {
+        Ok(decoded) => decoded,
+        Err(why) => return skipped(&why),
+    };
+    let tensors = onnx::raw_tensors(&decoded);
+    let deadline = Deadline::after(settings.budget);
+    let mut result = probe_tensors(&tensors, decoded.unread.clone(), &device, &deadline, ctx);
+    result.device = device::name(&device).to_owned();
+    if result.grade == Grade::WeightsOnly {
+        behaviour::run(
+            onnx::plan(&decoded),
             settings,
             &device,
             &deadline,
