@@ -25,6 +25,10 @@ lint:
 bench:
     cargo bench --bench scan
 
+# Probe benchmarks: a 1M-parameter MLP against the default budget, weight-probe MB/s over 1 GiB.
+bench-probe:
+    cargo bench --bench probe
+
 # Fuzz the pickle engine (`cargo install cargo-fuzz` first). cargo-fuzz wants nightly for
 # -Zsanitizer; RUSTC_BOOTSTRAP lets the stable toolchain that these machines have build it.
 fuzz-pickle seconds="600":
