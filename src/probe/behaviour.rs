@@ -57,11 +57,7 @@ pub fn run(
             "running the model on {samples} samples of shape {:?} needs about {needed} bytes, over the probe's limit of {}",
             plan.input, settings.max_bytes
         );
-        ctx.report(RuleId::ProbeRefused, None, why.clone(), None);
-        result.grade = Grade::Refused;
-        result.summary = format!("refused: {why}");
-        result.skipped = Some(why);
-        return;
+        return refuse(result, why, ctx);
     }
     let (inputs, described) = match load_inputs(settings, &plan.input, device) {
         Ok(inputs) => inputs,
@@ -73,6 +69,7 @@ pub fn run(
     });
     let (rows, model) = match run {
         Ok(done) => done,
+        Err(ProbeError::TooLarge(why)) => return refuse(result, why, ctx),
         Err(e) => return not_run(result, e.to_string()),
     };
     let limit = f64::from(settings.max_flip_permille) / 1000.0;
@@ -108,6 +105,14 @@ pub fn run(
         max_flip_rate: limit,
         epsilons: rows,
     });
+}
+
+/// Records a model the probe will not run because of the memory it would take (PRB004).
+fn refuse(result: &mut Robustness, why: String, ctx: &mut Ctx<'_>) {
+    ctx.report(RuleId::ProbeRefused, None, why.clone(), None);
+    result.grade = Grade::Refused;
+    result.summary = format!("refused: {why}");
+    result.skipped = Some(why);
 }
 
 /// How many samples of shape `sample` an `.npy` file holds, from its header alone.

@@ -62,6 +62,9 @@ pub enum ProbeError {
     Tensor(#[from] candle_core::Error),
     #[error("{0}")]
     Unsupported(String),
+    /// Running the model would allocate more than the probe's memory limit.
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 /// Probes one artifact. `label` is the format as reported (`pytorch-zip`). Returns `None` for
@@ -167,7 +170,7 @@ fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robus
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         behaviour::run(
-            onnx::plan(&decoded),
+            onnx::plan(&decoded, settings.max_bytes),
             settings,
             &device,
             &deadline,

@@ -135,7 +135,7 @@ fn declared(info: &ValueInfoProto) -> Option<(i32, Vec<Option<u64>>)> {
 }
 
 /// The graph as a runnable model, or why it is not one.
-pub fn plan(decoded: &Decoded) -> Result<Plan<'_>, String> {
+pub fn plan(decoded: &Decoded, max_bytes: u64) -> Result<Plan<'_>, String> {
     let graph = &decoded.graph;
     if let Some(node) = graph.node.iter().find(|n| {
         !(n.domain.is_empty() || n.domain == "ai.onnx")
@@ -205,6 +205,8 @@ pub fn plan(decoded: &Decoded) -> Result<Plan<'_>, String> {
         })
         .fold(0u128, u128::saturating_add);
     let input_name = input.name.clone();
+    let max_values = usize::try_from(u128::from(max_bytes) / 4 / behaviour::ACTIVATION_COPIES)
+        .unwrap_or(usize::MAX);
     Ok(Plan {
         input: sample,
         memory: Box::new(move |n| {
@@ -215,7 +217,9 @@ pub fn plan(decoded: &Decoded) -> Result<Plan<'_>, String> {
             )
         }),
         load: Box::new(move |device| {
-            Ok(Box::new(Graph::load(decoded, input_name, output, device)?) as Box<dyn Model>)
+            Ok(Box::new(Graph::load(
+                decoded, input_name, output, max_values, device,
+            )?) as Box<dyn Model>)
         }),
     })
 }
@@ -223,6 +227,8 @@ pub fn plan(decoded: &Decoded) -> Result<Plan<'_>, String> {
 /// The graph on a device: initializers as tensors (floats as f32).
 struct Graph<'a> {
     graph: &'a GraphProto,
+    /// Values one node's output may hold.
+    max_values: usize,
     consts: HashMap<String, Tensor>,
     input: String,
     output: String,
@@ -233,6 +239,7 @@ impl<'a> Graph<'a> {
         decoded: &'a Decoded,
         input: String,
         output: String,
+        max_values: usize,
         device: &Device,
     ) -> Result<Self, ProbeError> {
         let mut consts = HashMap::new();
@@ -247,6 +254,7 @@ impl<'a> Graph<'a> {
         }
         Ok(Graph {
             graph: &decoded.graph,
+            max_values,
             consts,
             input,
             output,
@@ -274,7 +282,7 @@ impl Model for Graph<'_> {
                     }
                 })
                 .collect();
-            let out = onnx_ops::eval(node, &inputs).map_err(|e| match e {
+            let out = onnx_ops::eval(node, &inputs, self.max_values).map_err(|e| match e {
                 OpError::Unsupported(why) => ProbeError::Unsupported(why),
                 OpError::Probe(e) => e,
             })?;

@@ -77,8 +77,55 @@ fn axis(node: &NodeProto, value: i64, rank: usize) -> Result<usize, OpError> {
         .ok_or_else(|| unsupported(node, &format!("axis {value} out of range for rank {rank}")))
 }
 
-/// Evaluates one node on its inputs (missing optional inputs are `None`).
-pub fn eval(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Tensor, OpError> {
+/// Refuses an output of more than `max` values before it is allocated.
+fn guard(node: &NodeProto, dims: &[usize], max: usize) -> Result<(), OpError> {
+    let values = dims.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d));
+    match values {
+        Some(v) if v <= max => Ok(()),
+        _ => Err(OpError::Probe(ProbeError::TooLarge(format!(
+            "{} node `{}` would produce a tensor of shape {dims:?}, over the probe's limit of {max} values",
+            node.op_type, node.name
+        )))),
+    }
+}
+
+/// The output shape of a broadcasting binary op or a (batched) matrix product.
+fn output_dims(
+    node: &NodeProto,
+    a: &Tensor,
+    b: &Tensor,
+    matmul: bool,
+) -> Result<Vec<usize>, OpError> {
+    let (ad, bd) = (a.dims(), b.dims());
+    if !matmul {
+        return Ok(a
+            .shape()
+            .broadcast_shape_binary_op(b.shape(), "probe")?
+            .dims()
+            .to_vec());
+    }
+    let (Some(m), Some(n)) = (ad.len().checked_sub(2).and_then(|i| ad.get(i)), bd.last()) else {
+        return Err(unsupported(
+            node,
+            "matrix product of tensors of rank below 2",
+        ));
+    };
+    let batch = |d: &[usize]| {
+        d.get(..d.len().saturating_sub(2))
+            .unwrap_or_default()
+            .to_vec()
+    };
+    let mut dims = candle_core::Shape::from(batch(ad))
+        .broadcast_shape_binary_op(&candle_core::Shape::from(batch(bd)), "probe")?
+        .dims()
+        .to_vec();
+    dims.extend([*m, *n]);
+    Ok(dims)
+}
+
+/// Evaluates one node on its inputs (missing optional inputs are `None`); no output may hold
+/// more than `max` values.
+pub fn eval(node: &NodeProto, inputs: &[Option<Tensor>], max: usize) -> Result<Tensor, OpError> {
     let arg = |i: usize| -> Result<&Tensor, OpError> {
         inputs
             .get(i)
@@ -87,6 +134,19 @@ pub fn eval(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Tensor, OpErr
     };
     let opt = |i: usize| inputs.get(i).and_then(Option::as_ref);
     let x = arg(0)?;
+    match node.op_type.as_str() {
+        "Add" | "Sub" | "Mul" | "Div" => guard(node, &output_dims(node, x, arg(1)?, false)?, max)?,
+        "MatMul" => guard(node, &output_dims(node, x, arg(1)?, true)?, max)?,
+        "Gemm" => {
+            let (&[a0, a1], &[b0, b1]) = (x.dims(), arg(1)?.dims()) else {
+                return Err(unsupported(node, "Gemm of tensors that are not matrices"));
+            };
+            let m = if int(node, "transA", 0) != 0 { a1 } else { a0 };
+            let n = if int(node, "transB", 0) != 0 { b0 } else { b1 };
+            guard(node, &[m, n], max)?;
+        }
+        _ => {}
+    }
     Ok(match node.op_type.as_str() {
         "Identity" | "Dropout" => x.clone(),
         "Relu" => x.relu()?,
@@ -164,7 +224,7 @@ pub fn eval(node: &NodeProto, inputs: &[Option<Tensor>]) -> Result<Tensor, OpErr
                 .broadcast_mul(&scale)?
                 .broadcast_add(&bias)?
         }
-        "Conv" => conv(node, x, arg(1)?, opt(2))?,
+        "Conv" => conv(node, x, arg(1)?, opt(2), max)?,
         "MaxPool" | "AveragePool" => pool(node, x)?,
         other => {
             return Err(unsupported(
@@ -214,10 +274,16 @@ fn reshape_dims(node: &NodeProto, dims: &[usize], spec: &[i64]) -> Result<Vec<us
 }
 
 /// 2-D convolution (symmetric or asymmetric zero padding, equal strides and dilations).
-fn conv(node: &NodeProto, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<Tensor, OpError> {
-    if x.rank() != 4 {
+fn conv(
+    node: &NodeProto,
+    x: &Tensor,
+    w: &Tensor,
+    b: Option<&Tensor>,
+    max: usize,
+) -> Result<Tensor, OpError> {
+    let (&[n, _, _, _], &[c_out, _, kh, kw]) = (x.dims(), w.dims()) else {
         return Err(unsupported(node, "only 2-D convolutions are supported"));
-    }
+    };
     let same = |v: Vec<i64>| -> Result<usize, OpError> {
         match v.as_slice() {
             [] => Ok(1),
@@ -232,8 +298,28 @@ fn conv(node: &NodeProto, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<
     if attr(node, "auto_pad").is_some_and(|a| !a.s.is_empty() && a.s != b"NOTSET") {
         return Err(unsupported(node, "auto_pad"));
     }
-    let x = pad(node, x)?;
     let groups = usize::try_from(int(node, "group", 1)).map_err(|_| unsupported(node, "group"))?;
+    if stride == 0 || dilation == 0 || groups == 0 {
+        return Err(unsupported(node, "zero stride, dilation or group"));
+    }
+    let x = pad(node, x, max)?;
+    // candle computes output sizes in unsigned arithmetic: the kernel must fit the input.
+    let reach = |k: usize| {
+        dilation
+            .checked_mul(k.saturating_sub(1))
+            .and_then(|r| r.checked_add(1))
+    };
+    let (h, w_in) = (x.dim(2)?, x.dim(3)?);
+    match (reach(kh), reach(kw)) {
+        (Some(rh), Some(rw)) if rh <= h && rw <= w_in => {
+            guard(
+                node,
+                &[n, c_out, (h - rh) / stride + 1, (w_in - rw) / stride + 1],
+                max,
+            )?;
+        }
+        _ => return Err(unsupported(node, "the kernel is larger than the input")),
+    }
     let y = x.conv2d(w, 0, stride, dilation, groups)?;
     Ok(match b {
         Some(b) => y.broadcast_add(&b.reshape((1, (), 1, 1))?)?,
@@ -242,14 +328,26 @@ fn conv(node: &NodeProto, x: &Tensor, w: &Tensor, b: Option<&Tensor>) -> Result<
 }
 
 /// Zero padding from the `pads` attribute (`[top, left, bottom, right]`).
-fn pad(node: &NodeProto, x: &Tensor) -> Result<Tensor, OpError> {
+fn pad(node: &NodeProto, x: &Tensor, max: usize) -> Result<Tensor, OpError> {
     let pads = ints(node, "pads");
     let p = |i: usize| {
         usize::try_from(pads.get(i).copied().unwrap_or(0))
             .map_err(|_| unsupported(node, "negative pad"))
     };
-    Ok(x.pad_with_zeros(2, p(0)?, p(2)?)?
-        .pad_with_zeros(3, p(1)?, p(3)?)?)
+    let (top, left, bottom, right) = (p(0)?, p(1)?, p(2)?, p(3)?);
+    let grow = |d: usize, a: usize, b: usize| {
+        d.checked_add(a)
+            .and_then(|v| v.checked_add(b))
+            .unwrap_or(usize::MAX)
+    };
+    let mut dims = x.dims().to_vec();
+    if let [_, _, h, w] = dims.as_mut_slice() {
+        *h = grow(*h, top, bottom);
+        *w = grow(*w, left, right);
+    }
+    guard(node, &dims, max)?;
+    Ok(x.pad_with_zeros(2, top, bottom)?
+        .pad_with_zeros(3, left, right)?)
 }
 
 fn pool(node: &NodeProto, x: &Tensor) -> Result<Tensor, OpError> {
@@ -274,9 +372,108 @@ fn pool(node: &NodeProto, x: &Tensor) -> Result<Tensor, OpError> {
         return Err(unsupported(node, "kernel_shape missing"));
     }
     let stride = pair(&ints(node, "strides"), 1)?;
+    if stride.0 == 0 || stride.1 == 0 || kernel.0 > x.dim(2)? || kernel.1 > x.dim(3)? {
+        return Err(unsupported(
+            node,
+            "zero stride, or a kernel larger than the input",
+        ));
+    }
     Ok(if node.op_type == "MaxPool" {
         x.max_pool2d_with_stride(kernel, stride)?
     } else {
         x.avg_pool2d_with_stride(kernel, stride)?
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::Device;
+
+    use super::*;
+
+    fn node(op: &str, attrs: Vec<AttributeProto>) -> NodeProto {
+        NodeProto {
+            op_type: op.into(),
+            name: "n".into(),
+            attribute: attrs,
+            ..NodeProto::default()
+        }
+    }
+
+    fn ints_attr(name: &str, v: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.into(),
+            ints: v.to_vec(),
+            ..AttributeProto::default()
+        }
+    }
+
+    fn zeros(dims: &[usize]) -> Option<Tensor> {
+        Some(Tensor::zeros(dims, DType::F32, &Device::Cpu).unwrap())
+    }
+
+    #[test]
+    fn outputs_over_the_limit_are_refused_before_allocation() {
+        let blowup = eval(
+            &node("Add", vec![]),
+            &[zeros(&[1, 100_000, 1]), zeros(&[100_000])],
+            1 << 20,
+        );
+        assert!(
+            matches!(blowup, Err(OpError::Probe(ProbeError::TooLarge(_)))),
+            "{blowup:?}"
+        );
+        let outer = eval(
+            &node("MatMul", vec![]),
+            &[zeros(&[50_000, 1]), zeros(&[1, 50_000])],
+            1 << 20,
+        );
+        assert!(
+            matches!(outer, Err(OpError::Probe(ProbeError::TooLarge(_)))),
+            "{outer:?}"
+        );
+        let pads = vec![ints_attr("pads", &[1 << 40, 0, 0, 0])];
+        let padded = eval(
+            &node("Conv", pads),
+            &[zeros(&[1, 1, 4, 4]), zeros(&[1, 1, 3, 3])],
+            1 << 20,
+        );
+        assert!(
+            matches!(padded, Err(OpError::Probe(ProbeError::TooLarge(_)))),
+            "{padded:?}"
+        );
+    }
+
+    #[test]
+    fn kernels_that_do_not_fit_are_unsupported_not_a_panic() {
+        let pool = node("MaxPool", vec![ints_attr("kernel_shape", &[9, 9])]);
+        assert!(matches!(
+            eval(&pool, &[zeros(&[1, 1, 4, 4])], 1 << 20),
+            Err(OpError::Unsupported(_))
+        ));
+        let conv = eval(
+            &node("Conv", vec![]),
+            &[zeros(&[1, 1, 2, 2]), zeros(&[1, 1, 3, 3])],
+            1 << 20,
+        );
+        assert!(matches!(conv, Err(OpError::Unsupported(_))), "{conv:?}");
+        let stride0 = node("Conv", vec![ints_attr("strides", &[0, 0])]);
+        let conv = eval(
+            &stride0,
+            &[zeros(&[1, 1, 4, 4]), zeros(&[1, 1, 3, 3])],
+            1 << 20,
+        );
+        assert!(matches!(conv, Err(OpError::Unsupported(_))), "{conv:?}");
+        assert!(matches!(
+            eval(&node("Lstm", vec![]), &[zeros(&[1])], 1 << 20),
+            Err(OpError::Unsupported(_))
+        ));
+    }
+
+    #[test]
+    fn reshape_copies_zero_and_infers_minus_one() {
+        let n = node("Reshape", vec![]);
+        assert_eq!(reshape_dims(&n, &[2, 3, 4], &[0, -1]).unwrap(), [2, 12]);
+        assert!(reshape_dims(&n, &[2], &[0, 0]).is_err());
+    }
 }
