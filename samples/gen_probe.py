@@ -135,6 +135,18 @@ def onnx_small(op: str, elem: int, shape: list) -> bytes:
     return pb.model(g)
 
 
+def npy_f32(shape: tuple[int, ...], values: list[float]) -> bytes:
+    header = f"{{'descr': '<f4', 'fortran_order': False, 'shape': {shape!r}, }}"
+    header += " " * (-(10 + len(header) + 1) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + struct.pack(f"<{len(values)}f", *values)
+
+
+def npy_with_nan() -> bytes:
+    values = [((i * 7) % 13 - 6) / 10 for i in range(64)]
+    values[17] = float("nan")
+    return npy_f32((8, 8), values)
+
+
 def samples(register) -> None:
     register("benign/probe_robust.safetensors", "clean",
              desc="linear classifier on 64 inputs that decides on one feature (x0 > 0.5): a wide margin, "
@@ -173,6 +185,9 @@ def samples(register) -> None:
     register("malicious/probe_nan.safetensors", "suspicious", ("PRB001", "NaN"),
              desc="a linear layer with two NaN and one infinite weight planted",
              build=planted_nan)
+    register("malicious/probe_nan.npy", "suspicious", ("PRB001", "NaN"),
+             desc="an 8x8 float32 .npy array with one NaN planted",
+             build=npy_with_nan)
     register("malicious/probe_outlier.safetensors", "suspicious", ("PRB002", "encoder.weight"),
              desc="a 16x16 weight whose values are all below 0.07 but one, set to 1e12",
              build=planted_outlier)

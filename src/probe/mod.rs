@@ -74,9 +74,8 @@ pub fn run(format: Format, label: &str, data: &[u8], ctx: &mut Ctx<'_>) -> Optio
     let start = Instant::now();
     let mut result = match format {
         Format::Safetensors => safetensors(data, &settings, ctx),
-        Format::Pickle | Format::Numpy => {
-            skipped("the probe does not read pickled or .npy tensors yet")
-        }
+        Format::Numpy => numpy_array(data, &settings, ctx),
+        Format::Pickle => skipped("the probe does not read pickled tensors yet"),
         Format::Zip if label != Format::Zip.name() => {
             skipped("the probe does not read PyTorch checkpoints yet")
         }
@@ -148,6 +147,38 @@ fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
             &mut result,
             ctx,
         );
+    }
+    result
+}
+
+/// A `.npy` array: its values through the weight probe; an array alone is no model to run.
+fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+    let Some((itemsize, shape, bytes)) = crate::formats::numpy::float_array(data) else {
+        return skipped("the array is not of little-endian floats");
+    };
+    let dtype = match itemsize {
+        2 => DType::F16,
+        4 => DType::F32,
+        _ => DType::F64,
+    };
+    let Ok(shape) = shape.iter().map(|&d| usize::try_from(d)).collect() else {
+        return skipped("the array's shape does not fit this machine");
+    };
+    let device = match device::open(settings.device) {
+        Ok(device) => device,
+        Err(e) => return skipped(&e.to_string()),
+    };
+    let tensor = RawTensor {
+        name: "array".to_owned(),
+        dtype,
+        shape,
+        data: bytes,
+    };
+    let deadline = Deadline::after(settings.budget);
+    let mut result = probe_tensors(&[tensor], Vec::new(), &device, &deadline, ctx);
+    result.device = device::name(&device).to_owned();
+    if result.grade == Grade::WeightsOnly {
+        result.summary = format!("{} (an array: there is no model to run)", result.summary);
     }
     result
 }
