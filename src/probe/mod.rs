@@ -87,6 +87,12 @@ pub fn run(format: Format, label: &str, data: &[u8], ctx: &mut Ctx<'_>) -> Optio
         _ => return None,
     };
     result.runtime_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Some(w) = result.weights.as_ref().filter(|w| w.outlier_tensors > 0) {
+        result.summary = format!(
+            "{}; {} tensors with outliers",
+            result.summary, w.outlier_tensors
+        );
+    }
     if settings.mode == ProbeMode::Require
         && let Some(why) = &result.skipped
     {
