@@ -62,15 +62,20 @@ pub fn probe(
         deadline.check()?;
         let (x, finite) = load_finite(chunk, t.dtype, device)?;
         let n = x.elem_count();
-        let nan = x
-            .ne(&x)?
-            .to_dtype(DType::F32)?
-            .sum_all()?
-            .to_scalar::<f32>()? as u64;
         let finite_count = finite.to_dtype(DType::F32)?.sum_all()?.to_scalar::<f32>()? as u64;
-        stats.nan += nan;
-        stats.inf += (n as u64).saturating_sub(nan + finite_count);
-        let clean = finite.where_cond(&x, &x.zeros_like()?)?;
+        // The common case, all finite, needs no NaN count and no masking.
+        let clean = if finite_count == n as u64 {
+            x
+        } else {
+            let nan = x
+                .ne(&x)?
+                .to_dtype(DType::F32)?
+                .sum_all()?
+                .to_scalar::<f32>()? as u64;
+            stats.nan += nan;
+            stats.inf += (n as u64).saturating_sub(nan + finite_count);
+            finite.where_cond(&x, &x.zeros_like()?)?
+        };
         stats.min = stats
             .min
             .min(f64::from(clean.min_all()?.to_scalar::<f32>()?));
@@ -122,7 +127,12 @@ pub fn probe(
 /// A chunk of raw little-endian values as a 1-D f32 tensor on the device.
 fn load(bytes: &[u8], dtype: DType, device: &Device) -> Result<Tensor, ProbeError> {
     let n = bytes.len() / dtype.size_in_bytes();
-    Ok(Tensor::from_raw_buffer(bytes, dtype, &[n], device)?.to_dtype(DType::F32)?)
+    let x = Tensor::from_raw_buffer(bytes, dtype, &[n], device)?;
+    Ok(if dtype == DType::F32 {
+        x
+    } else {
+        x.to_dtype(DType::F32)?
+    })
 }
 
 /// A chunk and its mask of finite values (1 where finite, NaN and infinities 0).
@@ -174,7 +184,6 @@ pub fn spectral_norm(w: &Tensor, deadline: &Deadline) -> Result<f64, ProbeError>
         .collect();
     let mut v = Tensor::from_vec(start, (cols, 1), w.device())?;
     v = v.affine(1.0 / norm(&v)?.max(f64::MIN_POSITIVE), 0.0)?;
-    let wt = w.t()?.contiguous()?;
     let mut sigma = 0.0;
     for _ in 0..POWER_ITERATIONS {
         deadline.check()?;
@@ -183,7 +192,8 @@ pub fn spectral_norm(w: &Tensor, deadline: &Deadline) -> Result<f64, ProbeError>
         if sigma == 0.0 {
             break;
         }
-        let back = wt.matmul(&u)?;
+        // wᵀu as (uᵀw)ᵀ: no transposed copy of w.
+        let back = u.t()?.matmul(w)?.t()?;
         v = back.affine(1.0 / norm(&back)?.max(f64::MIN_POSITIVE), 0.0)?;
     }
     Ok(sigma * largest)
