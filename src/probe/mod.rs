@@ -221,8 +221,14 @@ fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robus
 /// A state dict that is a plain MLP, ready to run.
 fn mlp_plan<'a>(tensors: &'a [RawTensor<'a>]) -> Result<behaviour::Plan<'a>, String> {
     let layers = mlp::recognise(tensors)?;
-    if let Some(l) = layers.iter().find(|l| !is_float(l.weight.dtype)) {
-        return Err(format!("layer `{}` has integer weights", l.prefix));
+    let floats = |l: &mlp::LayerSpec<'_>| {
+        is_float(l.weight.dtype) && l.bias.is_none_or(|b| is_float(b.dtype))
+    };
+    if let Some(l) = layers.iter().find(|l| !floats(l)) {
+        return Err(format!(
+            "layer `{}` is not of 16, 32 or 64-bit floats",
+            l.prefix
+        ));
     }
     let width = layers.first().map_or(0, mlp::LayerSpec::inputs);
     let params: u128 = layers
