@@ -341,7 +341,7 @@ fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
             ),
             None,
         ),
-        Format::Text => {}
+        Format::Text => formats::safetensors::index::analyse(data, ctx),
         Format::Unknown => ctx.report(
             RuleId::UnknownFormat,
             Some(0),
