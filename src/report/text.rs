@@ -130,6 +130,9 @@ fn model_line(model: &ModelReport) -> String {
                 .map(|o| format!("{} {}", o.domain, o.version))
                 .collect();
             let io = |values: &[TensorInfo]| -> String {
+                if values.is_empty() {
+                    return "-".to_owned();
+                }
                 values
                     .iter()
                     .map(tensor_text)

@@ -41,7 +41,10 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             return ctx.report(
                 rule,
                 None,
-                format!("does not decode as an ONNX ModelProto: {e}"),
+                format!(
+                    "does not decode as an ONNX ModelProto: {}",
+                    short(&e.to_string())
+                ),
                 None,
             );
         }
@@ -57,6 +60,16 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     summary::check_versions(&model, ctx);
     let counted = walk::Walker::new(ctx, &model).model(&model);
     ctx.summarise(ModelSummary::Onnx(summary::summarise(&model, counted)));
+}
+
+/// prost names every message on the way down to a decoding error; deep nesting makes that
+/// path long, and its end is what matters.
+fn short(message: &str) -> String {
+    const KEEP: usize = 160;
+    match message.char_indices().rev().nth(KEEP) {
+        Some((at, _)) => format!("…{}", &message[at..]),
+        None => message.to_owned(),
+    }
 }
 
 /// `ModelProto` field numbers (ONNX IR version 10): ir_version, producer_name,

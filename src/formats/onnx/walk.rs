@@ -92,7 +92,8 @@ impl<'c, 'a> Walker<'c, 'a> {
                 RuleId::OnnxLimitExceeded,
                 None,
                 format!(
-                    "subgraph `{path}` is nested deeper than {limit} graphs and was not analysed"
+                    "subgraph `{}` is nested deeper than {limit} graphs and was not analysed",
+                    tail(path)
                 ),
                 None,
             );
@@ -386,6 +387,16 @@ fn elements(dims: &[i64]) -> u64 {
     dims.iter()
         .map(|&d| u64::try_from(d).unwrap_or(0))
         .fold(1u64, u64::saturating_mul)
+}
+
+/// The end of a long graph path, which is where the subgraph is.
+fn tail(path: &str) -> String {
+    let count = path.chars().count();
+    if count <= MAX_EVIDENCE {
+        return path.to_owned();
+    }
+    let kept: String = path.chars().skip(count - MAX_EVIDENCE).collect();
+    format!("…{kept}")
 }
 
 /// The start of some text as a quoted, escaped excerpt with its length when cut.
