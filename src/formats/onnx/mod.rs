@@ -8,6 +8,8 @@ mod external;
 mod ops;
 pub mod proto;
 mod summary;
+#[cfg(test)]
+mod tests;
 mod walk;
 
 use prost::Message;
@@ -132,7 +134,7 @@ fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
 }
 
 #[cfg(test)]
-mod tests {
+mod detect_tests {
     use super::looks_like_onnx;
 
     /// ir_version 8, producer "t", an (empty-bodied) graph of 3 bytes, an opset import.
