@@ -23,7 +23,7 @@ CHUNK = 64 << 20  # bytes of one initializer
 
 
 def write_onnx(path: Path, total: int) -> None:
-    count = max(1, total // CHUNK)
+    count = max(1, -(-total // CHUNK))
     side = int((CHUNK // 4) ** 0.5)  # square float matrices of about CHUNK bytes
     raw_len = side * side * 4
     headers = []
