@@ -31,7 +31,12 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
-    let model = match proto::ModelProto::decode(data) {
+    // Decoding from the shared mapping makes initializer bytes slices of the file, not copies.
+    let decoded = match ctx.shared(data) {
+        Some(bytes) => proto::ModelProto::decode(bytes),
+        None => proto::ModelProto::decode(data),
+    };
+    let model = match decoded {
         Ok(model) => model,
         Err(e) => {
             // prost stops at 100 nested messages: a recursion bomb of subgraphs.
