@@ -1469,6 +1469,7 @@ def npy_header_not_literal() -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + f64(1, 2, 3, 4)
 
 
+sys.dont_write_bytecode = True  # no __pycache__ among the samples
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_onnx  # noqa: E402
 
