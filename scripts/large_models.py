@@ -16,6 +16,7 @@ import struct
 import sys
 from pathlib import Path
 
+sys.dont_write_bytecode = True  # no __pycache__ among the samples
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "samples"))
 import onnxpb as pb  # noqa: E402
 
