@@ -4,6 +4,9 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use crate::config::{Config, ProbeMode};
 use crate::containers;
@@ -64,6 +67,8 @@ pub struct Ctx<'a> {
     state: &'a mut ScanState,
     /// Lets go of the pages of a slice of the input once it has been hashed.
     release: Release<'a>,
+    /// The whole file as shareable bytes, while the bytes analysed are the whole file.
+    whole: Option<&'a Bytes>,
 }
 
 /// Called with a slice of the input once it has been read and will not be needed soon, so that
@@ -129,6 +134,14 @@ impl<'a> Ctx<'a> {
         self.disk_path
     }
 
+    /// `data` as [`Bytes`] that share the mapped file instead of copying it, when `data` is the
+    /// whole file being analysed.
+    pub fn shared(&self, data: &[u8]) -> Option<Bytes> {
+        self.whole
+            .filter(|w| std::ptr::eq(w.as_ptr(), data.as_ptr()) && w.len() == data.len())
+            .cloned()
+    }
+
     /// Records the summary of a model found in the bytes being analysed.
     pub fn summarise(&mut self, summary: ModelSummary) {
         let member = (!self.chain.is_empty()).then(|| self.chain.join("!"));
@@ -190,6 +203,7 @@ impl<'a> Ctx<'a> {
             offset_base: self.offset_base.saturating_add(by),
             state: self.state,
             release: self.release,
+            whole: None,
         }
     }
 
@@ -305,6 +319,7 @@ impl<'a> Ctx<'a> {
             offset_base: 0,
             state: self.state,
             release: self.release,
+            whole: None,
         };
         analyse(format, data, &mut child, kind);
     }
@@ -343,7 +358,7 @@ fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
             ),
             None,
         ),
-        Format::Text => {}
+        Format::Text => formats::safetensors::index::analyse(data, ctx),
         Format::Unknown => ctx.report(
             RuleId::UnknownFormat,
             Some(0),
@@ -414,14 +429,18 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
         Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
     };
     match crate::zone::mmap::map(&file) {
-        Ok(mapped) => scan(
-            detect::detect(&mapped),
-            &mapped,
-            (path, Some(path)),
-            display,
-            config,
-            &|part| mapped.release(part),
-        ),
+        Ok(mapped) => {
+            let mapped = Arc::new(mapped);
+            let whole = Bytes::from_owner(crate::zone::mmap::Shared(Arc::clone(&mapped)));
+            scan(
+                detect::detect(&whole),
+                &whole,
+                (path, Some(path)),
+                display,
+                config,
+                (&|part| mapped.release(part), Some(&whole)),
+            )
+        }
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
     }
 }
@@ -441,7 +460,7 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
-    scan(format, data, (path, None), display, config, &|_| {})
+    scan(format, data, (path, None), display, config, (&|_| {}, None))
 }
 
 /// `paths`: the name the bytes go by, and where they are on disk if they are a file there.
@@ -451,7 +470,7 @@ fn scan(
     (path, disk_path): (&Path, Option<&Path>),
     display: &str,
     config: &Config,
-    release: Release<'_>,
+    (release, whole): (Release<'_>, Option<&Bytes>),
 ) -> ArtifactReport {
     let mut state = ScanState {
         input_len: data.len() as u64,
@@ -471,6 +490,7 @@ fn scan(
                 offset_base: 0,
                 state: &mut state,
                 release,
+                whole,
             };
             analyse(format, data, &mut ctx, MemberKind::File);
             analyse_second_reading(format, data, &mut ctx);

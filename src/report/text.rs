@@ -8,6 +8,7 @@ use anstyle::{AnsiColor, Style};
 use super::Summary;
 use crate::finding::{ArtifactReport, Finding, Severity, Verdict};
 use crate::probe::report::Robustness;
+use crate::summary::{Dim, ModelReport, ModelSummary, TensorInfo};
 
 fn verdict_style(verdict: Verdict) -> Style {
     let color = match verdict {
@@ -71,6 +72,9 @@ fn write_artifact(out: &mut dyn Write, report: &ArtifactReport) -> io::Result<()
     )?;
     for alias in &report.aliases {
         writeln!(out, "    {DIM}also at {alias}{DIM:#}")?;
+    }
+    for model in &report.models {
+        writeln!(out, "    {DIM}{}{DIM:#}", model_line(model))?;
     }
     if let Some(error) = &report.error {
         writeln!(out, "    error: {error}")?;
@@ -172,4 +176,72 @@ fn write_robustness(out: &mut dyn Write, r: &Robustness) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `model: onnx (pytorch 2.1, IR 8, ai.onnx 17): 12 nodes, 1200 parameters; in x float[1,N]; out y float[1,2]`
+fn model_line(model: &ModelReport) -> String {
+    let place = model
+        .member
+        .as_ref()
+        .map_or(String::new(), |m| format!(" in {m}"));
+    match &model.summary {
+        ModelSummary::Onnx(m) => {
+            let opsets: Vec<String> = m
+                .opset_imports
+                .iter()
+                .map(|o| format!("{} {}", o.domain, o.version))
+                .collect();
+            let io = |values: &[TensorInfo]| -> String {
+                if values.is_empty() {
+                    return "-".to_owned();
+                }
+                values
+                    .iter()
+                    .map(tensor_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "model{place}: onnx ({} {}, IR {}, {}): {} nodes, {} parameters; in {}; out {}",
+                m.producer,
+                m.producer_version,
+                m.ir_version,
+                opsets.join(", "),
+                m.nodes,
+                m.parameters,
+                io(&m.inputs),
+                io(&m.outputs)
+            )
+        }
+        ModelSummary::Safetensors(m) => {
+            let dtypes: Vec<String> = m
+                .dtypes
+                .iter()
+                .map(|(dtype, t)| format!("{dtype} {}", t.parameters))
+                .collect();
+            format!(
+                "model{place}: safetensors: {} tensors, {} parameters ({})",
+                m.tensors,
+                m.parameters,
+                dtypes.join(", ")
+            )
+        }
+    }
+}
+
+/// `x float[1,N]`
+fn tensor_text(t: &TensorInfo) -> String {
+    let dtype = t.dtype.as_deref().unwrap_or("?");
+    let shape = t.shape.as_ref().map_or(String::new(), |dims| {
+        let dims: Vec<String> = dims
+            .iter()
+            .map(|d| match d {
+                Dim::Value(v) => v.to_string(),
+                Dim::Param(p) => p.clone(),
+                Dim::Unknown => "?".to_owned(),
+            })
+            .collect();
+        format!("[{}]", dims.join(","))
+    });
+    format!("{} {dtype}{shape}", t.name)
 }

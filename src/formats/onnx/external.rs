@@ -1,7 +1,6 @@
 //! Tensors whose bytes live in another file (`data_location: EXTERNAL`). Loaders read
 //! `location` relative to the model's directory; a location that leaves it is an arbitrary file
-//! read on the loading machine. Paths are resolved by name and by `canonicalize` (which follows
-//! links without opening anything); nothing outside the model's directory is ever opened.
+//! read on the loading machine (see [`crate::zone::sibling`]).
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -9,17 +8,7 @@ use std::path::{Path, PathBuf};
 use super::proto::TensorProto;
 use crate::engine::Ctx;
 use crate::rules::RuleId;
-
-/// What a relative location resolved to.
-#[derive(Debug, Clone)]
-enum Resolved {
-    /// A regular file inside the model's directory, of this many bytes.
-    File(u64),
-    /// Outside the directory, through a link: the real path.
-    Escapes(PathBuf),
-    /// Nothing usable there: why.
-    Missing(String),
-}
+use crate::zone::sibling::{self, Resolved, lexical_escape};
 
 pub struct ExternalData {
     /// The model's directory, canonical; `None` when the model is not a file on disk (an
@@ -30,12 +19,8 @@ pub struct ExternalData {
 
 impl ExternalData {
     pub fn new(model: Option<&Path>) -> Self {
-        let dir = model.and_then(|path| {
-            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
-            parent.unwrap_or(Path::new(".")).canonicalize().ok()
-        });
         ExternalData {
-            dir,
+            dir: model.and_then(sibling::model_dir),
             resolved: HashMap::new(),
         }
     }
@@ -121,46 +106,8 @@ impl ExternalData {
         if let Some(known) = self.resolved.get(location) {
             return Some(known.clone());
         }
-        let resolved = match dir.join(location).canonicalize() {
-            Err(e) => Resolved::Missing(format!("which cannot be found next to the model ({e})")),
-            Ok(real) if !real.starts_with(dir) => Resolved::Escapes(real),
-            Ok(real) => match real.metadata() {
-                Ok(meta) if meta.is_file() => Resolved::File(meta.len()),
-                Ok(_) => Resolved::Missing("which is not a regular file".to_owned()),
-                Err(e) => Resolved::Missing(format!("which cannot be read ({e})")),
-            },
-        };
+        let resolved = sibling::resolve(dir, location);
         self.resolved.insert(location.to_owned(), resolved.clone());
         Some(resolved)
-    }
-}
-
-/// Why a location leaves the model's directory by its name alone: an absolute path (Unix,
-/// Windows drive or UNC) or a `..` component.
-fn lexical_escape(location: &str) -> Option<&'static str> {
-    let bytes = location.as_bytes();
-    let drive = matches!(bytes, [letter, b':', ..] if letter.is_ascii_alphabetic());
-    if location.starts_with(['/', '\\']) || drive {
-        Some("an absolute path")
-    } else if location.split(['/', '\\']).any(|part| part == "..") {
-        Some("a path that climbs out of the model's directory with `..`")
-    } else {
-        None
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::lexical_escape;
-
-    #[test]
-    fn escapes_by_name() {
-        assert!(lexical_escape("/etc/passwd").is_some());
-        assert!(lexical_escape("C:\\Windows\\win.ini").is_some());
-        assert!(lexical_escape("\\\\server\\share").is_some());
-        assert!(lexical_escape("weights/../../x").is_some());
-        assert!(lexical_escape("..\\x").is_some());
-        assert!(lexical_escape("weights.bin").is_none());
-        assert!(lexical_escape("data/w..bin").is_none());
     }
 }

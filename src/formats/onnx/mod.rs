@@ -8,6 +8,8 @@ mod external;
 mod ops;
 pub mod proto;
 mod summary;
+#[cfg(test)]
+mod tests;
 mod walk;
 
 use prost::Message;
@@ -29,7 +31,12 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
-    let model = match proto::ModelProto::decode(data) {
+    // Decoding from the shared mapping makes initializer bytes slices of the file, not copies.
+    let decoded = match ctx.shared(data) {
+        Some(bytes) => proto::ModelProto::decode(bytes),
+        None => proto::ModelProto::decode(data),
+    };
+    let model = match decoded {
         Ok(model) => model,
         Err(e) => {
             // prost stops at 100 nested messages: a recursion bomb of subgraphs.
@@ -41,7 +48,10 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             return ctx.report(
                 rule,
                 None,
-                format!("does not decode as an ONNX ModelProto: {e}"),
+                format!(
+                    "does not decode as an ONNX ModelProto: {}",
+                    short(&e.to_string())
+                ),
                 None,
             );
         }
@@ -57,6 +67,16 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     summary::check_versions(&model, ctx);
     let counted = walk::Walker::new(ctx, &model).model(&model);
     ctx.summarise(ModelSummary::Onnx(summary::summarise(&model, counted)));
+}
+
+/// prost names every message on the way down to a decoding error; deep nesting makes that
+/// path long, and its end is what matters.
+fn short(message: &str) -> String {
+    const KEEP: usize = 160;
+    match message.char_indices().rev().nth(KEEP) {
+        Some((at, _)) => format!("…{}", &message[at..]),
+        None => message.to_owned(),
+    }
 }
 
 /// `ModelProto` field numbers (ONNX IR version 10): ir_version, producer_name,
@@ -119,7 +139,7 @@ fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
 }
 
 #[cfg(test)]
-mod tests {
+mod detect_tests {
     use super::looks_like_onnx;
 
     /// ir_version 8, producer "t", an (empty-bodied) graph of 3 bytes, an opset import.

@@ -187,11 +187,13 @@ const CODE_MARKERS: &[&str] = &[
     "lambda ",
 ];
 
-/// Whether a string attribute carries source code (or names code to import).
-pub fn carries_code(name: &str, value: &[u8]) -> bool {
+/// Whether a string attribute carries source code (or names code to import). Names count only
+/// on non-standard operators (ONNX Runtime's own `EPContext` has a `source`); text needs two
+/// different markers, so that a tokenizer vocabulary entry such as `def ` is not code.
+pub fn carries_code(name: &str, value: &[u8], standard: bool) -> bool {
     let text = String::from_utf8_lossy(value);
-    (CODE_ATTRIBUTES.contains(&name) && !text.trim().is_empty())
-        || CODE_MARKERS.iter().any(|m| text.contains(m))
+    let named = !standard && CODE_ATTRIBUTES.contains(&name) && !text.trim().is_empty();
+    named || CODE_MARKERS.iter().filter(|m| text.contains(*m)).count() >= 2
 }
 
 #[cfg(test)]
@@ -212,9 +214,11 @@ mod tests {
 
     #[test]
     fn code_in_attributes() {
-        assert!(carries_code("code", b"print(1)"));
-        assert!(carries_code("x", b"import os\nos.system('id')"));
-        assert!(!carries_code("mode", b"constant"));
-        assert!(!carries_code("code", b""));
+        assert!(carries_code("code", b"print(1)", false));
+        assert!(!carries_code("source", b"QNN", true));
+        assert!(carries_code("x", b"import os\nos.system('id')", true));
+        assert!(!carries_code("vocab", b"def ", true));
+        assert!(!carries_code("mode", b"constant", false));
+        assert!(!carries_code("code", b"", false));
     }
 }

@@ -92,7 +92,8 @@ impl<'c, 'a> Walker<'c, 'a> {
                 RuleId::OnnxLimitExceeded,
                 None,
                 format!(
-                    "subgraph `{path}` is nested deeper than {limit} graphs and was not analysed"
+                    "subgraph `{}` is nested deeper than {limit} graphs and was not analysed",
+                    tail(path)
                 ),
                 None,
             );
@@ -156,7 +157,7 @@ impl<'c, 'a> Walker<'c, 'a> {
         for attribute in &function.attribute_proto {
             self.attribute(
                 attribute,
-                "",
+                ("", false),
                 &format!("{path} default attribute"),
                 &path,
                 0,
@@ -218,12 +219,21 @@ impl<'c, 'a> Walker<'c, 'a> {
         } else {
             format!("{path}/{}", node.name)
         };
+        let standard = ops::is_standard(&node.domain, &node.op_type);
         for attribute in &node.attribute {
-            self.attribute(attribute, &op, &label, &subgraph_path, depth);
+            self.attribute(attribute, (&op, standard), &label, &subgraph_path, depth);
         }
     }
 
-    fn attribute(&mut self, a: &AttributeProto, op: &str, label: &str, path: &str, depth: u32) {
+    /// `(op, standard)`: the node's qualified operator, and whether the runtime ships it.
+    fn attribute(
+        &mut self,
+        a: &AttributeProto,
+        (op, standard): (&str, bool),
+        label: &str,
+        path: &str,
+        depth: u32,
+    ) {
         let context = format!("{label} attribute `{}`", a.name);
         for (i, s) in std::iter::once(&a.s).chain(&a.strings).enumerate() {
             if s.is_empty() {
@@ -235,7 +245,7 @@ impl<'c, 'a> Walker<'c, 'a> {
                 format!("{context}[{}]", i - 1)
             };
             self.ctx.extract(Origin::OnnxAttribute, &at, None, s);
-            if ops::carries_code(&a.name, s) {
+            if ops::carries_code(&a.name, s, standard) {
                 self.ctx.report(
                     RuleId::OnnxPythonOperator,
                     None,
@@ -386,6 +396,16 @@ fn elements(dims: &[i64]) -> u64 {
     dims.iter()
         .map(|&d| u64::try_from(d).unwrap_or(0))
         .fold(1u64, u64::saturating_mul)
+}
+
+/// The end of a long graph path, which is where the subgraph is.
+fn tail(path: &str) -> String {
+    let count = path.chars().count();
+    if count <= MAX_EVIDENCE {
+        return path.to_owned();
+    }
+    let kept: String = path.chars().skip(count - MAX_EVIDENCE).collect();
+    format!("…{kept}")
 }
 
 /// The start of some text as a quoted, escaped excerpt with its length when cut.
