@@ -197,7 +197,7 @@ fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robus
     if data.len() as u64 > ctx.config().onnx.max_bytes {
         return skipped("the model is over the ONNX decoding limit");
     }
-    let decoded = match onnx::decode(data) {
+    let decoded = match onnx::decode(data, ctx.shared(data)) {
         Ok(decoded) => decoded,
         Err(why) => return skipped(&why),
     };

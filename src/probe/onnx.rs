@@ -34,8 +34,13 @@ pub struct Decoded {
     pub unread: Vec<String>,
 }
 
-pub fn decode(data: &[u8]) -> Result<Decoded, String> {
-    let model = ModelProto::decode(data).map_err(|e| format!("the model does not decode: {e}"))?;
+/// Decodes the model; `shared` (the mapped file as [`Bytes`]) keeps initializer data in place.
+pub fn decode(data: &[u8], shared: Option<Bytes>) -> Result<Decoded, String> {
+    let model = match shared {
+        Some(bytes) => ModelProto::decode(bytes),
+        None => ModelProto::decode(data),
+    }
+    .map_err(|e| format!("the model does not decode: {e}"))?;
     let graph = model.graph.ok_or("the model has no graph")?;
     let mut tensors = Vec::new();
     let mut unread = Vec::new();
