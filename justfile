@@ -34,6 +34,9 @@ bench-registry artifacts="10000":
 pre-commit-e2e:
     cargo build --release --locked
     bash .ci/pre-commit-e2e.sh target/release
+# Probe benchmarks: a 1M-parameter MLP against the default budget, weight-probe MB/s over 1 GiB.
+bench-probe:
+    cargo bench --bench probe
 
 # Fuzz the pickle engine (`cargo install cargo-fuzz` first). cargo-fuzz wants nightly for
 # -Zsanitizer; RUSTC_BOOTSTRAP lets the stable toolchain that these machines have build it.
@@ -43,6 +46,20 @@ fuzz-pickle seconds="600":
 # Fuzz the whole engine: detection, containers and every analyser.
 fuzz-scan seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O scan corpus/scan ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+# Fuzz the ONNX and safetensors analysers.
+fuzz-onnx seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O onnx corpus/onnx ../tests/data/onnx-reference -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+fuzz-safetensors seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O safetensors corpus/safetensors ../samples/benign/sharded_checkpoint -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+# Time and peak RSS of scanning a 500 MB ONNX model and a 5 GB (sparse) safetensors file.
+bench-large dir="/tmp/quarantine-large-models":
+    cargo build --release --locked
+    python3 scripts/large_models.py {{dir}} --onnx-mb 500 --safetensors-gb 5
+    for f in {{dir}}/large.onnx {{dir}}/large.safetensors; do /usr/bin/time -v target/release/quarantine scan $f 2>&1 | grep -E "^(clean|suspicious|malicious|error) |model:|Elapsed|Maximum resident"; done
+    rm -r {{dir}}
 
 # False alarms on files real libraries wrote (joblib and numpy test data from PyPI wheels).
 real-world:

@@ -68,6 +68,11 @@ RULES = {
     "SFT001": ("safetensors-malformed-header", SUSPICIOUS),
     "SFT002": ("safetensors-bad-layout", SUSPICIOUS),
     "SFT003": ("safetensors-trailing-data", SUSPICIOUS),
+    "PRB001": ("probe-non-finite-weights", SUSPICIOUS),
+    "PRB002": ("probe-weight-outliers", SUSPICIOUS),
+    "PRB003": ("probe-brittle-model", SUSPICIOUS),
+    "PRB004": ("probe-refused", SUSPICIOUS),
+    "PRB005": ("probe-skipped", SUSPICIOUS),
     "ARC001": ("archive-corrupt", SUSPICIOUS),
     "ARC002": ("archive-crc-mismatch", SUSPICIOUS),
     "ARC003": ("archive-header-mismatch", SUSPICIOUS),
@@ -78,6 +83,15 @@ RULES = {
     "ARC008": ("archive-duplicate-member", SUSPICIOUS),
     "ARC009": ("archive-flag-anomaly", SUSPICIOUS),
     "ARC010": ("archive-recovered", SUSPICIOUS),
+    "ONX001": ("onnx-malformed", SUSPICIOUS),
+    "ONX002": ("onnx-external-data-escape", MALICIOUS),
+    "ONX003": ("onnx-external-data-invalid", SUSPICIOUS),
+    "ONX004": ("onnx-python-operator", SUSPICIOUS),
+    "ONX005": ("onnx-custom-domain", SUSPICIOUS),
+    "ONX006": ("onnx-bad-opset", SUSPICIOUS),
+    "ONX007": ("onnx-limit-exceeded", SUSPICIOUS),
+    "SFT004": ("safetensors-shard-escape", MALICIOUS),
+    "SFT005": ("safetensors-shard-missing", SUSPICIOUS),
 }
 VERDICT_RANK = {CLEAN: 0, SUSPICIOUS: 1, MALICIOUS: 2}
 
@@ -1460,6 +1474,17 @@ def npy_header_not_literal() -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + f64(1, 2, 3, 4)
 
 
+sys.dont_write_bytecode = True  # no __pycache__ among the samples
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import gen_onnx  # noqa: E402
+
+gen_onnx.samples(register)
+
+import gen_probe  # noqa: E402
+
+gen_probe.samples(register)
+
+
 # ---------------------------------------------------------------------------------------------
 # MANIFEST.tsv and README.md
 # ---------------------------------------------------------------------------------------------
@@ -1527,10 +1552,11 @@ def write(root: Path) -> None:
     built = build_all()
     for directory in ("benign", "malicious"):
         (root / directory).mkdir(parents=True, exist_ok=True)
-        for stale in (root / directory).iterdir():
-            if stale.is_file() and f"{directory}/{stale.name}" not in built:
+        for stale in (root / directory).rglob("*"):
+            if stale.is_file() and stale.relative_to(root).as_posix() not in built:
                 stale.unlink()
     for path, (data, _, _) in built.items():
+        (root / path).parent.mkdir(parents=True, exist_ok=True)
         (root / path).write_bytes(data)
     (root / "MANIFEST.tsv").write_text(manifest(), encoding="utf-8", newline="\n")
     (root / "README.md").write_text(readme(), encoding="utf-8", newline="\n")

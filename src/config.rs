@@ -56,10 +56,53 @@ impl Default for PickleLimits {
     }
 }
 
+/// Bounds on ONNX models.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OnnxLimits {
+    /// Bytes of one `ModelProto` decoded (protobuf itself stops at 2 GiB; larger models keep
+    /// their weights in external data files).
+    pub max_bytes: u64,
+    /// Nodes in all graphs and functions together.
+    pub max_nodes: u64,
+    /// Initializers in all graphs together.
+    pub max_initializers: u64,
+    /// Nesting of subgraphs (If/Loop/Scan bodies inside each other).
+    pub max_graph_depth: u32,
+}
+
+impl Default for OnnxLimits {
+    fn default() -> Self {
+        OnnxLimits {
+            max_bytes: 2 << 30,
+            max_nodes: 1_000_000,
+            max_initializers: 1_000_000,
+            max_graph_depth: 24,
+        }
+    }
+}
+
+/// Bounds on safetensors files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SafetensorsLimits {
+    /// Bytes of the JSON header (loaders refuse more than 100 MB).
+    pub max_header: u64,
+}
+
+impl Default for SafetensorsLimits {
+    fn default() -> Self {
+        SafetensorsLimits {
+            max_header: 100 << 20,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Config {
+    pub probe: ProbeSettings,
     pub zone: ZoneLimits,
     pub pickle: PickleLimits,
+    pub onnx: OnnxLimits,
+    pub safetensors: SafetensorsLimits,
     /// Extra globals treated as safe (`module.name`, or `module.*` for a whole module).
     pub allow_globals: Vec<String>,
     /// Extra globals treated as dangerous, same syntax.
@@ -165,5 +208,55 @@ impl<'de> serde::Deserialize<'de> for Size {
             }
         }
         deserializer.deserialize_any(Visitor)
+    }
+}
+
+/// When the robustness probe runs (`--probe`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ProbeMode {
+    Off,
+    /// Run where the artifact is supported; say why not where it is not.
+    #[default]
+    Auto,
+    /// Like `Auto`, but a skipped probe is a finding (the artifact is not clean).
+    Require,
+}
+
+/// Where the probe computes (`--device`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum DeviceKind {
+    #[default]
+    Cpu,
+    /// Needs the `cuda` cargo feature and a GPU.
+    Cuda,
+}
+
+/// Settings of the robustness probe (weights and behaviour).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeSettings {
+    pub mode: ProbeMode,
+    /// Wall-clock budget per artifact; work left when it runs out is reported as not done.
+    pub budget: std::time::Duration,
+    pub device: DeviceKind,
+    /// Inputs for the behaviour probe (`.npy`, one row per sample) instead of synthetic ones.
+    pub inputs: Option<std::path::PathBuf>,
+    /// Bytes the behaviour probe may allocate for one model (weights and activations), checked
+    /// from declared shapes before anything is allocated.
+    pub max_bytes: u64,
+    /// Adversarial flip rate at the policy epsilon, in per mille, above which a model is
+    /// called brittle (an integer so that settings stay `Eq`).
+    pub max_flip_permille: u16,
+}
+
+impl Default for ProbeSettings {
+    fn default() -> Self {
+        ProbeSettings {
+            mode: ProbeMode::Auto,
+            budget: std::time::Duration::from_secs(5),
+            device: DeviceKind::Cpu,
+            inputs: None,
+            max_bytes: 1 << 30,
+            max_flip_permille: 250,
+        }
     }
 }

@@ -4,12 +4,17 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::sync::Arc;
 
-use crate::config::Config;
+use bytes::Bytes;
+
+use crate::config::{Config, ProbeMode};
 use crate::containers;
-use crate::finding::{ArtifactReport, Finding, Location, MemberReport};
+use crate::finding::{ArtifactReport, Finding, Implies, Location, MemberReport};
 use crate::formats;
+use crate::probe::{self, report::Robustness};
 use crate::rules::RuleId;
+use crate::summary::{ModelReport, ModelSummary};
 use crate::zone::detect::{self, Format};
 use crate::zone::digest;
 
@@ -20,6 +25,7 @@ struct ScanState {
     /// Findings listed per rule so far, and how many more were left out past the cap.
     per_rule: BTreeMap<RuleId, (usize, u64)>,
     members: Vec<MemberReport>,
+    models: Vec<ModelReport>,
     /// Size of the artifact itself.
     input_len: u64,
     /// Bytes inflated from container members so far, all nesting levels together.
@@ -30,6 +36,7 @@ struct ScanState {
     member_count: u64,
     /// The first failure to keep a member in `--keep-zone`, if any.
     keep_error: Option<String>,
+    robustness: Option<Robustness>,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -51,6 +58,8 @@ pub enum MemberKind {
 pub struct Ctx<'a> {
     config: &'a Config,
     path: &'a str,
+    /// Where the analysed bytes are on disk: the artifact itself, never a member.
+    disk_path: Option<&'a Path>,
     chain: Vec<String>,
     depth: u32,
     /// Added to every reported offset: the position of the analysed bytes inside the member.
@@ -58,6 +67,8 @@ pub struct Ctx<'a> {
     state: &'a mut ScanState,
     /// Lets go of the pages of a slice of the input once it has been hashed.
     release: Release<'a>,
+    /// The whole file as shareable bytes, while the bytes analysed are the whole file.
+    whole: Option<&'a Bytes>,
 }
 
 /// Called with a slice of the input once it has been read and will not be needed soon, so that
@@ -117,6 +128,26 @@ impl<'a> Ctx<'a> {
         self.config
     }
 
+    /// The file on disk the analysed bytes are, when they are a whole file (not a member of an
+    /// archive, not bytes handed over in memory): what a loader resolves relative paths from.
+    pub fn disk_path(&self) -> Option<&Path> {
+        self.disk_path
+    }
+
+    /// `data` as [`Bytes`] that share the mapped file instead of copying it, when `data` is the
+    /// whole file being analysed.
+    pub fn shared(&self, data: &[u8]) -> Option<Bytes> {
+        self.whole
+            .filter(|w| std::ptr::eq(w.as_ptr(), data.as_ptr()) && w.len() == data.len())
+            .cloned()
+    }
+
+    /// Records the summary of a model found in the bytes being analysed.
+    pub fn summarise(&mut self, summary: ModelSummary) {
+        let member = (!self.chain.is_empty()).then(|| self.chain.join("!"));
+        self.state.models.push(ModelReport { member, summary });
+    }
+
     /// Container nesting depth of the bytes being analysed (0 for the file itself).
     pub fn depth(&self) -> u32 {
         self.depth
@@ -166,11 +197,13 @@ impl<'a> Ctx<'a> {
         Ctx {
             config: self.config,
             path: self.path,
+            disk_path: self.disk_path,
             chain: self.chain.clone(),
             depth: self.depth,
             offset_base: self.offset_base.saturating_add(by),
             state: self.state,
             release: self.release,
+            whole: None,
         }
     }
 
@@ -280,11 +313,13 @@ impl<'a> Ctx<'a> {
         let mut child = Ctx {
             config: self.config,
             path: self.path,
+            disk_path: None,
             chain,
             depth: self.depth + 1,
             offset_base: 0,
             state: self.state,
             release: self.release,
+            whole: None,
         };
         analyse(format, data, &mut child, kind);
     }
@@ -323,7 +358,7 @@ fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
             ),
             None,
         ),
-        Format::Text => {}
+        Format::Text => formats::safetensors::index::analyse(data, ctx),
         Format::Unknown => ctx.report(
             RuleId::UnknownFormat,
             Some(0),
@@ -394,14 +429,18 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
         Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
     };
     match crate::zone::mmap::map(&file) {
-        Ok(mapped) => scan(
-            detect::detect(&mapped),
-            &mapped,
-            path,
-            display,
-            config,
-            &|part| mapped.release(part),
-        ),
+        Ok(mapped) => {
+            let mapped = Arc::new(mapped);
+            let whole = Bytes::from_owner(crate::zone::mmap::Shared(Arc::clone(&mapped)));
+            scan(
+                detect::detect(&whole),
+                &whole,
+                (path, Some(path)),
+                display,
+                config,
+                (&|part| mapped.release(part), Some(&whole)),
+            )
+        }
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
     }
 }
@@ -421,19 +460,20 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
-    scan(format, data, path, display, config, &|_| {})
+    scan(format, data, (path, None), display, config, (&|_| {}, None))
 }
 
 /// Inputs at least this large are hashed on another thread while they are analysed.
 const PARALLEL_HASH_ABOVE: usize = 4 << 20;
 
+/// `paths`: the name the bytes go by, and where they are on disk if they are a file there.
 fn scan(
     format: Format,
     data: &[u8],
-    path: &Path,
+    (path, disk_path): (&Path, Option<&Path>),
     display: &str,
     config: &Config,
-    release: Release<'_>,
+    (release, whole): (Release<'_>, Option<&Bytes>),
 ) -> ArtifactReport {
     let mut state = ScanState {
         input_len: data.len() as u64,
@@ -443,11 +483,13 @@ fn scan(
         let mut ctx = Ctx {
             config,
             path: display,
+            disk_path,
             chain: Vec::new(),
             depth: 0,
             offset_base: 0,
             state,
             release,
+            whole,
         };
         analyse(format, data, &mut ctx, MemberKind::File);
         analyse_second_reading(format, data, &mut ctx);
@@ -459,6 +501,15 @@ fn scan(
                 .any(|m| m.format == Format::Pickle.name());
         if carries_pickle {
             detect::check_data_only_extension(path, &mut ctx);
+        }
+        let malicious = ctx
+            .state
+            .findings
+            .iter()
+            .any(|f| f.verdict == Implies::Malicious);
+        if config.probe.mode != ProbeMode::Off && !malicious {
+            let label = label(format, &ctx.state.members);
+            ctx.state.robustness = probe::run(format, label, data, &mut ctx);
         }
     };
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
@@ -497,8 +548,10 @@ fn scan(
         verdict: ArtifactReport::decide(&state.findings, state.keep_error.as_deref()),
         findings: state.findings,
         members: state.members,
+        models: state.models,
         aliases: Vec::new(),
         error: state.keep_error,
+        robustness: state.robustness,
     }
 }
 

@@ -3,6 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::rules::RuleId;
+use crate::summary::ModelReport;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -134,7 +135,7 @@ pub struct MemberReport {
     pub format: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactReport {
     pub path: String,
     /// Hex SHA-256 of the whole file, or null when it could not be read.
@@ -148,8 +149,14 @@ pub struct ArtifactReport {
     /// Other paths that lead to the same file (links, Hugging Face snapshots); scanned once.
     #[serde(default)]
     pub aliases: Vec<String>,
+    /// A summary of every model analysed (ONNX, safetensors), the file's and its members'.
+    #[serde(default)]
+    pub models: Vec<ModelReport>,
     /// Why the scan could not finish, when it could not.
     pub error: Option<String>,
+    /// The robustness probe's figures; null for content that is no model, or with `--probe off`.
+    #[serde(default)]
+    pub robustness: Option<crate::probe::report::Robustness>,
 }
 
 impl ArtifactReport {
@@ -164,7 +171,9 @@ impl ArtifactReport {
             findings: Vec::new(),
             members: Vec::new(),
             aliases: Vec::new(),
+            models: Vec::new(),
             error: Some(error),
+            robustness: None,
         }
     }
 

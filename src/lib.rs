@@ -16,8 +16,10 @@ pub mod engine;
 pub mod finding;
 pub mod formats;
 pub mod policy;
+pub mod probe;
 pub mod report;
 pub mod rules;
+pub mod summary;
 #[cfg(test)]
 mod testing;
 pub mod zone;

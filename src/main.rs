@@ -4,11 +4,13 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use quarantine::batch::{Batch, Cache, Plan, Shard};
+use quarantine::config::{DeviceKind, OnnxLimits, ProbeMode, ProbeSettings, SafetensorsLimits};
 use quarantine::config::{LimitOverrides, Size};
 use quarantine::policy::{self, Policy};
 use quarantine::report::progress::Progress;
@@ -127,6 +129,78 @@ struct ScanArgs {
     keep_zone: Option<PathBuf>,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    probe: ProbeArgs,
+}
+
+/// The robustness probe: weights read into candle, models run without their code and attacked
+/// (FGSM/PGD) before the verdict. Never for artifacts already found malicious.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Robustness probe")]
+struct ProbeArgs {
+    /// `auto` probes supported models and says why not for others; `require` makes a skipped
+    /// probe a finding.
+    #[arg(long = "probe", value_enum, default_value_t = ProbeChoice::Auto)]
+    mode: ProbeChoice,
+    /// Wall-clock budget of the probe per artifact, in seconds.
+    #[arg(long = "probe-budget", value_name = "SECONDS", default_value_t = ProbeSettings::default().budget.as_secs_f64())]
+    budget: f64,
+    /// Where the probe computes; `cuda` needs a build with the `cuda` feature and a GPU.
+    #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
+    device: DeviceChoice,
+    /// Inputs for the behaviour probe (`.npy`, rows of the model's input width) instead of
+    /// seeded synthetic ones.
+    #[arg(long = "probe-inputs", value_name = "FILE.npy")]
+    inputs: Option<PathBuf>,
+}
+
+impl ProbeArgs {
+    fn settings(&self) -> Result<ProbeSettings> {
+        let budget = Duration::try_from_secs_f64(self.budget)
+            .ok()
+            .filter(|b| !b.is_zero())
+            .with_context(|| {
+                format!(
+                    "--probe-budget {} is not a positive number of seconds",
+                    self.budget
+                )
+            })?;
+        let device = match self.device {
+            DeviceChoice::Cpu => DeviceKind::Cpu,
+            DeviceChoice::Cuda => DeviceKind::Cuda,
+        };
+        if self.mode != ProbeChoice::Off {
+            quarantine::probe::device::open(device)?;
+        }
+        if let Some(path) = &self.inputs {
+            std::fs::metadata(path)
+                .with_context(|| format!("--probe-inputs {}", path.display()))?;
+        }
+        Ok(ProbeSettings {
+            mode: match self.mode {
+                ProbeChoice::Off => ProbeMode::Off,
+                ProbeChoice::Auto => ProbeMode::Auto,
+                ProbeChoice::Require => ProbeMode::Require,
+            },
+            budget,
+            device,
+            inputs: self.inputs.clone(),
+            ..ProbeSettings::default()
+        })
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ProbeChoice {
+    Off,
+    Auto,
+    Require,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum DeviceChoice {
+    Cpu,
+    Cuda,
 }
 
 /// Limits of the secure zone. Defaults are secure; raise one explicitly when a genuine artifact
@@ -155,6 +229,15 @@ struct LimitArgs {
     /// Bytes in one member path [default: 4096].
     #[arg(long, value_name = "N")]
     max_path_len: Option<usize>,
+    /// Bytes of a safetensors JSON header [default: 100M].
+    #[arg(long, value_name = "SIZE")]
+    max_safetensors_header: Option<Size>,
+    /// Bytes of an ONNX model decoded (its external data files are not counted) [default: 2G].
+    #[arg(long, value_name = "SIZE")]
+    max_onnx_bytes: Option<Size>,
+    /// Nodes in one ONNX model, all graphs and functions together [default: 1000000].
+    #[arg(long, value_name = "N")]
+    max_onnx_nodes: Option<u64>,
 }
 
 impl LimitArgs {
@@ -166,6 +249,24 @@ impl LimitArgs {
             max_members: self.max_members,
             max_depth: self.max_depth,
             max_path_len: self.max_path_len,
+        }
+    }
+
+    fn onnx(&self) -> OnnxLimits {
+        let defaults = OnnxLimits::default();
+        OnnxLimits {
+            max_bytes: self.max_onnx_bytes.map_or(defaults.max_bytes, |Size(v)| v),
+            max_nodes: self.max_onnx_nodes.unwrap_or(defaults.max_nodes),
+            ..defaults
+        }
+    }
+
+    fn safetensors(&self) -> SafetensorsLimits {
+        let defaults = SafetensorsLimits::default();
+        SafetensorsLimits {
+            max_header: self
+                .max_safetensors_header
+                .map_or(defaults.max_header, |Size(v)| v),
         }
     }
 }
@@ -275,6 +376,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let config = Config {
+        probe: args.probe.settings()?,
+        onnx: args.limits.onnx(),
+        safetensors: args.limits.safetensors(),
         allow_globals: args.allow_globals,
         deny_globals: args.deny_globals,
         keep_zone: args.keep_zone,

@@ -94,6 +94,25 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     }
 }
 
+/// A `.npy` array of little-endian floats, for the robustness probe: item size (2, 4 or 8),
+/// shape, and where its bytes are. `None` for anything else or anything malformed.
+pub fn float_array(data: &[u8]) -> Option<(u64, Vec<u64>, &[u8])> {
+    let header = parse(data).ok()?;
+    if !header.dtype.float_le {
+        return None;
+    }
+    let len = header
+        .shape
+        .iter()
+        .try_fold(header.dtype.itemsize, |acc, &d| acc.checked_mul(d))?;
+    let end = header.data_offset.checked_add(usize::try_from(len).ok()?)?;
+    Some((
+        header.dtype.itemsize,
+        header.shape,
+        data.get(header.data_offset..end)?,
+    ))
+}
+
 /// What the header says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Header {
@@ -109,6 +128,8 @@ struct Dtype {
     itemsize: u64,
     /// The dtype holds Python objects: the data is a pickle.
     object: bool,
+    /// A plain little-endian (or byte-order-free) float: its values can be read as numbers.
+    float_le: bool,
 }
 
 fn parse(data: &[u8]) -> Result<Header, String> {
@@ -214,6 +235,7 @@ fn dtype(descr: &Lit, depth: u32) -> Result<Dtype, String> {
             let mut total = Dtype {
                 itemsize: 0,
                 object: false,
+                float_le: false,
             };
             for field in fields {
                 let Lit::Tuple(parts) = field else {
@@ -273,12 +295,14 @@ fn simple_dtype(s: &str) -> Result<Dtype, String> {
         Ok(Dtype {
             itemsize,
             object: false,
+            float_le: false,
         })
     };
     match kind {
         'O' if rest.is_empty() || rest == "8" || rest == "4" => Ok(Dtype {
             itemsize: 8,
             object: true,
+            float_le: false,
         }),
         '?' if rest.is_empty() => plain(1),
         'b' if rest == "1" => plain(1),
@@ -287,7 +311,12 @@ fn simple_dtype(s: &str) -> Result<Dtype, String> {
             _ => Err(bad()),
         },
         'f' => match number(rest) {
-            Some(n @ (2 | 4 | 8 | 12 | 16)) => plain(n),
+            Some(n @ (2 | 4 | 8)) => Ok(Dtype {
+                itemsize: n,
+                object: false,
+                float_le: !s.starts_with('>'),
+            }),
+            Some(n @ (12 | 16)) => plain(n),
             _ => Err(bad()),
         },
         'c' => match number(rest) {

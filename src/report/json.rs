@@ -10,8 +10,19 @@
 //!                 "error", "cached", "duration_ms", "members": [...], "aliases": [...],
 //!                 "findings": [{"rule_id", "severity", "verdict", "message",
 //!                               "location": {"path", "member", "member_chain", "offset"},
-//!                               "evidence", "remediation"}]}]}
+//!                               "evidence", "remediation"}],
+//!                 "models": [{"member", "format": "onnx", "ir_version", "producer",
+//!                             "producer_version", "opset_imports": [{"domain", "version"}],
+//!                             "inputs"/"outputs": [{"name", "dtype", "shape": [1, "batch", null]}],
+//!                             "op_histogram": {"Conv": 3}, "nodes", "graphs", "functions",
+//!                             "initializers", "parameters"}
+//!                            | {"member", "format": "safetensors", "tensors", "parameters",
+//!                               "dtypes": {"F32": {"tensors", "parameters", "bytes"}}}],
+//!                 "robustness": null | {"grade", "summary", "skipped", "device", "runtime_ms",
+//!                                "weights": {...}, "behaviour": {..., "epsilons": [...]}}}]}
 //! ```
+//!
+//! `robustness` is documented field by field in [`crate::probe::report`].
 
 use std::io::{self, Write};
 

@@ -7,6 +7,8 @@ use anstyle::{AnsiColor, Style};
 
 use super::{RunInfo, Scanned, Sink, Tally};
 use crate::finding::{ArtifactReport, Finding, Severity, Verdict};
+use crate::probe::report::Robustness;
+use crate::summary::{Dim, ModelReport, ModelSummary, TensorInfo};
 
 fn verdict_style(verdict: Verdict) -> Style {
     let color = match verdict {
@@ -129,6 +131,9 @@ fn write_artifact(out: &mut dyn Write, report: &ArtifactReport, cached: bool) ->
     for alias in &report.aliases {
         writeln!(out, "    {DIM}also at {alias}{DIM:#}")?;
     }
+    for model in &report.models {
+        writeln!(out, "    {DIM}{}{DIM:#}", model_line(model))?;
+    }
     if let Some(error) = &report.error {
         writeln!(out, "    error: {error}")?;
     }
@@ -167,5 +172,134 @@ fn write_artifact(out: &mut dyn Write, report: &ArtifactReport, cached: bool) ->
             writeln!(out, "        evidence: {evidence}")?;
         }
     }
+    if let Some(robustness) = &report.robustness {
+        write_robustness(out, robustness)?;
+    }
     Ok(())
+}
+
+/// The probe's grade line, its weight totals and its epsilon table.
+fn write_robustness(out: &mut dyn Write, r: &Robustness) -> io::Result<()> {
+    let device = if r.device.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", r.device)
+    };
+    writeln!(
+        out,
+        "    probe: {}  {DIM}({} ms{device}){DIM:#}",
+        r.summary, r.runtime_ms
+    )?;
+    if let Some(w) = &r.weights {
+        let mut line = format!(
+            "weights: {} tensors ({} probed, {} parameters), {} NaN, {} Inf, {} zero, {} constant, {} with outliers",
+            w.tensors,
+            w.probed,
+            w.parameters,
+            w.nan,
+            w.inf,
+            w.zero_tensors,
+            w.constant_tensors,
+            w.outlier_tensors
+        );
+        if let Some(s) = &w.max_spectral_norm {
+            line.push_str(&format!(
+                "; largest spectral norm {:.3} ({})",
+                s.value, s.tensor
+            ));
+        }
+        if let Some(l) = w.lipschitz_bound {
+            line.push_str(&format!("; Lipschitz bound {l:.3}"));
+        }
+        writeln!(out, "      {DIM}{line}{DIM:#}")?;
+    }
+    if let Some(b) = &r.behaviour {
+        writeln!(out, "      {DIM}{} on {}{DIM:#}", b.model, b.inputs)?;
+        writeln!(
+            out,
+            "      {DIM}epsilon  flips: fgsm   pgd  noise   output change: fgsm   pgd  noise{DIM:#}"
+        )?;
+        for e in &b.epsilons {
+            writeln!(
+                out,
+                "      {DIM}{:<7}        {:>4.0}% {:>4.0}% {:>5.0}%                 {:>5.3} {:>5.3} {:>6.3}{DIM:#}",
+                e.label,
+                e.fgsm_flip_rate * 100.0,
+                e.pgd_flip_rate * 100.0,
+                e.noise_flip_rate * 100.0,
+                e.fgsm_output_change,
+                e.pgd_output_change,
+                e.noise_output_change
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// `model: onnx (pytorch 2.1, IR 8, ai.onnx 17): 12 nodes, 1200 parameters; in x float[1,N]; out y float[1,2]`
+fn model_line(model: &ModelReport) -> String {
+    let place = model
+        .member
+        .as_ref()
+        .map_or(String::new(), |m| format!(" in {m}"));
+    match &model.summary {
+        ModelSummary::Onnx(m) => {
+            let opsets: Vec<String> = m
+                .opset_imports
+                .iter()
+                .map(|o| format!("{} {}", o.domain, o.version))
+                .collect();
+            let io = |values: &[TensorInfo]| -> String {
+                if values.is_empty() {
+                    return "-".to_owned();
+                }
+                values
+                    .iter()
+                    .map(tensor_text)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            format!(
+                "model{place}: onnx ({} {}, IR {}, {}): {} nodes, {} parameters; in {}; out {}",
+                m.producer,
+                m.producer_version,
+                m.ir_version,
+                opsets.join(", "),
+                m.nodes,
+                m.parameters,
+                io(&m.inputs),
+                io(&m.outputs)
+            )
+        }
+        ModelSummary::Safetensors(m) => {
+            let dtypes: Vec<String> = m
+                .dtypes
+                .iter()
+                .map(|(dtype, t)| format!("{dtype} {}", t.parameters))
+                .collect();
+            format!(
+                "model{place}: safetensors: {} tensors, {} parameters ({})",
+                m.tensors,
+                m.parameters,
+                dtypes.join(", ")
+            )
+        }
+    }
+}
+
+/// `x float[1,N]`
+fn tensor_text(t: &TensorInfo) -> String {
+    let dtype = t.dtype.as_deref().unwrap_or("?");
+    let shape = t.shape.as_ref().map_or(String::new(), |dims| {
+        let dims: Vec<String> = dims
+            .iter()
+            .map(|d| match d {
+                Dim::Value(v) => v.to_string(),
+                Dim::Param(p) => p.clone(),
+                Dim::Unknown => "?".to_owned(),
+            })
+            .collect();
+        format!("[{}]", dims.join(","))
+    });
+    format!("{} {dtype}{shape}", t.name)
 }

@@ -68,6 +68,16 @@ impl Mapped {
 }
 
 /// Maps `file` read-only.
+/// A mapping shared with [`bytes::Bytes`] views of it, so that a decoder can hand out slices of
+/// the file (ONNX initializers) without copying them.
+pub struct Shared(pub std::sync::Arc<Mapped>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 pub fn map(file: &File) -> io::Result<Mapped> {
     let meta = file.metadata()?;
     if !meta.is_file() {

@@ -5,4 +5,5 @@ pub mod detect;
 pub mod digest;
 pub mod keep;
 pub mod mmap;
+pub mod sibling;
 pub mod walk;

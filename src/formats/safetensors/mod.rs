@@ -1,21 +1,25 @@
 //! safetensors: the header is validated by the `safetensors` crate (what loaders check) and by
-//! our own stricter checks on top: duplicate keys, which a JSON map silently collapses, and
-//! bytes after the last tensor, which loaders ignore and which are analysed as content of
-//! their own (an appended pickle is a pickle).
+//! our own stricter reading on top ([`layout`]): duplicate keys, which a JSON map silently
+//! collapses, a configurable header bound, metadata that must be a string map, and a data
+//! region that the tensors tile exactly. Bytes after the last tensor, which loaders ignore,
+//! are analysed as content of their own (an appended pickle is a pickle). Sharded checkpoints'
+//! index files are checked in [`index`].
+
+pub mod index;
+mod layout;
 
 use std::collections::HashSet;
 use std::fmt;
 
-use safetensors::SafeTensorError;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
+use serde_json::{Map, Value};
 
-use crate::engine::{Ctx, MemberKind};
+use crate::engine::{Ctx, MemberKind, Origin};
 use crate::rules::RuleId;
-
-/// Largest header accepted, as the `safetensors` crate and loaders do (100 MB).
-const MAX_HEADER: u64 = 100_000_000;
+use crate::summary::ModelSummary;
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let max_header = ctx.config().safetensors.max_header;
     let Some(header_len) = data
         .get(..8)
         .map(|b| u64::from_le_bytes(b.try_into().unwrap_or_default()))
@@ -27,11 +31,11 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     };
-    if header_len > MAX_HEADER {
+    if header_len > max_header {
         return ctx.report(
             RuleId::SafetensorsMalformedHeader,
             Some(0),
-            format!("declares a {header_len}-byte header, over the {MAX_HEADER}-byte limit loaders enforce"),
+            format!("declares a {header_len}-byte header, over the limit of {max_header} bytes"),
             None,
         );
     }
@@ -47,6 +51,17 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     };
+    let parsed: Map<String, Value> = match serde_json::from_slice(header) {
+        Ok(map) => map,
+        Err(e) => {
+            return ctx.report(
+                RuleId::SafetensorsMalformedHeader,
+                Some(8),
+                format!("the header is not a UTF-8 JSON object: {e}"),
+                None,
+            );
+        }
+    };
     if let Some(duplicate) = duplicate_key(header) {
         ctx.report(
             RuleId::SafetensorsBadLayout,
@@ -57,24 +72,48 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
-    // Bytes past the end of the last tensor: validate without them, then analyse them.
-    let end = tensors_end(header)
+    let region = data.get(header_end..).unwrap_or_default();
+    let layout = layout::check(&parsed, region.len() as u64);
+    for (key, value) in &layout.metadata {
+        ctx.extract(
+            Origin::SafetensorsMetadata,
+            &format!("__metadata__ `{key}`"),
+            Some(8),
+            value.as_bytes(),
+        );
+    }
+    for why in &layout.malformed {
+        ctx.report(
+            RuleId::SafetensorsMalformedHeader,
+            Some(8),
+            why.clone(),
+            None,
+        );
+    }
+    for why in &layout.bad_layout {
+        ctx.report(RuleId::SafetensorsBadLayout, Some(8), why.clone(), None);
+    }
+    // Bytes past the end of the last tensor: validate without them, then analyse them. Where
+    // the last tensor ends is known only if every entry could be read.
+    let end = usize::try_from(layout.data_end)
+        .ok()
+        .filter(|_| layout.malformed.is_empty())
         .and_then(|end| header_end.checked_add(end))
         .filter(|&end| end < data.len());
     let (tensors, trailing) = match end {
         Some(end) => data.split_at(end),
         None => (data, &[][..]),
     };
-    if let Err(e) = safetensors::SafeTensors::read_metadata(tensors) {
-        let rule = match e {
-            SafeTensorError::InvalidHeader(_)
-            | SafeTensorError::InvalidHeaderDeserialization(_)
-            | SafeTensorError::HeaderTooLarge
-            | SafeTensorError::HeaderTooSmall
-            | SafeTensorError::InvalidHeaderLength => RuleId::SafetensorsMalformedHeader,
-            _ => RuleId::SafetensorsBadLayout,
-        };
-        ctx.report(rule, Some(8), format!("loaders refuse it: {e}"), None);
+    let ours_clean = layout.malformed.is_empty() && layout.bad_layout.is_empty();
+    if let Err(e) = safetensors::SafeTensors::read_metadata(tensors)
+        && ours_clean
+    {
+        ctx.report(
+            RuleId::SafetensorsBadLayout,
+            Some(8),
+            format!("loaders refuse it: {e}"),
+            None,
+        );
     }
     if !trailing.is_empty() {
         let at = tensors.len();
@@ -89,18 +128,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         );
         ctx.nested(&format!("trailing data@{at}"), trailing, MemberKind::File);
     }
-}
-
-/// Where the tensor data ends (relative to the end of the header), when the header says.
-fn tensors_end(header: &[u8]) -> Option<usize> {
-    let value: serde_json::Value = serde_json::from_slice(header).ok()?;
-    value
-        .as_object()?
-        .iter()
-        .filter(|(name, _)| *name != "__metadata__")
-        .filter_map(|(_, info)| info.get("data_offsets")?.get(1)?.as_u64())
-        .max()
-        .and_then(|end| usize::try_from(end).ok())
+    ctx.summarise(ModelSummary::Safetensors(layout.summary));
 }
 
 /// The first top-level key that occurs twice in the header's JSON object.
@@ -183,5 +211,57 @@ mod tests {
         );
         assert!(codes(&report).contains(&"SFT003"));
         assert!(codes(&report).contains(&"PKL001"));
+    }
+
+    #[test]
+    fn strict_checks_name_the_problem() {
+        let gap = r#"{"a":{"dtype":"U8","shape":[2],"data_offsets":[0,2]},"b":{"dtype":"U8","shape":[2],"data_offsets":[4,6]}}"#;
+        let report = scan(&file(gap, &[0; 6]));
+        assert_eq!(codes(&report), ["SFT002"]);
+        assert!(report.findings[0].message.contains("belong to no tensor"));
+        let metadata =
+            r#"{"__metadata__":{"n":1},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}"#;
+        assert_eq!(codes(&scan(&file(metadata, &[0; 1]))), ["SFT001"]);
+        let out = r#"{"a":{"dtype":"U8","shape":[9],"data_offsets":[0,9]}}"#;
+        assert_eq!(codes(&scan(&file(out, &[0; 4]))), ["SFT002"]);
+        let extra = r#"{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1],"x":"y"}}"#;
+        assert_eq!(codes(&scan(&file(extra, &[0; 1]))), ["SFT001"]);
+    }
+
+    #[test]
+    fn totals_and_the_header_limit() {
+        let report = scan(&file(TWO, &[0; 12]));
+        let crate::summary::ModelSummary::Safetensors(summary) = &report.models[0].summary else {
+            panic!("{:?}", report.models);
+        };
+        assert_eq!((summary.tensors, summary.parameters), (2, 6));
+        assert_eq!(summary.dtypes["F32"].bytes, 8);
+        let mut config = crate::Config::default();
+        config.safetensors.max_header = 16;
+        let limited = crate::testing::scan_with(&file(TWO, &[0; 12]), &config);
+        assert_eq!(codes(&limited), ["SFT001"]);
+    }
+
+    #[test]
+    fn shard_index_names_are_checked_on_disk() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("model-00001.safetensors"),
+            file(TWO, &[0; 12]),
+        )
+        .unwrap();
+        let index = dir.path().join("model.safetensors.index.json");
+        let write = |map: &str| {
+            let text = format!(r#"{{"metadata":{{"total_size":12}},"weight_map":{map}}}"#);
+            std::fs::write(&index, text).unwrap();
+            let report = crate::engine::scan_file(&index, "i", &crate::Config::default());
+            codes(&report)
+        };
+        assert!(
+            write(r#"{"a":"model-00001.safetensors","b":"model-00001.safetensors"}"#).is_empty()
+        );
+        assert_eq!(write(r#"{"a":"../../etc/passwd"}"#), ["SFT004"]);
+        assert_eq!(write(r#"{"a":"/etc/passwd"}"#), ["SFT004"]);
+        assert_eq!(write(r#"{"a":"model-00002.safetensors"}"#), ["SFT005"]);
     }
 }

@@ -1,0 +1,391 @@
+//! The robustness probe: runs before the verdict, only on artifacts static analysis did not call
+//! malicious, and never executes an artifact's code. Tensors are read from the memory-mapped
+//! file into candle a chunk at a time ([`weights`]); a model whose computation is known without
+//! its code (a state dict that is a plain MLP, [`mlp`]) is run on seeded inputs and attacked
+//! ([`attack`]). Everything runs under a time budget and a memory cap checked from declared
+//! shapes before anything is allocated.
+
+pub mod attack;
+pub mod behaviour;
+pub mod device;
+pub mod mlp;
+pub mod onnx;
+pub mod onnx_ops;
+pub mod report;
+pub mod weights;
+
+use std::time::{Duration, Instant};
+
+use candle_core::{DType, Device, Tensor};
+
+use crate::config::{ProbeMode, ProbeSettings};
+use crate::engine::Ctx;
+use crate::rules::RuleId;
+use crate::zone::detect::Format;
+use report::{Grade, NamedValue, Robustness, WeightSummary};
+
+/// Tensors named in `not_probed`.
+const MAX_NAMED: usize = 16;
+
+/// One tensor of an artifact, its bytes still in the mapped file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RawTensor<'a> {
+    pub name: String,
+    pub dtype: DType,
+    pub shape: Vec<usize>,
+    pub data: &'a [u8],
+}
+
+/// When the probe's time budget runs out.
+#[derive(Debug, Clone, Copy)]
+pub struct Deadline(Instant);
+
+impl Deadline {
+    pub fn after(budget: Duration) -> Self {
+        Deadline(Instant::now() + budget)
+    }
+
+    pub fn check(&self) -> Result<(), ProbeError> {
+        if Instant::now() > self.0 {
+            Err(ProbeError::Budget)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    #[error("the time budget ran out")]
+    Budget,
+    #[error("tensor computation failed: {0}")]
+    Tensor(#[from] candle_core::Error),
+    #[error("{0}")]
+    Unsupported(String),
+    /// Running the model would allocate more than the probe's memory limit.
+    #[error("{0}")]
+    TooLarge(String),
+}
+
+/// Probes one artifact. `label` is the format as reported (`pytorch-zip`). Returns `None` for
+/// content that is no model (text, archives of other things).
+pub fn run(format: Format, label: &str, data: &[u8], ctx: &mut Ctx<'_>) -> Option<Robustness> {
+    let settings = ctx.config().probe.clone();
+    let start = Instant::now();
+    let mut result = match format {
+        Format::Safetensors => safetensors(data, &settings, ctx),
+        Format::Numpy => numpy_array(data, &settings, ctx),
+        Format::Pickle => skipped("the probe does not read pickled tensors yet"),
+        Format::Zip if label != Format::Zip.name() => {
+            skipped("the probe does not read PyTorch checkpoints yet")
+        }
+        Format::Onnx => onnx_model(data, &settings, ctx),
+        Format::Gguf | Format::Hdf5 => skipped(&format!(
+            "the probe does not read {} tensors yet",
+            format.name()
+        )),
+        _ => return None,
+    };
+    result.runtime_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
+    if let Some(w) = result.weights.as_ref().filter(|w| w.outlier_tensors > 0) {
+        result.summary = format!(
+            "{}; {} tensors with outliers",
+            result.summary, w.outlier_tensors
+        );
+    }
+    if settings.mode == ProbeMode::Require
+        && let Some(why) = &result.skipped
+    {
+        ctx.report(
+            RuleId::ProbeSkipped,
+            None,
+            format!("--probe require: {why}"),
+            None,
+        );
+    }
+    Some(result)
+}
+
+fn skipped(reason: &str) -> Robustness {
+    Robustness {
+        grade: Grade::Skipped,
+        summary: format!("skipped: {reason}"),
+        skipped: Some(reason.to_owned()),
+        device: String::new(),
+        runtime_ms: 0,
+        weights: None,
+        behaviour: None,
+    }
+}
+
+fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+    let device = match device::open(settings.device) {
+        Ok(device) => device,
+        Err(e) => return skipped(&e.to_string()),
+    };
+    let Ok(file) = safetensors::SafeTensors::deserialize(data) else {
+        return skipped("the safetensors header does not parse");
+    };
+    let mut tensors = Vec::new();
+    let mut not_probed = Vec::new();
+    for (name, view) in file.tensors() {
+        match DType::try_from(view.dtype()) {
+            Ok(dtype) => tensors.push(RawTensor {
+                name,
+                dtype,
+                shape: view.shape().to_vec(),
+                data: view.data(),
+            }),
+            Err(_) => not_probed.push(format!("{name}: dtype {} is not read", view.dtype())),
+        }
+    }
+    tensors.sort_by(|a, b| a.name.cmp(&b.name));
+    not_probed.sort();
+    let deadline = Deadline::after(settings.budget);
+    let mut result = probe_tensors(&tensors, not_probed, &device, &deadline, ctx);
+    result.device = device::name(&device).to_owned();
+    if result.grade == Grade::WeightsOnly {
+        behaviour::run(
+            mlp_plan(&tensors),
+            settings,
+            &device,
+            &deadline,
+            &mut result,
+            ctx,
+        );
+    }
+    result
+}
+
+/// A `.npy` array: its values through the weight probe; an array alone is no model to run.
+fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+    let Some((itemsize, shape, bytes)) = crate::formats::numpy::float_array(data) else {
+        return skipped("the array is not of little-endian floats");
+    };
+    let dtype = match itemsize {
+        2 => DType::F16,
+        4 => DType::F32,
+        _ => DType::F64,
+    };
+    let Ok(shape) = shape.iter().map(|&d| usize::try_from(d)).collect() else {
+        return skipped("the array's shape does not fit this machine");
+    };
+    let device = match device::open(settings.device) {
+        Ok(device) => device,
+        Err(e) => return skipped(&e.to_string()),
+    };
+    let tensor = RawTensor {
+        name: "array".to_owned(),
+        dtype,
+        shape,
+        data: bytes,
+    };
+    let deadline = Deadline::after(settings.budget);
+    let mut result = probe_tensors(&[tensor], Vec::new(), &device, &deadline, ctx);
+    result.device = device::name(&device).to_owned();
+    if result.grade == Grade::WeightsOnly {
+        result.summary = format!("{} (an array: there is no model to run)", result.summary);
+    }
+    result
+}
+
+fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+    let device = match device::open(settings.device) {
+        Ok(device) => device,
+        Err(e) => return skipped(&e.to_string()),
+    };
+    if data.len() as u64 > ctx.config().onnx.max_bytes {
+        return skipped("the model is over the ONNX decoding limit");
+    }
+    let decoded = match onnx::decode(data, ctx.shared(data)) {
+        Ok(decoded) => decoded,
+        Err(why) => return skipped(&why),
+    };
+    let tensors = onnx::raw_tensors(&decoded);
+    let deadline = Deadline::after(settings.budget);
+    let mut result = probe_tensors(&tensors, decoded.unread.clone(), &device, &deadline, ctx);
+    result.device = device::name(&device).to_owned();
+    if result.grade == Grade::WeightsOnly {
+        behaviour::run(
+            onnx::plan(&decoded, settings.max_bytes),
+            settings,
+            &device,
+            &deadline,
+            &mut result,
+            ctx,
+        );
+    }
+    result
+}
+
+/// A state dict that is a plain MLP, ready to run.
+fn mlp_plan<'a>(tensors: &'a [RawTensor<'a>]) -> Result<behaviour::Plan<'a>, String> {
+    let layers = mlp::recognise(tensors)?;
+    let floats = |l: &mlp::LayerSpec<'_>| {
+        is_float(l.weight.dtype) && l.bias.is_none_or(|b| is_float(b.dtype))
+    };
+    if let Some(l) = layers.iter().find(|l| !floats(l)) {
+        return Err(format!(
+            "layer `{}` is not of 16, 32 or 64-bit floats",
+            l.prefix
+        ));
+    }
+    let width = layers.first().map_or(0, mlp::LayerSpec::inputs);
+    let params: u128 = layers
+        .iter()
+        .map(|l| l.weight.shape.iter().product::<usize>() as u128 + l.outputs() as u128)
+        .sum();
+    let widths = width as u128 + layers.iter().map(|l| l.outputs() as u128).sum::<u128>();
+    Ok(behaviour::Plan {
+        input: vec![width],
+        memory: Box::new(move |samples| {
+            4 * (params + samples as u128 * widths * behaviour::ACTIVATION_COPIES)
+        }),
+        load: Box::new(move |device| {
+            Ok(Box::new(mlp::Mlp::load(&layers, device)?) as Box<dyn Model>)
+        }),
+    })
+}
+
+pub(crate) fn is_float(dtype: DType) -> bool {
+    matches!(dtype, DType::F16 | DType::BF16 | DType::F32 | DType::F64)
+}
+
+/// A model the behaviour probe can run without the artifact's code.
+pub trait Model {
+    /// Logits `[n, classes]` for a batch of inputs.
+    fn forward(&self, x: &Tensor) -> Result<Tensor, ProbeError>;
+    /// What the model was recognised as (`mlp 64-32-2, ReLU between layers`).
+    fn describe(&self) -> String;
+}
+
+/// Outputs as `[n, classes]` logits: higher ranks flattened, a single output `z` made the two
+/// logits `[0, z]`.
+pub(crate) fn logits(out: Tensor) -> Result<Tensor, ProbeError> {
+    let n = out.dim(0)?;
+    let flat = out.reshape((n, ()))?;
+    Ok(if flat.dim(1)? == 1 {
+        Tensor::cat(&[&flat.zeros_like()?, &flat], 1)?
+    } else {
+        flat
+    })
+}
+
+/// The weight probe over every tensor, with findings for non-finite values and outliers.
+fn probe_tensors(
+    tensors: &[RawTensor<'_>],
+    mut not_probed: Vec<String>,
+    device: &Device,
+    deadline: &Deadline,
+    ctx: &mut Ctx<'_>,
+) -> Robustness {
+    let mut w = WeightSummary {
+        tensors: (tensors.len() + not_probed.len()) as u64,
+        ..WeightSummary::default()
+    };
+    let mut spectral = Vec::new();
+    let mut cut_short = None;
+    for t in tensors {
+        if !is_float(t.dtype) {
+            continue;
+        }
+        let stats = match weights::probe(t, device, deadline) {
+            Ok(stats) => stats,
+            Err(e) => {
+                not_probed.push(format!("{}: {e}", t.name));
+                cut_short.get_or_insert_with(|| e.to_string());
+                continue;
+            }
+        };
+        w.probed += 1;
+        w.parameters += stats.elements;
+        w.bytes += t.data.len() as u64;
+        w.nan += stats.nan;
+        w.inf += stats.inf;
+        w.zero_tensors += u64::from(stats.is_zero());
+        w.constant_tensors += u64::from(stats.is_constant() && !stats.is_zero());
+        if stats.nan + stats.inf > 0 {
+            ctx.report(
+                RuleId::ProbeNonFiniteWeights,
+                None,
+                format!(
+                    "tensor `{}` {:?} holds {} NaN and {} infinite values",
+                    t.name, t.shape, stats.nan, stats.inf
+                ),
+                Some(format!(
+                    "{}: {} NaN, {} Inf of {} values",
+                    t.name, stats.nan, stats.inf, stats.elements
+                )),
+            );
+        }
+        if stats.outliers > 0 {
+            w.outlier_tensors += 1;
+            let z = stats.max_z.unwrap_or(f64::INFINITY);
+            ctx.report(
+                RuleId::ProbeWeightOutliers,
+                None,
+                format!(
+                    "tensor `{}` has {} values beyond {} robust z (largest {z:.3e}; values span {:.3e} to {:.3e} around a median of {:.3e})",
+                    t.name, stats.outliers, weights::OUTLIER_Z, stats.min, stats.max, stats.median
+                ),
+                Some(format!("{}: robust z {z:.3e}", t.name)),
+            );
+        }
+        if let Some(z) = stats.max_z {
+            keep_max(&mut w.max_robust_z, &t.name, z);
+        }
+        if let Some(norm) = stats.spectral_norm {
+            keep_max(&mut w.max_spectral_norm, &t.name, norm);
+            spectral.push((t.name.clone(), norm));
+        }
+    }
+    if let Ok(layers) = mlp::recognise(tensors) {
+        w.lipschitz_bound = layers
+            .iter()
+            .map(|l| {
+                spectral
+                    .iter()
+                    .find(|(n, _)| *n == l.weight.name)
+                    .map(|(_, s)| *s)
+            })
+            .product();
+    }
+    let left_out = not_probed.len().saturating_sub(MAX_NAMED);
+    not_probed.truncate(MAX_NAMED);
+    if left_out > 0 {
+        not_probed.push(format!("{left_out} more"));
+    }
+    w.not_probed = not_probed;
+    let (grade, summary) = if w.nan + w.inf > 0 {
+        (
+            Grade::Tampered,
+            format!(
+                "tampered: {} NaN and {} infinite weight values",
+                w.nan, w.inf
+            ),
+        )
+    } else {
+        (
+            Grade::WeightsOnly,
+            format!("weights-only: {} of {} tensors probed", w.probed, w.tensors),
+        )
+    };
+    Robustness {
+        grade,
+        summary,
+        skipped: cut_short.map(|why| format!("weight probe cut short: {why}")),
+        device: String::new(),
+        runtime_ms: 0,
+        weights: Some(w),
+        behaviour: None,
+    }
+}
+
+fn keep_max(slot: &mut Option<NamedValue>, name: &str, value: f64) {
+    if slot.as_ref().is_none_or(|m| value > m.value) {
+        *slot = Some(NamedValue {
+            tensor: name.to_owned(),
+            value,
+        });
+    }
+}
