@@ -4,12 +4,14 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::containers;
-use crate::finding::{ArtifactReport, Finding, Location, MemberReport};
+use crate::finding::{ArtifactReport, Finding, Location, MemberReport, SignatureMatch};
 use crate::formats;
-use crate::rules::RuleId;
+use crate::rules::{RuleId, RuleRef};
+use crate::signatures::{Matcher, Signatures, Stop, Vars};
 use crate::zone::detect::{self, Format};
 use crate::zone::digest;
 
@@ -18,7 +20,7 @@ use crate::zone::digest;
 struct ScanState {
     findings: Vec<Finding>,
     /// Findings listed per rule so far, and how many more were left out past the cap.
-    per_rule: BTreeMap<RuleId, (usize, u64)>,
+    per_rule: BTreeMap<RuleRef, (usize, u64)>,
     members: Vec<MemberReport>,
     /// Size of the artifact itself.
     input_len: u64,
@@ -30,6 +32,10 @@ struct ScanState {
     member_count: u64,
     /// The first failure to keep a member in `--keep-zone`, if any.
     keep_error: Option<String>,
+    /// Time spent in signature scans so far.
+    signature_time: Duration,
+    /// A signature scan stopped (time budget, engine error): no further extract is scanned.
+    signature_stopped: bool,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -52,13 +58,30 @@ pub struct Ctx<'a> {
     config: &'a Config,
     path: &'a str,
     chain: Vec<String>,
+    /// Format of the bytes being analysed (the `format` of their extracts).
+    format: Format,
     depth: u32,
     /// Added to every reported offset: the position of the analysed bytes inside the member.
     offset_base: u64,
     state: &'a mut ScanState,
     /// Lets go of the pages of a slice of the input once it has been hashed.
     release: Release<'a>,
+    /// The worker thread's signature scanner, when signatures are on.
+    matcher: Option<&'a mut (dyn Matcher + 'a)>,
 }
+
+/// Lends a context's scanner to a context that lives shorter.
+fn lend<'b>(
+    matcher: &'b mut Option<&mut (dyn Matcher + '_)>,
+) -> Option<&'b mut (dyn Matcher + 'b)> {
+    match matcher {
+        Some(m) => Some(&mut **m),
+        None => None,
+    }
+}
+
+/// Extracts shorter than this hold nothing a signature could name, and are not scanned.
+const MIN_EXTRACT: usize = 4;
 
 /// Called with a slice of the input once it has been read and will not be needed soon, so that
 /// a memory-mapped file's pages can leave the resident set.
@@ -82,7 +105,7 @@ pub enum Origin {
     OnnxStringTensor,
     /// A `__metadata__` value of a safetensors header.
     SafetensorsMetadata,
-    /// A text member of an archive (script, config, template).
+    /// A text file, or a text member of an archive (script, config, template).
     TextMember,
     /// A small file or member, whole.
     SmallFile,
@@ -130,19 +153,32 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         evidence: Option<String>,
     ) {
-        let location = Location {
+        let location = self.location(offset);
+        let finding = Finding::new(rule, location, message.into(), evidence);
+        self.push(finding);
+    }
+
+    /// Where the current bytes sit, with `offset` inside them.
+    fn location(&self, offset: Option<u64>) -> Location {
+        Location {
             path: self.path.to_owned(),
             member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
             member_chain: self.chain.clone(),
             offset: offset.map(|o| o.saturating_add(self.offset_base)),
-        };
-        let finding = Finding::new(rule, location, message.into(), evidence);
+        }
+    }
+
+    fn push(&mut self, finding: Finding) {
         // The same trick repeated a thousand times is one finding for the reader, and a crafted
         // file cannot make the report (or this duplicate check) grow without bound.
         if self.state.findings.contains(&finding) {
             return;
         }
-        let (listed, left_out) = self.state.per_rule.entry(rule).or_default();
+        let (listed, left_out) = self
+            .state
+            .per_rule
+            .entry(finding.rule_id.clone())
+            .or_default();
         if *listed >= MAX_FINDINGS_PER_RULE {
             *left_out += 1;
         } else {
@@ -155,9 +191,93 @@ impl<'a> Ctx<'a> {
     /// current member it sits (`posix.system argument 1`, `graph/If_0/then_branch node n3
     /// attribute code`), `offset` where it starts when known.
     ///
-    /// Signature scanning (issue 5) plugs in here; until then extracts are dropped.
+    /// Every rule that matches becomes a finding at the extract's location, citing the rule's
+    /// meta and the matched strings (offsets inside the extract). Scans of one artifact share
+    /// a time budget; when it runs out, one YAR001 finding says so and later extracts are not
+    /// scanned.
     pub fn extract(&mut self, origin: Origin, context: &str, offset: Option<u64>, data: &[u8]) {
-        let _ = (origin, context, offset, data);
+        if data.len() < MIN_EXTRACT || self.state.signature_stopped {
+            return;
+        }
+        let Some(matcher) = self.matcher.as_deref_mut() else {
+            return;
+        };
+        let member = match self.chain.last() {
+            Some(name) => name.as_str(),
+            None => Path::new(self.path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(self.path),
+        };
+        let vars = Vars {
+            origin: origin.as_str(),
+            format: self.format.name(),
+            member,
+            context,
+        };
+        let budget = self
+            .config
+            .signatures
+            .timeout
+            .saturating_sub(self.state.signature_time);
+        let started = Instant::now();
+        let result = matcher.scan(vars, data, budget, self.release);
+        self.state.signature_time += started.elapsed();
+        let hits = match result {
+            Ok(hits) => hits,
+            Err(stop) => {
+                self.state.signature_stopped = true;
+                let why = match stop {
+                    Stop::Timeout => format!(
+                        "signature scans of this artifact used up their budget of {} s",
+                        self.config.signatures.timeout.as_secs_f32()
+                    ),
+                    Stop::Failed(e) => format!("the signature engine stopped: {e}"),
+                };
+                let message = format!(
+                    "{why} while scanning {} ({context}, {} bytes); later content was not matched",
+                    origin.as_str(),
+                    data.len()
+                );
+                self.report(RuleId::SignatureScanIncomplete, offset, message, None);
+                return;
+            }
+        };
+        for hit in hits {
+            let rule = hit.rule;
+            let about = rule.description.clone().unwrap_or_else(|| {
+                format!("matches signature rule {}.{}", rule.namespace, rule.name)
+            });
+            let mut shown: Vec<String> = hit
+                .matches
+                .iter()
+                .map(|m| format!("{} at {}: {}", m.pattern, m.offset, m.data))
+                .collect();
+            if hit.more > 0 {
+                shown.push(format!("{} more", hit.more));
+            }
+            let remediation = match &rule.reference {
+                Some(r) => format!("{SIGNATURE_REMEDIATION} Reference: {r}"),
+                None => SIGNATURE_REMEDIATION.to_owned(),
+            };
+            let finding = Finding {
+                rule_id: rule.id,
+                severity: rule.severity,
+                verdict: rule.implies,
+                message: format!("{about} ({} {context})", origin.as_str()),
+                location: self.location(offset),
+                evidence: Some(shown.join("; ")),
+                remediation,
+                signature: Some(SignatureMatch {
+                    origin: origin.as_str().to_owned(),
+                    context: context.to_owned(),
+                    size: data.len() as u64,
+                    reference: rule.reference,
+                    matches: hit.matches,
+                }),
+            };
+            self.push(finding);
+        }
     }
 
     /// A context for bytes that start `by` bytes into the current ones (an embedded stream),
@@ -167,10 +287,12 @@ impl<'a> Ctx<'a> {
             config: self.config,
             path: self.path,
             chain: self.chain.clone(),
+            format: self.format,
             depth: self.depth,
             offset_base: self.offset_base.saturating_add(by),
             state: self.state,
             release: self.release,
+            matcher: lend(&mut self.matcher),
         }
     }
 
@@ -281,17 +403,59 @@ impl<'a> Ctx<'a> {
             config: self.config,
             path: self.path,
             chain,
+            format,
             depth: self.depth + 1,
             offset_base: 0,
             state: self.state,
             release: self.release,
+            matcher: lend(&mut self.matcher),
         };
         analyse(format, data, &mut child, kind);
     }
 }
 
+/// What signature rules say about a finding of theirs, beyond the rule's own reference.
+const SIGNATURE_REMEDIATION: &str = "Do not load the artifact. Read the matched content in its context (the finding's location and evidence) and, if it is not what the model's publisher intended, report it to them.";
+
+/// Hands the whole of an input to the signature engine: a text file as text, a small file or
+/// member as a whole, and with `--deep` the raw bytes of anything else. Containers are scanned
+/// through their members, and tensor storage only with `--deep`.
+fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    let settings = &ctx.config.signatures;
+    let container = matches!(
+        format,
+        Format::Zip
+            | Format::SevenZip
+            | Format::Tar
+            | Format::Gzip
+            | Format::Bzip2
+            | Format::Xz
+            | Format::Lzma
+            | Format::Zstd
+            | Format::Zlib
+            | Format::JoblibZfile
+    );
+    let small = data.len() as u64 <= settings.small_file_bytes;
+    let origin = if kind == MemberKind::File && format == Format::Text {
+        Origin::TextMember
+    } else if kind == MemberKind::File && small && !container {
+        Origin::SmallFile
+    } else if settings.deep {
+        Origin::RawBytes
+    } else {
+        return;
+    };
+    let context = if ctx.chain.is_empty() {
+        "whole file"
+    } else {
+        "whole member"
+    };
+    ctx.extract(origin, context, Some(0), data);
+}
+
 /// Runs the analyser for `format` over `data`.
 fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    extract_whole(format, data, ctx, kind);
     // Raw tensor bytes match a data format's weak magic now and then (ONNX starts with two
     // small bytes, safetensors with a length); the loader never reads them as such. Only what
     // could run code when read as bytes (a pickle, an archive holding one) is followed there.
@@ -389,6 +553,23 @@ fn label(format: Format, members: &[MemberReport]) -> &'static str {
 /// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
 /// gets an `error` verdict with the reason.
 pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
+    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
+    scan_file_with(
+        path,
+        display,
+        config,
+        scanner.as_mut().map(|s| s as &mut dyn Matcher),
+    )
+}
+
+/// Like [`scan_file`], with a signature scanner the caller keeps between files (one per worker
+/// thread).
+pub fn scan_file_with(
+    path: &Path,
+    display: &str,
+    config: &Config,
+    matcher: Option<&mut dyn Matcher>,
+) -> ArtifactReport {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
@@ -401,6 +582,7 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
             display,
             config,
             &|part| mapped.release(part),
+            matcher,
         ),
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
     }
@@ -421,7 +603,9 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
-    scan(format, data, path, display, config, &|_| {})
+    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
+    let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
+    scan(format, data, path, display, config, &|_| {}, matcher)
 }
 
 fn scan(
@@ -431,24 +615,29 @@ fn scan(
     display: &str,
     config: &Config,
     release: Release<'_>,
+    mut matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
     let mut state = ScanState {
         input_len: data.len() as u64,
         ..ScanState::default()
     };
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
-    // doing them side by side keeps a scan close to the cost of hashing alone.
-    let (sha256, ()) = rayon::join(
-        || digest::sha256_hex_chunked(data, release),
-        || {
+    // doing them side by side keeps a scan close to the cost of hashing alone. The analysis
+    // stays on this thread: the signature scanner belongs to it.
+    let mut sha256 = String::new();
+    rayon::in_place_scope(|scope| {
+        scope.spawn(|_| sha256 = digest::sha256_hex_chunked(data, release));
+        {
             let mut ctx = Ctx {
                 config,
                 path: display,
                 chain: Vec::new(),
+                format,
                 depth: 0,
                 offset_base: 0,
                 state: &mut state,
                 release,
+                matcher: lend(&mut matcher),
             };
             analyse(format, data, &mut ctx, MemberKind::File);
             analyse_second_reading(format, data, &mut ctx);
@@ -461,20 +650,25 @@ fn scan(
             if carries_pickle {
                 detect::check_data_only_extension(path, &mut ctx);
             }
-        },
-    );
-    for (&rule, &(_, left_out)) in &state.per_rule {
-        if left_out > 0 {
-            let location = Location {
-                path: display.to_owned(),
-                member: None,
-                member_chain: Vec::new(),
-                offset: None,
+        }
+    });
+    for (rule, &(_, left_out)) in &state.per_rule {
+        // A listed finding of the rule carries its severity and verdict (signature rules take
+        // theirs from the rule's meta).
+        let listed = state.findings.iter().find(|f| &f.rule_id == rule);
+        if let (true, Some(listed)) = (left_out > 0, listed) {
+            let summary = Finding {
+                message: format!("{left_out} more findings of this rule were not listed"),
+                location: Location {
+                    path: display.to_owned(),
+                    member: None,
+                    member_chain: Vec::new(),
+                    offset: None,
+                },
+                evidence: None,
+                ..listed.clone()
             };
-            let message = format!("{left_out} more findings of this rule were not listed");
-            state
-                .findings
-                .push(Finding::new(rule, location, message, None));
+            state.findings.push(summary);
         }
     }
     ArtifactReport {

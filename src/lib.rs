@@ -13,6 +13,7 @@ pub mod finding;
 pub mod formats;
 pub mod report;
 pub mod rules;
+pub mod signatures;
 #[cfg(test)]
 mod testing;
 pub mod zone;
@@ -23,7 +24,8 @@ use rayon::prelude::*;
 
 pub use config::Config;
 pub use finding::{ArtifactReport, Finding, Severity, Verdict};
-pub use rules::RuleId;
+pub use rules::{RuleId, RuleRef};
+pub use signatures::Signatures;
 
 /// Scans every file under `paths` (directories recursively), in parallel across artifacts.
 /// Results come back in walk order; a path that cannot be read yields an `error` result.
@@ -33,9 +35,15 @@ pub fn scan(paths: &[PathBuf], config: &Config) -> Vec<ArtifactReport> {
         .into_iter()
         .map(|e| ArtifactReport::failed(e.display, e.message))
         .collect();
-    reports.par_extend(artifacts.par_iter().map(|a| ArtifactReport {
-        aliases: a.aliases.clone(),
-        ..engine::scan_file(&a.path, &a.display, config)
+    // One signature scanner per worker (rayon calls `init` once per piece of work it splits
+    // off), reused for every artifact that worker scans.
+    let init = || config.signatures.rules.as_deref().map(Signatures::scanner);
+    reports.par_extend(artifacts.par_iter().map_init(init, |scanner, a| {
+        let matcher = scanner.as_mut().map(|s| s as &mut dyn signatures::Matcher);
+        ArtifactReport {
+            aliases: a.aliases.clone(),
+            ..engine::scan_file_with(&a.path, &a.display, config, matcher)
+        }
     }));
     reports
 }

@@ -1,0 +1,229 @@
+//! Matching one extract against the compiled rules with a scanner owned by one worker thread.
+
+use std::time::{Duration, Instant};
+
+use yara_x::{ScanError, ScanResults, blocks};
+
+use super::{SignatureInfo, Signatures};
+use crate::finding::MatchedString;
+
+/// Extracts larger than this are scanned block by block, so that a multi-gigabyte member is
+/// streamed (and its pages released) rather than handed to the scanner whole.
+pub const BLOCK_THRESHOLD: usize = 64 << 20;
+/// Block size and overlap of block scans: a pattern match longer than the overlap that straddles
+/// two blocks is missed.
+const BLOCK: usize = 16 << 20;
+const OVERLAP: usize = 4 << 10;
+/// Matches kept per pattern and scan, and matches reported per rule and extract.
+const MAX_MATCHES: usize = 64;
+const MAX_REPORTED: usize = 8;
+/// Bytes of a matched string shown in evidence.
+const SNIPPET: usize = 96;
+
+/// What a rule can condition on, as external variables.
+#[derive(Debug, Clone, Copy)]
+pub struct Vars<'v> {
+    pub origin: &'v str,
+    pub format: &'v str,
+    pub member: &'v str,
+    pub context: &'v str,
+}
+
+/// A rule that matched, with its first matches (offsets inside the extract).
+#[derive(Debug, Clone)]
+pub struct Hit {
+    pub rule: SignatureInfo,
+    pub matches: Vec<MatchedString>,
+    /// Matches beyond those listed.
+    pub more: usize,
+}
+
+/// Why a scan stopped before the end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Stop {
+    Timeout,
+    Failed(String),
+}
+
+/// A worker thread's scanners (one for whole extracts, one for block scans), created on first
+/// use and reused for every extract the thread scans.
+pub struct SignatureScanner<'s> {
+    signatures: &'s Signatures,
+    whole: Option<yara_x::Scanner<'s>>,
+    blocks: Option<blocks::Scanner<'s>>,
+}
+
+/// Scanning as the engine sees it: a trait object, so that an analysis context can lend its
+/// thread's scanner to the contexts of nested members.
+pub trait Matcher {
+    /// Matches `data` against every rule within `budget`. `release` is called with each block
+    /// of a block scan once it has been scanned.
+    fn scan(
+        &mut self,
+        vars: Vars<'_>,
+        data: &[u8],
+        budget: Duration,
+        release: &dyn Fn(&[u8]),
+    ) -> Result<Vec<Hit>, Stop>;
+}
+
+impl Matcher for SignatureScanner<'_> {
+    fn scan(
+        &mut self,
+        vars: Vars<'_>,
+        data: &[u8],
+        budget: Duration,
+        release: &dyn Fn(&[u8]),
+    ) -> Result<Vec<Hit>, Stop> {
+        self.scan_data(vars, data, budget, release)
+    }
+}
+
+impl<'s> SignatureScanner<'s> {
+    pub fn new(signatures: &'s Signatures) -> Self {
+        SignatureScanner {
+            signatures,
+            whole: None,
+            blocks: None,
+        }
+    }
+
+    fn scan_data(
+        &mut self,
+        vars: Vars<'_>,
+        data: &[u8],
+        budget: Duration,
+        release: &dyn Fn(&[u8]),
+    ) -> Result<Vec<Hit>, Stop> {
+        if budget.is_zero() {
+            return Err(Stop::Timeout);
+        }
+        if data.len() > BLOCK_THRESHOLD {
+            return self.scan_blocks(vars, data, budget, release);
+        }
+        let signatures = self.signatures;
+        let scanner = self.whole.get_or_insert_with(|| {
+            let mut s = yara_x::Scanner::new(&signatures.rules);
+            s.max_matches_per_pattern(MAX_MATCHES);
+            s
+        });
+        for (name, value) in vars.pairs() {
+            scanner
+                .set_global(name, value)
+                .map_err(|e| Stop::Failed(e.to_string()))?;
+        }
+        scanner.set_timeout(budget);
+        let results = scanner.scan(data).map_err(stop)?;
+        Ok(hits(signatures, &results, data))
+    }
+
+    fn scan_blocks(
+        &mut self,
+        vars: Vars<'_>,
+        data: &[u8],
+        budget: Duration,
+        release: &dyn Fn(&[u8]),
+    ) -> Result<Vec<Hit>, Stop> {
+        let signatures = self.signatures;
+        let scanner = self.blocks.get_or_insert_with(|| {
+            let mut s = blocks::Scanner::new(&signatures.rules);
+            s.max_matches_per_pattern(MAX_MATCHES);
+            s
+        });
+        for (name, value) in vars.pairs() {
+            scanner
+                .set_global(name, value)
+                .map_err(|e| Stop::Failed(e.to_string()))?;
+        }
+        let start = Instant::now();
+        let mut base = 0;
+        while base < data.len() {
+            let left = budget.saturating_sub(start.elapsed());
+            if left.is_zero() {
+                // Finish the scan so the scanner is reset for the next extract.
+                let _ = scanner.finish();
+                return Err(Stop::Timeout);
+            }
+            scanner.set_timeout(left);
+            let end = base.saturating_add(BLOCK).min(data.len());
+            let block = data
+                .get(base..end.saturating_add(OVERLAP).min(data.len()))
+                .unwrap_or_default();
+            if let Err(e) = scanner.scan(base, block) {
+                let _ = scanner.finish();
+                return Err(stop(e));
+            }
+            release(data.get(base..end).unwrap_or_default());
+            base = end;
+        }
+        let results = scanner.finish().map_err(stop)?;
+        Ok(hits(signatures, &results, data))
+    }
+}
+
+impl<'v> Vars<'v> {
+    fn pairs(self) -> [(&'static str, &'v str); 4] {
+        [
+            ("origin", self.origin),
+            ("format", self.format),
+            ("member", self.member),
+            ("context", self.context),
+        ]
+    }
+}
+
+fn stop(e: ScanError) -> Stop {
+    match e {
+        ScanError::Timeout => Stop::Timeout,
+        other => Stop::Failed(other.to_string()),
+    }
+}
+
+fn hits(signatures: &Signatures, results: &ScanResults<'_, '_>, data: &[u8]) -> Vec<Hit> {
+    let mut out = Vec::new();
+    for rule in results.matching_rules() {
+        let Some(info) = signatures.info(rule.namespace(), rule.identifier()) else {
+            continue;
+        };
+        let mut matches = Vec::new();
+        for pattern in rule.patterns() {
+            for m in pattern.matches() {
+                let range = m.range();
+                let cut = range.len() > SNIPPET;
+                let shown = data.get(range.start..range.end.min(range.start + SNIPPET));
+                matches.push(MatchedString {
+                    pattern: pattern.identifier().to_owned(),
+                    offset: range.start as u64,
+                    data: escape(shown.unwrap_or_default(), cut),
+                });
+            }
+        }
+        matches.sort_by(|a, b| a.offset.cmp(&b.offset).then(a.pattern.cmp(&b.pattern)));
+        let more = matches.len().saturating_sub(MAX_REPORTED);
+        matches.truncate(MAX_REPORTED);
+        out.push(Hit {
+            rule: info.clone(),
+            matches,
+            more,
+        });
+    }
+    out
+}
+
+/// Printable ASCII as is, everything else as `\xNN`; `…` when cut.
+fn escape(bytes: &[u8], cut: bool) -> String {
+    let mut out: String = bytes
+        .iter()
+        .map(|&b| match b {
+            b'\\' => "\\\\".to_owned(),
+            0x20..=0x7e => char::from(b).to_string(),
+            b'\n' => "\\n".to_owned(),
+            b'\t' => "\\t".to_owned(),
+            _ => format!("\\x{b:02x}"),
+        })
+        .collect();
+    if cut {
+        out.push('…');
+    }
+    out
+}
