@@ -243,8 +243,12 @@ impl<'a> Ctx<'a> {
                 return;
             }
         };
+        let whole = matches!(origin, Origin::SmallFile | Origin::RawBytes);
         for hit in hits {
             let rule = hit.rule;
+            if whole && self.matched_inside(&rule.id) {
+                continue;
+            }
             let about = rule.description.clone().unwrap_or_else(|| {
                 format!("matches signature rule {}.{}", rule.namespace, rule.name)
             });
@@ -264,7 +268,7 @@ impl<'a> Ctx<'a> {
                 rule_id: rule.id,
                 severity: rule.severity,
                 verdict: rule.implies,
-                message: format!("{about} ({} {context})", origin.as_str()),
+                message: format!("{about} ({}: {context})", origin.as_str()),
                 location: self.location(offset),
                 evidence: Some(shown.join("; ")),
                 remediation,
@@ -278,6 +282,13 @@ impl<'a> Ctx<'a> {
             };
             self.push(finding);
         }
+    }
+
+    /// Whether signature rule `id` already matched an extract of the current member.
+    fn matched_inside(&self, id: &RuleRef) -> bool {
+        self.state.findings.iter().any(|f| {
+            &f.rule_id == id && f.signature.is_some() && f.location.member_chain == self.chain
+        })
     }
 
     /// A context for bytes that start `by` bytes into the current ones (an embedded stream),
@@ -453,9 +464,15 @@ fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKin
     ctx.extract(origin, context, Some(0), data);
 }
 
-/// Runs the analyser for `format` over `data`.
+/// Runs the analyser for `format` over `data`, then hands the whole of it to the signature
+/// engine (after the analyser, so that a rule that already matched a precise extract of these
+/// bytes is not reported again for the whole).
 fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    run_analyser(format, data, ctx, kind);
     extract_whole(format, data, ctx, kind);
+}
+
+fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
     // Raw tensor bytes match a data format's weak magic now and then (ONNX starts with two
     // small bytes, safetensors with a length); the loader never reads them as such. Only what
     // could run code when read as bytes (a pickle, an archive holding one) is followed there.
