@@ -1460,6 +1460,12 @@ def npy_header_not_literal() -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + f64(1, 2, 3, 4)
 
 
+import gen_signatures  # noqa: E402  (sits beside this file, on sys.path when run as a script)
+
+RULES.update(gen_signatures.RULES)
+gen_signatures.samples(register)
+
+
 # ---------------------------------------------------------------------------------------------
 # MANIFEST.tsv and README.md
 # ---------------------------------------------------------------------------------------------
