@@ -71,11 +71,11 @@ struct SignatureArgs {
 }
 
 impl SignatureArgs {
-    /// Compiles (or loads from the cache) the shipped rules and those of `--rules` and `extra`.
-    /// Warnings go to stderr.
-    fn load(&self, extra: Option<&Path>) -> Result<Signatures> {
+    /// Compiles (or loads from the cache) the shipped rules and those of `--rules`. Warnings go
+    /// to stderr.
+    fn load(&self) -> Result<Signatures> {
         let mut all = sources::shipped();
-        for dir in self.rule_dirs.iter().map(PathBuf::as_path).chain(extra) {
+        for dir in &self.rule_dirs {
             all.extend(sources::from_dir(dir)?);
         }
         let dir = if self.no_rules_cache {
@@ -250,7 +250,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(args) => rules(args),
         Command::Explain { rule, signatures } => {
             if let Ok(RuleRef::Signature(code)) = rule.parse::<RuleRef>() {
-                let loaded = signatures.load(None)?;
+                let loaded = signatures.load()?;
                 let info = loaded
                     .rules()
                     .iter()
@@ -318,7 +318,7 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let loaded = args.signatures.load(None)?;
+    let loaded = args.signatures.load()?;
     let mut out = io::stdout().lock();
     for id in RuleId::ALL {
         let rule = id.info();
@@ -352,7 +352,7 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
 }
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
-    let signatures = args.signatures.load(None)?;
+    let signatures = args.signatures.load()?;
     let config = Config {
         zone: args.limits.zone(),
         allow_globals: args.allow_globals,
