@@ -430,7 +430,8 @@ const SIGNATURE_REMEDIATION: &str = "Do not load the artifact. Read the matched 
 
 /// Hands the whole of an input to the signature engine: a text file as text, a small file or
 /// member as a whole, and with `--deep` the raw bytes of anything else. Containers are scanned
-/// through their members, and tensor storage only with `--deep`.
+/// through their members (their own bytes are compressed, or the members again), and tensor
+/// storage only with `--deep`.
 fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
     let settings = &ctx.config.signatures;
     let container = matches!(
@@ -451,7 +452,7 @@ fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKin
         Origin::TextMember
     } else if kind == MemberKind::File && small && !container {
         Origin::SmallFile
-    } else if settings.deep {
+    } else if settings.deep && !container {
         Origin::RawBytes
     } else {
         return;
