@@ -223,6 +223,10 @@ impl<'a> Ctx<'a> {
         let started = Instant::now();
         let result = matcher.scan(vars, data, budget, self.release);
         self.state.signature_time += started.elapsed();
+        if origin == Origin::RawBytes {
+            // Read once more for `--deep`; its pages need not stay resident.
+            (self.release)(data);
+        }
         let hits = match result {
             Ok(hits) => hits,
             Err(stop) => {
