@@ -49,6 +49,9 @@ pub enum Stop {
 /// use and reused for every extract the thread scans.
 pub struct SignatureScanner<'s> {
     signatures: &'s Signatures,
+    /// [`BLOCK_THRESHOLD`] and [`BLOCK`], smaller in tests.
+    block_threshold: usize,
+    block: usize,
     whole: Option<yara_x::Scanner<'s>>,
     blocks: Option<blocks::Scanner<'s>>,
 }
@@ -83,6 +86,8 @@ impl<'s> SignatureScanner<'s> {
     pub fn new(signatures: &'s Signatures) -> Self {
         SignatureScanner {
             signatures,
+            block_threshold: BLOCK_THRESHOLD,
+            block: BLOCK,
             whole: None,
             blocks: None,
         }
@@ -98,7 +103,7 @@ impl<'s> SignatureScanner<'s> {
         if budget.is_zero() {
             return Err(Stop::Timeout);
         }
-        if data.len() > BLOCK_THRESHOLD {
+        if data.len() > self.block_threshold {
             return self.scan_blocks(vars, data, budget, release);
         }
         let signatures = self.signatures;
@@ -145,7 +150,7 @@ impl<'s> SignatureScanner<'s> {
                 return Err(Stop::Timeout);
             }
             scanner.set_timeout(left);
-            let end = base.saturating_add(BLOCK).min(data.len());
+            let end = base.saturating_add(self.block).min(data.len());
             let block = data
                 .get(base..end.saturating_add(OVERLAP).min(data.len()))
                 .unwrap_or_default();
@@ -226,4 +231,70 @@ fn escape(bytes: &[u8], cut: bool) -> String {
         out.push('…');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signatures::{Source, compile};
+
+    fn signatures() -> Signatures {
+        let text = r#"rule pool { meta: severity = "high" strings: $s = "stratum+tcp://" condition: $s and origin == "raw_bytes" }"#;
+        compile(&[Source {
+            namespace: "t".to_owned(),
+            file: "t.yar".to_owned(),
+            text: text.to_owned(),
+        }])
+        .unwrap()
+    }
+
+    const VARS: Vars<'static> = Vars {
+        origin: "raw_bytes",
+        format: "unknown",
+        member: "m",
+        context: "whole file",
+    };
+
+    #[test]
+    fn block_scans_find_matches_across_block_edges_at_their_offset() {
+        let sigs = signatures();
+        let mut scanner = sigs.scanner();
+        scanner.block_threshold = 1000;
+        scanner.block = 256;
+        let mut data = vec![b'.'; 3000];
+        let at = 256 * 3 - 5; // straddles the edge of the third block
+        data[at..at + 14].copy_from_slice(b"stratum+tcp://");
+        let released = std::cell::Cell::new(0);
+        let hits = scanner
+            .scan(VARS, &data, Duration::from_secs(5), &|part| {
+                released.set(released.get() + part.len())
+            })
+            .unwrap();
+        assert_eq!(hits.len(), 1);
+        assert_eq!(hits[0].matches[0].offset, at as u64);
+        assert_eq!(released.get(), data.len(), "every block let go once");
+        // The scanner is reusable, and whole scans see the same.
+        let again = scanner
+            .scan(VARS, &data[..700], Duration::from_secs(5), &|_| {})
+            .unwrap();
+        assert!(again.is_empty());
+        let whole = scanner
+            .scan(VARS, &data[700..900], Duration::from_secs(5), &|_| {})
+            .unwrap();
+        assert_eq!(whole[0].matches[0].offset, (at - 700) as u64);
+    }
+
+    #[test]
+    fn a_spent_budget_stops_the_scan() {
+        let sigs = signatures();
+        let mut scanner = sigs.scanner();
+        let stop = scanner.scan(VARS, b"stratum+tcp://x", Duration::ZERO, &|_| {});
+        assert_eq!(stop.unwrap_err(), Stop::Timeout);
+    }
+
+    #[test]
+    fn matched_bytes_are_escaped() {
+        assert_eq!(escape(b"a\\b\n\x00", false), "a\\\\b\\n\\x00");
+        assert_eq!(escape(b"ab", true), "ab…");
+    }
 }
