@@ -7,7 +7,9 @@
 //!  "artifacts": [{"path", "sha256", "size", "format", "verdict", "error", "members": [...],
 //!                 "findings": [{"rule_id", "severity", "verdict", "message",
 //!                               "location": {"path", "member", "member_chain", "offset"},
-//!                               "evidence", "remediation"}]}]}
+//!                               "evidence", "remediation",
+//!                               "signature"?: {"origin", "context", "size", "reference",
+//!                                              "matches": [{"pattern", "offset", "data"}]}}]}]}
 //! ```
 
 use std::io::{self, Write};
