@@ -288,6 +288,11 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Whether [`Ctx::extract`] would scan anything: analysers skip gathering extracts when not.
+    pub fn wants_extracts(&self) -> bool {
+        self.matcher.is_some() && !self.state.signature_stopped
+    }
+
     /// Whether signature rule `id` already matched an extract of the current member.
     fn matched_inside(&self, id: &RuleRef) -> bool {
         self.state.findings.iter().any(|f| {

@@ -47,7 +47,7 @@ impl<'a> Machine<'a, '_, '_> {
         kwargs: Value<'a>,
         pos: usize,
     ) {
-        if self.options.shadow {
+        if self.options.shadow || !self.ctx.wants_extracts() {
             return;
         }
         let label = self
@@ -71,7 +71,7 @@ impl<'a> Machine<'a, '_, '_> {
     /// Extracts the strings of the state BUILD sets on an object made by a global that is not
     /// allowed (`sklearn.x.Y state['name']`).
     pub(super) fn extract_state(&mut self, callable: Value<'a>, state: Value<'a>, pos: usize) {
-        if self.options.shadow {
+        if self.options.shadow || !self.ctx.wants_extracts() {
             return;
         }
         let Some((label, false)) = self.root_global(callable) else {
