@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::config::Config;
 use crate::containers;
-use crate::finding::{ArtifactReport, Finding, Location, MemberReport, SignatureMatch};
+use crate::finding::{ArtifactReport, Finding, Location, MemberReport};
 use crate::formats;
 use crate::rules::{RuleId, RuleRef};
 use crate::signatures::{Matcher, Signatures, Stop, Vars};
@@ -249,41 +249,11 @@ impl<'a> Ctx<'a> {
         };
         let whole = matches!(origin, Origin::SmallFile | Origin::RawBytes);
         for hit in hits {
-            let rule = hit.rule;
-            if whole && self.matched_inside(&rule.id) {
+            if whole && self.matched_inside(&hit.rule.id) {
                 continue;
             }
-            let about = rule.description.clone().unwrap_or_else(|| {
-                format!("matches signature rule {}.{}", rule.namespace, rule.name)
-            });
-            let mut shown: Vec<String> = hit
-                .matches
-                .iter()
-                .map(|m| format!("{} at {}: {}", m.pattern, m.offset, m.data))
-                .collect();
-            if hit.more > 0 {
-                shown.push(format!("{} more", hit.more));
-            }
-            let remediation = match &rule.reference {
-                Some(r) => format!("{SIGNATURE_REMEDIATION} Reference: {r}"),
-                None => SIGNATURE_REMEDIATION.to_owned(),
-            };
-            let finding = Finding {
-                rule_id: rule.id,
-                severity: rule.severity,
-                verdict: rule.implies,
-                message: format!("{about} ({}: {context})", origin.as_str()),
-                location: self.location(offset),
-                evidence: Some(shown.join("; ")),
-                remediation,
-                signature: Some(SignatureMatch {
-                    origin: origin.as_str().to_owned(),
-                    context: context.to_owned(),
-                    size: data.len() as u64,
-                    reference: rule.reference,
-                    matches: hit.matches,
-                }),
-            };
+            let location = self.location(offset);
+            let finding = hit.into_finding(origin.as_str(), context, location, data.len());
             self.push(finding);
         }
     }
@@ -433,9 +403,6 @@ impl<'a> Ctx<'a> {
         analyse(format, data, &mut child, kind);
     }
 }
-
-/// What signature rules say about a finding of theirs, beyond the rule's own reference.
-const SIGNATURE_REMEDIATION: &str = "Do not load the artifact. Read the matched content in its context (the finding's location and evidence) and, if it is not what the model's publisher intended, report it to them.";
 
 /// Hands the whole of an input to the signature engine: a text file as text, a small file or
 /// member as a whole, and with `--deep` the raw bytes of anything else. Containers are scanned

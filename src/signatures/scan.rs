@@ -5,7 +5,10 @@ use std::time::{Duration, Instant};
 use yara_x::{ScanError, ScanResults, blocks};
 
 use super::{SignatureInfo, Signatures};
-use crate::finding::MatchedString;
+use crate::finding::{Finding, Location, MatchedString, SignatureMatch};
+
+/// What signature findings advise, beyond the rule's own reference.
+const REMEDIATION: &str = "Do not load the artifact. Read the matched content in its context (the finding's location and evidence) and, if it is not what the model's publisher intended, report it to them.";
 
 /// Extracts larger than this are scanned block by block, so that a multi-gigabyte member is
 /// streamed (and its pages released) rather than handed to the scanner whole.
@@ -36,6 +39,51 @@ pub struct Hit {
     pub matches: Vec<MatchedString>,
     /// Matches beyond those listed.
     pub more: usize,
+}
+
+impl Hit {
+    /// The finding for this match in the extract of `size` bytes from `origin` at `location`:
+    /// the rule's description, severity and verdict, the matched strings as evidence.
+    pub fn into_finding(
+        self,
+        origin: &str,
+        context: &str,
+        location: Location,
+        size: usize,
+    ) -> Finding {
+        let rule = self.rule;
+        let about = rule
+            .description
+            .unwrap_or_else(|| format!("matches signature rule {}.{}", rule.namespace, rule.name));
+        let mut shown: Vec<String> = self
+            .matches
+            .iter()
+            .map(|m| format!("{} at {}: {}", m.pattern, m.offset, m.data))
+            .collect();
+        if self.more > 0 {
+            shown.push(format!("{} more", self.more));
+        }
+        let remediation = match &rule.reference {
+            Some(r) => format!("{REMEDIATION} Reference: {r}"),
+            None => REMEDIATION.to_owned(),
+        };
+        Finding {
+            rule_id: rule.id,
+            severity: rule.severity,
+            verdict: rule.implies,
+            message: format!("{about} ({origin}: {context})"),
+            location,
+            evidence: Some(shown.join("; ")),
+            remediation,
+            signature: Some(SignatureMatch {
+                origin: origin.to_owned(),
+                context: context.to_owned(),
+                size: size as u64,
+                reference: rule.reference,
+                matches: self.matches,
+            }),
+        }
+    }
 }
 
 /// Why a scan stopped before the end.
