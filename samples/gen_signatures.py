@@ -10,6 +10,7 @@ campaign indicators are the published addresses as plain strings. Standard libra
 from __future__ import annotations
 
 import io
+import pickletools
 import struct
 import zipfile
 
@@ -62,13 +63,19 @@ def _str(s: str) -> bytes:
 def call_pickle(module: str, name: str, *args: str) -> bytes:
     """Protocol 4: module.name(*args), written opcode by opcode (STACK_GLOBAL, MARK, TUPLE, REDUCE)."""
     body = _str(module) + _str(name) + b"\x93" + b"(" + b"".join(_str(a) for a in args) + b"tR."
-    return b"\x80\x04" + body
+    return _disassembles(b"\x80\x04" + body)
 
 
 def config_pickle(pairs: dict[str, str]) -> bytes:
     """Protocol 4: collections.OrderedDict([(key, value), ...]), a plain config object."""
     items = b"".join(_str(k) + _str(v) + b"\x86" for k, v in pairs.items())
-    return b"\x80\x04" + _str("collections") + _str("OrderedDict") + b"\x93" + b"](" + items + b"e\x85R."
+    return _disassembles(b"\x80\x04" + _str("collections") + _str("OrderedDict") + b"\x93" + b"](" + items + b"e\x85R.")
+
+
+def _disassembles(p: bytes) -> bytes:
+    """pickletools.dis reads without executing; it raises on a stream the unpickler would refuse."""
+    pickletools.dis(p, out=io.StringIO())
+    return p
 
 
 def zip_text(*members: tuple[str, str]) -> bytes:
