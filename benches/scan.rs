@@ -3,7 +3,10 @@
 //!
 //! - pickle opcode throughput (MB/s) on a large benign pickle of many small objects;
 //! - a full scan of a 1 GiB PyTorch zip checkpoint against `openssl dgst -sha256` on the same
-//!   file (hashing should dominate: target ratio ≤ 1.2).
+//!   file (hashing should dominate: target ratio ≤ 1.2);
+//! - signature rules: compile time of the shipped rules cold against loading them from the
+//!   cache; the cost signature matching adds per artifact over `samples/`; and a `--deep` scan of
+//!   the checkpoint (every tensor byte matched) in MB/s against `openssl dgst -sha256`.
 //!
 //! `cargo bench --bench scan` (or `just bench`). Set `QUARANTINE_BENCH_GIB` to change the
 //! checkpoint size.
@@ -14,6 +17,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
+use std::sync::Arc;
+
+use quarantine::config::SignatureSettings;
+use quarantine::signatures::{self, cache, sources};
 use quarantine::zone::detect::Format;
 use quarantine::{Config, engine};
 
@@ -139,15 +146,115 @@ fn scan_vs_openssl() {
         openssl.as_secs_f64(),
         scan.as_secs_f64() / openssl.as_secs_f64()
     );
+    deep_vs_openssl(&path, gib, openssl);
+}
+
+fn with_signatures(deep: bool) -> Config {
+    let rules = signatures::compile(&sources::shipped()).expect("shipped rules compile");
+    Config {
+        signatures: SignatureSettings {
+            rules: Some(Arc::new(rules)),
+            deep,
+            ..SignatureSettings::default()
+        },
+        ..Config::default()
+    }
+}
+
+fn signature_compile() {
+    let shipped = sources::shipped();
+    let cold = time(5, || {
+        signatures::compile(&shipped).expect("compile");
+    });
+    let dir = tempfile::tempdir().expect("temp dir");
+    cache::load(&shipped, Some(dir.path())).expect("fill the cache");
+    let cached = time(5, || {
+        let (_, outcome) = cache::load(&shipped, Some(dir.path())).expect("load");
+        assert!(
+            matches!(outcome, cache::CacheOutcome::Hit(_)),
+            "{outcome:?}"
+        );
+    });
+    println!(
+        "signature rules ({} shipped): compile {:.1} ms, from cache {:.1} ms ({:.0}x)",
+        shipped.len(),
+        cold.as_secs_f64() * 1e3,
+        cached.as_secs_f64() * 1e3,
+        cold.as_secs_f64() / cached.as_secs_f64()
+    );
+}
+
+fn signature_cost_on_samples() {
+    let mut files: Vec<PathBuf> = ["benign", "malicious"]
+        .iter()
+        .flat_map(|d| {
+            std::fs::read_dir(
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("samples")
+                    .join(d),
+            )
+        })
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        // The 1 GiB gzip bomb is inflated to its ratio limit either way; leave it out.
+        .filter(|p| !p.to_string_lossy().contains("bomb"))
+        .collect();
+    files.sort();
+    let plain = Config::default();
+    let signed = with_signatures(false);
+    let sigs = signed.signatures.rules.as_deref().expect("rules");
+    let mut scanner = sigs.scanner();
+    let without = time(5, || {
+        for f in &files {
+            engine::scan_file(f, "bench", &plain);
+        }
+    });
+    let with = time(5, || {
+        for f in &files {
+            engine::scan_file_with(f, "bench", &signed, Some(&mut scanner));
+        }
+    });
+    let n = files.len() as f64;
+    println!(
+        "samples ({} artifacts): {:.0} µs per artifact without signatures, {:.0} µs with (+{:.0} µs)",
+        files.len(),
+        without.as_secs_f64() * 1e6 / n,
+        with.as_secs_f64() * 1e6 / n,
+        (with.as_secs_f64() - without.as_secs_f64()) * 1e6 / n
+    );
+}
+
+fn deep_vs_openssl(path: &Path, gib: u64, openssl: Duration) {
+    let config = with_signatures(true);
+    let deep = time(3, || {
+        let report = engine::scan_file(path, "bench", &config);
+        assert_eq!(
+            report.verdict,
+            quarantine::Verdict::Clean,
+            "{:?}",
+            report.findings
+        );
+    });
+    let mb = (gib << 30) as f64 / 1e6;
+    println!(
+        "--deep checkpoint {gib} GiB: {:.0} MB/s ({:.3} s), openssl dgst -sha256 {:.0} MB/s, ratio {:.2}",
+        mb / deep.as_secs_f64(),
+        deep.as_secs_f64(),
+        mb / openssl.as_secs_f64(),
+        deep.as_secs_f64() / openssl.as_secs_f64()
+    );
 }
 
 fn main() {
     let mut criterion = Criterion::default().configure_from_args();
     pickle_throughput(&mut criterion);
     criterion.final_summary();
+    signature_compile();
+    signature_cost_on_samples();
     if Command::new("openssl").arg("version").output().is_ok() {
         scan_vs_openssl();
     } else {
-        println!("openssl not found: checkpoint ratio skipped");
+        println!("openssl not found: checkpoint ratios skipped");
     }
 }

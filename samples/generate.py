@@ -1484,6 +1484,11 @@ import gen_probe  # noqa: E402
 
 gen_probe.samples(register)
 
+import gen_signatures  # noqa: E402
+
+RULES.update(gen_signatures.RULES)
+gen_signatures.samples(register)
+
 
 # ---------------------------------------------------------------------------------------------
 # MANIFEST.tsv and README.md

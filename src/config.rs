@@ -1,6 +1,11 @@
 //! Scan settings: limits of the secure zone and of the pickle interpreter, and user extensions
 //! of the import policy. Defaults are the secure choice; every limit can be raised explicitly.
 
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::signatures::Signatures;
+
 /// Bounds on unpacking containers (the secure zone).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZoneLimits {
@@ -81,6 +86,30 @@ impl Default for OnnxLimits {
     }
 }
 
+/// How content is matched against the signature rules.
+#[derive(Debug, Clone)]
+pub struct SignatureSettings {
+    /// The compiled rules; `None` turns signature scanning off.
+    pub rules: Option<Arc<Signatures>>,
+    /// Files and members up to this size are scanned whole (tensor storage only with `deep`).
+    pub small_file_bytes: u64,
+    /// Also scan the raw bytes of every artifact and member, whatever their size or kind.
+    pub deep: bool,
+    /// Time all signature scans of one artifact may take together.
+    pub timeout: Duration,
+}
+
+impl Default for SignatureSettings {
+    fn default() -> Self {
+        SignatureSettings {
+            rules: None,
+            small_file_bytes: 1 << 20,
+            deep: false,
+            timeout: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Bounds on safetensors files.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SafetensorsLimits {
@@ -96,7 +125,7 @@ impl Default for SafetensorsLimits {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default)]
 pub struct Config {
     pub probe: ProbeSettings,
     pub zone: ZoneLimits,
@@ -110,11 +139,13 @@ pub struct Config {
     /// Where to keep a copy of every unpacked member for review (`--keep-zone`); none by
     /// default, because the scan itself never writes to disk.
     pub keep_zone: Option<std::path::PathBuf>,
+    pub signatures: SignatureSettings,
 }
 
 impl Config {
     /// A digest of everything that can change an artifact's report: the scanner version, the
-    /// rule registry, the pickle import tables and these settings. Part of the `--cache` key.
+    /// rule registry, the pickle import tables and these settings (which name the source hash of
+    /// the signature rules). Part of the `--cache` key.
     pub fn fingerprint(&self) -> String {
         let text = format!(
             "{}\n{}\n{}\n{self:?}",

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
@@ -13,7 +14,8 @@ use crate::containers;
 use crate::finding::{ArtifactReport, Finding, Implies, Location, MemberReport};
 use crate::formats;
 use crate::probe::{self, report::Robustness};
-use crate::rules::RuleId;
+use crate::rules::{RuleId, RuleRef};
+use crate::signatures::{Matcher, Signatures, Stop, Vars};
 use crate::summary::{ModelReport, ModelSummary};
 use crate::zone::detect::{self, Format};
 use crate::zone::digest;
@@ -23,7 +25,7 @@ use crate::zone::digest;
 struct ScanState {
     findings: Vec<Finding>,
     /// Findings listed per rule so far, and how many more were left out past the cap.
-    per_rule: BTreeMap<RuleId, (usize, u64)>,
+    per_rule: BTreeMap<RuleRef, (usize, u64)>,
     members: Vec<MemberReport>,
     models: Vec<ModelReport>,
     /// Size of the artifact itself.
@@ -36,6 +38,10 @@ struct ScanState {
     member_count: u64,
     /// The first failure to keep a member in `--keep-zone`, if any.
     keep_error: Option<String>,
+    /// Time spent in signature scans so far.
+    signature_time: Duration,
+    /// A signature scan stopped (time budget, engine error): no further extract is scanned.
+    signature_stopped: bool,
     robustness: Option<Robustness>,
 }
 
@@ -61,6 +67,8 @@ pub struct Ctx<'a> {
     /// Where the analysed bytes are on disk: the artifact itself, never a member.
     disk_path: Option<&'a Path>,
     chain: Vec<String>,
+    /// Format of the bytes being analysed (the `format` of their extracts).
+    format: Format,
     depth: u32,
     /// Added to every reported offset: the position of the analysed bytes inside the member.
     offset_base: u64,
@@ -69,7 +77,22 @@ pub struct Ctx<'a> {
     release: Release<'a>,
     /// The whole file as shareable bytes, while the bytes analysed are the whole file.
     whole: Option<&'a Bytes>,
+    /// The worker thread's signature scanner, when signatures are on.
+    matcher: Option<&'a mut (dyn Matcher + 'a)>,
 }
+
+/// Lends a context's scanner to a context that lives shorter.
+fn lend<'b>(
+    matcher: &'b mut Option<&mut (dyn Matcher + '_)>,
+) -> Option<&'b mut (dyn Matcher + 'b)> {
+    match matcher {
+        Some(m) => Some(&mut **m),
+        None => None,
+    }
+}
+
+/// Extracts shorter than this hold nothing a signature could name, and are not scanned.
+const MIN_EXTRACT: usize = 4;
 
 /// Called with a slice of the input once it has been read and will not be needed soon, so that
 /// a memory-mapped file's pages can leave the resident set.
@@ -93,7 +116,7 @@ pub enum Origin {
     OnnxStringTensor,
     /// A `__metadata__` value of a safetensors header.
     SafetensorsMetadata,
-    /// A text member of an archive (script, config, template).
+    /// A text file, or a text member of an archive (script, config, template).
     TextMember,
     /// A small file or member, whole.
     SmallFile,
@@ -161,19 +184,32 @@ impl<'a> Ctx<'a> {
         message: impl Into<String>,
         evidence: Option<String>,
     ) {
-        let location = Location {
+        let location = self.location(offset);
+        let finding = Finding::new(rule, location, message.into(), evidence);
+        self.push(finding);
+    }
+
+    /// Where the current bytes sit, with `offset` inside them.
+    fn location(&self, offset: Option<u64>) -> Location {
+        Location {
             path: self.path.to_owned(),
             member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
             member_chain: self.chain.clone(),
             offset: offset.map(|o| o.saturating_add(self.offset_base)),
-        };
-        let finding = Finding::new(rule, location, message.into(), evidence);
+        }
+    }
+
+    fn push(&mut self, finding: Finding) {
         // The same trick repeated a thousand times is one finding for the reader, and a crafted
         // file cannot make the report (or this duplicate check) grow without bound.
         if self.state.findings.contains(&finding) {
             return;
         }
-        let (listed, left_out) = self.state.per_rule.entry(rule).or_default();
+        let (listed, left_out) = self
+            .state
+            .per_rule
+            .entry(finding.rule_id.clone())
+            .or_default();
         if *listed >= MAX_FINDINGS_PER_RULE {
             *left_out += 1;
         } else {
@@ -186,9 +222,83 @@ impl<'a> Ctx<'a> {
     /// current member it sits (`posix.system argument 1`, `graph/If_0/then_branch node n3
     /// attribute code`), `offset` where it starts when known.
     ///
-    /// Signature scanning (issue 5) plugs in here; until then extracts are dropped.
+    /// Every rule that matches becomes a finding at the extract's location, citing the rule's
+    /// meta and the matched strings (offsets inside the extract). Scans of one artifact share
+    /// a time budget; when it runs out, one YAR001 finding says so and later extracts are not
+    /// scanned.
     pub fn extract(&mut self, origin: Origin, context: &str, offset: Option<u64>, data: &[u8]) {
-        let _ = (origin, context, offset, data);
+        if data.len() < MIN_EXTRACT || self.state.signature_stopped {
+            return;
+        }
+        let Some(matcher) = self.matcher.as_deref_mut() else {
+            return;
+        };
+        let member = match self.chain.last() {
+            Some(name) => name.as_str(),
+            None => Path::new(self.path)
+                .file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or(self.path),
+        };
+        let vars = Vars {
+            origin: origin.as_str(),
+            format: self.format.name(),
+            member,
+            context,
+        };
+        let budget = self
+            .config
+            .signatures
+            .timeout
+            .saturating_sub(self.state.signature_time);
+        let started = Instant::now();
+        let result = matcher.scan(vars, data, budget, self.release);
+        self.state.signature_time += started.elapsed();
+        if origin == Origin::RawBytes {
+            // Read once more for `--deep`; its pages need not stay resident.
+            (self.release)(data);
+        }
+        let hits = match result {
+            Ok(hits) => hits,
+            Err(stop) => {
+                self.state.signature_stopped = true;
+                let why = match stop {
+                    Stop::Timeout => format!(
+                        "signature scans of this artifact used up their budget of {} s",
+                        self.config.signatures.timeout.as_secs_f32()
+                    ),
+                    Stop::Failed(e) => format!("the signature engine stopped: {e}"),
+                };
+                let message = format!(
+                    "{why} while scanning {} ({context}, {} bytes); later content was not matched",
+                    origin.as_str(),
+                    data.len()
+                );
+                self.report(RuleId::SignatureScanIncomplete, offset, message, None);
+                return;
+            }
+        };
+        let whole = matches!(origin, Origin::SmallFile | Origin::RawBytes);
+        for hit in hits {
+            if whole && self.matched_inside(&hit.rule.id) {
+                continue;
+            }
+            let location = self.location(offset);
+            let finding = hit.into_finding(origin.as_str(), context, location, data.len());
+            self.push(finding);
+        }
+    }
+
+    /// Whether [`Ctx::extract`] would scan anything: analysers skip gathering extracts when not.
+    pub fn wants_extracts(&self) -> bool {
+        self.matcher.is_some() && !self.state.signature_stopped
+    }
+
+    /// Whether signature rule `id` already matched an extract of the current member.
+    fn matched_inside(&self, id: &RuleRef) -> bool {
+        self.state.findings.iter().any(|f| {
+            &f.rule_id == id && f.signature.is_some() && f.location.member_chain == self.chain
+        })
     }
 
     /// A context for bytes that start `by` bytes into the current ones (an embedded stream),
@@ -199,11 +309,13 @@ impl<'a> Ctx<'a> {
             path: self.path,
             disk_path: self.disk_path,
             chain: self.chain.clone(),
+            format: self.format,
             depth: self.depth,
             offset_base: self.offset_base.saturating_add(by),
             state: self.state,
             release: self.release,
             whole: None,
+            matcher: lend(&mut self.matcher),
         }
     }
 
@@ -315,18 +427,64 @@ impl<'a> Ctx<'a> {
             path: self.path,
             disk_path: None,
             chain,
+            format,
             depth: self.depth + 1,
             offset_base: 0,
             state: self.state,
             release: self.release,
             whole: None,
+            matcher: lend(&mut self.matcher),
         };
         analyse(format, data, &mut child, kind);
     }
 }
 
-/// Runs the analyser for `format` over `data`.
+/// Hands the whole of an input to the signature engine: a text file as text, a small file or
+/// member as a whole, and with `--deep` the raw bytes of anything else. Containers are scanned
+/// through their members (their own bytes are compressed, or the members again), and tensor
+/// storage only with `--deep`.
+fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    let settings = &ctx.config.signatures;
+    let container = matches!(
+        format,
+        Format::Zip
+            | Format::SevenZip
+            | Format::Tar
+            | Format::Gzip
+            | Format::Bzip2
+            | Format::Xz
+            | Format::Lzma
+            | Format::Zstd
+            | Format::Zlib
+            | Format::JoblibZfile
+    );
+    let small = data.len() as u64 <= settings.small_file_bytes;
+    let origin = if kind == MemberKind::File && format == Format::Text {
+        Origin::TextMember
+    } else if kind == MemberKind::File && small && !container {
+        Origin::SmallFile
+    } else if settings.deep && !container {
+        Origin::RawBytes
+    } else {
+        return;
+    };
+    let context = if ctx.chain.is_empty() {
+        "whole file"
+    } else {
+        "whole member"
+    };
+    ctx.extract(origin, context, Some(0), data);
+}
+
+/// Runs the analyser for `format` over `data`, then hands the whole of it to the signature
+/// engine (after the analyser, so that a rule that already matched a precise extract of these
+/// bytes is not reported again for the whole).
 fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    run_analyser(format, data, ctx, kind);
+    extract_whole(format, data, ctx, kind);
+}
+
+fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
     // Raw tensor bytes match a data format's weak magic now and then (ONNX starts with two
     // small bytes, safetensors with a length); the loader never reads them as such. Only what
     // could run code when read as bytes (a pickle, an archive holding one) is followed there.
@@ -424,6 +582,23 @@ fn label(format: Format, members: &[MemberReport]) -> &'static str {
 /// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
 /// gets an `error` verdict with the reason.
 pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
+    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
+    scan_file_with(
+        path,
+        display,
+        config,
+        scanner.as_mut().map(|s| s as &mut dyn Matcher),
+    )
+}
+
+/// Like [`scan_file`], with a signature scanner the caller keeps between files (one per worker
+/// thread).
+pub fn scan_file_with(
+    path: &Path,
+    display: &str,
+    config: &Config,
+    matcher: Option<&mut dyn Matcher>,
+) -> ArtifactReport {
     let file = match File::open(path) {
         Ok(file) => file,
         Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
@@ -439,6 +614,7 @@ pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport 
                 display,
                 config,
                 (&|part| mapped.release(part), Some(&whole)),
+                matcher,
             )
         }
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
@@ -460,7 +636,17 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
-    scan(format, data, (path, None), display, config, (&|_| {}, None))
+    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
+    let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
+    scan(
+        format,
+        data,
+        (path, None),
+        display,
+        config,
+        (&|_| {}, None),
+        matcher,
+    )
 }
 
 /// Inputs at least this large are hashed on another thread while they are analysed.
@@ -474,22 +660,25 @@ fn scan(
     display: &str,
     config: &Config,
     (release, whole): (Release<'_>, Option<&Bytes>),
+    mut matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
     let mut state = ScanState {
         input_len: data.len() as u64,
         ..ScanState::default()
     };
-    let analyse_all = |state: &mut ScanState| {
+    let mut analyse_all = |state: &mut ScanState| {
         let mut ctx = Ctx {
             config,
             path: display,
             disk_path,
             chain: Vec::new(),
+            format,
             depth: 0,
             offset_base: 0,
             state,
             release,
             whole,
+            matcher: lend(&mut matcher),
         };
         analyse(format, data, &mut ctx, MemberKind::File);
         analyse_second_reading(format, data, &mut ctx);
@@ -515,29 +704,35 @@ fn scan(
     // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
     // doing them side by side keeps a scan close to the cost of hashing alone. Below a few MiB
     // handing work to another thread costs more than it saves (a batch is already parallel
-    // across artifacts).
+    // across artifacts). The analysis stays on this thread: the signature scanner belongs to it.
     let sha256 = if data.len() < PARALLEL_HASH_ABOVE {
         analyse_all(&mut state);
         digest::sha256_hex_chunked(data, release)
     } else {
-        rayon::join(
-            || digest::sha256_hex_chunked(data, release),
-            || analyse_all(&mut state),
-        )
-        .0
+        let mut sha256 = String::new();
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| sha256 = digest::sha256_hex_chunked(data, release));
+            analyse_all(&mut state);
+        });
+        sha256
     };
-    for (&rule, &(_, left_out)) in &state.per_rule {
-        if left_out > 0 {
-            let location = Location {
-                path: display.to_owned(),
-                member: None,
-                member_chain: Vec::new(),
-                offset: None,
+    for (rule, &(_, left_out)) in &state.per_rule {
+        // A listed finding of the rule carries its severity and verdict (signature rules take
+        // theirs from the rule's meta).
+        let listed = state.findings.iter().find(|f| &f.rule_id == rule);
+        if let (true, Some(listed)) = (left_out > 0, listed) {
+            let summary = Finding {
+                message: format!("{left_out} more findings of this rule were not listed"),
+                location: Location {
+                    path: display.to_owned(),
+                    member: None,
+                    member_chain: Vec::new(),
+                    offset: None,
+                },
+                evidence: None,
+                ..listed.clone()
             };
-            let message = format!("{left_out} more findings of this rule were not listed");
-            state
-                .findings
-                .push(Finding::new(rule, location, message, None));
+            state.findings.push(summary);
         }
     }
     ArtifactReport {

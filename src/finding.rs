@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::RuleId;
+use crate::rules::{RuleId, RuleRef};
 use crate::summary::ModelReport;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
@@ -95,7 +95,7 @@ pub struct Location {
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Finding {
-    pub rule_id: RuleId,
+    pub rule_id: RuleRef,
     pub severity: Severity,
     pub verdict: Implies,
     pub message: String,
@@ -103,6 +103,32 @@ pub struct Finding {
     /// What the loader would do, rendered Python-like (`posix.system('echo hi')`).
     pub evidence: Option<String>,
     pub remediation: String,
+    /// For a signature match: the extract it matched and where inside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<SignatureMatch>,
+}
+
+/// The extract a signature rule matched: its origin, where it sits, and the matched strings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SignatureMatch {
+    /// `pickle_call_arg`, `text_member`, `small_file`, … (the rule's `origin` variable).
+    pub origin: String,
+    /// Where in the member the extract sits (`posix.system argument 1`).
+    pub context: String,
+    /// Size of the extract in bytes.
+    pub size: u64,
+    pub reference: Option<String>,
+    /// The first matches, offsets counted inside the extract.
+    pub matches: Vec<MatchedString>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchedString {
+    /// The rule's pattern identifier (`$rev`).
+    pub pattern: String,
+    pub offset: u64,
+    /// The matched bytes: printable ASCII as is, other bytes as `\xNN`.
+    pub data: String,
 }
 
 impl Finding {
@@ -115,13 +141,14 @@ impl Finding {
     ) -> Self {
         let info = rule.info();
         Finding {
-            rule_id: rule,
+            rule_id: RuleRef::Builtin(rule),
             severity: info.severity,
             verdict: info.implies,
             message,
             location,
             evidence,
             remediation: info.remediation.to_owned(),
+            signature: None,
         }
     }
 }

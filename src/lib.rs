@@ -19,6 +19,7 @@ pub mod policy;
 pub mod probe;
 pub mod report;
 pub mod rules;
+pub mod signatures;
 pub mod summary;
 #[cfg(test)]
 mod testing;
@@ -26,4 +27,5 @@ pub mod zone;
 
 pub use config::Config;
 pub use finding::{ArtifactReport, Finding, Severity, Verdict};
-pub use rules::RuleId;
+pub use rules::{RuleId, RuleRef};
+pub use signatures::Signatures;

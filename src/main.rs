@@ -2,20 +2,23 @@
 
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use quarantine::batch::{Batch, Cache, Plan, Shard};
+use quarantine::config::SignatureSettings;
 use quarantine::config::{DeviceKind, OnnxLimits, ProbeMode, ProbeSettings, SafetensorsLimits};
 use quarantine::config::{LimitOverrides, Size};
 use quarantine::policy::{self, Policy};
 use quarantine::report::progress::Progress;
 use quarantine::report::{self, Buffered, RunInfo, Scanned, Sink, Tally};
-use quarantine::{Config, RuleId, Verdict};
+use quarantine::signatures::{self, Signatures, cache, sources};
+use quarantine::{Config, RuleId, RuleRef, Verdict};
 
 const EXIT_CODES: &str = "Exit codes:
   0  no artifact reached the --fail-on level
@@ -39,12 +42,14 @@ enum Command {
     /// Scan files and directories (recursively) without loading anything.
     #[command(after_help = EXIT_CODES)]
     Scan(Box<ScanArgs>),
-    /// List every rule id with a one-line summary.
-    Rules,
+    /// List every rule id with a one-line summary, signature rules included.
+    Rules(RulesArgs),
     /// Print a rule's full explanation and fix.
     Explain {
-        /// A rule id (`PKL001`) or name (`pickle-denied-global`).
+        /// A rule id (`PKL001`, `YAR:reverse_shells.bash_dev_tcp`) or name (`pickle-denied-global`).
         rule: String,
+        #[command(flatten)]
+        signatures: SignatureArgs,
     },
     /// Print the default policy file, or check one.
     Policy {
@@ -89,6 +94,58 @@ struct MergeArgs {
 }
 
 #[derive(clap::Args)]
+struct RulesArgs {
+    /// Compile the YARA rules under DIR (with the shipped ones) and report errors and warnings
+    /// without scanning anything. Exit code 2 when a rule does not compile.
+    #[arg(long, value_name = "DIR")]
+    check: Option<PathBuf>,
+    #[command(flatten)]
+    signatures: SignatureArgs,
+}
+
+/// Signature (YARA-X) rules: the shipped set plus the user's.
+#[derive(clap::Args)]
+#[command(next_help_heading = "Signature rules")]
+struct SignatureArgs {
+    /// Also use the YARA rules in DIR (`*.yar`, `*.yara`, recursively; the namespace is the
+    /// file stem). Repeatable.
+    #[arg(long = "rules", value_name = "DIR")]
+    rule_dirs: Vec<PathBuf>,
+    /// Compile the rules every run instead of using the cache of compiled rules
+    /// ($XDG_CACHE_HOME/quarantine, else ~/.cache/quarantine).
+    #[arg(long)]
+    no_rules_cache: bool,
+}
+
+impl SignatureArgs {
+    /// Compiles (or loads from the cache) the shipped rules and those of `--rules`. Warnings go
+    /// to stderr.
+    fn load(&self) -> Result<Signatures> {
+        let mut all = sources::shipped();
+        for dir in &self.rule_dirs {
+            all.extend(sources::from_dir(dir)?);
+        }
+        let dir = if self.no_rules_cache {
+            None
+        } else {
+            cache::default_dir()
+        };
+        let (signatures, outcome) = cache::load(&all, dir.as_deref())?;
+        for warning in signatures.warnings() {
+            eprintln!("quarantine: warning: {warning} [{}]", warning.code);
+        }
+        if let cache::CacheOutcome::Miss {
+            write_error: Some(e),
+            ..
+        } = outcome
+        {
+            eprintln!("quarantine: note: compiled rules not cached: {e}");
+        }
+        Ok(signatures)
+    }
+}
+
+#[derive(clap::Args)]
 struct ScanArgs {
     /// Files or directories to scan.
     #[arg(required = true)]
@@ -127,6 +184,19 @@ struct ScanArgs {
     /// made safe). Without it nothing is written to disk.
     #[arg(long, value_name = "DIR")]
     keep_zone: Option<PathBuf>,
+    /// Also match signature rules against the raw bytes of every artifact and member (tensor
+    /// data included), streaming. Slower; for looking inside weights.
+    #[arg(long)]
+    deep: bool,
+    /// Seconds all signature scans of one artifact may take together; past it, a YAR001
+    /// finding and no further matching.
+    #[arg(long, value_name = "SECS", default_value_t = SignatureSettings::default().timeout.as_secs())]
+    signature_timeout: u64,
+    /// Files and members up to SIZE are matched against signature rules whole [default: 1M].
+    #[arg(long, value_name = "SIZE")]
+    small_file_size: Option<Size>,
+    #[command(flatten)]
+    signatures: SignatureArgs,
     #[command(flatten)]
     limits: LimitArgs,
     #[command(flatten)]
@@ -340,23 +410,30 @@ fn run(cli: Cli) -> Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Rules => {
-            let mut out = io::stdout().lock();
-            for id in RuleId::ALL {
-                let rule = id.info();
-                writeln!(
-                    out,
-                    "{}  {:<10} {:<10} {:<28} {}",
-                    rule.code,
-                    rule.severity.as_str(),
-                    Verdict::from(rule.implies).as_str(),
-                    rule.name,
-                    rule.summary
-                )?;
+        Command::Rules(args) => rules(args),
+        Command::Explain { rule, signatures } => {
+            if let Ok(RuleRef::Signature(code)) = rule.parse::<RuleRef>() {
+                let loaded = signatures.load()?;
+                let info = loaded
+                    .rules()
+                    .iter()
+                    .find(|i| i.id.code() == &*code)
+                    .with_context(|| {
+                        format!("no signature rule `{code}` (run `quarantine rules`)")
+                    })?;
+                println!(
+                    "{} ({}, implies {})\n\n{}\n\nA signature (YARA) rule from the `{}` rule file: it matched content the analysers extracted from the artifact (a pickle call argument, a text member, a small file, or with --deep raw bytes). The finding's evidence shows the matched strings with their offsets inside that content.{}",
+                    info.id,
+                    info.severity.as_str(),
+                    Verdict::from(info.implies).as_str(),
+                    info.description.as_deref().unwrap_or("(no description)"),
+                    info.namespace,
+                    info.reference
+                        .as_deref()
+                        .map_or(String::new(), |r| format!("\n\nReference: {r}"))
+                );
+                return Ok(ExitCode::SUCCESS);
             }
-            Ok(ExitCode::SUCCESS)
-        }
-        Command::Explain { rule } => {
             let id: RuleId = rule.parse()?;
             let rule = id.info();
             println!(
@@ -374,7 +451,71 @@ fn run(cli: Cli) -> Result<ExitCode> {
     }
 }
 
+fn rules(args: RulesArgs) -> Result<ExitCode> {
+    if let Some(dir) = &args.check {
+        let mut found = sources::from_dir(dir)?;
+        if found.is_empty() {
+            anyhow::bail!("no *.yar or *.yara files under {}", dir.display());
+        }
+        let mut all = sources::shipped();
+        all.append(&mut found);
+        let compiled = match signatures::compile(&all) {
+            Ok(compiled) => compiled,
+            Err(e) => {
+                eprintln!("quarantine: {e}");
+                return Ok(ExitCode::from(2));
+            }
+        };
+        for warning in compiled.warnings() {
+            eprintln!("{}", warning.report);
+        }
+        let own = compiled
+            .rules()
+            .iter()
+            .filter(|r| found_namespace(&all, dir, &r.namespace))
+            .count();
+        println!(
+            "{}: {own} rules compiled, {} warnings",
+            dir.display(),
+            compiled.warnings().len()
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let loaded = args.signatures.load()?;
+    let mut out = io::stdout().lock();
+    for id in RuleId::ALL {
+        let rule = id.info();
+        writeln!(
+            out,
+            "{}  {:<10} {:<10} {:<28} {}",
+            rule.code,
+            rule.severity.as_str(),
+            Verdict::from(rule.implies).as_str(),
+            rule.name,
+            rule.summary
+        )?;
+    }
+    for rule in loaded.rules() {
+        writeln!(
+            out,
+            "{}  {:<10} {:<10} {}",
+            rule.id,
+            rule.severity.as_str(),
+            Verdict::from(rule.implies).as_str(),
+            rule.description.as_deref().unwrap_or("")
+        )?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Whether `namespace` comes from a rule file under `dir`.
+fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> bool {
+    all.iter()
+        .any(|s| s.namespace == namespace && Path::new(&s.file).starts_with(dir))
+}
+
 fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let signatures = args.signatures.load()?;
     let config = Config {
         probe: args.probe.settings()?,
         onnx: args.limits.onnx(),
@@ -382,6 +523,14 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         allow_globals: args.allow_globals,
         deny_globals: args.deny_globals,
         keep_zone: args.keep_zone,
+        signatures: SignatureSettings {
+            rules: Some(Arc::new(signatures)),
+            small_file_bytes: args
+                .small_file_size
+                .map_or(SignatureSettings::default().small_file_bytes, |Size(v)| v),
+            deep: args.deep,
+            timeout: Duration::from_secs(args.signature_timeout),
+        },
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;

@@ -94,13 +94,80 @@ impl FromStr for RuleId {
     }
 }
 
-impl Serialize for RuleId {
+/// The rule a finding cites: a built-in rule of the registry, or a signature (YARA) rule,
+/// printed `YAR:<namespace>.<rule>`. Both serialise to their printed id.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RuleRef {
+    Builtin(RuleId),
+    /// The printed id, `YAR:<namespace>.<rule>` (neither part contains a `.`).
+    Signature(Box<str>),
+}
+
+/// The prefix of signature rule ids.
+pub const SIGNATURE_PREFIX: &str = "YAR:";
+
+impl RuleRef {
+    pub fn signature(namespace: &str, rule: &str) -> Self {
+        RuleRef::Signature(format!("{SIGNATURE_PREFIX}{namespace}.{rule}").into_boxed_str())
+    }
+
+    /// The printed id (`PKL001`, `YAR:shells.bash_dev_tcp`).
+    pub fn code(&self) -> &str {
+        match self {
+            RuleRef::Builtin(id) => id.code(),
+            RuleRef::Signature(code) => code,
+        }
+    }
+
+    pub fn builtin(&self) -> Option<RuleId> {
+        match self {
+            RuleRef::Builtin(id) => Some(*id),
+            RuleRef::Signature(_) => None,
+        }
+    }
+}
+
+impl From<RuleId> for RuleRef {
+    fn from(id: RuleId) -> Self {
+        RuleRef::Builtin(id)
+    }
+}
+
+impl PartialEq<RuleId> for RuleRef {
+    fn eq(&self, other: &RuleId) -> bool {
+        self.builtin() == Some(*other)
+    }
+}
+
+impl fmt::Display for RuleRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for RuleRef {
+    type Err = UnknownRule;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.strip_prefix(SIGNATURE_PREFIX) {
+            Some(rest) => match rest.split_once('.') {
+                Some((ns, rule)) if !ns.is_empty() && !rule.is_empty() && !rule.contains('.') => {
+                    Ok(RuleRef::signature(ns, rule))
+                }
+                _ => Err(UnknownRule(s.to_owned())),
+            },
+            None => s.parse().map(RuleRef::Builtin),
+        }
+    }
+}
+
+impl Serialize for RuleRef {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.code())
     }
 }
 
-impl<'de> Deserialize<'de> for RuleId {
+impl<'de> Deserialize<'de> for RuleRef {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let code = String::deserialize(deserializer)?;
         code.parse().map_err(serde::de::Error::custom)
@@ -495,6 +562,15 @@ rules! {
         explanation: "With --probe require, an artifact the probe cannot test is not accepted: its format has no tensors the probe can read yet, its model is not one the probe can run, or the probe's time budget ran out. The robustness section says why.",
         remediation: "Use --probe auto to accept untested artifacts, or convert the model to a format the probe reads (safetensors).",
     },
+    SignatureScanIncomplete => {
+        code: "YAR001",
+        name: "signature-scan-incomplete",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Signature (YARA) scan of the artifact did not finish within its time budget",
+        explanation: "Every piece of content the analysers extract (pickle call arguments, text members, small files, and with --deep the raw bytes) is matched against the signature rules. This artifact used up the per-artifact time budget, or the signature engine stopped with an error, so some content was never matched. A rule that is catastrophically slow on crafted input, or a multi-gigabyte extract, is how this happens; what was matched before the stop is reported.",
+        remediation: "Raise the budget with `--signature-timeout` and scan again, or find the slow rule with `quarantine rules --check`.",
+    },
 }
 
 /// The README's rule reference, generated from the registry (a test keeps them in step).
@@ -547,5 +623,22 @@ mod tests {
             RuleId::ArchiveCrcMismatch
         );
         assert!("XYZ999".parse::<RuleId>().is_err());
+    }
+
+    #[test]
+    fn rule_refs_print_and_parse_the_same() {
+        for code in ["PKL001", "YAR:shells.bash_dev_tcp"] {
+            let parsed: RuleRef = code.parse().unwrap();
+            assert_eq!(parsed.to_string(), code);
+            let json = serde_json::to_string(&parsed).unwrap();
+            assert_eq!(json, format!("\"{code}\""));
+        }
+        assert_eq!(
+            "PKL001".parse::<RuleRef>().unwrap(),
+            RuleId::PickleDeniedGlobal
+        );
+        for bad in ["YAR:", "YAR:ns", "YAR:.r", "YAR:ns.", "YAR:a.b.c"] {
+            assert!(bad.parse::<RuleRef>().is_err(), "{bad}");
+        }
     }
 }

@@ -16,13 +16,13 @@ pub(crate) fn scan(data: &[u8]) -> ArtifactReport {
 }
 
 /// Every finding's rule id, in report order.
-pub(crate) fn codes(report: &ArtifactReport) -> Vec<&'static str> {
+pub(crate) fn codes(report: &ArtifactReport) -> Vec<&str> {
     report.findings.iter().map(|f| f.rule_id.code()).collect()
 }
 
 /// Rule ids above `info`, sorted, leaving out the pickle engine's findings on member content
 /// (a container test asserts what the container reported).
-pub(crate) fn container_codes(report: &ArtifactReport) -> Vec<&'static str> {
+pub(crate) fn container_codes(report: &ArtifactReport) -> Vec<&str> {
     let mut codes: Vec<_> = report
         .findings
         .iter()

@@ -21,6 +21,7 @@ use crate::engine;
 use crate::finding::ArtifactReport;
 use crate::policy::Policy;
 use crate::report::{RunInfo, Scanned, Sink, Tally};
+use crate::signatures::{Matcher, Signatures};
 use crate::zone::walk;
 
 /// One thing to report on: a file to scan, or a path the walk could not read.
@@ -121,13 +122,21 @@ impl Batch<'_> {
                         let sender = sender.clone();
                         let (next, stop, fingerprints) = (&next, &stop, &fingerprints);
                         s.spawn(move |_| {
+                            // One signature scanner per worker, reused for every artifact.
+                            let mut scanner = self
+                                .config
+                                .signatures
+                                .rules
+                                .as_deref()
+                                .map(Signatures::scanner);
                             // Pull items in walk order, so walk-ordered output rarely waits.
                             while !stop.load(Ordering::Relaxed) {
                                 let index = next.fetch_add(1, Ordering::Relaxed);
                                 let Some(item) = plan.items.get(index) else {
                                     break;
                                 };
-                                let scanned = self.scan(item, fingerprints);
+                                let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
+                                let scanned = self.scan(item, fingerprints, matcher);
                                 if sender.send((index, scanned)).is_err() {
                                     break;
                                 }
@@ -175,7 +184,12 @@ impl Batch<'_> {
         Ok(())
     }
 
-    fn scan(&self, item: &Item, fingerprints: &Fingerprints) -> Scanned {
+    fn scan(
+        &self,
+        item: &Item,
+        fingerprints: &Fingerprints,
+        matcher: Option<&mut dyn Matcher>,
+    ) -> Scanned {
         let start = Instant::now();
         let (mut report, cached) = match &item.kind {
             ItemKind::Unreadable { display, message } => (
@@ -186,7 +200,8 @@ impl Batch<'_> {
                 let config = self
                     .policy
                     .config_for(self.config, self.cli_limits, item.relative());
-                let scan = || engine::scan_file(&artifact.path, &artifact.display, &config);
+                let scan =
+                    || engine::scan_file_with(&artifact.path, &artifact.display, &config, matcher);
                 let (report, cached) = match self.cache {
                     Some(cache) => {
                         let fingerprint = fingerprints.of(&config);
@@ -228,7 +243,7 @@ fn pool(jobs: usize) -> io::Result<rayon::ThreadPool> {
 /// Settings fingerprints, computed once per distinct configuration (per-path overrides make a
 /// few), since each one hashes the rule registry.
 #[derive(Default)]
-struct Fingerprints(std::sync::Mutex<Vec<(Config, String)>>);
+struct Fingerprints(std::sync::Mutex<Vec<(String, String)>>);
 
 impl Fingerprints {
     fn of(&self, config: &Config) -> String {
@@ -236,11 +251,14 @@ impl Fingerprints {
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((_, fingerprint)) = known.iter().find(|(c, _)| c == config) {
+        // `Config` is not `Eq` (it holds compiled rules); its debug form names every setting
+        // and the rules' source hash.
+        let settings = format!("{config:?}");
+        if let Some((_, fingerprint)) = known.iter().find(|(c, _)| *c == settings) {
             return fingerprint.clone();
         }
         let fingerprint = config.fingerprint();
-        known.push((config.clone(), fingerprint.clone()));
+        known.push((settings, fingerprint.clone()));
         fingerprint
     }
 }

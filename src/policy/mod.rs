@@ -13,7 +13,7 @@ use toml::Spanned;
 
 use crate::config::{Config, LimitOverrides};
 use crate::finding::{ArtifactReport, Severity, Verdict};
-use crate::rules::RuleId;
+use crate::rules::RuleRef;
 use crate::zone::digest;
 
 /// The file name looked for in the scan root and its parents.
@@ -64,9 +64,9 @@ struct PickleSection {
 #[serde(deny_unknown_fields)]
 struct RulesSection {
     #[serde(default)]
-    disabled: Vec<RuleId>,
+    disabled: Vec<RuleRef>,
     #[serde(default)]
-    severity: BTreeMap<RuleId, Severity>,
+    severity: BTreeMap<RuleRef, Severity>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -249,7 +249,7 @@ impl Policy {
         let mut severity = BTreeMap::new();
         for settings in self.settings_for(relative) {
             disabled.extend_from_slice(&settings.rules.disabled);
-            severity.extend(settings.rules.severity.iter().map(|(k, v)| (*k, *v)));
+            severity.extend(settings.rules.severity.iter().map(|(k, v)| (k.clone(), *v)));
         }
         if disabled.is_empty() && severity.is_empty() {
             return;
@@ -274,6 +274,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 mod tests {
     use super::*;
     use crate::finding::{Finding, Location};
+    use crate::rules::RuleId;
 
     fn report(rule: RuleId) -> ArtifactReport {
         let location = Location {
@@ -296,7 +297,7 @@ mod tests {
         let policy = Policy::parse(DEFAULT).unwrap();
         assert_eq!(policy.fail_on(), Some(FailOn::Suspicious));
         let config = policy.config_for(&Config::default(), &LimitOverrides::default(), "a/b");
-        assert_eq!(config, Config::default());
+        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
     }
 
     #[test]

@@ -142,18 +142,19 @@ fn write_artifact(out: &mut dyn Write, report: &ArtifactReport, cached: bool) ->
     let mut last_rule = None;
     for finding in findings {
         let s = severity_style(finding.severity);
-        if last_rule != Some(finding.rule_id) {
-            let info = finding.rule_id.info();
+        if last_rule != Some(&finding.rule_id) {
+            let about = match finding.rule_id.builtin() {
+                Some(id) => format!("{}: {}", id.info().name, id.info().summary),
+                None => "signature match".to_owned(),
+            };
             writeln!(
                 out,
-                "    {s}{} {}{s:#} {DIM}{}: {}{DIM:#}",
+                "    {s}{} {}{s:#} {DIM}{about}{DIM:#}",
                 finding.rule_id,
                 finding.severity.as_str(),
-                info.name,
-                info.summary
             )?;
             writeln!(out, "      fix: {}", finding.remediation)?;
-            last_rule = Some(finding.rule_id);
+            last_rule = Some(&finding.rule_id);
         }
         let mut place = Vec::new();
         if let Some(member) = &finding.location.member {

@@ -141,6 +141,9 @@ fn external_data_on_disk() {
         std::fs::write(&path, model(vec![], vec![tensor]).encode_to_vec()).unwrap();
         let report = crate::engine::scan_file(&path, "m", &Config::default());
         codes(&report)
+            .into_iter()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
     };
     assert!(scan_with(external("w.bin", 0, 16)).is_empty());
     assert_eq!(scan_with(external("w.bin", 8, 16)), ["ONX003"]);

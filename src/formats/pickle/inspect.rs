@@ -151,6 +151,7 @@ impl<'a> Machine<'a, '_, '_> {
                 if let Some(Node::Call(call)) = self.arena.get_mut(id) {
                     call.state = Some(state);
                 }
+                self.extract_state(callable, state, pos);
                 if self.options.joblib && self.is_joblib_wrapper(callable, args) {
                     return self.joblib_array(state, pos);
                 }

@@ -7,11 +7,13 @@
 //! - `render`: Python-like rendering of values for evidence.
 //! - `vm`: the stack machine for one stream; `rare`: its opcodes off the hot path.
 //! - `globals`: the stream's import table and how GLOBAL, INST and STACK_GLOBAL resolve.
+//! - `extract`: strings of calls and states handed to the signature engine.
 //! - `inspect`: calls, mutations of globals, nested pickles, joblib arrays, import findings.
 //! - `imports`: the import policy.
 //! - `layout`: several streams in one file, legacy PyTorch storages, trailing data.
 //! - `sniff`: recognising a pickle by its first bytes.
 
+mod extract;
 mod globals;
 mod imports;
 mod inspect;

@@ -644,6 +644,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         if let Value::Node(id) = value {
             self.inspect_call(id, callable, args, pos);
         }
+        self.extract_call(callable, args, kwargs, pos);
         self.push(value, pos)
     }
 

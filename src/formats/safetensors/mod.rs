@@ -256,6 +256,9 @@ mod tests {
             std::fs::write(&index, text).unwrap();
             let report = crate::engine::scan_file(&index, "i", &crate::Config::default());
             codes(&report)
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
         };
         assert!(
             write(r#"{"a":"model-00001.safetensors","b":"model-00001.safetensors"}"#).is_empty()

@@ -81,7 +81,7 @@ fn scan(data: &[u8]) -> ArtifactReport {
     scan_with(data, &Config::default())
 }
 
-fn codes(report: &ArtifactReport) -> Vec<&'static str> {
+fn codes(report: &ArtifactReport) -> Vec<&str> {
     report.findings.iter().map(|f| f.rule_id.code()).collect()
 }
 
