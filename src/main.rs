@@ -120,9 +120,9 @@ struct SignatureArgs {
 impl SignatureArgs {
     /// Compiles (or loads from the cache) the shipped rules and those of `--rules`. Warnings go
     /// to stderr.
-    fn load(&self) -> Result<Signatures> {
+    fn load(&self, policy_dirs: &[PathBuf]) -> Result<Signatures> {
         let mut all = sources::shipped();
-        for dir in &self.rule_dirs {
+        for dir in policy_dirs.iter().chain(&self.rule_dirs) {
             all.extend(sources::from_dir(dir)?);
         }
         let dir = if self.no_rules_cache {
@@ -209,12 +209,12 @@ struct ScanArgs {
 #[command(next_help_heading = "Robustness probe")]
 struct ProbeArgs {
     /// `auto` probes supported models and says why not for others; `require` makes a skipped
-    /// probe a finding.
-    #[arg(long = "probe", value_enum, default_value_t = ProbeChoice::Auto)]
-    mode: ProbeChoice,
-    /// Wall-clock budget of the probe per artifact, in seconds.
-    #[arg(long = "probe-budget", value_name = "SECONDS", default_value_t = ProbeSettings::default().budget.as_secs_f64())]
-    budget: f64,
+    /// probe a finding [default: the policy's, else auto].
+    #[arg(long = "probe", value_enum)]
+    mode: Option<ProbeChoice>,
+    /// Wall-clock budget of the probe per artifact, in seconds [default: the policy's, else 5].
+    #[arg(long = "probe-budget", value_name = "SECONDS")]
+    budget: Option<f64>,
     /// Where the probe computes; `cuda` needs a build with the `cuda` feature and a GPU.
     #[arg(long, value_enum, default_value_t = DeviceChoice::Cpu)]
     device: DeviceChoice,
@@ -225,21 +225,29 @@ struct ProbeArgs {
 }
 
 impl ProbeArgs {
-    fn settings(&self) -> Result<ProbeSettings> {
-        let budget = Duration::try_from_secs_f64(self.budget)
-            .ok()
-            .filter(|b| !b.is_zero())
-            .with_context(|| {
-                format!(
-                    "--probe-budget {} is not a positive number of seconds",
-                    self.budget
-                )
-            })?;
+    /// The probe settings: these options, else the policy's, else the defaults.
+    fn settings(&self, policy: &Policy) -> Result<ProbeSettings> {
+        let defaults = ProbeSettings::default();
+        let budget = match self.budget {
+            Some(seconds) => Duration::try_from_secs_f64(seconds)
+                .ok()
+                .filter(|b| !b.is_zero())
+                .with_context(|| {
+                    format!("--probe-budget {seconds} is not a positive number of seconds")
+                })?,
+            None => policy.probe_budget().unwrap_or(defaults.budget),
+        };
+        let mode = match self.mode {
+            Some(ProbeChoice::Off) => ProbeMode::Off,
+            Some(ProbeChoice::Auto) => ProbeMode::Auto,
+            Some(ProbeChoice::Require) => ProbeMode::Require,
+            None => policy.probe_mode().unwrap_or(defaults.mode),
+        };
         let device = match self.device {
             DeviceChoice::Cpu => DeviceKind::Cpu,
             DeviceChoice::Cuda => DeviceKind::Cuda,
         };
-        if self.mode != ProbeChoice::Off {
+        if mode != ProbeMode::Off {
             quarantine::probe::device::open(device)?;
         }
         if let Some(path) = &self.inputs {
@@ -247,20 +255,16 @@ impl ProbeArgs {
                 .with_context(|| format!("--probe-inputs {}", path.display()))?;
         }
         Ok(ProbeSettings {
-            mode: match self.mode {
-                ProbeChoice::Off => ProbeMode::Off,
-                ProbeChoice::Auto => ProbeMode::Auto,
-                ProbeChoice::Require => ProbeMode::Require,
-            },
+            mode,
             budget,
             device,
             inputs: self.inputs.clone(),
-            ..ProbeSettings::default()
+            ..defaults
         })
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Clone, Copy, ValueEnum)]
 enum ProbeChoice {
     Off,
     Auto,
@@ -413,7 +417,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Rules(args) => rules(args),
         Command::Explain { rule, signatures } => {
             if let Ok(RuleRef::Signature(code)) = rule.parse::<RuleRef>() {
-                let loaded = signatures.load()?;
+                let loaded = signatures.load(&[])?;
                 let info = loaded
                     .rules()
                     .iter()
@@ -481,7 +485,7 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let loaded = args.signatures.load()?;
+    let loaded = args.signatures.load(&[])?;
     let mut out = io::stdout().lock();
     for id in RuleId::ALL {
         let rule = id.info();
@@ -515,9 +519,10 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
 }
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
-    let signatures = args.signatures.load()?;
+    let policy = load_policy(args.policy, args.no_policy, &args.paths)?;
+    let signatures = args.signatures.load(policy.rule_dirs())?;
     let config = Config {
-        probe: args.probe.settings()?,
+        probe: args.probe.settings(&policy)?,
         onnx: args.limits.onnx(),
         safetensors: args.limits.safetensors(),
         allow_globals: args.allow_globals,
@@ -528,13 +533,12 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             small_file_bytes: args
                 .small_file_size
                 .map_or(SignatureSettings::default().small_file_bytes, |Size(v)| v),
-            deep: args.deep,
+            deep: args.deep || policy.deep().unwrap_or(false),
             timeout: Duration::from_secs(args.signature_timeout),
         },
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;
-    let policy = load_policy(args.policy, args.no_policy, &args.paths)?;
     let cache = match &args.cache {
         Some(dir) => {
             Some(Cache::open(dir).with_context(|| format!("cannot use cache {}", dir.display()))?)

@@ -509,3 +509,62 @@ fn mlflow_and_hub_cache_layouts() {
     let model = &common::artifacts(&report)[3];
     assert_eq!(model["verdict"], "malicious");
 }
+
+#[test]
+fn policy_names_rule_directories_and_probe_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    put(
+        repo,
+        "quarantine.toml",
+        b"[signatures]\ndirs = [\"team-rules\"]\n[probe]\nmode = \"off\"\n",
+    );
+    put(
+        repo,
+        "team-rules/team.yar",
+        b"rule team_marker { meta: verdict = \"malicious\" strings: $a = \"team-canary-7\" condition: $a }\n",
+    );
+    put(
+        repo,
+        "models/notes.txt",
+        b"this config mentions team-canary-7\n",
+    );
+    let output = bin()
+        .args(["scan", "--format", "json"])
+        .arg(repo.join("models"))
+        .output()
+        .unwrap();
+    let report = parse(&output);
+    let notes = &common::artifacts(&report)[0];
+    assert_eq!(notes["verdict"], "malicious", "{notes}");
+    assert_eq!(notes["findings"][0]["rule_id"], "YAR:team.team_marker");
+
+    // `[probe] mode = "off"`: no probe section for a model it would otherwise probe.
+    let model = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/benign/probe_robust.safetensors"),
+    )
+    .unwrap();
+    put(repo, "models/model.safetensors", &model);
+    let output = bin()
+        .args(["scan", "--format", "json"])
+        .arg(repo.join("models/model.safetensors"))
+        .output()
+        .unwrap();
+    let report = parse(&output);
+    assert!(common::artifacts(&report)[0]["robustness"].is_null());
+    let probed = bin()
+        .args(["scan", "--format", "json", "--probe", "auto"])
+        .arg(repo.join("models/model.safetensors"))
+        .output()
+        .unwrap();
+    assert!(!common::artifacts(&parse(&probed))[0]["robustness"].is_null());
+
+    put(repo, "quarantine.toml", b"[probe]\nbudget_seconds = -1\n");
+    let bad = bin()
+        .args(["scan"])
+        .arg(repo.join("models"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&bad), 2);
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("budget_seconds"));
+}

@@ -1,17 +1,19 @@
 //! The policy file, `quarantine.toml`: fail-on level, extra pickle globals, disabled rules,
-//! severity overrides, zone limits, and per-path overrides selected by glob.
+//! severity overrides, zone limits, signature rule directories, probe settings, and per-path
+//! overrides selected by glob.
 //!
 //! Discovery walks up from the scan root; `--policy FILE` names one. Unknown keys are errors
 //! that name the key and its line, so a typo cannot silently weaken a scan.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::config::{Config, LimitOverrides};
+use crate::config::{Config, LimitOverrides, ProbeMode};
 use crate::finding::{ArtifactReport, Severity, Verdict};
 use crate::rules::RuleRef;
 use crate::zone::digest;
@@ -80,6 +82,32 @@ struct Settings {
     limits: LimitOverrides,
 }
 
+/// `[signatures]`: applies to the whole run (rules are compiled once).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignaturesSection {
+    /// Rule directories, relative to the policy file's directory.
+    #[serde(default)]
+    dirs: Vec<PathBuf>,
+    deep: Option<bool>,
+}
+
+/// `[probe]`: applies to the whole run.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProbeSection {
+    mode: Option<ProbeModeName>,
+    budget_seconds: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum ProbeModeName {
+    Off,
+    Auto,
+    Require,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OverrideSection {
@@ -103,6 +131,10 @@ struct PolicyFile {
     #[serde(default)]
     limits: LimitOverrides,
     #[serde(default)]
+    signatures: SignaturesSection,
+    #[serde(default)]
+    probe: ProbeSection,
+    #[serde(default)]
     overrides: Vec<OverrideSection>,
 }
 
@@ -118,6 +150,11 @@ pub struct PolicySource {
 pub struct Policy {
     pub source: Option<PolicySource>,
     fail_on: Option<FailOn>,
+    /// `[signatures] dirs`, relative to the policy file until [`Policy::load`] resolves them.
+    rule_dirs: Vec<PathBuf>,
+    deep: Option<bool>,
+    probe_mode: Option<ProbeMode>,
+    probe_budget: Option<Duration>,
     base: Settings,
     overrides: Vec<(GlobSet, Settings)>,
 }
@@ -146,6 +183,10 @@ impl Policy {
             path: shown.clone(),
             message,
         })?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        for rules in &mut policy.rule_dirs {
+            *rules = dir.join(&*rules);
+        }
         policy.source = Some(PolicySource {
             path: shown,
             sha256: digest::sha256_hex(text.as_bytes()),
@@ -178,9 +219,28 @@ impl Policy {
             };
             overrides.push((globs, settings));
         }
+        let probe_budget = match file.probe.budget_seconds {
+            Some(seconds) => Some(
+                Duration::try_from_secs_f64(seconds)
+                    .ok()
+                    .filter(|b| !b.is_zero())
+                    .ok_or_else(|| {
+                        format!("[probe] budget_seconds: {seconds} is not a positive number")
+                    })?,
+            ),
+            None => None,
+        };
         let policy = Policy {
             source: None,
             fail_on: file.fail_on,
+            rule_dirs: file.signatures.dirs,
+            deep: file.signatures.deep,
+            probe_mode: file.probe.mode.map(|m| match m {
+                ProbeModeName::Off => ProbeMode::Off,
+                ProbeModeName::Auto => ProbeMode::Auto,
+                ProbeModeName::Require => ProbeMode::Require,
+            }),
+            probe_budget,
             base: Settings {
                 pickle: file.pickle,
                 rules: file.rules,
@@ -202,6 +262,26 @@ impl Policy {
 
     pub fn fail_on(&self) -> Option<FailOn> {
         self.fail_on
+    }
+
+    /// `[signatures] dirs`: rule directories to compile with the shipped rules.
+    pub fn rule_dirs(&self) -> &[PathBuf] {
+        &self.rule_dirs
+    }
+
+    /// `[signatures] deep`, when set.
+    pub fn deep(&self) -> Option<bool> {
+        self.deep
+    }
+
+    /// `[probe] mode`, when set.
+    pub fn probe_mode(&self) -> Option<ProbeMode> {
+        self.probe_mode
+    }
+
+    /// `[probe] budget_seconds`, when set.
+    pub fn probe_budget(&self) -> Option<Duration> {
+        self.probe_budget
     }
 
     fn all_settings(&self) -> impl Iterator<Item = &Settings> {
