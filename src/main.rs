@@ -562,21 +562,44 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     Ok(exit_code(&tally, fail_on))
 }
 
+/// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.
+///
+/// A discovered policy that sits inside a scanned directory may have come with the artifacts
+/// (a downloaded model repository can ship one). It is applied only when it cannot weaken the
+/// scan; one that would must be named with `--policy`, an explicit choice.
 fn load_policy(given: Option<PathBuf>, none: bool, paths: &[PathBuf]) -> Result<Policy> {
     if none {
         return Ok(Policy::default());
     }
-    let path = match given {
-        Some(path) => path,
-        None => match paths.first().and_then(|p| Policy::discover(p)) {
-            Some(found) => {
-                eprintln!("quarantine: applying policy {}", found.display());
-                found
-            }
-            None => return Ok(Policy::default()),
-        },
+    if let Some(path) = given {
+        return Ok(Policy::load(&path)?);
+    }
+    let Some(found) = paths.first().and_then(|p| Policy::discover(p)) else {
+        return Ok(Policy::default());
     };
-    Ok(Policy::load(&path)?)
+    let policy = Policy::load(&found)?;
+    let weakens = policy.weakens();
+    if !weakens.is_empty() && inside_scanned_dir(&found, paths) {
+        anyhow::bail!(
+            "policy {} lies inside the tree being scanned and weakens the scan ({}); a model \
+             download can ship such a file. Apply it deliberately with --policy {0}, or ignore \
+             it with --no-policy",
+            found.display(),
+            weakens.join(", ")
+        );
+    }
+    eprintln!("quarantine: applying policy {}", found.display());
+    Ok(policy)
+}
+
+/// Whether `policy` is inside one of the scanned directories.
+fn inside_scanned_dir(policy: &Path, paths: &[PathBuf]) -> bool {
+    let Some(policy_dir) = policy.parent() else {
+        return false;
+    };
+    paths.iter().any(|p| {
+        p.is_dir() && std::fs::canonicalize(p).is_ok_and(|root| policy_dir.starts_with(root))
+    })
 }
 
 /// The report's destination: `--output FILE` (created before any scan starts, so a path that

@@ -568,3 +568,50 @@ fn policy_names_rule_directories_and_probe_settings() {
     assert_eq!(code(&bad), 2);
     assert!(String::from_utf8_lossy(&bad.stderr).contains("budget_seconds"));
 }
+
+#[test]
+fn a_policy_shipped_inside_the_scanned_tree_cannot_weaken_the_scan() {
+    let dir = tempfile::tempdir().unwrap();
+    let download = dir.path();
+    put(
+        download,
+        "quarantine.toml",
+        b"fail_on = \"malicious\"\n[rules]\ndisabled = [\"PKL002\"]\n",
+    );
+    put(download, "net.pkl", UNKNOWN_GLOBAL);
+    let refused = bin().arg("scan").arg(download).output().unwrap();
+    assert_eq!(code(&refused), 2);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("weakens the scan") && stderr.contains("rules.disabled"),
+        "{stderr}"
+    );
+
+    // Named explicitly, it is a deliberate choice and applies.
+    let given = bin()
+        .arg("scan")
+        .arg("--policy")
+        .arg(download.join("quarantine.toml"))
+        .arg(download)
+        .output()
+        .unwrap();
+    assert_eq!(code(&given), 0);
+
+    // Above the scanned directory (the repository's own policy), it applies as found.
+    let nested = bin()
+        .arg("scan")
+        .arg(download.join("net.pkl"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&nested), 0);
+
+    // A policy that only tightens applies even from inside the tree.
+    put(
+        download,
+        "quarantine.toml",
+        b"[pickle]\ndeny_globals = [\"mylab.*\"]\n",
+    );
+    let strict = bin().arg("scan").arg(download).output().unwrap();
+    assert_eq!(code(&strict), 1);
+    assert!(String::from_utf8_lossy(&strict.stderr).contains("applying policy"));
+}

@@ -264,6 +264,28 @@ impl Policy {
         self.fail_on
     }
 
+    /// The settings of this policy that make a scan less strict than the defaults: failing
+    /// only on malicious, disabled rules, allowed pickle globals, the probe switched off.
+    pub fn weakens(&self) -> Vec<&'static str> {
+        let mut found = Vec::new();
+        if self.fail_on == Some(FailOn::Malicious) {
+            found.push("fail_on = \"malicious\"");
+        }
+        if self.all_settings().any(|s| !s.rules.disabled.is_empty()) {
+            found.push("rules.disabled");
+        }
+        if self
+            .all_settings()
+            .any(|s| !s.pickle.allow_globals.is_empty())
+        {
+            found.push("pickle.allow_globals");
+        }
+        if self.probe_mode == Some(ProbeMode::Off) {
+            found.push("probe.mode = \"off\"");
+        }
+        found
+    }
+
     /// `[signatures] dirs`: rule directories to compile with the shipped rules.
     pub fn rule_dirs(&self) -> &[PathBuf] {
         &self.rule_dirs
