@@ -40,15 +40,14 @@ pub fn compile(sources: &[Source]) -> Result<Signatures, SignatureError> {
             .map(|before| before.matches('\n').count() + 1);
         (origin, line)
     };
-    let mut errors: Vec<Diagnostic> = compiler
-        .errors()
-        .iter()
-        .map(|e| {
-            let labels = e
+    // Errors and warnings are distinct types with the same accessors.
+    macro_rules! diagnostic {
+        ($d:expr) => {{
+            let labels = $d
                 .labels()
                 .map(|l| (l.origin().map(str::to_owned), l.span().start()))
                 .collect();
-            let text = e
+            let text = $d
                 .labels()
                 .next()
                 .map(|l| l.text().to_owned())
@@ -57,35 +56,14 @@ pub fn compile(sources: &[Source]) -> Result<Signatures, SignatureError> {
             Diagnostic {
                 file,
                 line,
-                code: e.code().to_owned(),
-                message: join(e.title(), &text),
-                report: e.to_string(),
+                code: $d.code().to_owned(),
+                message: join($d.title(), &text),
+                report: $d.to_string(),
             }
-        })
-        .collect();
-    let warnings: Vec<Diagnostic> = compiler
-        .warnings()
-        .iter()
-        .map(|w| {
-            let labels = w
-                .labels()
-                .map(|l| (l.origin().map(str::to_owned), l.span().start()))
-                .collect();
-            let text = w
-                .labels()
-                .next()
-                .map(|l| l.text().to_owned())
-                .unwrap_or_default();
-            let (file, line) = locate(labels);
-            Diagnostic {
-                file,
-                line,
-                code: w.code().to_owned(),
-                message: join(w.title(), &text),
-                report: w.to_string(),
-            }
-        })
-        .collect();
+        }};
+    }
+    let mut errors: Vec<Diagnostic> = compiler.errors().iter().map(|e| diagnostic!(e)).collect();
+    let warnings: Vec<Diagnostic> = compiler.warnings().iter().map(|w| diagnostic!(w)).collect();
     if !errors.is_empty() {
         return Err(SignatureError::Compile(errors));
     }
