@@ -118,6 +118,10 @@ pub enum Origin {
     SafetensorsMetadata,
     /// A text file, or a text member of an archive (script, config, template).
     TextMember,
+    /// A string value (or the strings of an array value, one a line) of GGUF metadata.
+    GgufMetadata,
+    /// A Jinja chat template (GGUF metadata, `tokenizer_config.json`, `chat_template.jinja`).
+    ChatTemplate,
     /// A small file or member, whole.
     SmallFile,
     /// The raw bytes of an artifact or member (`--deep`).
@@ -136,6 +140,8 @@ impl Origin {
             Origin::OnnxStringTensor => "onnx_string_tensor",
             Origin::SafetensorsMetadata => "safetensors_metadata",
             Origin::TextMember => "text_member",
+            Origin::GgufMetadata => "gguf_metadata",
+            Origin::ChatTemplate => "chat_template",
             Origin::SmallFile => "small_file",
             Origin::RawBytes => "raw_bytes",
         }
@@ -507,7 +513,10 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
         | Format::JoblibZfile => containers::compress::analyse(format, data, ctx),
         Format::Safetensors => formats::safetensors::analyse(data, ctx),
         Format::Onnx => formats::onnx::analyse(data, ctx),
-        Format::Gguf | Format::Hdf5 => ctx.report(
+        Format::Gguf => formats::gguf::analyse(data, ctx),
+        Format::GgmlLegacy => formats::gguf::analyse_legacy(data, ctx),
+        Format::Executable => formats::executable::analyse(data, ctx),
+        Format::Hdf5 => ctx.report(
             RuleId::FormatNotAnalysed,
             Some(0),
             format!(
@@ -516,7 +525,7 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
             ),
             None,
         ),
-        Format::Text => formats::safetensors::index::analyse(data, ctx),
+        Format::Text => formats::text::analyse(data, ctx),
         Format::Unknown => ctx.report(
             RuleId::UnknownFormat,
             Some(0),

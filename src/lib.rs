@@ -15,6 +15,7 @@ pub mod containers;
 pub mod engine;
 pub mod finding;
 pub mod formats;
+pub mod hub;
 pub mod policy;
 pub mod probe;
 pub mod report;

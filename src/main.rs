@@ -14,6 +14,7 @@ use quarantine::batch::{Batch, Cache, Plan, Shard};
 use quarantine::config::SignatureSettings;
 use quarantine::config::{DeviceKind, OnnxLimits, ProbeMode, ProbeSettings, SafetensorsLimits};
 use quarantine::config::{LimitOverrides, Size};
+use quarantine::hub;
 use quarantine::policy::{self, Policy};
 use quarantine::report::progress::Progress;
 use quarantine::report::{self, Buffered, RunInfo, Scanned, Sink, Tally};
@@ -147,9 +148,16 @@ impl SignatureArgs {
 
 #[derive(clap::Args)]
 struct ScanArgs {
-    /// Files or directories to scan.
+    /// Files or directories to scan, or Hugging Face model repositories as
+    /// `hf://org/name[@revision]` (downloaded, verified against the Hub's hashes, then scanned).
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Keep the verified files of `hf://` repositories in DIR under their real names.
+    #[arg(long, value_name = "DIR")]
+    download_to: Option<PathBuf>,
+    /// Bytes downloaded per `hf://` repository at most [default: 256G].
+    #[arg(long, value_name = "SIZE")]
+    max_download_bytes: Option<Size>,
     #[command(flatten)]
     output: OutputArgs,
     /// Policy file [default: the first quarantine.toml in the scan root or above].
@@ -547,7 +555,14 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
     let mut sink = open_sink(&args.output)?;
-    let plan = Plan::new(&args.paths, args.shard, args.jobs).context("starting workers")?;
+    let (paths, fetched) = fetch_hub_repositories(&args)?;
+    let mut plan = Plan::new(&paths, args.shard, args.jobs).context("starting workers")?;
+    for repo in &fetched {
+        plan.relabel(&repo.dir, &repo.display_prefix);
+        for (display, message) in &repo.errors {
+            plan.add_unreadable(display.clone(), message.clone());
+        }
+    }
     let batch = Batch {
         config: &config,
         cli_limits: &args.limits.overrides(),
@@ -560,6 +575,30 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         .run(&plan, &mut progress)
         .context("writing the report")?;
     Ok(exit_code(&tally, fail_on))
+}
+
+/// Downloads the `hf://` repositories among the scan paths; returns the paths to walk (their
+/// temporary folders in place of the references) and the downloads, kept alive for the scan.
+fn fetch_hub_repositories(args: &ScanArgs) -> Result<(Vec<PathBuf>, Vec<hub::Fetched>)> {
+    let options = hub::Options::from_env(
+        args.max_download_bytes.map_or(256 << 30, |Size(v)| v),
+        args.download_to.clone(),
+    );
+    let mut paths = Vec::new();
+    let mut fetched = Vec::new();
+    for path in &args.paths {
+        match path.to_str().and_then(hub::parse_ref) {
+            None => paths.push(path.clone()),
+            Some(Err(why)) => anyhow::bail!("cannot scan {}: {why}", path.display()),
+            Some(Ok(reference)) => {
+                let repo = hub::fetch(&reference, &options)
+                    .map_err(|e| anyhow::anyhow!("cannot download {}: {e}", path.display()))?;
+                paths.push(repo.dir.clone());
+                fetched.push(repo);
+            }
+        }
+    }
+    Ok((paths, fetched))
 }
 
 /// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.

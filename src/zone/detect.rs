@@ -30,6 +30,10 @@ pub enum Format {
     Onnx,
     /// GGUF (llama.cpp): weights plus metadata, including a Jinja chat template.
     Gguf,
+    /// llama.cpp's formats before GGUF (`ggml`, `ggmf`, `ggjt` magics).
+    GgmlLegacy,
+    /// An ELF, PE, Mach-O or Actually Portable Executable (llamafile).
+    Executable,
     /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
     Hdf5,
     /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
@@ -59,6 +63,8 @@ impl Format {
             | Format::Safetensors
             | Format::Onnx
             | Format::Gguf
+            | Format::GgmlLegacy
+            | Format::Executable
             | Format::Hdf5
             | Format::Text
             | Format::Unknown => false,
@@ -84,6 +90,8 @@ impl Format {
             Format::Safetensors => "safetensors",
             Format::Onnx => "onnx",
             Format::Gguf => "gguf",
+            Format::GgmlLegacy => "ggml",
+            Format::Executable => "executable",
             Format::Hdf5 => "hdf5",
             Format::Text => "text",
             Format::Unknown => "unknown",
@@ -121,6 +129,12 @@ pub fn detect(data: &[u8]) -> Format {
     ];
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
+    }
+    if crate::formats::executable::kind(data).is_some() {
+        return Format::Executable;
+    }
+    if crate::formats::gguf::is_legacy(data) {
+        return Format::GgmlLegacy;
     }
     if is_bzip2(data) {
         return Format::Bzip2;
