@@ -312,16 +312,22 @@ CHR_EXEC_MODELING = TINY_MODELING + (
     "97, 109, 112, 108, 101, 39, 41]))\n")
 
 
+# Remote code the Python analyser (cargo feature `python`, off by default for now) judges
+# malicious; without it these are HFR001 only, so they are not generated yet.
+PYTHON_ANALYSER_SAMPLES = () if True else (
+    ("malicious/hf_remote_code_shell", MALICIOUS, SHELLING_MODELING, (("HFR003", "os.system"),),
+     "remote code whose model __init__ runs os.system on a base64-decoded command"),
+    ("malicious/hf_remote_code_chr_exec", MALICIOUS, CHR_EXEC_MODELING, (("HFR003", "exec"),),
+     "remote code that execs a payload built from chr() codes at module level"),
+)
+
+
 def hf_samples(register) -> None:
     auto_map = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
     for folder, expected, modeling, findings, desc in (
         ("malicious/hf_remote_code_ordinary", SUSPICIOUS, TINY_MODELING, (("HFR001", "modeling_tiny.TinyModel"),),
          "ordinary remote code (torch layers, math): suspicious only, because loading it runs the repository's code"),
-        ("malicious/hf_remote_code_shell", MALICIOUS, SHELLING_MODELING, (("HFR003", "os.system"),),
-         "remote code whose model __init__ runs os.system on a base64-decoded command"),
-        ("malicious/hf_remote_code_chr_exec", MALICIOUS, CHR_EXEC_MODELING, (("HFR003", "exec"),),
-         "remote code that execs a payload built from chr() codes at module level"),
-    ):
+    ) + PYTHON_ANALYSER_SAMPLES:
         register(f"{folder}/config.json", expected, *findings, desc=desc,
                  build=lambda: hf_config(auto_map))
         register(f"{folder}/configuration_tiny.py", CLEAN,

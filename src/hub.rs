@@ -40,7 +40,10 @@ fn parse_rest(rest: &str) -> Result<HubRef, String> {
         None => (rest, "main".to_owned()),
     };
     let repo = repo.trim_end_matches('/');
-    if let Some(kind) = ["datasets/", "spaces/"].iter().find(|k| repo.starts_with(**k)) {
+    if let Some(kind) = ["datasets/", "spaces/"]
+        .iter()
+        .find(|k| repo.starts_with(**k))
+    {
         return Err(format!(
             "`hf://{repo}` is a {} repository; only model repositories can be scanned (`hf://org/name`)",
             kind.trim_end_matches('/').trim_end_matches('s')
@@ -161,7 +164,11 @@ fn agent() -> ureq::Agent {
         .into()
 }
 
-fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<ureq::http::Response<ureq::Body>, String> {
+fn get(
+    agent: &ureq::Agent,
+    url: &str,
+    token: Option<&str>,
+) -> Result<ureq::http::Response<ureq::Body>, String> {
     let mut request = agent.get(url);
     if let Some(token) = token {
         request = request.header("Authorization", format!("Bearer {token}"));
@@ -178,7 +185,12 @@ fn get(agent: &ureq::Agent, url: &str, token: Option<&str>) -> Result<ureq::http
 /// Lists, downloads and verifies the repository's files.
 pub fn fetch(hub: &HubRef, options: &Options) -> Result<Fetched, String> {
     let agent = agent();
-    let repo_path: String = hub.repo.split('/').map(encode).collect::<Vec<_>>().join("/");
+    let repo_path: String = hub
+        .repo
+        .split('/')
+        .map(encode)
+        .collect::<Vec<_>>()
+        .join("/");
     let url = format!(
         "{}/api/models/{repo_path}/revision/{}?blobs=true",
         options.endpoint,
@@ -192,7 +204,10 @@ pub fn fetch(hub: &HubRef, options: &Options) -> Result<Fetched, String> {
         .read_json()
         .map_err(|e| format!("{url}: the listing is not what the Hub API returns: {e}"))?;
     if !(listing.sha.len() == 40 && listing.sha.chars().all(|c| c.is_ascii_hexdigit())) {
-        return Err(format!("{url}: the listing's commit `{}` is not a commit id", listing.sha));
+        return Err(format!(
+            "{url}: the listing's commit `{}` is not a commit id",
+            listing.sha
+        ));
     }
     let temp = tempfile::Builder::new()
         .prefix("quarantine-hf-")
@@ -211,7 +226,10 @@ pub fn fetch(hub: &HubRef, options: &Options) -> Result<Fetched, String> {
                 .any(|p| p.is_empty() || p == ".")
                 .then_some("an empty or `.` path component")
         }) {
-            errors.push((display, format!("the listing names a file with {why}; not downloaded")));
+            errors.push((
+                display,
+                format!("the listing names a file with {why}; not downloaded"),
+            ));
             continue;
         }
         if let Some(size) = declared {
@@ -244,7 +262,10 @@ pub fn fetch(hub: &HubRef, options: &Options) -> Result<Fetched, String> {
                 if let Some(keep) = &options.download_to
                     && let Err(e) = keep_copy(&target, &keep.join(&sibling.rfilename))
                 {
-                    errors.push((display, format!("verified, but could not be kept in {}: {e}", keep.display())));
+                    errors.push((
+                        display,
+                        format!("verified, but could not be kept in {}: {e}", keep.display()),
+                    ));
                 }
             }
             Err(why) => {
@@ -285,12 +306,16 @@ fn download(
     target: &Path,
 ) -> Result<(), String> {
     let (expected, size) = match (&sibling.lfs, &sibling.blob_id) {
-        (Some(lfs), _) => (Expected::Sha256(lfs.sha256.to_ascii_lowercase()), Some(lfs.size)),
+        (Some(lfs), _) => (
+            Expected::Sha256(lfs.sha256.to_ascii_lowercase()),
+            Some(lfs.size),
+        ),
         (None, Some(blob)) => (Expected::GitBlob(blob.to_ascii_lowercase()), sibling.size),
         (None, None) => (Expected::Nothing, sibling.size),
     };
     if let Some(parent) = target.parent() {
-        fs::create_dir_all(parent).map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+        fs::create_dir_all(parent)
+            .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
     }
     let mut response = get(agent, url, options.token.as_deref())?;
     // Never more than the listing declared (or the per-repository limit when it declared nothing).
@@ -300,7 +325,8 @@ fn download(
         .with_config()
         .limit(limit.saturating_add(1))
         .reader();
-    let mut out = File::create(target).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    let mut out =
+        File::create(target).map_err(|e| format!("cannot write {}: {e}", target.display()))?;
     let mut sha256 = Sha256::new();
     let mut sha1 = Sha1::new();
     if let (Expected::GitBlob(_), Some(size)) = (&expected, size) {
@@ -353,7 +379,8 @@ fn download(
         }
         Expected::Nothing => {}
     }
-    out.sync_all().map_err(|e| format!("cannot write {}: {e}", target.display()))?;
+    out.sync_all()
+        .map_err(|e| format!("cannot write {}: {e}", target.display()))?;
     Ok(())
 }
 

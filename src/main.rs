@@ -555,7 +555,11 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
     let mut sink = open_sink(&args.output)?;
-    let (paths, fetched) = fetch_hub_repositories(&args)?;
+    let (paths, fetched) = fetch_hub_repositories(
+        &args.paths,
+        args.max_download_bytes,
+        args.download_to.clone(),
+    )?;
     let mut plan = Plan::new(&paths, args.shard, args.jobs).context("starting workers")?;
     for repo in &fetched {
         plan.relabel(&repo.dir, &repo.display_prefix);
@@ -579,14 +583,18 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
 
 /// Downloads the `hf://` repositories among the scan paths; returns the paths to walk (their
 /// temporary folders in place of the references) and the downloads, kept alive for the scan.
-fn fetch_hub_repositories(args: &ScanArgs) -> Result<(Vec<PathBuf>, Vec<hub::Fetched>)> {
+fn fetch_hub_repositories(
+    given: &[PathBuf],
+    max_download_bytes: Option<Size>,
+    download_to: Option<PathBuf>,
+) -> Result<(Vec<PathBuf>, Vec<hub::Fetched>)> {
     let options = hub::Options::from_env(
-        args.max_download_bytes.map_or(256 << 30, |Size(v)| v),
-        args.download_to.clone(),
+        max_download_bytes.map_or(256 << 30, |Size(v)| v),
+        download_to,
     );
     let mut paths = Vec::new();
     let mut fetched = Vec::new();
-    for path in &args.paths {
+    for path in given {
         match path.to_str().and_then(hub::parse_ref) {
             None => paths.push(path.clone()),
             Some(Err(why)) => anyhow::bail!("cannot scan {}: {why}", path.display()),

@@ -49,7 +49,13 @@ fn the_summary_says_what_the_model_is() {
     assert_eq!(model["file_type"], "MOSTLY_Q8_0");
     assert_eq!(model["vocabulary"], 64);
     let named = &scan("hermes-named-templates.gguf")["models"][0];
-    assert_eq!(named["chat_templates"], serde_json::json!(["tool_use", "default"]));
-    assert_eq!(scan("mistral-big-endian.gguf")["models"][0]["big_endian"], true);
+    assert_eq!(
+        named["chat_templates"],
+        serde_json::json!(["tool_use", "default"])
+    );
+    assert_eq!(
+        scan("mistral-big-endian.gguf")["models"][0]["big_endian"],
+        true
+    );
     assert_eq!(scan("vocab-only.gguf")["models"][0]["tensors"], 0);
 }

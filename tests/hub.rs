@@ -41,7 +41,10 @@ fn serve(routes: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<(String, Op
                 if reader.read_line(&mut header).is_err() || header.trim().is_empty() {
                     break;
                 }
-                if let Some(v) = header.strip_prefix("authorization: ").or(header.strip_prefix("Authorization: ")) {
+                if let Some(v) = header
+                    .strip_prefix("authorization: ")
+                    .or(header.strip_prefix("Authorization: "))
+                {
                     auth = Some(v.trim().to_owned());
                 }
             }
@@ -92,7 +95,10 @@ fn hub(files: &[File]) -> HashMap<String, Vec<u8>> {
         serde_json::to_vec(&listing).unwrap(),
     );
     for f in files {
-        routes.insert(format!("/org/tiny/resolve/{COMMIT}/{}", f.name), f.served.clone());
+        routes.insert(
+            format!("/org/tiny/resolve/{COMMIT}/{}", f.name),
+            f.served.clone(),
+        );
     }
     routes
 }
@@ -117,8 +123,18 @@ fn a_repository_is_downloaded_verified_and_scanned_under_its_hub_names() {
     let gguf = sample("malicious/gguf_template_obfuscated.gguf");
     let config = br#"{"model_type": "llama"}"#.to_vec();
     let files = [
-        File { name: "config.json", served: config.clone(), listed: config, lfs: false },
-        File { name: "gguf/model.gguf", served: gguf.clone(), listed: gguf, lfs: true },
+        File {
+            name: "config.json",
+            served: config.clone(),
+            listed: config,
+            lfs: false,
+        },
+        File {
+            name: "gguf/model.gguf",
+            served: gguf.clone(),
+            listed: gguf,
+            lfs: true,
+        },
     ];
     let (endpoint, seen) = serve(hub(&files));
     let keep = tempfile::tempdir().unwrap();
@@ -130,14 +146,28 @@ fn a_repository_is_downloaded_verified_and_scanned_under_its_hub_names() {
         .map(|a| (a["path"].as_str().unwrap(), a))
         .collect();
     let prefix = format!("hf://org/tiny@{COMMIT}/");
-    assert_eq!(by_path[format!("{prefix}config.json").as_str()]["verdict"], "clean", "{report:#}");
+    assert_eq!(
+        by_path[format!("{prefix}config.json").as_str()]["verdict"],
+        "clean",
+        "{report:#}"
+    );
     let model = by_path[format!("{prefix}gguf/model.gguf").as_str()];
     assert_eq!(model["verdict"], "malicious");
-    assert!(model["findings"].as_array().unwrap().iter().any(|f| f["rule_id"] == "TPL001"));
+    assert!(
+        model["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "TPL001")
+    );
     assert_eq!(code, 1, "{report:#}");
     assert!(keep_dir.join("gguf/model.gguf").is_file());
     let seen = seen.lock().unwrap();
-    assert!(seen.iter().all(|(_, auth)| auth.as_deref() == Some("Bearer hf_test_token")), "{seen:?}");
+    assert!(
+        seen.iter()
+            .all(|(_, auth)| auth.as_deref() == Some("Bearer hf_test_token")),
+        "{seen:?}"
+    );
 }
 
 #[test]
@@ -148,8 +178,18 @@ fn a_tampered_download_is_an_error_and_is_not_kept() {
     let last = tampered.len() - 1;
     tampered[last] ^= 1;
     let files = [
-        File { name: "config.json", served: good.clone(), listed: good, lfs: false },
-        File { name: "model.gguf", served: tampered, listed: weights, lfs: true },
+        File {
+            name: "config.json",
+            served: good.clone(),
+            listed: good,
+            lfs: false,
+        },
+        File {
+            name: "model.gguf",
+            served: tampered,
+            listed: weights,
+            lfs: true,
+        },
     ];
     let (endpoint, _) = serve(hub(&files));
     let keep = tempfile::tempdir().unwrap();
@@ -159,7 +199,12 @@ fn a_tampered_download_is_an_error_and_is_not_kept() {
         .find(|a| a["path"].as_str().unwrap().ends_with("/model.gguf"))
         .expect("the tampered file is reported");
     assert_eq!(model["verdict"], "error", "{model:#}");
-    assert!(model["error"].as_str().unwrap().contains("does not match the LFS oid"));
+    assert!(
+        model["error"]
+            .as_str()
+            .unwrap()
+            .contains("does not match the LFS oid")
+    );
     assert_ne!(code, 0);
     assert!(!keep.path().join("model.gguf").exists());
     assert!(keep.path().join("config.json").exists());
@@ -180,6 +225,10 @@ fn datasets_and_missing_repositories_are_refused_clearly() {
         .output()
         .unwrap();
     assert_eq!(common::code(&output), 2);
-    assert!(String::from_utf8_lossy(&output.stderr).contains("not found"), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("not found"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let _ = Path::new("");
 }

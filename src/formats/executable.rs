@@ -56,7 +56,11 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
         if matches!(version, Some(1..=3)) {
             found += 1;
-            ctx.nested(&format!("embedded gguf@{at}"), &data[at..], MemberKind::File);
+            ctx.nested(
+                &format!("embedded gguf@{at}"),
+                &data[at..],
+                MemberKind::File,
+            );
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod hf;
 pub mod numpy;
 pub mod onnx;
 pub mod pickle;
+#[cfg(feature = "python")]
 pub mod python;
 pub mod safetensors;
 pub mod template;

@@ -143,8 +143,8 @@ impl Walker {
             };
             // A hub cache snapshot links every file to `../../blobs/<hash>` of its repository:
             // followed (the blob is the file the model uses), and nothing else outside the root.
-            let hub_blob = crate::zone::sibling::hub_blob_of(canonical_dir, &canonical)
-                && canonical.is_file();
+            let hub_blob =
+                crate::zone::sibling::hub_blob_of(canonical_dir, &canonical) && canonical.is_file();
             if !canonical.starts_with(root) && !hub_blob {
                 self.error(
                     &path,
@@ -319,7 +319,11 @@ mod tests {
         assert_eq!(names, ["config.json", "onnx/model.onnx"], "{errors:?}");
         assert!(artifacts[0].display.ends_with("snapshots/rev1/config.json"));
         assert_eq!(errors.len(), 2, "{errors:?}");
-        assert!(errors.iter().all(|e| e.message.contains("leaves the scanned directory")));
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.message.contains("leaves the scanned directory"))
+        );
     }
 
     #[test]

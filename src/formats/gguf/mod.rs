@@ -91,9 +91,8 @@ fn metadata(kv: &parse::KeyValue<'_>, ctx: &mut Ctx<'_>, summary: &mut GgufSumma
             summary.tokenizer = kv.value.as_str().map(str::to_owned);
         }
         (Value::UInt(v), "general.file_type") => {
-            summary.file_type = Some(
-                types::file_type_name(*v).map_or_else(|| v.to_string(), str::to_owned),
-            );
+            summary.file_type =
+                Some(types::file_type_name(*v).map_or_else(|| v.to_string(), str::to_owned));
         }
         (Value::Array { len, .. }, "tokenizer.ggml.tokens") => summary.vocabulary = Some(*len),
         _ => {}
@@ -184,7 +183,8 @@ fn alignment(gguf: &parse::Gguf<'_>, ctx: &mut Ctx<'_>) -> Option<u64> {
 }
 
 fn align_up(n: u64, alignment: u64) -> Option<u64> {
-    n.checked_add(alignment - 1).map(|n| n / alignment * alignment)
+    n.checked_add(alignment - 1)
+        .map(|n| n / alignment * alignment)
 }
 
 /// Checks every tensor's type, size and range, the packing llama.cpp expects, and what
@@ -212,7 +212,10 @@ fn layout(
             ctx.report(
                 RuleId::GgufBadLayout,
                 at,
-                format!("tensor name `{}` is used twice; llama.cpp refuses the file", t.name),
+                format!(
+                    "tensor name `{}` is used twice; llama.cpp refuses the file",
+                    t.name
+                ),
                 None,
             );
         }

@@ -305,7 +305,10 @@ impl<'a> Reader<'a> {
                 }
             }
         };
-        if len.checked_mul(min).is_none_or(|need| need > self.remaining()) {
+        if len
+            .checked_mul(min)
+            .is_none_or(|need| need > self.remaining())
+        {
             return self.fail(format!(
                 "an array declares {len} {} elements, more than the {} bytes left can hold",
                 elem.name(),

@@ -62,7 +62,12 @@ fn layout_lies_are_found() {
     assert!(report.findings[0].message.contains("runs past the end"));
     let overlap = file(&[ARCH], &[("a", &[16], 0, 0), ("b", &[8], 0, 32)], &[0; 64]);
     let report = scan(&overlap);
-    assert!(report.findings.iter().any(|f| f.message.contains("overlaps")));
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.message.contains("overlaps"))
+    );
     let misaligned = file(&[ARCH], &[("a", &[8], 0, 0), ("b", &[1], 0, 36)], &[0; 64]);
     let report = scan(&misaligned);
     assert!(
@@ -72,7 +77,12 @@ fn layout_lies_are_found() {
             .any(|f| f.message.contains("not a multiple of the alignment"))
     );
     let twice = file(&[ARCH], &[("a", &[8], 0, 0), ("a", &[8], 0, 32)], &[0; 64]);
-    assert!(scan(&twice).findings.iter().any(|f| f.message.contains("used twice")));
+    assert!(
+        scan(&twice)
+            .findings
+            .iter()
+            .any(|f| f.message.contains("used twice"))
+    );
     let unknown = file(&[ARCH], &[("a", &[8], 4, 0)], &[0; 32]);
     assert_eq!(codes(&scan(&unknown)), ["GGF002"]);
     let partial_block = file(&[ARCH], &[("a", &[31], 8, 0)], &[0; 64]);
@@ -110,14 +120,22 @@ fn malformed_headers_are_suspicious_never_clean() {
 #[test]
 fn templates_in_metadata_are_analysed() {
     let evil = "{{ cycler|attr('__in' ~ 'it__')|attr('__glo' + 'bals__') }}";
-    let report = scan(&file(&[ARCH, ("tokenizer.chat_template.rag", evil)], &[], &[]));
+    let report = scan(&file(
+        &[ARCH, ("tokenizer.chat_template.rag", evil)],
+        &[],
+        &[],
+    ));
     assert_eq!(report.verdict, Verdict::Malicious, "{:?}", report.findings);
     let f = report
         .findings
         .iter()
         .find(|f| f.rule_id.code() == "TPL001")
         .unwrap();
-    assert!(f.message.contains("tokenizer.chat_template.rag"), "{}", f.message);
+    assert!(
+        f.message.contains("tokenizer.chat_template.rag"),
+        "{}",
+        f.message
+    );
     assert!(
         f.evidence
             .as_deref()
@@ -132,14 +150,20 @@ fn templates_in_metadata_are_analysed() {
     // that does not parse is not a finding.
     let broken = scan(&file(&[("tokenizer.chat_template", "{% if %}")], &[], &[]));
     assert_eq!(codes(&broken), ["TPL002"]);
-    let other = scan(&file(&[("general.description", "use {{ and {% freely")], &[], &[]));
+    let other = scan(&file(
+        &[("general.description", "use {{ and {% freely")],
+        &[],
+        &[],
+    ));
     assert!(other.findings.is_empty(), "{:?}", other.findings);
 }
 
 #[test]
 fn trailing_bytes_are_analysed() {
     let mut data = file(&[ARCH], &[("a", &[8], 0, 0)], &[0; 32]);
-    data.extend_from_slice(b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.");
+    data.extend_from_slice(
+        b"\x80\x02cposix\nsystem\nq\x00X\x02\x00\x00\x00idq\x01\x85q\x02Rq\x03.",
+    );
     let report = scan(&data);
     assert!(codes(&report).contains(&"GGF003"));
     assert_eq!(report.verdict, Verdict::Malicious);

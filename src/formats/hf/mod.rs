@@ -12,18 +12,23 @@
 //! classes only, capped at suspicious.
 
 use std::collections::BTreeSet;
+#[cfg(feature = "python")]
 use std::path::Path;
 
 use serde_json::Value as Json;
 
 use crate::engine::Ctx;
+#[cfg(feature = "python")]
 use crate::formats::python;
 use crate::rules::RuleId;
-use crate::zone::sibling::{self, Resolved};
+use crate::zone::sibling;
+#[cfg(feature = "python")]
+use crate::zone::sibling::Resolved;
 
 /// JSON files larger than this are not read as configs (real ones are a few KiB).
 const MAX_CONFIG: usize = 16 << 20;
 /// Remote-code modules followed per config (relative imports included).
+#[cfg(feature = "python")]
 const MAX_MODULES: usize = 64;
 /// JSON nesting walked.
 const MAX_DEPTH: u32 = 64;
@@ -125,7 +130,11 @@ fn walk(value: &Json, path: &str, depth: u32, found: &mut Found) {
 
 /// Analyses a JSON text that may be a Hugging Face config.
 pub fn analyse_config(data: &[u8], ctx: &mut Ctx<'_>) {
-    if data.len() > MAX_CONFIG || !KEYS.iter().any(|k| memchr::memmem::find(data, k.as_bytes()).is_some()) {
+    if data.len() > MAX_CONFIG
+        || !KEYS
+            .iter()
+            .any(|k| memchr::memmem::find(data, k.as_bytes()).is_some())
+    {
         return;
     }
     let Ok(value @ Json::Object(_)) = serde_json::from_slice::<Json>(data) else {
@@ -183,6 +192,20 @@ pub fn analyse_config(data: &[u8], ctx: &mut Ctx<'_>) {
     if modules.is_empty() {
         return;
     }
+    #[cfg(not(feature = "python"))]
+    {
+        let _ = dir;
+        ctx.report(
+            RuleId::HfRemoteCode,
+            None,
+            format!(
+                "the remote-code modules ({}) were not analysed: this build has no Python analyser (cargo feature `python`)",
+                modules.into_iter().collect::<Vec<_>>().join(", ")
+            ),
+            None,
+        );
+    }
+    #[cfg(feature = "python")]
     match dir {
         Some(dir) => analyse_modules(&dir, modules, ctx),
         None => ctx.report(
@@ -197,6 +220,7 @@ pub fn analyse_config(data: &[u8], ctx: &mut Ctx<'_>) {
     }
 }
 
+#[cfg(feature = "python")]
 /// Reads and judges the remote-code modules and what they import relatively.
 fn analyse_modules(dir: &Path, roots: BTreeSet<String>, ctx: &mut Ctx<'_>) {
     let mut queue: Vec<String> = roots.iter().cloned().collect();
@@ -283,12 +307,18 @@ fn analyse_modules(dir: &Path, roots: BTreeSet<String>, ctx: &mut Ctx<'_>) {
             ctx.report(
                 rule,
                 None,
-                format!("the remote-code module `{file}`, run when the model is loaded, {}", v.what),
+                format!(
+                    "the remote-code module `{file}`, run when the model is loaded, {}",
+                    v.what
+                ),
                 Some(format!("{file}:{}: {}", v.line, v.evidence)),
             );
         }
         for import in analysis.relative_imports {
-            let base = module.rsplit_once('.').map(|(pkg, _)| format!("{pkg}.")).unwrap_or_default();
+            let base = module
+                .rsplit_once('.')
+                .map(|(pkg, _)| format!("{pkg}."))
+                .unwrap_or_default();
             queue.push(format!("{base}{import}"));
         }
     }
@@ -296,6 +326,11 @@ fn analyse_modules(dir: &Path, roots: BTreeSet<String>, ctx: &mut Ctx<'_>) {
 
 /// A Python file met on its own (a script beside a model): nothing loads it, so only the
 /// behaviour classes that only malware has are reported, as suspicious.
+#[cfg(not(feature = "python"))]
+pub fn analyse_script(_data: &[u8], _ctx: &mut Ctx<'_>) {}
+
+/// A Python file met on its own (a script beside a model): see above.
+#[cfg(feature = "python")]
 pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
     if data.len() > python::MAX_SOURCE || data.trim_ascii_start().starts_with(b"{") {
         return;
@@ -322,11 +357,15 @@ pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
     }
 }
 
+#[cfg(feature = "python")]
 /// Cheap check before parsing: an import, def or class at the start of some line.
 fn looks_like_python(source: &str) -> bool {
     source.lines().take(2000).any(|l| {
         let l = l.trim_start();
-        l.starts_with("import ") || l.starts_with("from ") || l.starts_with("def ") || l.starts_with("class ")
+        l.starts_with("import ")
+            || l.starts_with("from ")
+            || l.starts_with("def ")
+            || l.starts_with("class ")
     })
 }
 

@@ -42,11 +42,16 @@ fn ordinary_remote_code_is_suspicious_and_named() {
     );
 }
 
+#[cfg(feature = "python")]
 #[test]
 fn remote_code_that_shells_out_is_malicious() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("config.json"), CONFIG).unwrap();
-    std::fs::write(dir.path().join("configuration_tiny.py"), "class TinyConfig: pass\n").unwrap();
+    std::fs::write(
+        dir.path().join("configuration_tiny.py"),
+        "class TinyConfig: pass\n",
+    )
+    .unwrap();
     std::fs::write(
         dir.path().join("modeling_tiny.py"),
         "from .helpers import setup\nclass TinyModel:\n    pass\n",
@@ -66,7 +71,10 @@ fn remote_code_that_shells_out_is_malicious() {
         .unwrap();
     let evidence = f.evidence.as_deref().unwrap();
     assert!(evidence.starts_with("helpers.py:3:"), "{evidence}");
-    assert!(evidence.contains("sp.Popen('echo quarantine-sample'"), "{evidence}");
+    assert!(
+        evidence.contains("sp.Popen('echo quarantine-sample'"),
+        "{evidence}"
+    );
     // The script alone: nothing loads it, and starting a process is not "clearly malicious".
     let alone = scan(dir.path(), "helpers.py");
     assert_eq!(alone.verdict, Verdict::Clean, "{:?}", alone.findings);
@@ -83,10 +91,23 @@ fn nested_trust_and_hub_kernels_are_named() {
     )
     .unwrap();
     let report = scan(dir.path(), "config.json");
-    assert_eq!(codes(&report), ["HFR001", "HFR002"], "{:?}", report.findings);
+    assert_eq!(
+        codes(&report),
+        ["HFR001", "HFR002"],
+        "{:?}",
+        report.findings
+    );
     let messages: Vec<&str> = report.findings.iter().map(|f| f.message.as_str()).collect();
-    assert!(messages.iter().any(|m| m.contains("text_config.trust_remote_code")));
-    assert!(messages.iter().any(|m| m.contains("kernels-community/flash-attn3")));
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("text_config.trust_remote_code"))
+    );
+    assert!(
+        messages
+            .iter()
+            .any(|m| m.contains("kernels-community/flash-attn3"))
+    );
     assert!(messages.iter().any(|m| m.contains("someone/other-repo")));
 }
 
@@ -99,18 +120,24 @@ fn plain_configs_and_scripts_are_clean() {
     )
     .unwrap();
     assert!(scan(dir.path(), "config.json").findings.is_empty());
+    #[cfg(feature = "python")]
+    python_scripts(dir.path());
+}
+
+#[cfg(feature = "python")]
+fn python_scripts(dir: &Path) {
     std::fs::write(
-        dir.path().join("train.py"),
+        dir.join("train.py"),
         "import argparse, subprocess, torch\nsubprocess.run(['nvidia-smi'])\nopen('log.txt', 'w').write('x')\n",
     )
     .unwrap();
-    assert!(scan(dir.path(), "train.py").findings.is_empty());
+    assert!(scan(dir, "train.py").findings.is_empty());
     std::fs::write(
-        dir.path().join("evil.py"),
+        dir.join("evil.py"),
         "import base64\nexec(base64.b64decode('ZWNobw=='))\n",
     )
     .unwrap();
-    let evil = scan(dir.path(), "evil.py");
+    let evil = scan(dir, "evil.py");
     assert_eq!(evil.verdict, Verdict::Suspicious);
     assert_eq!(codes(&evil), ["HFR004"]);
 }

@@ -69,7 +69,10 @@ impl Scope {
     pub fn runs_on_load(&self) -> bool {
         match self.function.as_deref() {
             None => true,
-            Some(f) => matches!(f, "__init__" | "__new__" | "__init_subclass__" | "__set_name__"),
+            Some(f) => matches!(
+                f,
+                "__init__" | "__new__" | "__init_subclass__" | "__set_name__"
+            ),
         }
     }
 
@@ -122,7 +125,10 @@ pub struct Verdict {
 /// Parses `source`. `Err` holds the parser's first error.
 pub fn analyse(source: &str) -> Result<Analysis, String> {
     if source.len() > MAX_SOURCE {
-        return Err(format!("{} bytes, over the {MAX_SOURCE}-byte limit", source.len()));
+        return Err(format!(
+            "{} bytes, over the {MAX_SOURCE}-byte limit",
+            source.len()
+        ));
     }
     let parsed = ruff_python_parser::parse_module(source).map_err(|e| e.to_string())?;
     let mut walker = Walker {
@@ -199,8 +205,14 @@ const CALLS: &[(&str, Behaviour)] = &[
     ("builtins.__import__", Behaviour::DynamicImport),
     ("importlib.import_module", Behaviour::DynamicImport),
     ("importlib.__import__", Behaviour::DynamicImport),
-    ("importlib.util.spec_from_file_location", Behaviour::DynamicImport),
-    ("importlib.machinery.SourceFileLoader", Behaviour::DynamicImport),
+    (
+        "importlib.util.spec_from_file_location",
+        Behaviour::DynamicImport,
+    ),
+    (
+        "importlib.machinery.SourceFileLoader",
+        Behaviour::DynamicImport,
+    ),
     ("base64.", Behaviour::Decode),
     ("codecs.decode", Behaviour::Decode),
     ("zlib.decompress", Behaviour::Decode),
@@ -280,7 +292,12 @@ impl Walker<'_> {
         match e {
             Expr::Name(n) => {
                 let id = n.id.as_str();
-                Some(self.aliases.get(id).cloned().unwrap_or_else(|| id.to_owned()))
+                Some(
+                    self.aliases
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| id.to_owned()),
+                )
             }
             Expr::Attribute(a) => {
                 let base = self.qualified(&a.value)?;
@@ -304,7 +321,8 @@ impl Walker<'_> {
                     let name = alias.name.as_str();
                     match &alias.asname {
                         Some(asname) => {
-                            self.aliases.insert(asname.as_str().to_owned(), name.to_owned());
+                            self.aliases
+                                .insert(asname.as_str().to_owned(), name.to_owned());
                         }
                         None => {
                             let top = name.split('.').next().unwrap_or(name);
@@ -318,7 +336,9 @@ impl Walker<'_> {
                 if i.level > 0 {
                     if module.is_empty() {
                         for alias in &i.names {
-                            self.out.relative_imports.push(alias.name.as_str().to_owned());
+                            self.out
+                                .relative_imports
+                                .push(alias.name.as_str().to_owned());
                         }
                     } else {
                         self.out.relative_imports.push(module.to_owned());
@@ -342,7 +362,13 @@ impl Walker<'_> {
             if let Expr::Attribute(a) = &*c.func
                 && matches!(a.attr.as_str(), "write_text" | "write_bytes")
             {
-                self.push(Behaviour::FileWrite, a.attr.as_str().to_owned(), whole, false, false);
+                self.push(
+                    Behaviour::FileWrite,
+                    a.attr.as_str().to_owned(),
+                    whole,
+                    false,
+                    false,
+                );
             }
             return;
         };
@@ -362,11 +388,16 @@ impl Walker<'_> {
         });
         let Some(behaviour) = behaviour else { return };
         let first = c.arguments.args.first();
-        let constant_argument = first.is_some_and(|a| {
-            matches!(a, Expr::StringLiteral(_) | Expr::BytesLiteral(_))
-        });
+        let constant_argument =
+            first.is_some_and(|a| matches!(a, Expr::StringLiteral(_) | Expr::BytesLiteral(_)));
         let decoded_argument = first.is_some_and(|a| self.decodes(a));
-        self.push(behaviour, target, whole, decoded_argument, constant_argument);
+        self.push(
+            behaviour,
+            target,
+            whole,
+            decoded_argument,
+            constant_argument,
+        );
     }
 
     fn push(

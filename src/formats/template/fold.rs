@@ -104,7 +104,12 @@ fn index(i: i64, len: usize) -> Option<usize> {
 }
 
 /// Python slice semantics over `len` items.
-fn slice_indices(len: usize, start: Option<i64>, stop: Option<i64>, step: i64) -> Option<Vec<usize>> {
+fn slice_indices(
+    len: usize,
+    start: Option<i64>,
+    stop: Option<i64>,
+    step: i64,
+) -> Option<Vec<usize>> {
     if step == 0 {
         return None;
     }
@@ -352,19 +357,25 @@ fn binop(b: &ast::BinOp<'_>, env: &Env) -> Val {
             _ => Val::Unknown,
         },
         (BinOpKind::Add, Val::Str(l), Val::Str(r)) => short(l + &r),
-        (BinOpKind::Add, Val::Int(l), Val::Int(r)) => l.checked_add(r).map_or(Val::Unknown, Val::Int),
+        (BinOpKind::Add, Val::Int(l), Val::Int(r)) => {
+            l.checked_add(r).map_or(Val::Unknown, Val::Int)
+        }
         (BinOpKind::Add, Val::List(mut l), Val::List(r)) if l.len() + r.len() <= MAX_LEN => {
             l.extend(r);
             Val::List(l)
         }
-        (BinOpKind::Sub, Val::Int(l), Val::Int(r)) => l.checked_sub(r).map_or(Val::Unknown, Val::Int),
+        (BinOpKind::Sub, Val::Int(l), Val::Int(r)) => {
+            l.checked_sub(r).map_or(Val::Unknown, Val::Int)
+        }
         (BinOpKind::Mul, Val::Str(s), Val::Int(n)) | (BinOpKind::Mul, Val::Int(n), Val::Str(s)) => {
             match usize::try_from(n.max(0)) {
                 Ok(n) if s.len().saturating_mul(n) <= MAX_LEN => Val::Str(s.repeat(n)),
                 _ => Val::Unknown,
             }
         }
-        (BinOpKind::Mul, Val::Int(l), Val::Int(r)) => l.checked_mul(r).map_or(Val::Unknown, Val::Int),
+        (BinOpKind::Mul, Val::Int(l), Val::Int(r)) => {
+            l.checked_mul(r).map_or(Val::Unknown, Val::Int)
+        }
         (BinOpKind::Rem, Val::Str(fmt), args) => {
             let args = match args {
                 Val::List(items) => items,
@@ -430,8 +441,12 @@ pub fn filter(name: &str, target: Val, pos: &[Val], kw: &BTreeMap<String, Val>) 
             Val::Str(s) => Val::Str(s.trim().to_owned()),
             _ => Val::Unknown,
         },
-        "lower" => target.as_str().map_or(Val::Unknown, |s| Val::Str(s.to_lowercase())),
-        "upper" => target.as_str().map_or(Val::Unknown, |s| Val::Str(s.to_uppercase())),
+        "lower" => target
+            .as_str()
+            .map_or(Val::Unknown, |s| Val::Str(s.to_lowercase())),
+        "upper" => target
+            .as_str()
+            .map_or(Val::Unknown, |s| Val::Str(s.to_uppercase())),
         "capitalize" => target.as_str().map_or(Val::Unknown, |s| {
             let mut c = s.chars();
             Val::Str(match c.next() {
@@ -553,7 +568,10 @@ mod tests {
         assert_eq!(folded("'po' + 'pen'"), s("popen"));
         assert_eq!(folded("'\\x5f\\x5fclass\\x5f\\x5f'"), s("__class__"));
         assert_eq!(folded("['__cla', 'ss__']|join"), s("__class__"));
-        assert_eq!(folded("'%c%cinit%c%c'|format(95, 95, 95, 95)"), s("__init__"));
+        assert_eq!(
+            folded("'%c%cinit%c%c'|format(95, 95, 95, 95)"),
+            s("__init__")
+        );
         assert_eq!(folded("'{}{}'.format('__in', 'it__')"), s("__init__"));
         assert_eq!(folded("'_' * 2 ~ 'class' ~ '_' * 2"), s("__class__"));
         assert_eq!(folded("'__ssalc__'|reverse"), s("__class__"));

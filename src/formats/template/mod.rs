@@ -402,7 +402,10 @@ impl Walker<'_> {
             }
             Stmt::FromImport(i) => {
                 self.top(&i.expr);
-                self.suspicious("imports from another template".to_owned(), self.render(&i.expr));
+                self.suspicious(
+                    "imports from another template".to_owned(),
+                    self.render(&i.expr),
+                );
             }
             Stmt::Extends(e) => {
                 self.top(&e.name);
@@ -429,13 +432,13 @@ impl Walker<'_> {
             }
             Stmt::CallBlock(c) => {
                 self.call_args(&c.call.args);
-                self.expr(&c.call.expr);
+                self.top(&c.call.expr);
                 self.stmt_macro_body(&c.macro_decl);
             }
             Stmt::Continue(_) | Stmt::Break(_) => {}
             Stmt::Do(d) => {
                 self.call_args(&d.call.args);
-                self.expr(&d.call.expr);
+                self.top(&d.call.expr);
             }
         }
     }
@@ -450,7 +453,10 @@ impl Walker<'_> {
     fn call_args(&mut self, args: &[CallArg<'_>]) {
         for a in args {
             match a {
-                CallArg::Pos(e) | CallArg::Kwarg(_, e) | CallArg::PosSplat(e) | CallArg::KwargSplat(e) => {
+                CallArg::Pos(e)
+                | CallArg::Kwarg(_, e)
+                | CallArg::PosSplat(e)
+                | CallArg::KwargSplat(e) => {
                     self.top(e);
                 }
             }
@@ -533,7 +539,12 @@ impl Walker<'_> {
     }
 
     fn suspicious(&mut self, what: String, evidence: String) {
-        if !self.out.suspicious.iter().any(|(w, e)| *w == what && *e == evidence) {
+        if !self
+            .out
+            .suspicious
+            .iter()
+            .any(|(w, e)| *w == what && *e == evidence)
+        {
             self.out.suspicious.push((what, evidence));
         }
     }
@@ -573,7 +584,10 @@ impl Walker<'_> {
                 if FOREIGN_GLOBALS.contains(&v.id) && !self.env.vars.contains_key(v.id) {
                     self.out.gadgets.push(v.id.to_owned());
                     self.suspicious(
-                        format!("uses `{}`, a web-framework object no chat template needs", v.id),
+                        format!(
+                            "uses `{}`, a web-framework object no chat template needs",
+                            v.id
+                        ),
                         v.id.to_owned(),
                     );
                 }
@@ -707,9 +721,10 @@ impl Walker<'_> {
                 }
                 None => kw.get("attribute").cloned(),
             },
-            "selectattr" | "rejectattr" | "groupby" => {
-                pos.first().cloned().or_else(|| kw.get("attribute").cloned())
-            }
+            "selectattr" | "rejectattr" | "groupby" => pos
+                .first()
+                .cloned()
+                .or_else(|| kw.get("attribute").cloned()),
             "sort" | "sum" | "unique" | "min" | "max" | "dictsort" | "join" => {
                 kw.get("attribute").cloned()
             }
@@ -722,7 +737,10 @@ impl Walker<'_> {
                 }
             }
             Some(Val::Int(_)) | None => {}
-            Some(_) => self.dynamic(e, &format!("`|{}` with an attribute that is not a constant", f.name)),
+            Some(_) => self.dynamic(
+                e,
+                &format!("`|{}` with an attribute that is not a constant", f.name),
+            ),
         }
     }
 
@@ -745,7 +763,9 @@ impl Walker<'_> {
                     _ => self.dynamic(e, "`getattr` with a name that is not a constant"),
                 }
             }
-            ast::CallType::Function(name @ ("eval" | "exec" | "__import__" | "compile" | "open")) => {
+            ast::CallType::Function(
+                name @ ("eval" | "exec" | "__import__" | "compile" | "open"),
+            ) => {
                 self.suspicious(
                     format!("calls `{name}`, a Python builtin no Jinja environment provides unless it was leaked"),
                     self.render(e),
@@ -768,7 +788,7 @@ impl Walker<'_> {
                 Expr::GetAttr(g) => e = &g.expr,
                 Expr::GetItem(g) => e = &g.expr,
                 Expr::Filter(f) => e = f.expr.as_ref()?,
-                Expr::Call(c) => e = &c.expr,
+                // A call's result is not the global itself (`range(3)` is a list).
                 _ => return None,
             }
         }
@@ -793,7 +813,10 @@ impl Walker<'_> {
 
     /// `lipsum|string`, `cycler|list`: stringifying a global to pick characters out of it.
     fn gadget_stringified(&mut self, target: &Expr<'_>, filter: &str) {
-        if !matches!(filter, "string" | "list" | "first" | "last" | "join" | "batch" | "slice") {
+        if !matches!(
+            filter,
+            "string" | "list" | "first" | "last" | "join" | "batch" | "slice"
+        ) {
             return;
         }
         if let Some(root) = self.gadget_root(target)
@@ -848,7 +871,10 @@ impl Walker<'_> {
             Expr::GetItem(g) => {
                 self.render_into(&g.expr, out, d);
                 match fold::fold(&g.subscript_expr, &self.env) {
-                    Val::Str(s) if is_internal(&s) || s.chars().all(|c| c.is_alphanumeric() || c == '_') => {
+                    Val::Str(s)
+                        if is_internal(&s)
+                            || s.chars().all(|c| c.is_alphanumeric() || c == '_') =>
+                    {
                         out.push('.');
                         out.push_str(&s);
                     }
@@ -1002,7 +1028,9 @@ pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) {
     }
     // A text that begins as Jinja and speaks of messages is a chat template; other text with
     // Jinja markers (documentation, scripts) is analysed only if it parses.
-    let starts = ["{%", "{{", "{#"].iter().any(|m| trimmed.starts_with(m.as_bytes()));
+    let starts = ["{%", "{{", "{#"]
+        .iter()
+        .any(|m| trimmed.starts_with(m.as_bytes()));
     let strictness = if starts && text.contains("message") {
         Strictness::Template
     } else {

@@ -67,7 +67,10 @@ fn evidence_shows_the_folded_path() {
         evidence.starts_with("cycler.__init__.__globals__.__getitem__(\"os\").popen(\"id\")"),
         "{evidence}"
     );
-    assert!(what.contains("`__globals__`") && what.contains("`popen`"), "{what}");
+    assert!(
+        what.contains("`__globals__`") && what.contains("`popen`"),
+        "{what}"
+    );
 }
 
 #[test]
