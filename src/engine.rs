@@ -43,6 +43,10 @@ struct ScanState {
     /// A signature scan stopped (time budget, engine error): no further extract is scanned.
     signature_stopped: bool,
     robustness: Option<Robustness>,
+    /// Where the analysed file starts in memory, to place members that are slices of it.
+    input_base: usize,
+    /// Members of a container that are slices of the file itself: offset, length, format.
+    spans: Vec<(usize, usize, Format)>,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -335,6 +339,14 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Unpacked bytes this artifact may still allocate before the zone's limit.
+    pub fn unpacked_room(&self) -> u64 {
+        self.config
+            .zone
+            .max_total_bytes
+            .saturating_sub(self.state.unpacked_bytes)
+    }
+
     /// Accounts a member that is a slice of bytes already in hand (a stored zip entry, a tar
     /// member): nothing is allocated, so no per-member limit applies and a 6 GiB stored tensor
     /// is fine. What is bounded is the work of reading slices, which overlapping entries could
@@ -405,6 +417,11 @@ impl<'a> Ctx<'a> {
 
     /// Records the member (digest, format), keeps a copy if asked, and runs its analyser.
     fn enter(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
+        let offset = (data.as_ptr() as usize).wrapping_sub(self.state.input_base);
+        let container = matches!(self.format, Format::Zip | Format::Tar | Format::SevenZip);
+        if container && offset.checked_add(data.len()).is_some_and(|e| e <= self.state.input_len as usize) {
+            self.state.spans.push((offset, data.len(), format));
+        }
         let mut chain = self.chain.clone();
         chain.push(name.to_owned());
         let member = chain.join("!");
@@ -456,6 +473,7 @@ fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKin
             | Format::Lzma
             | Format::Zstd
             | Format::Zlib
+            | Format::Lz4
             | Format::JoblibZfile
     );
     let small = data.len() as u64 <= settings.small_file_bytes;
@@ -504,6 +522,7 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
         | Format::Lzma
         | Format::Zstd
         | Format::Zlib
+        | Format::Lz4
         | Format::JoblibZfile => containers::compress::analyse(format, data, ctx),
         Format::Safetensors => formats::safetensors::analyse(data, ctx),
         Format::Onnx => formats::onnx::analyse(data, ctx),
@@ -529,30 +548,55 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
     }
 }
 
-/// A zip is found from its end, so bytes that are something else from the start can also be a
-/// zip (`torch.load` opens anything `zipfile` accepts). Analyses that second reading, unless an
-/// analyser already reached the zip as an embedded member (a pickle's trailing data).
-fn analyse_second_reading(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
-    if format == Format::Zip || !detect::has_zip_end_record(data) {
-        return;
+/// Other readings of the same bytes (a zip is found from its end, a pickle, safetensors or tar
+/// header from the start: `torch.load` opens anything `zipfile` accepts, and tries `tarfile`
+/// before `pickle`): each is a polyglot finding, and each is analysed, so the worst reading sets
+/// the verdict. A zip whose directory lies inside one member of the file's container reading
+/// (a `.nemo` model stored as the last member of a tar) is that member, already analysed, not
+/// a second reading; a zip an analyser already reached as embedded content (a pickle's trailing
+/// data) is not read twice.
+fn analyse_other_readings(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
+    for other in detect::other_readings(data, format) {
+        if other == Format::Zip && zip_is_a_member(data, ctx) {
+            continue;
+        }
+        ctx.report(
+            RuleId::Polyglot,
+            None,
+            format!(
+                "the file reads as {} from its start and as {} {}; loaders that pick one reading run what the other hides",
+                format.name(),
+                other.name(),
+                if other == Format::Zip { "from its end" } else { "as well" }
+            ),
+            Some(format!("{} vs {}", format.name(), other.name())),
+        );
+        let already_read = other == Format::Zip
+            && ctx
+                .state
+                .members
+                .iter()
+                .any(|m| m.format == Format::Zip.name());
+        if !already_read {
+            ctx.nested_as(
+                other,
+                &format!("({} reading)", other.name()),
+                data,
+                MemberKind::File,
+            );
+        }
     }
-    ctx.report(
-        RuleId::Polyglot,
-        None,
-        format!(
-            "the file reads as {} from its start and as a zip from its end",
-            format.name()
-        ),
-        None,
-    );
-    let already_read = ctx
-        .state
-        .members
-        .iter()
-        .any(|m| m.format == Format::Zip.name());
-    if !already_read {
-        ctx.nested_as(Format::Zip, "(zip reading)", data, MemberKind::File);
-    }
+}
+
+/// Whether the zip found from the end of `data` lies inside one zip member of the file's
+/// container reading.
+fn zip_is_a_member(data: &[u8], ctx: &Ctx<'_>) -> bool {
+    let Some((end_at, dir_at)) = detect::zip_end_record(data) else {
+        return false;
+    };
+    ctx.state.spans.iter().any(|&(offset, len, format)| {
+        format == Format::Zip && offset <= dir_at && end_at + 22 <= offset + len
+    })
 }
 
 /// The format to report: a zip is named after what its members make it, the way PyTorch
@@ -664,6 +708,7 @@ fn scan(
 ) -> ArtifactReport {
     let mut state = ScanState {
         input_len: data.len() as u64,
+        input_base: data.as_ptr() as usize,
         ..ScanState::default()
     };
     let mut analyse_all = |state: &mut ScanState| {
@@ -681,7 +726,7 @@ fn scan(
             matcher: lend(&mut matcher),
         };
         analyse(format, data, &mut ctx, MemberKind::File);
-        analyse_second_reading(format, data, &mut ctx);
+        analyse_other_readings(format, data, &mut ctx);
         let carries_pickle = format == Format::Pickle
             || ctx
                 .state

@@ -32,6 +32,8 @@ pub enum Format {
     Gguf,
     /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
     Hdf5,
+    /// An LZ4 frame, as joblib's `lz4` compressor writes it (through `lz4.frame`).
+    Lz4,
     /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
     /// bytes, then a zlib stream.
     JoblibZfile,
@@ -40,7 +42,8 @@ pub enum Format {
 }
 
 impl Format {
-    /// Pickles and the containers that can hold one.
+    /// Pickles, the containers that can hold one, and `.npy` arrays (an object array is a
+    /// pickle).
     pub fn can_carry_code(self) -> bool {
         match self {
             Format::Pickle
@@ -53,9 +56,10 @@ impl Format {
             | Format::Lzma
             | Format::Zstd
             | Format::Zlib
+            | Format::Lz4
+            | Format::Numpy
             | Format::JoblibZfile => true,
             Format::Empty
-            | Format::Numpy
             | Format::Safetensors
             | Format::Onnx
             | Format::Gguf
@@ -81,6 +85,7 @@ impl Format {
             Format::Zstd => "zstd",
             Format::Zlib => "zlib",
             Format::JoblibZfile => "joblib-zfile",
+            Format::Lz4 => "lz4",
             Format::Safetensors => "safetensors",
             Format::Onnx => "onnx",
             Format::Gguf => "gguf",
@@ -100,6 +105,7 @@ const NUMPY: &[u8] = b"\x93NUMPY";
 const XZ: &[u8] = b"\xfd7zXZ\x00";
 const ZSTD: &[u8] = b"\x28\xb5\x2f\xfd";
 const GZIP: &[u8] = b"\x1f\x8b";
+const LZ4_FRAME: &[u8] = b"\x04\x22\x4d\x18";
 const GGUF: &[u8] = b"GGUF";
 const HDF5: &[u8] = b"\x89HDF\r\n\x1a\n";
 
@@ -116,6 +122,7 @@ pub fn detect(data: &[u8]) -> Format {
         (XZ, Format::Xz),
         (ZSTD, Format::Zstd),
         (GZIP, Format::Gzip),
+        (LZ4_FRAME, Format::Lz4),
         (GGUF, Format::Gguf),
         (HDF5, Format::Hdf5),
     ];
@@ -201,9 +208,64 @@ fn is_bzip2(data: &[u8]) -> bool {
     )
 }
 
-/// POSIX and GNU tar both put `ustar` at offset 257 of the first header.
+/// POSIX and GNU tar both put `ustar` at offset 257 of the first header; Python's `tarfile`
+/// (and so `torch.load`, which tries it first on a non-zip file) also takes an old V7 header,
+/// recognised by its checksum.
 fn is_tar(data: &[u8]) -> bool {
-    data.get(257..262) == Some(b"ustar")
+    data.get(257..262) == Some(b"ustar") || is_v7_tar(data)
+}
+
+/// A first block whose checksum field is what `tarfile` computes (signed or unsigned), with a
+/// name, a size field and a mode field it can read: nothing but a tar header is that by chance.
+fn is_v7_tar(data: &[u8]) -> bool {
+    let Some(block) = data.get(..512) else {
+        return false;
+    };
+    let octal = |field: &[u8]| {
+        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        let text = field.get(..end).unwrap_or_default();
+        let digits = text.iter().filter(|b| b.is_ascii_digit()).count();
+        digits > 0
+            && text
+                .iter()
+                .all(|&b| matches!(b, b'0'..=b'7' | b' '))
+    };
+    if block[0] == 0 || !octal(&block[148..156]) || !octal(&block[124..136]) || !octal(&block[100..108]) {
+        return false;
+    }
+    let stated = block[148..156]
+        .iter()
+        .take_while(|&&b| b != 0)
+        .filter(|b| b.is_ascii_digit())
+        .fold(0u32, |n, &b| n.saturating_mul(8).saturating_add(u32::from(b - b'0')));
+    let (mut unsigned, mut signed) = (256u32, 256i32);
+    for (i, &b) in block.iter().enumerate() {
+        if !(148..156).contains(&i) {
+            unsigned += u32::from(b);
+            signed += i32::from(b as i8);
+        }
+    }
+    stated == unsigned || i64::from(stated) == i64::from(signed)
+}
+
+/// Formats other than `primary` that the same bytes also satisfy, each a reading some loader
+/// could make: a pickle (`pickle.load`, `torch.load` of a non-zip), safetensors, a tar
+/// (`torch.load` tries `tarfile` first), a zip found from its end (`zipfile`).
+pub fn other_readings(data: &[u8], primary: Format) -> Vec<Format> {
+    // A stream that starts with PERSID (`P`, as every zip's `PK` does) fails in `pickle.load`,
+    // which has no persistent_load: that is no pickle reading.
+    let pickle_reading = |data: &[u8]| !data.starts_with(b"P") && pickle::looks_like_pickle(data);
+    let checks: [(Format, &dyn Fn(&[u8]) -> bool); 4] = [
+        (Format::Pickle, &pickle_reading),
+        (Format::Safetensors, &is_safetensors),
+        (Format::Tar, &is_tar),
+        (Format::Zip, &has_zip_end_record),
+    ];
+    checks
+        .iter()
+        .filter(|(format, check)| *format != primary && check(data))
+        .map(|(format, _)| *format)
+        .collect()
 }
 
 /// A zip whose first local header is not at offset 0 (data prepended, or a self-extractor) is
@@ -211,10 +273,20 @@ fn is_tar(data: &[u8]) -> bool {
 /// The record must be self-consistent (its central directory lies before it), so four random
 /// bytes in a tensor blob do not make a zip.
 pub fn has_zip_end_record(data: &[u8]) -> bool {
+    zip_end_record(data).is_some()
+}
+
+/// The last self-consistent end record, and the offset its central directory would start at
+/// when computed back from it.
+pub fn zip_end_record(data: &[u8]) -> Option<(usize, usize)> {
     let window = data.len().saturating_sub(65_535 + 22);
-    (window..data.len().saturating_sub(21))
+    let at = (window..data.len().saturating_sub(21))
         .rev()
-        .any(|at| is_zip_end_record(data, at))
+        .find(|&at| is_zip_end_record(data, at))?;
+    let size = data
+        .get(at + 12..at + 16)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    Some((at, at.saturating_sub(size)))
 }
 
 fn is_zip_end_record(data: &[u8], at: usize) -> bool {
