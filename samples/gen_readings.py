@@ -98,13 +98,14 @@ def samples(register, g) -> None:
     def zip_second_end_record() -> bytes:
         # The first end record describes the evil member; its comment holds a benign directory and
         # a complete end record for it, which both loaders take (it is the last one).
-        body, cd_evil, at_evil = stored_zip([(b"model.pkl", evil)])
+        body, cd_evil, _ = stored_zip([(b"model.pkl", evil)])
         benign_at = len(body)
         body += local(b"model.pkl", benign)
+        cd_evil_at = len(body)
         cd_benign = central(b"model.pkl", benign, benign_at)
-        cd_benign_at = len(body) + len(cd_evil) + 22
+        cd_benign_at = cd_evil_at + len(cd_evil) + 22
         comment = cd_benign + end(1, len(cd_benign), cd_benign_at)
-        return body + cd_evil + end(1, len(cd_evil), at_evil, comment)
+        return body + cd_evil + end(1, len(cd_evil), cd_evil_at, comment)
 
     register("malicious/zip_second_end_record.zip", MALICIOUS, ("ARC011", "end record at offset"),
              ("PKL001", "posix.system"),

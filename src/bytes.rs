@@ -157,11 +157,6 @@ mod tests {
         assert_eq!(c.u16_le(), Ok(0x0908));
         assert!(c.u16_le().is_err());
         assert_eq!(c.pos(), 9);
-        assert!(
-            data.u32_le(7)
-                .unwrap_err()
-                .to_string()
-                .contains("offset 7")
-        );
+        assert!(data.u32_le(7).unwrap_err().to_string().contains("offset 7"));
     }
 }

@@ -419,7 +419,11 @@ impl<'a> Ctx<'a> {
     fn enter(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
         let offset = (data.as_ptr() as usize).wrapping_sub(self.state.input_base);
         let container = matches!(self.format, Format::Zip | Format::Tar | Format::SevenZip);
-        if container && offset.checked_add(data.len()).is_some_and(|e| e <= self.state.input_len as usize) {
+        if container
+            && offset
+                .checked_add(data.len())
+                .is_some_and(|e| e <= self.state.input_len as usize)
+        {
             self.state.spans.push((offset, data.len(), format));
         }
         let mut chain = self.chain.clone();

@@ -48,7 +48,11 @@ fn oracle(files: &[PathBuf]) -> Vec<Value> {
         let Some(mut cmd) = python() else {
             return lines;
         };
-        let output = cmd.arg("read").args(chunk).output().expect("run readers.py");
+        let output = cmd
+            .arg("read")
+            .args(chunk)
+            .output()
+            .expect("run readers.py");
         assert!(
             output.status.success(),
             "readers.py failed: {}",
@@ -218,11 +222,13 @@ fn numpy_header_reader_agrees_on_object_arrays() {
         let report = quarantine::engine::scan_file(path, "t", &config);
         if object {
             // numpy unpickles the body: the scanner must have analysed it as a pickle.
-            let pickled = report
-                .findings
-                .iter()
-                .all(|f| f.rule_id.code() != "NPY001");
-            assert!(pickled, "{}: numpy reads an object array, the scanner calls the header malformed: {:?}", path.display(), report.findings);
+            let pickled = report.findings.iter().all(|f| f.rule_id.code() != "NPY001");
+            assert!(
+                pickled,
+                "{}: numpy reads an object array, the scanner calls the header malformed: {:?}",
+                path.display(),
+                report.findings
+            );
         }
     }
 }

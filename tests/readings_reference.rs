@@ -22,7 +22,11 @@ fn real_writers_files_are_clean() {
     assert!(loud.is_empty(), "{loud:#?}");
     let lz4 = artifacts
         .iter()
-        .find(|a| a["path"].as_str().is_some_and(|p| p.ends_with("model-lz4.joblib")))
+        .find(|a| {
+            a["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("model-lz4.joblib"))
+        })
         .expect("the lz4 dump");
     assert_eq!(lz4["format"], "lz4");
 }

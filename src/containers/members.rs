@@ -158,7 +158,10 @@ pub(crate) fn hand_over(
     kind: MemberKind,
 ) -> Result<(), LimitHit> {
     let room = usize::try_from(ctx.unpacked_room()).unwrap_or(usize::MAX);
-    if let Some(fits) = data.get(..room).filter(|f| f.len() < data.len() && !f.is_empty()) {
+    if let Some(fits) = data
+        .get(..room)
+        .filter(|f| f.len() < data.len() && !f.is_empty())
+    {
         ctx.charge_unpacked(name, fits.len() as u64)?;
         ctx.nested(name, fits, kind);
         ctx.charge_unpacked(name, (data.len() - fits.len()) as u64)?;

@@ -7,9 +7,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password};
 
+use crate::config::ZoneLimits;
 use crate::containers::codec::{self, Stop};
 use crate::containers::members::{self, Budget, Names};
-use crate::config::ZoneLimits;
 use crate::engine::{Ctx, MemberKind};
 use crate::rules::RuleId;
 
@@ -286,13 +286,13 @@ impl Blocks<'_> {
     fn report_block_end(
         &self,
         block_index: usize,
-        result: std::thread::Result<Result<(), sevenz_rust2::Error>>,
+        result: std::thread::Result<Result<bool, sevenz_rust2::Error>>,
         ctx: &mut Ctx<'_>,
         names: &mut Names,
     ) {
         let memory_kb = self.memory_kb;
         match result {
-            Ok(Ok(())) => {}
+            Ok(Ok(_)) => {}
             Ok(Err(sevenz_rust2::Error::MaxMemLimited { actaul_kb, .. })) => {
                 names.budget.report(ctx,
                     RuleId::ArchiveLimitExceeded,

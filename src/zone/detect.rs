@@ -225,19 +225,22 @@ fn is_v7_tar(data: &[u8]) -> bool {
         let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
         let text = field.get(..end).unwrap_or_default();
         let digits = text.iter().filter(|b| b.is_ascii_digit()).count();
-        digits > 0
-            && text
-                .iter()
-                .all(|&b| matches!(b, b'0'..=b'7' | b' '))
+        digits > 0 && text.iter().all(|&b| matches!(b, b'0'..=b'7' | b' '))
     };
-    if block[0] == 0 || !octal(&block[148..156]) || !octal(&block[124..136]) || !octal(&block[100..108]) {
+    if block[0] == 0
+        || !octal(&block[148..156])
+        || !octal(&block[124..136])
+        || !octal(&block[100..108])
+    {
         return false;
     }
     let stated = block[148..156]
         .iter()
         .take_while(|&&b| b != 0)
         .filter(|b| b.is_ascii_digit())
-        .fold(0u32, |n, &b| n.saturating_mul(8).saturating_add(u32::from(b - b'0')));
+        .fold(0u32, |n, &b| {
+            n.saturating_mul(8).saturating_add(u32::from(b - b'0'))
+        });
     let (mut unsigned, mut signed) = (256u32, 256i32);
     for (i, &b) in block.iter().enumerate() {
         if !(148..156).contains(&i) {
@@ -289,6 +292,10 @@ pub fn zip_end_record(data: &[u8]) -> Option<(usize, usize)> {
     Some((at, at.saturating_sub(size)))
 }
 
+/// An end record some loader would follow to a central directory: one at its stated offset
+/// (miniz), or where the record's size puts it (Python's `zipfile`, after the ZIP64 structures
+/// when they sit right before the record), or an empty archive. Four random bytes in a tensor
+/// blob do not make a zip; a count or comment field a loader ignores does not unmake one.
 fn is_zip_end_record(data: &[u8], at: usize) -> bool {
     let Some(record) = data.get(at..at + 22) else {
         return false;
@@ -296,15 +303,45 @@ fn is_zip_end_record(data: &[u8], at: usize) -> bool {
     if &record[..4] != ZIP_END {
         return false;
     }
-    let u16_at = |i: usize| u16::from_le_bytes([record[i], record[i + 1]]);
-    let u32_at =
-        |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
-    let (entries_here, entries_total) = (u16_at(8), u16_at(10));
-    let (cd_size, cd_offset) = (u64::from(u32_at(12)), u64::from(u32_at(16)));
-    let comment_len = usize::from(u16_at(20));
-    let zip64 = cd_offset == u64::from(u32::MAX) || entries_total == u16::MAX;
-    let fits = zip64 || cd_size.saturating_add(cd_offset) <= at as u64;
-    entries_here <= entries_total && fits && at + 22 + comment_len <= data.len()
+    let u16_at = |b: &[u8], i: usize| {
+        b.get(i..i + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |b: &[u8], i: usize| {
+        b.get(i..i + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |b: &[u8], i: usize| {
+        b.get(i..i + 8).map_or(0, |b| {
+            u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        })
+    };
+    let entries = u16_at(record, 10);
+    let (mut size, mut offset) = (u64::from(u32_at(record, 12)), u64::from(u32_at(record, 16)));
+    let mut dir_end = at as u64;
+    if let Some(locator) = at
+        .checked_sub(20)
+        .filter(|&l| data.get(l..l + 4) == Some(b"PK\x06\x07"))
+    {
+        let stated = usize::try_from(u64_at(data, locator + 8)).unwrap_or(usize::MAX);
+        let adjacent = locator.checked_sub(56);
+        let record64 = adjacent
+            .filter(|&r| data.get(r..r + 4) == Some(b"PK\x06\x06"))
+            .or(Some(stated).filter(|&r| data.get(r..r + 4) == Some(b"PK\x06\x06")));
+        if let Some(r) = record64 {
+            (size, offset) = (u64_at(data, r + 40), u64_at(data, r + 48));
+            if Some(r) == adjacent {
+                dir_end = r as u64;
+            }
+        }
+    }
+    let central = |p: u64| {
+        usize::try_from(p)
+            .ok()
+            .and_then(|p| data.get(p..p.checked_add(4)?))
+            == Some(b"PK\x01\x02")
+    };
+    (entries == 0 && size == 0) || central(offset) || dir_end.checked_sub(size).is_some_and(central)
 }
 
 /// LZMA-alone: a properties byte (lc/lp/pb, 0x5d for the defaults), a power-of-two-ish

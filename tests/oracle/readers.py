@@ -32,6 +32,11 @@ import zlib
 LIMIT = 8 << 20  # members larger than this are past the scanner's default limits; not compared
 
 
+def clean(name: str) -> str:
+    """Names as JSON can carry them (tarfile keeps undecodable bytes as lone surrogates)."""
+    return name.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def digest(data: bytes) -> dict:
     return {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
 
@@ -46,7 +51,7 @@ def read_zipfile(data: bytes) -> list[dict]:
                 member = zf.read(info)
             except Exception:  # noqa: BLE001 - a member zipfile refuses is not read
                 continue
-            out.append({"name": info.filename, **digest(member)})
+            out.append({"name": clean(info.filename), **digest(member)})
     return out
 
 
@@ -133,7 +138,7 @@ def read_tarfile(data: bytes) -> list[dict]:
             except Exception:  # noqa: BLE001
                 member = None
             if member is not None:
-                out.append({"name": m.name, **digest(member)})
+                out.append({"name": clean(m.name), **digest(member)})
     return out
 
 

@@ -63,10 +63,14 @@ fn python_reading(data: &[u8], ctx: &mut Ctx<'_>, names: &mut Names, seen: &Seen
     let mut python_keys: HashSet<(Vec<u8>, usize, usize)> = HashSet::new();
     for m in &reading.members {
         let (start, len) = match &m.kind {
-            tarfile::PyKind::Data { start, len, .. } => (*start, *len),
+            tarfile::PyKind::Data { start, len } => (*start, *len),
             tarfile::PyKind::Sparse { .. } => (m.header_at, usize::MAX),
             tarfile::PyKind::NoData => continue,
         };
+        if len == 0 {
+            // An empty member carries nothing to analyse or to disagree about.
+            continue;
+        }
         python_keys.insert((m.name.clone(), start, len));
         if crate_keys.contains(&(m.name.as_slice(), start, len)) {
             continue;
@@ -78,7 +82,7 @@ fn python_reading(data: &[u8], ctx: &mut Ctx<'_>, names: &mut Names, seen: &Seen
         }
         let name = format!("{shown} ({LABEL} reading)");
         let handed = match &m.kind {
-            tarfile::PyKind::Data { start, len, .. } => {
+            tarfile::PyKind::Data { start, len } => {
                 let slice = data.get(*start..start + len).unwrap_or_default();
                 members::hand_over_slice(ctx, &name, slice, MemberKind::File)
             }
@@ -95,7 +99,7 @@ fn python_reading(data: &[u8], ctx: &mut Ctx<'_>, names: &mut Names, seen: &Seen
     let only_crate: Vec<String> = seen
         .members
         .iter()
-        .filter(|(n, s, l)| !python_keys.contains(&(n.clone(), *s, *l)))
+        .filter(|(n, s, l)| *l != 0 && !python_keys.contains(&(n.clone(), *s, *l)))
         .map(|(n, _, _)| format!("`{}`", String::from_utf8_lossy(n)))
         .collect();
     if only_python.is_empty() && only_crate.is_empty() {
@@ -209,8 +213,11 @@ fn read_entries(
                     None,
                 ),
             }
-            seen.members
-                .push((raw_name.clone(), usize::try_from(header_at).unwrap_or(usize::MAX), usize::MAX));
+            seen.members.push((
+                raw_name.clone(),
+                usize::try_from(header_at).unwrap_or(usize::MAX),
+                usize::MAX,
+            ));
             if members::hand_over(ctx, &name, &capped.data, MemberKind::File).is_err() {
                 seen.stopped = true;
                 return;
@@ -442,8 +449,12 @@ mod tests {
     }
 
     fn sample(name: &str) -> Vec<u8> {
-        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples").join(name))
-            .unwrap()
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("samples")
+                .join(name),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -31,11 +31,7 @@ pub(super) struct PyMember {
 #[derive(Debug, Clone)]
 pub(super) enum PyKind {
     /// Data `extractfile` would return: `len` bytes at `start` (cut at the end of the file).
-    Data {
-        start: usize,
-        len: usize,
-        truncated: bool,
-    },
+    Data { start: usize, len: usize },
     /// A sparse member: (offset, length) chunks stored one after another from `start`.
     Sparse {
         start: usize,
@@ -83,7 +79,9 @@ pub(super) fn python_int(text: &[u8], base: u32) -> Option<i128> {
         return None;
     }
     let text = std::str::from_utf8(text).ok()?;
-    let text = text.trim_matches(|c: char| c.is_ascii_whitespace() || ('\x1c'..='\x1f').contains(&c) || c == '\x0b');
+    let text = text.trim_matches(|c: char| {
+        c.is_ascii_whitespace() || ('\x1c'..='\x1f').contains(&c) || c == '\x0b'
+    });
     if text.is_empty() {
         return Some(0);
     }
@@ -100,13 +98,18 @@ pub(super) fn python_int(text: &[u8], base: u32) -> Option<i128> {
     } else {
         digits
     };
-    if digits.is_empty() || digits.starts_with('_') || digits.ends_with('_') || digits.contains("__")
+    if digits.is_empty()
+        || digits.starts_with('_')
+        || digits.ends_with('_')
+        || digits.contains("__")
     {
         return None;
     }
     let mut n: i128 = 0;
     for c in digits.chars().filter(|&c| c != '_') {
-        n = n.checked_mul(i128::from(base))?.checked_add(i128::from(c.to_digit(base)?))?;
+        n = n
+            .checked_mul(i128::from(base))?
+            .checked_add(i128::from(c.to_digit(base)?))?;
     }
     Some(if negative { -n } else { n })
 }
@@ -148,7 +151,14 @@ fn from_buf(block: &[u8]) -> Result<Header, String> {
     }
     let field = |a: usize, b: usize| block.get(a..b).unwrap_or_default();
     let number = |a, b| nti(field(a, b)).ok_or("invalid header".to_owned());
-    for (a, b) in [(100, 108), (108, 116), (116, 124), (136, 148), (329, 337), (337, 345)] {
+    for (a, b) in [
+        (100, 108),
+        (108, 116),
+        (116, 124),
+        (136, 148),
+        (329, 337),
+        (337, 345),
+    ] {
         number(a, b)?;
     }
     let mut kind = block.read_u8(156).unwrap_or_default();
@@ -298,14 +308,28 @@ fn next_member(
         let body_len = blocks(size).ok_or("the size overflows")?;
         match header.kind {
             b'L' | b'K' => {
-                let body = data.read_at(data_at, body_len.min(data.len().saturating_sub(data_at))).unwrap_or_default();
+                let body = data
+                    .read_at(data_at, body_len.min(data.len().saturating_sub(data_at)))
+                    .unwrap_or_default();
                 if header.kind == b'L' {
-                    long_name = Some(nts(body.get(..usize::try_from(size).unwrap_or(usize::MAX).min(body.len())).unwrap_or(body)).to_vec());
+                    long_name = Some(
+                        nts(body
+                            .get(..usize::try_from(size).unwrap_or(usize::MAX).min(body.len()))
+                            .unwrap_or(body))
+                        .to_vec(),
+                    );
                 }
                 pos = data_at.checked_add(body_len).ok_or("the size overflows")?;
             }
             b'x' | b'g' | b'X' => {
-                let body = data.read_at(data_at, usize::try_from(size).unwrap_or(usize::MAX).min(data.len().saturating_sub(data_at))).unwrap_or_default();
+                let body = data
+                    .read_at(
+                        data_at,
+                        usize::try_from(size)
+                            .unwrap_or(usize::MAX)
+                            .min(data.len().saturating_sub(data_at)),
+                    )
+                    .unwrap_or_default();
                 if header.kind == b'g' {
                     pax_records(body, global)?;
                 } else {
@@ -373,11 +397,16 @@ fn member(
             .split(|&b| b == b',')
             .filter_map(|n| python_int(n, 10).and_then(|n| u64::try_from(n).ok()))
             .collect();
-        sparse = numbers.chunks(2).filter_map(|c| Some((c[0], *c.get(1)?))).collect();
+        sparse = numbers
+            .chunks(2)
+            .filter_map(|c| Some((c[0], *c.get(1)?)))
+            .collect();
     }
     let sparse_10 = pax_get(pax, b"GNU.sparse.major") == Some(b"1")
         && pax_get(pax, b"GNU.sparse.minor") == Some(b"0");
-    if let Some(real) = pax_get(pax, b"GNU.sparse.realsize").or_else(|| pax_get(pax, b"GNU.sparse.size")) {
+    if let Some(real) =
+        pax_get(pax, b"GNU.sparse.realsize").or_else(|| pax_get(pax, b"GNU.sparse.size"))
+    {
         size = python_int(real, 10).unwrap_or(0);
     }
     let skips = skips_data(header.kind);
@@ -408,7 +437,6 @@ fn member(
         PyKind::Data {
             start: data_at,
             len: stored_len.min(available),
-            truncated: stored_len > available,
         }
     };
     Ok((
@@ -443,7 +471,13 @@ fn sparse_map_10(data: &[u8], at: usize) -> Option<(Vec<(u64, u64)>, usize)> {
 }
 
 /// The bytes of a sparse member, holes as zeros, at most `cap` of them.
-pub(super) fn expand_sparse(data: &[u8], start: usize, map: &[(u64, u64)], size: u64, cap: usize) -> Vec<u8> {
+pub(super) fn expand_sparse(
+    data: &[u8],
+    start: usize,
+    map: &[(u64, u64)],
+    size: u64,
+    cap: usize,
+) -> Vec<u8> {
     let len = usize::try_from(size).unwrap_or(usize::MAX).min(cap);
     let mut out = Vec::new();
     if out.try_reserve_exact(len.min(64 << 20)).is_err() {

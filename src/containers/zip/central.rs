@@ -344,12 +344,7 @@ fn miniz(data: &[u8], candidates: &[usize], max_entries: usize) -> Result<Direct
 }
 
 /// The per-entry checks of `mz_zip_reader_read_central_dir`.
-fn miniz_entry_checks(
-    data: &[u8],
-    e: &CentralEntry,
-    header: u64,
-    left: u64,
-) -> Result<(), String> {
+fn miniz_entry_checks(data: &[u8], e: &CentralEntry, header: u64, left: u64) -> Result<(), String> {
     let name = String::from_utf8_lossy(&e.name);
     let raw_c = data.u32_le(e.at + 20).unwrap_or_default();
     let raw_u = data.u32_le(e.at + 24).unwrap_or_default();

@@ -4,11 +4,11 @@
 
 use sha2::{Digest, Sha256};
 
+use super::reconcile::Analysis;
 use super::records::{
     FLAG_ENCRYPTED, FLAG_STRONG, FLAGS_ANOMALOUS, METHOD_AES, METHOD_BZIP2, METHOD_DEFLATE,
     METHOD_DEFLATE64, METHOD_LZMA, METHOD_STORED, METHOD_XZ, METHOD_ZSTD,
 };
-use super::reconcile::Analysis;
 use crate::containers::codec::{self, Capped, Codec, Stop};
 use crate::containers::members;
 use crate::engine::{LimitHit, MemberKind};

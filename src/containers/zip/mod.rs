@@ -58,9 +58,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         .iter()
         .copied()
         .filter(|d| {
-            primary.is_none_or(|p| {
-                std::ptr::eq(*d, p) || !reconcile::inside_a_member(data, d, p)
-            })
+            primary.is_none_or(|p| std::ptr::eq(*d, p) || !reconcile::inside_a_member(data, d, p))
         })
         .collect();
     let hints: HashMap<usize, u64> = dirs
@@ -117,7 +115,11 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         entries_seen: HashSet::new(),
     };
     let mut ordered: Vec<&Directory> = primary.into_iter().collect();
-    ordered.extend(dirs.iter().copied().filter(|d| !primary.is_some_and(|p| std::ptr::eq(*d, p))));
+    ordered.extend(
+        dirs.iter()
+            .copied()
+            .filter(|d| !primary.is_some_and(|p| std::ptr::eq(*d, p))),
+    );
     let mut stopped = false;
     for (i, dir) in ordered.iter().enumerate() {
         let label = (i > 0).then(|| dir.reader.label());
@@ -188,7 +190,10 @@ fn report_directories(
             _ => {}
         }
     }
-    for other in dirs.iter().filter(|d| d.usable() && !std::ptr::eq(**d, primary)) {
+    for other in dirs
+        .iter()
+        .filter(|d| d.usable() && !std::ptr::eq(**d, primary))
+    {
         reconcile::report_disagreement(ctx, primary, other);
     }
     if primary.declared != primary.entries.len() as u64 && !primary.too_many {

@@ -29,7 +29,8 @@ pub(super) struct Analysis<'d, 'c, 'x> {
     pub done: HashSet<(usize, usize, u16, bool)>,
     /// SHA-256 (and kind) of every inflated member already analysed.
     pub contents: HashSet<([u8; 32], bool)>,
-    /// Entries already read through some directory: local header, compressed size, method.
+    /// Entries already read through an earlier directory reading: local header, compressed
+    /// size, method.
     pub entries_seen: HashSet<(usize, u64, u16)>,
 }
 
@@ -104,7 +105,10 @@ pub(super) fn report_refusal(ctx: &mut Ctx<'_>, refused: Reader, why: &str, acce
 /// reading of the file.
 pub(super) fn inside_a_member(data: &[u8], dir: &Directory, outer: &Directory) -> bool {
     outer.entries.iter().any(|e| {
-        let Some(h) = e.local_at(outer.shift).and_then(|at| parse_local(data, at).ok()) else {
+        let Some(h) = e
+            .local_at(outer.shift)
+            .and_then(|at| parse_local(data, at).ok())
+        else {
             return false;
         };
         let end = (h.data_start as u64).saturating_add(e.csize);
@@ -316,12 +320,14 @@ impl Analysis<'_, '_, '_> {
         let walked: HashMap<usize, &Walked> =
             walk.entries.iter().map(|w| (w.header.at, w)).collect();
         let mut ranges: Vec<(usize, usize, usize)> = Vec::new();
+        let mut read_here: Vec<(usize, u64, u16)> = Vec::new();
         for (index, e) in dir.entries.iter().enumerate() {
             let at = e.local_at(dir.shift);
-            if let Some(at) = at
-                && !self.entries_seen.insert((at, e.csize, e.method))
-            {
-                continue;
+            if let Some(at) = at {
+                if self.entries_seen.contains(&(at, e.csize, e.method)) {
+                    continue;
+                }
+                read_here.push((at, e.csize, e.method));
             }
             let header = match at.map(|at| parse_local(self.data, at)) {
                 Some(Ok(h)) => h,
@@ -342,7 +348,9 @@ impl Analysis<'_, '_, '_> {
             let walked = walked.get(&header.at).copied();
             self.compare(e, &header, walked);
             if let Some(label) = label {
-                primary.name.extend_from_slice(format!(" ({label} reading)").as_bytes());
+                primary
+                    .name
+                    .extend_from_slice(format!(" ({label} reading)").as_bytes());
                 primary.alternate = true;
             }
             let local = match walked {
@@ -377,6 +385,7 @@ impl Analysis<'_, '_, '_> {
         if label.is_none() {
             self.overlaps(&mut ranges, &dir.entries);
         }
+        self.entries_seen.extend(read_here);
         Ok(())
     }
 

@@ -9,11 +9,11 @@ use super::records::*;
 use super::walk::walk_local;
 use super::*;
 use crate::bytes::ReadRef;
-use memchr::memmem;
-use std::io::Cursor;
 use crate::config::Config;
 use crate::finding::ArtifactReport;
 use crate::testing::{PICKLE, container_codes as codes, scan, scan_with};
+use memchr::memmem;
+use std::io::Cursor;
 
 const STORED: CompressionMethod = CompressionMethod::Stored;
 const DEFLATED: CompressionMethod = CompressionMethod::Deflated;
@@ -166,7 +166,12 @@ fn really_encrypted_member_is_reported_not_analysed() {
     put32(&mut data, c + 24, 15);
     let report = scan(&data);
     // miniz (PyTorch) refuses a stored entry whose sizes differ; zipfile lists it.
-    assert_eq!(codes(&report), ["ARC004", "ARC011"], "{:?}", report.findings);
+    assert_eq!(
+        codes(&report),
+        ["ARC004", "ARC011"],
+        "{:?}",
+        report.findings
+    );
     assert!(report.members.is_empty());
 }
 
@@ -667,8 +672,12 @@ fn archive_cut_from_a_larger_file_is_read_with_a_negative_shift() {
 // --- the readings of issue 13 ----------------------------------------------------------------
 
 fn sample(name: &str) -> Vec<u8> {
-    std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples/malicious").join(name))
-        .unwrap()
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("samples/malicious")
+            .join(name),
+    )
+    .unwrap()
 }
 
 /// The finding of `rule` whose evidence names both readings.
@@ -696,7 +705,10 @@ fn miniz_and_zipfile_locate_different_directories() {
     let readings = central::readings(&data, 100);
     let zipfile = readings[0].as_ref().unwrap();
     let miniz = readings[1].as_ref().unwrap();
-    assert_eq!((zipfile.reader, miniz.reader), (Reader::Zipfile, Reader::Miniz));
+    assert_eq!(
+        (zipfile.reader, miniz.reader),
+        (Reader::Zipfile, Reader::Miniz)
+    );
     assert!(zipfile.usable() && miniz.usable());
     assert_ne!(zipfile.start, miniz.start);
     assert_eq!(zipfile.shift, 62);
@@ -723,7 +735,11 @@ fn miniz_and_zipfile_locate_different_directories() {
 fn a_cut_end_signature_blinds_zipfile_not_miniz() {
     let data = sample("zip_cut_end_signature.zip");
     let readings = central::readings(&data, 100);
-    assert!(readings[0].is_err(), "zipfile must refuse: {:?}", readings[0]);
+    assert!(
+        readings[0].is_err(),
+        "zipfile must refuse: {:?}",
+        readings[0]
+    );
     assert!(readings[1].as_ref().is_ok_and(|d| d.usable()));
     let report = scan(&data);
     assert_eq!(

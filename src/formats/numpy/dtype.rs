@@ -108,7 +108,11 @@ fn repeat_prefix(part: &str) -> Option<(u64, &str)> {
     if let Some(rest) = part.strip_prefix('(') {
         let close = rest.find(')')?;
         let mut count = 1u64;
-        for dim in rest[..close].split(',').map(str::trim).filter(|d| !d.is_empty()) {
+        for dim in rest[..close]
+            .split(',')
+            .map(str::trim)
+            .filter(|d| !d.is_empty())
+        {
             count = count.checked_mul(dim.parse().ok()?)?;
         }
         return Some((count, &rest[close + 1..]));

@@ -145,7 +145,10 @@ impl Parser {
     }
 
     fn at_end_of_items(&self) -> bool {
-        matches!(self.peek(), None | Some(')' | ']' | '}' | ':' | '\n' | '\r'))
+        matches!(
+            self.peek(),
+            None | Some(')' | ']' | '}' | ':' | '\n' | '\r')
+        )
     }
 
     fn value(&mut self, nested: bool) -> Result<Lit, String> {
@@ -256,10 +259,7 @@ impl Parser {
         let negative = self.peek() == Some('-');
         self.pos += 1;
         self.skip(true);
-        if !self
-            .peek()
-            .is_some_and(|c| c.is_ascii_digit() || c == '.')
-        {
+        if !self.peek().is_some_and(|c| c.is_ascii_digit() || c == '.') {
             return Err("a sign applies only to a number".to_owned());
         }
         Ok(match self.number()? {
@@ -321,7 +321,9 @@ impl Parser {
                 self.pos = start;
                 return self.strings();
             }
-            return Err(format!("`{word}` is not a string prefix literal_eval accepts"));
+            return Err(format!(
+                "`{word}` is not a string prefix literal_eval accepts"
+            ));
         }
         match word.as_str() {
             "True" => Ok(Lit::Bool(true)),
@@ -354,7 +356,9 @@ impl Parser {
             };
             let piece = self.string_body(raw, is_bytes)?;
             match piece {
-                Piece::Text(t) if bytes.is_none() => text.get_or_insert_with(String::new).push_str(&t),
+                Piece::Text(t) if bytes.is_none() => {
+                    text.get_or_insert_with(String::new).push_str(&t)
+                }
                 Piece::Bytes(b) if text.is_none() => bytes.get_or_insert_with(Vec::new).extend(b),
                 _ => return Err("cannot mix bytes and str literals".to_owned()),
             }
@@ -425,7 +429,9 @@ impl Parser {
             if out.iter().any(|c| !c.is_ascii() && (*c as u32) > 0xff) {
                 return Err("bytes can only contain ASCII literal characters".to_owned());
             }
-            Ok(Piece::Bytes(out.into_iter().map(|c| c as u32 as u8).collect()))
+            Ok(Piece::Bytes(
+                out.into_iter().map(|c| c as u32 as u8).collect(),
+            ))
         } else {
             Ok(Piece::Text(out.into_iter().collect()))
         }
@@ -575,33 +581,54 @@ mod tests {
         assert_eq!(ok("U'O'"), Lit::Str("O".into()));
         assert_eq!(ok("'''O'''"), Lit::Str("O".into()));
         assert_eq!(ok("b'O'"), Lit::Bytes(b"O".to_vec()));
-        assert_eq!(ok("(1_0, 0x10, 0o10, 0b10, -3, +4)"), Lit::Tuple(vec![
-            Lit::Int(Some(10)),
-            Lit::Int(Some(16)),
-            Lit::Int(Some(8)),
-            Lit::Int(Some(2)),
-            Lit::Int(Some(-3)),
-            Lit::Int(Some(4)),
-        ]));
+        assert_eq!(
+            ok("(1_0, 0x10, 0o10, 0b10, -3, +4)"),
+            Lit::Tuple(vec![
+                Lit::Int(Some(10)),
+                Lit::Int(Some(16)),
+                Lit::Int(Some(8)),
+                Lit::Int(Some(2)),
+                Lit::Int(Some(-3)),
+                Lit::Int(Some(4)),
+            ])
+        );
         assert_eq!(ok("(3,)"), Lit::Tuple(vec![Lit::Int(Some(3))]));
         assert_eq!(ok("(3)"), Lit::Int(Some(3)));
-        assert_eq!(ok("1, 2,"), Lit::Tuple(vec![Lit::Int(Some(1)), Lit::Int(Some(2))]));
-        assert_eq!(ok("{'a': 1, 'a': 2}"), Lit::Dict(vec![(Lit::Str("a".into()), Lit::Int(Some(2)))]));
-        assert_eq!(ok("{ # comment\n 'a' : \\\n 1 , }\n\n"), Lit::Dict(vec![(Lit::Str("a".into()), Lit::Int(Some(1)))]));
-        assert_eq!(ok("[1.5, 2j, 1+2j, -1e5, .5, ..., None, True, set(), {1}]").clone(), Lit::List(vec![
-            Lit::Float,
-            Lit::Complex,
-            Lit::Complex,
-            Lit::Float,
-            Lit::Float,
-            Lit::Ellipsis,
-            Lit::None,
-            Lit::Bool(true),
-            Lit::Set(vec![]),
-            Lit::Set(vec![Lit::Int(Some(1))]),
-        ]));
-        assert_eq!(ok("99999999999999999999999999999999999999999"), Lit::Int(None));
-        assert_eq!(literal_eval("(3L, 4L)", true).unwrap(), Lit::Tuple(vec![Lit::Int(Some(3)), Lit::Int(Some(4))]));
+        assert_eq!(
+            ok("1, 2,"),
+            Lit::Tuple(vec![Lit::Int(Some(1)), Lit::Int(Some(2))])
+        );
+        assert_eq!(
+            ok("{'a': 1, 'a': 2}"),
+            Lit::Dict(vec![(Lit::Str("a".into()), Lit::Int(Some(2)))])
+        );
+        assert_eq!(
+            ok("{ # comment\n 'a' : \\\n 1 , }\n\n"),
+            Lit::Dict(vec![(Lit::Str("a".into()), Lit::Int(Some(1)))])
+        );
+        assert_eq!(
+            ok("[1.5, 2j, 1+2j, -1e5, .5, ..., None, True, set(), {1}]").clone(),
+            Lit::List(vec![
+                Lit::Float,
+                Lit::Complex,
+                Lit::Complex,
+                Lit::Float,
+                Lit::Float,
+                Lit::Ellipsis,
+                Lit::None,
+                Lit::Bool(true),
+                Lit::Set(vec![]),
+                Lit::Set(vec![Lit::Int(Some(1))]),
+            ])
+        );
+        assert_eq!(
+            ok("99999999999999999999999999999999999999999"),
+            Lit::Int(None)
+        );
+        assert_eq!(
+            literal_eval("(3L, 4L)", true).unwrap(),
+            Lit::Tuple(vec![Lit::Int(Some(3)), Lit::Int(Some(4))])
+        );
     }
 
     #[test]

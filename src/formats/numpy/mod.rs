@@ -156,11 +156,16 @@ fn header_text(data: &[u8]) -> Result<(String, u8, usize), String> {
     };
     let (len, start) = match (major, minor) {
         (1, 0) => (
-            usize::from(data.u16_le(8).map_err(|_| "the header length is truncated")?),
+            usize::from(
+                data.u16_le(8)
+                    .map_err(|_| "the header length is truncated")?,
+            ),
             10usize,
         ),
         (2 | 3, 0) => {
-            let len = data.u32_le(8).map_err(|_| "the header length is truncated")?;
+            let len = data
+                .u32_le(8)
+                .map_err(|_| "the header length is truncated")?;
             (
                 usize::try_from(len).map_err(|_| "the header length is too large")?,
                 12,
@@ -376,12 +381,30 @@ mod tests {
     #[test]
     fn headers_numpy_reads_with_literal_eval() {
         for (header, object) in [
-            ("{'descr': 'object', 'fortran_order': False, 'shape': (1,), }", true),
-            ("{'descr': '|' 'O', 'fortran_order': False, 'shape': (1,), }", true),
-            ("{ \"shape\" :( 1 , ) ,# rows\n 'fortran_order':False ,'descr' :\"|O\",}", true),
-            ("{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'descr': '|O'}", true),
-            ("{'descr': [('a', 'i4,O')], 'fortran_order': False, 'shape': (True,)}", true),
-            ("{'descr': 'float64', 'fortran_order': False, 'shape': (0x1,)}", false),
+            (
+                "{'descr': 'object', 'fortran_order': False, 'shape': (1,), }",
+                true,
+            ),
+            (
+                "{'descr': '|' 'O', 'fortran_order': False, 'shape': (1,), }",
+                true,
+            ),
+            (
+                "{ \"shape\" :( 1 , ) ,# rows\n 'fortran_order':False ,'descr' :\"|O\",}",
+                true,
+            ),
+            (
+                "{'descr': '<f8', 'fortran_order': False, 'shape': (1,), 'descr': '|O'}",
+                true,
+            ),
+            (
+                "{'descr': [('a', 'i4,O')], 'fortran_order': False, 'shape': (True,)}",
+                true,
+            ),
+            (
+                "{'descr': 'float64', 'fortran_order': False, 'shape': (0x1,)}",
+                false,
+            ),
         ] {
             let h = parse(&npy(1, header, b"")).unwrap_or_else(|e| panic!("{header}: {e}"));
             assert_eq!(h.dtype.object, object, "{header}");
@@ -390,7 +413,8 @@ mod tests {
 
     #[test]
     fn an_unreadable_header_before_a_pickle_still_gets_the_pickle_analysed() {
-        let mut body = b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00echoq\x01\x85q\x02Rq\x03.".to_vec();
+        let mut body =
+            b"\x80\x02cposix\nsystem\nq\x00X\x04\x00\x00\x00echoq\x01\x85q\x02Rq\x03.".to_vec();
         body.extend_from_slice(b"");
         let report = scan(&npy(
             1,
@@ -398,6 +422,9 @@ mod tests {
             &body,
         ));
         let found = codes(&report);
-        assert!(found.contains(&"NPY001") && found.contains(&"PKL001"), "{found:?}");
+        assert!(
+            found.contains(&"NPY001") && found.contains(&"PKL001"),
+            "{found:?}"
+        );
     }
 }

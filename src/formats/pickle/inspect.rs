@@ -441,7 +441,7 @@ impl<'a> Machine<'a, '_, '_> {
         }
         // numpy sizes a numeric item by its type code and ignores the pickled element size;
         // only strings, bytes, voids and structured types take theirs from the state.
-        let known = crate::formats::numpy::dtype_from_str(ty);
+        let known = crate::formats::numpy::dtype_from_str(&ty);
         let structured = !matches!(state.get(4).copied(), None | Some(Value::None))
             || !matches!(state.get(2).copied(), None | Some(Value::None));
         let itemsize = match known {
