@@ -31,9 +31,7 @@ use std::collections::{HashMap, HashSet};
 
 use central::{Directory, Reader};
 use reconcile::Analysis;
-use records::LOCAL_SIG;
 
-use crate::bytes::ReadRef;
 use crate::containers::members::Names;
 use crate::engine::Ctx;
 use crate::rules::RuleId;
@@ -171,21 +169,18 @@ fn report_directories(
         );
         return;
     };
-    // PyTorch hands a file to miniz only when it starts with a local header (`_is_zipfile`);
-    // miniz refusing anything else is no loader's view.
-    // Nor does a directory whose offsets need shifting (bytes prepended, or an archive cut out
-    // of a larger file): that has its own finding, and no loader hands miniz such bytes.
-    let torch_reads = data.has_at(0, LOCAL_SIG) && primary.shift == 0;
+    // Python's zipfile refusing what miniz loads blinds every scanner built on zipfile while
+    // `torch.load` reads the file. The other way round blinds only miniz-based tools, and miniz
+    // refuses ordinary archives zipfile reads (encrypted stored members), so that is not
+    // reported.
     for reading in all {
         match reading {
-            Err(refused) if refused.reader != Reader::Miniz || torch_reads => {
+            Err(refused) if refused.reader == Reader::Zipfile => {
                 reconcile::report_refusal(ctx, refused.reader, &refused.why, primary);
             }
-            Ok(d) if !d.usable() && matches!(d.reader, Reader::Zipfile | Reader::Miniz) => {
-                if d.reader != Reader::Miniz || torch_reads {
-                    let why = d.problem.as_deref().unwrap_or_default();
-                    reconcile::report_refusal(ctx, d.reader, why, primary);
-                }
+            Ok(d) if !d.usable() && d.reader == Reader::Zipfile => {
+                let why = d.problem.as_deref().unwrap_or_default();
+                reconcile::report_refusal(ctx, d.reader, why, primary);
             }
             _ => {}
         }
