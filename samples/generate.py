@@ -1489,6 +1489,11 @@ import gen_signatures  # noqa: E402
 RULES.update(gen_signatures.RULES)
 gen_signatures.samples(register)
 
+import gen_readings  # noqa: E402
+
+RULES.update(gen_readings.RULES)
+gen_readings.samples(register, sys.modules[__name__])
+
 
 # ---------------------------------------------------------------------------------------------
 # MANIFEST.tsv and README.md

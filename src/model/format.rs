@@ -53,7 +53,8 @@ macro_rules! formats {
 formats! {
     Empty => { name: "empty", container: false, carries_code: false },
     Pickle => { name: "pickle", container: false, carries_code: true },
-    Numpy => { name: "numpy", container: false, carries_code: false },
+    /// A `.npy` array: an object array's data is a pickle.
+    Numpy => { name: "numpy", container: false, carries_code: true },
     Zip => { name: "zip", container: true, carries_code: true },
     SevenZip => { name: "7z", container: true, carries_code: true },
     Tar => { name: "tar", container: true, carries_code: true },
@@ -65,6 +66,8 @@ formats! {
     Zstd => { name: "zstd", container: true, carries_code: true },
     /// A bare zlib stream, as joblib's `zlib` compressor writes.
     Zlib => { name: "zlib", container: true, carries_code: true },
+    /// An LZ4 frame, as joblib's `lz4` compressor writes.
+    Lz4 => { name: "lz4", container: true, carries_code: true },
     /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
     /// bytes, then a zlib stream.
     JoblibZfile => { name: "joblib-zfile", container: true, carries_code: true },

@@ -436,6 +436,15 @@ rules! {
         explanation: "The archive's central directory is missing or broken, so a strict reader sees nothing inside it. Lenient readers still find members by their local headers, so the scanner walked those headers itself and analysed every member it found.",
         remediation: "Treat the file as damaged or tampered with; obtain it again from its publisher.",
     },
+    ArchiveReadersDisagree => {
+        code: "ARC011",
+        name: "archive-readers-disagree",
+        severity: High,
+        implies: Suspicious,
+        summary: "Two loaders read the same archive differently",
+        explanation: "Archive formats leave room for more than one reading: a zip's central directory can be located from the end record's stated offset (miniz, which PyTorch uses) or computed back from the end record (Python's zipfile); an earlier end record can describe another directory; a tar directory entry's size is skipped by one reader and read as the next header by Python's tarfile. Here two readers both accept the file but see different members, or one refuses what the other loads. A scanner built on one reader is blind to what the other loads. Every member of every reading was analysed; the finding names both readings.",
+        remediation: "Do not load the file; an archive written by a real library has one reading. Re-create it with a standard tool.",
+    },
     OnnxMalformed => {
         code: "ONX001",
         name: "onnx-malformed",

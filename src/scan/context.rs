@@ -44,6 +44,10 @@ pub(crate) struct ScanState {
     pub(crate) robustness: Option<Robustness>,
     /// An analyser looked beside the file on disk (external data, shards, repository files).
     pub(crate) reads_neighbours: bool,
+    /// Where the analysed file starts in memory, to place members that are slices of it.
+    input_base: usize,
+    /// Members of a container that are slices of the file itself: offset, length, format.
+    pub(crate) spans: Vec<(usize, usize, Format)>,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -154,10 +158,11 @@ impl Origin {
 pub struct LimitHit;
 
 impl ScanState {
-    /// The state of a scan of an input of `input_len` bytes, before anything was analysed.
-    pub(crate) fn new(input_len: u64) -> Self {
+    /// The state of a scan of `input`, before anything was analysed.
+    pub(crate) fn new(input: &[u8]) -> Self {
         ScanState {
-            input_len,
+            input_len: input.len() as u64,
+            input_base: input.as_ptr() as usize,
             ..ScanState::default()
         }
     }
@@ -391,6 +396,14 @@ impl<'a> Ctx<'a> {
         Ok(())
     }
 
+    /// Unpacked bytes this artifact may still allocate before the zone's limit.
+    pub fn unpacked_room(&self) -> u64 {
+        self.config
+            .zone
+            .max_total_bytes
+            .saturating_sub(self.state.unpacked_bytes)
+    }
+
     /// Accounts a member that is a slice of bytes already in hand (a stored zip entry, a tar
     /// member): nothing is allocated, so no per-member limit applies and a 6 GiB stored tensor
     /// is fine. What is bounded is the work of reading slices, which overlapping entries could
@@ -461,6 +474,15 @@ impl<'a> Ctx<'a> {
 
     /// Records the member (digest, format), keeps a copy if asked, and runs its analyser.
     fn enter(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
+        let offset = (data.as_ptr() as usize).wrapping_sub(self.state.input_base);
+        let container = matches!(self.format, Format::Zip | Format::Tar | Format::SevenZip);
+        if container
+            && offset
+                .checked_add(data.len())
+                .is_some_and(|e| e <= self.state.input_len as usize)
+        {
+            self.state.spans.push((offset, data.len(), format));
+        }
         let mut chain = self.chain.clone();
         chain.push(name.to_owned());
         let member = chain.join("!");

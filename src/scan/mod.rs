@@ -73,26 +73,51 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
     }
 }
 
-/// A zip is found from its end, so bytes that are something else from the start can also be a
-/// zip (`torch.load` opens anything `zipfile` accepts). Analyses that second reading, unless an
-/// analyser already reached the zip as an embedded member (a pickle's trailing data).
-fn analyse_second_reading(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
-    if format == Format::Zip || !detect::has_zip_end_record(data) {
-        return;
+/// Other readings of the same bytes (a zip is found from its end, a pickle, safetensors or tar
+/// header from the start: `torch.load` opens anything `zipfile` accepts, and tries `tarfile`
+/// before `pickle`): each is a polyglot finding, and each is analysed, so the worst reading sets
+/// the verdict. A zip whose directory lies inside one member of the file's container reading
+/// (a `.nemo` model stored as the last member of a tar) is that member, already analysed, not
+/// a second reading; a zip an analyser already reached as embedded content (a pickle's trailing
+/// data) is not read twice.
+fn analyse_other_readings(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
+    for other in detect::other_readings(data, format) {
+        if other == Format::Zip && zip_is_a_member(data, ctx) {
+            continue;
+        }
+        ctx.report(
+            RuleId::Polyglot,
+            None,
+            format!(
+                "the file reads as {} from its start and as {} {}; loaders that pick one reading run what the other hides",
+                format.name(),
+                other.name(),
+                if other == Format::Zip { "from its end" } else { "as well" }
+            ),
+            Some(format!("{} vs {}", format.name(), other.name())),
+        );
+        let already_read =
+            other == Format::Zip && ctx.state().members.iter().any(|m| m.format == Format::Zip);
+        if !already_read {
+            ctx.nested_as(
+                other,
+                &format!("({} reading)", other.name()),
+                data,
+                MemberKind::File,
+            );
+        }
     }
-    ctx.report(
-        RuleId::Polyglot,
-        None,
-        format!(
-            "the file reads as {} from its start and as a zip from its end",
-            format.name()
-        ),
-        None,
-    );
-    let already_read = ctx.state().members.iter().any(|m| m.format == Format::Zip);
-    if !already_read {
-        ctx.nested_as(Format::Zip, "(zip reading)", data, MemberKind::File);
-    }
+}
+
+/// Whether the zip found from the end of `data` lies inside one zip member of the file's
+/// container reading.
+fn zip_is_a_member(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    let Some((end_at, dir_at)) = detect::zip_end_record(data) else {
+        return false;
+    };
+    ctx.state().spans.iter().any(|&(offset, len, format)| {
+        format == Format::Zip && offset <= dir_at && end_at + 22 <= offset + len
+    })
 }
 
 /// What to call the artifact: a zip is named after what its members make it, the way PyTorch
@@ -242,7 +267,7 @@ fn scan(
     (release, whole): (Release<'_>, Option<&Bytes>),
     mut matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
-    let mut state = ScanState::new(data.len() as u64);
+    let mut state = ScanState::new(data);
     let mut analyse_all = |state: &mut ScanState| {
         let mut ctx = Ctx::root(
             config,
@@ -255,7 +280,7 @@ fn scan(
             analyse,
         );
         analyse(format, data, &mut ctx, MemberKind::File);
-        analyse_second_reading(format, data, &mut ctx);
+        analyse_other_readings(format, data, &mut ctx);
         let carries_pickle = format == Format::Pickle
             || ctx
                 .state()

@@ -49,6 +49,7 @@ pub fn registration(format: Format) -> Registration {
         Format::Lzma => row(Run(|d, c| compressed(Format::Lzma, d, c)), NoModel),
         Format::Zstd => row(Run(|d, c| compressed(Format::Zstd, d, c)), NoModel),
         Format::Zlib => row(Run(|d, c| compressed(Format::Zlib, d, c)), NoModel),
+        Format::Lz4 => row(Run(|d, c| compressed(Format::Lz4, d, c)), NoModel),
         Format::JoblibZfile => row(Run(|d, c| compressed(Format::JoblibZfile, d, c)), NoModel),
         Format::Safetensors => row(
             Run(formats::safetensors::analyse),

@@ -380,14 +380,14 @@ impl<'a> Machine<'a, '_, '_> {
         }
         let itemsize = itemsize.ok_or_else(fail)?;
         let shape = self.arena.dict_get(state, "shape").ok_or_else(fail)?;
-        let mut count: u64 = 1;
+        // joblib's `read_array`: `np.multiply.reduce([np.int64(x) for x in shape])`, a product
+        // that wraps around in 64 bits, of which `count * dtype.itemsize` bytes are read (the
+        // pickled element size plays no part for numeric types). A negative count fails there.
+        let mut count: i64 = 1;
         for dim in self.arena.seq(shape).ok_or_else(fail)? {
-            let dim = dim
-                .as_int()
-                .and_then(|d| u64::try_from(d).ok())
-                .ok_or_else(fail)?;
-            count = count.checked_mul(dim).ok_or_else(fail)?;
+            count = count.wrapping_mul(dim.as_int().ok_or_else(fail)?);
         }
+        let count = u64::try_from(count).map_err(|_| fail())?;
         let nbytes = count.checked_mul(itemsize).ok_or_else(fail)?;
         let padded = self
             .arena
@@ -439,7 +439,17 @@ impl<'a> Machine<'a, '_, '_> {
                 object |= self.dtype_info(base, budget)?.0;
             }
         }
-        let itemsize = elsize.or_else(|| ty.get(1..)?.parse::<u64>().ok());
+        // numpy sizes a numeric item by its type code and ignores the pickled element size;
+        // only strings, bytes, voids and structured types take theirs from the state.
+        let known = crate::formats::numpy::dtype_from_str(&ty);
+        let structured = !matches!(state.get(4).copied(), None | Some(Value::None))
+            || !matches!(state.get(2).copied(), None | Some(Value::None));
+        let itemsize = match known {
+            Some(d) if !d.flexible && !structured => Some(d.itemsize),
+            Some(_) => elsize,
+            None => None,
+        };
+        object |= known.is_some_and(|d| d.object);
         Some((object, itemsize))
     }
 

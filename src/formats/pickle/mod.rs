@@ -54,3 +54,36 @@ pub fn validate_config(config: &Config) -> Result<(), PolicyError> {
 pub fn imports_table() -> &'static str {
     imports::POLICY_TOML
 }
+
+/// The strings a pickle carries when it loads persistent ids (PyTorch's `data.pkl` names each
+/// tensor storage by a key string inside a `('storage', type, key, location, size)` id): every
+/// string operand of the first stream, or nothing when the stream loads no persistent id. Read
+/// opcode by opcode, nothing evaluated.
+pub fn persistent_keys(data: &[u8]) -> Vec<Vec<u8>> {
+    let mut strings: Vec<Vec<u8>> = Vec::new();
+    let mut persistent = false;
+    let mut pos = 0usize;
+    while let Ok(instr) = ops::read(data, pos) {
+        match (instr.op, instr.arg) {
+            (ops::Op::Stop, _) => break,
+            (ops::Op::PersId, ops::Arg::Line(pid)) => {
+                persistent = true;
+                strings.push(pid.to_vec());
+            }
+            (ops::Op::BinPersId, _) => persistent = true,
+            (
+                ops::Op::Unicode
+                | ops::Op::BinUnicode
+                | ops::Op::ShortBinUnicode
+                | ops::Op::BinUnicode8
+                | ops::Op::String
+                | ops::Op::BinString
+                | ops::Op::ShortBinString,
+                ops::Arg::Bytes(s) | ops::Arg::Line(s),
+            ) if s.len() <= 256 => strings.push(s.to_vec()),
+            _ => {}
+        }
+        pos = instr.next;
+    }
+    if persistent { strings } else { Vec::new() }
+}
