@@ -233,9 +233,14 @@ impl Batch<'_> {
     }
 }
 
+/// Stack of each worker thread: nesting is bounded by `scan::context::MAX_DEPTH_CEILING`, and
+/// this holds that many levels with a wide margin (it is reserved, not committed).
+const WORKER_STACK: usize = 64 << 20;
+
 fn pool(jobs: usize) -> io::Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
+        .stack_size(WORKER_STACK)
         .build()
         .map_err(io::Error::other)
 }

@@ -50,6 +50,11 @@ pub(crate) struct ScanState {
     pub(crate) spans: Vec<(usize, usize, Format)>,
 }
 
+/// Nesting is analysed by recursion (member -> detection -> analyser -> member), so its depth is
+/// capped here whatever `max_depth` says: 64 levels fit the batch workers' stacks many times
+/// over (`tests/pipeline.rs` scans 200 levels with `--max-depth 1000`).
+pub const MAX_DEPTH_CEILING: u32 = 64;
+
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
 const MAX_FINDINGS_PER_RULE: usize = 256;
 
@@ -457,9 +462,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reports and returns `true` when a member one level further down would pass the zone's
-    /// depth limit.
+    /// depth limit, or the ceiling that no setting can raise.
     fn too_deep(&mut self, name: &str) -> bool {
-        let limit = self.config.zone.max_depth;
+        let limit = self.config.zone.max_depth.min(MAX_DEPTH_CEILING);
         if self.depth < limit {
             return false;
         }
