@@ -1489,6 +1489,10 @@ import gen_signatures  # noqa: E402
 RULES.update(gen_signatures.RULES)
 gen_signatures.samples(register)
 
+import gen_pickle_parity  # noqa: E402
+
+gen_pickle_parity.samples(register, ok)
+
 
 # ---------------------------------------------------------------------------------------------
 # MANIFEST.tsv and README.md

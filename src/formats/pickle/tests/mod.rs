@@ -7,6 +7,7 @@ use crate::finding::{ArtifactReport, Finding, Verdict};
 use crate::rules::RuleId;
 
 mod layouts;
+mod parity;
 
 /// A pickle under construction.
 #[derive(Default, Clone)]
