@@ -44,6 +44,10 @@ fuzz-pickle seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O pickle corpus/pickle ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
 
 # Fuzz the whole engine: detection, containers and every analyser.
+# The pickle sniffer and the salvage reader (tiny limits so most inputs halt).
+fuzz-pickle-salvage seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O pickle_salvage corpus/pickle_salvage ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
 fuzz-scan seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O scan corpus/scan ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
 

@@ -1493,6 +1493,9 @@ import gen_readings  # noqa: E402
 
 RULES.update(gen_readings.RULES)
 gen_readings.samples(register, sys.modules[__name__])
+import gen_pickle_parity  # noqa: E402
+
+gen_pickle_parity.samples(register, ok)
 
 
 # ---------------------------------------------------------------------------------------------

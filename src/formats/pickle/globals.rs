@@ -24,6 +24,11 @@ pub(super) struct Import {
     pub node: Option<NodeId>,
     /// The widest call made through this global: the call node and its offset.
     pub call: Option<(NodeId, usize)>,
+    /// For a checked callable (`Check`): how often its value was put on the stack, how many
+    /// of those were consumed by calls judged safe, and the first call judged unsafe.
+    pub refs: u32,
+    pub safe_calls: u32,
+    pub unsafe_call: Option<(NodeId, usize, String, RuleId)>,
 }
 
 impl Import {
@@ -76,6 +81,9 @@ impl<'a> Machine<'a, '_, '_> {
                     pos,
                     node: None,
                     call: None,
+                    refs: 0,
+                    safe_calls: 0,
+                    unsafe_call: None,
                 });
                 self.imports.index.insert(key, i);
                 i
@@ -86,6 +94,11 @@ impl<'a> Machine<'a, '_, '_> {
         {
             return Ok(*planted);
         }
+        if let Some(import) = self.imports.list.get_mut(index as usize)
+            && import.class.check.is_some()
+        {
+            import.refs = import.refs.saturating_add(1);
+        }
         let cached = self.imports.list.get(index as usize).and_then(|i| i.node);
         match cached {
             Some(id) => Ok(Value::Node(id)),
@@ -95,6 +108,9 @@ impl<'a> Machine<'a, '_, '_> {
                     (value, self.imports.list.get_mut(index as usize))
                 {
                     import.node = Some(id);
+                    if import.class.check.is_some() {
+                        self.checked_nodes.push(id);
+                    }
                 }
                 Ok(value)
             }

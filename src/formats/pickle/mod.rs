@@ -2,17 +2,22 @@
 //! symbolic values, resolves what each stream imports and calls, and checks it against the
 //! import policy in `signatures/pickle-imports.toml`. Nothing is imported, called or unpickled.
 //!
-//! - `ops`: the opcode set and a zero-copy instruction reader.
+//! - `ops`: the opcode set and a zero-copy instruction reader; `cparse`: text operands parsed
+//!   the way CPython's `_pickle.c` parses them.
 //! - `value`: symbolic values and the node arena.
 //! - `render`: Python-like rendering of values for evidence.
-//! - `vm`: the stack machine for one stream; `rare`: its opcodes off the hot path.
+//! - `vm`: the stack machine for one stream; `rare`: its opcodes off the hot path; `salvage`:
+//!   what is read of the data after the machine halts.
 //! - `globals`: the stream's import table and how GLOBAL, INST and STACK_GLOBAL resolve.
 //! - `extract`: strings of calls and states handed to the signature engine.
 //! - `inspect`: calls, mutations of globals, nested pickles, joblib arrays, import findings.
-//! - `imports`: the import policy.
+//! - `imports`: the import policy and the generated table of canonical names; `checked`:
+//!   callables judged call by call (getattr, partial) and helpers that call their arguments.
 //! - `layout`: several streams in one file, legacy PyTorch storages, trailing data.
 //! - `sniff`: recognising a pickle by its first bytes.
 
+mod checked;
+mod cparse;
 mod extract;
 mod globals;
 mod imports;
@@ -21,6 +26,7 @@ mod layout;
 mod ops;
 mod rare;
 mod render;
+mod salvage;
 mod sniff;
 mod value;
 mod vm;
