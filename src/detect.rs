@@ -159,6 +159,9 @@ fn is_v7_tar(data: &[u8]) -> bool {
     stated == unsigned || i64::from(stated) == i64::from(signed)
 }
 
+/// A content check for one format.
+type Sniffer = dyn Fn(&[u8]) -> bool;
+
 /// Formats other than `primary` that the same bytes also satisfy, each a reading some loader
 /// could make: a pickle (`pickle.load`, `torch.load` of a non-zip), safetensors, a tar
 /// (`torch.load` tries `tarfile` first), a zip found from its end (`zipfile`).
@@ -166,7 +169,7 @@ pub fn other_readings(data: &[u8], primary: Format) -> Vec<Format> {
     // A stream that starts with PERSID (`P`, as every zip's `PK` does) fails in `pickle.load`,
     // which has no persistent_load: that is no pickle reading.
     let pickle_reading = |data: &[u8]| !data.starts_with(b"P") && pickle::looks_like_pickle(data);
-    let checks: [(Format, &dyn Fn(&[u8]) -> bool); 4] = [
+    let checks: [(Format, &Sniffer); 4] = [
         (Format::Pickle, &pickle_reading),
         (Format::Safetensors, &is_safetensors),
         (Format::Tar, &is_tar),
