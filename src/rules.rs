@@ -520,10 +520,10 @@ rules! {
     ProbeNonFiniteWeights => {
         code: "PRB001",
         name: "probe-non-finite-weights",
-        severity: High,
-        implies: Suspicious,
-        summary: "Weights hold NaN or infinite values",
-        explanation: "No training run leaves NaN or infinity in saved weights that work: one such value poisons every activation it touches, so a planted NaN crashes inference or silently zeroes a layer (ReLU of NaN, max-pooling past it). The probe read every tensor's values without running the model and counted them.",
+        severity: Low,
+        implies: Clean,
+        summary: "NaN or infinite values are spread through a weight matrix",
+        explanation: "Where non-finite values sit decides what they mean. `±inf` in a scalar or small constant (the bounds of a `Clip`, a padding value, the open ends of a vector of bucket edges), in a mask (one finite value and infinities of one sign, such as an attention mask of 0 and `-inf`), and NaN in a data array (a missing feature) are normal and get no finding; the report counts them anyway. This finding is for NaN or infinity inside a weight matrix, which no working training run saves: one such value poisons every activation it touches, so a planted NaN crashes inference or silently zeroes a layer. It is an integrity note, not evidence of code execution, so it leaves the artifact clean; a pipeline that wants to refuse such weights can check the JSON report's `robustness.grade` for `tampered`.",
         remediation: "Do not deploy the weights; obtain them again from the publisher and compare hashes.",
     },
     ProbeWeightOutliers => {
@@ -540,9 +540,9 @@ rules! {
         name: "probe-brittle-model",
         severity: Medium,
         implies: Suspicious,
-        summary: "Input perturbations too small to notice flip the model's answers",
-        explanation: "The behaviour probe ran the model (without its code, on its weights) on seeded inputs and searched for small perturbations (FGSM and PGD, L-infinity, 4/255 of the input range) that change the predicted class. More answers flipped than the policy allows, far more than random noise of the same size flips: the model is brittle, and an attacker who controls its inputs controls its answers. The report's robustness section has the figures per epsilon.",
-        remediation: "Do not deploy the model where inputs can be adversarial; retrain with adversarial training or a larger margin, or raise the threshold knowingly.",
+        summary: "Input perturbations too small to notice flip the model's answers more often than the gate allows",
+        explanation: "The behaviour probe ran the model (without its code, on its weights) on seeded inputs and searched for small perturbations (FGSM and PGD, L-infinity, 4/255 of the input range) that change the predicted class. Robustness is a figure the report always shows; it becomes this finding only when a gate is set (`--probe-gate RATE` or the policy's `[probe] gate_max_flip_rate`), because almost every model not trained adversarially is brittle by this measure. Here more answers flipped than the gate allows, far more than random noise of the same size flips: an attacker who controls the model's inputs controls its answers. The report's robustness section has the figures per epsilon.",
+        remediation: "Do not deploy the model where inputs can be adversarial; retrain with adversarial training or a larger margin, or raise the gate knowingly.",
     },
     ProbeRefused => {
         code: "PRB004",

@@ -72,7 +72,10 @@ pub fn run(
         Err(ProbeError::TooLarge(why)) => return refuse(result, why, ctx),
         Err(e) => return not_run(result, e.to_string()),
     };
-    let limit = f64::from(settings.max_flip_permille) / 1000.0;
+    // The probe measures; only a gate the user set turns the measure into a finding.
+    let gate = settings.gate_flip_permille.map(|g| f64::from(g) / 1000.0);
+    let reference = f64::from(settings.max_flip_permille) / 1000.0;
+    let limit = gate.unwrap_or(reference);
     let policy_label = format!("{}/255", attack::POLICY_EPSILON);
     if let Some(row) = rows.iter().find(|r| r.label == policy_label) {
         let line = format!(
@@ -81,18 +84,31 @@ pub fn run(
             row.pgd_flip_rate * 100.0,
             row.noise_flip_rate * 100.0
         );
-        if row.pgd_flip_rate > limit {
-            ctx.report(
-                RuleId::ProbeBrittleModel,
-                None,
-                format!("{line}; the policy allows {:.0}%", limit * 100.0),
-                Some(format!("{model}: {line}")),
-            );
-            result.grade = Grade::Brittle;
-            result.summary = format!("brittle: {line}, policy allows {:.0}%", limit * 100.0);
+        let brittle = row.pgd_flip_rate > limit;
+        result.grade = if brittle {
+            Grade::Brittle
         } else {
-            result.grade = Grade::Robust;
-            result.summary = format!("robust: {line}");
+            Grade::Robust
+        };
+        match gate {
+            Some(gate) if brittle => {
+                ctx.report(
+                    RuleId::ProbeBrittleModel,
+                    None,
+                    format!("{line}; the gate allows {:.0}%", gate * 100.0),
+                    Some(format!("{model}: {line}")),
+                );
+                result.summary = format!("brittle: {line}, the gate allows {:.0}%", gate * 100.0);
+            }
+            Some(gate) => {
+                result.summary = format!("robust: {line}, the gate allows {:.0}%", gate * 100.0);
+            }
+            None => {
+                result.summary = format!(
+                    "{}: {line} (measured, not judged: no --probe-gate set)",
+                    result.grade.as_str()
+                );
+            }
         }
     }
     let range = inputs.hi - inputs.lo;
@@ -103,6 +119,7 @@ pub fn run(
         input_range: range,
         policy_epsilon: range * f64::from(attack::POLICY_EPSILON) / 255.0,
         max_flip_rate: limit,
+        gated: gate.is_some(),
         epsilons: rows,
     });
 }

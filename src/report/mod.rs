@@ -7,6 +7,7 @@
 pub mod json;
 pub mod jsonl;
 pub mod progress;
+pub mod rules_doc;
 pub mod sarif;
 pub mod text;
 

@@ -3,6 +3,7 @@
 
 pub mod detect;
 pub mod digest;
+pub mod filter;
 pub mod keep;
 pub mod mmap;
 pub mod sibling;
