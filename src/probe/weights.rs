@@ -28,7 +28,8 @@ pub struct TensorStats {
     pub min: f64,
     pub max: f64,
     pub median: f64,
-    /// Largest |x - median| / (1.4826 MAD); none when the MAD is zero.
+    /// Largest |x - median| / scale, the scale being 1.4826 MAD or the 90th percentile of
+    /// |x - median| over 1.645, whichever is larger; none when both are zero.
     pub max_z: Option<f64>,
     /// Values beyond [`OUTLIER_Z`], counted only when `max_z` passes it.
     pub outliers: u64,
@@ -126,7 +127,14 @@ pub fn probe(
         .map(|&v| (f64::from(v) - median).abs() as f32)
         .collect();
     deviations.sort_by(f32::total_cmp);
-    let scale = 1.4826 * f64::from(middle(&deviations));
+    // The scaled MAD, or the 90th percentile of the deviations over 1.645 (the same for a
+    // normal distribution) when that is larger: a two-valued tensor such as an LSTM bias
+    // (forget gates at 1, the rest at 0) has a MAD near zero and would make every 1 an outlier.
+    let p90 = deviations
+        .get(deviations.len() * 9 / 10)
+        .copied()
+        .unwrap_or(0.0);
+    let scale = (1.4826 * f64::from(middle(&deviations))).max(f64::from(p90) / 1.645);
     stats.median = median;
     if scale > 0.0 {
         let z = (stats.max - median).abs().max((stats.min - median).abs()) / scale;
