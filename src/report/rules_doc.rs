@@ -2,8 +2,8 @@
 //! generated from the registry (a test keeps the file in step). SARIF `helpUri`s point at its
 //! headings when the build knows where the file is published.
 
-use crate::finding::Verdict;
-use crate::rules::{self, RuleId};
+use crate::model::finding::Verdict;
+use crate::model::rules::{self, RuleId};
 use crate::signatures::SignatureInfo;
 
 /// What signature findings advise.

@@ -23,8 +23,8 @@ use serde_json::{Value, json};
 
 use super::rules_doc;
 use super::{RunInfo, Scanned};
-use crate::finding::{Finding, Severity, Verdict};
-use crate::rules::RuleId;
+use crate::model::finding::{Finding, Severity, Verdict};
+use crate::model::rules::RuleId;
 use crate::signatures::SignatureInfo;
 use crate::zone::digest;
 

@@ -21,8 +21,8 @@ pub mod sources;
 
 use std::path::PathBuf;
 
-use crate::finding::{Implies, Severity};
-use crate::rules::RuleRef;
+use crate::model::finding::{Implies, Severity};
+use crate::model::rules::RuleRef;
 
 pub use compile::compile;
 pub use scan::{Hit, Matcher, REMEDIATION, SignatureScanner, Stop, Vars};
@@ -64,7 +64,7 @@ pub struct SignatureInfo {
 }
 
 impl SignatureInfo {
-    pub fn applies_to(&self, origin: crate::engine::Origin) -> bool {
+    pub fn applies_to(&self, origin: crate::scan::context::Origin) -> bool {
         self.origins.iter().any(|o| o == origin.as_str())
     }
 }
@@ -72,7 +72,7 @@ impl SignatureInfo {
 /// Expands an `origins` meta value (`"code, metadata"`) into origin names; the unknown word is
 /// the error.
 pub fn expand_origins(text: &str) -> Result<Vec<String>, String> {
-    use crate::engine::ORIGINS;
+    use crate::scan::context::ORIGINS;
     let mut out = Vec::new();
     for word in text
         .split([',', ' '])
@@ -98,7 +98,7 @@ pub fn expand_origins(text: &str) -> Result<Vec<String>, String> {
 
 /// Where a rule without an `origins` meta applies: everywhere but documentation.
 pub fn default_origins() -> Vec<String> {
-    crate::engine::ORIGINS
+    crate::scan::context::ORIGINS
         .iter()
         .filter(|o| o.class() != "documentation")
         .map(|o| o.as_str().to_owned())

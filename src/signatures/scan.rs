@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 use yara_x::{ScanError, ScanResults, blocks};
 
 use super::{SignatureInfo, Signatures};
-use crate::engine::Origin;
-use crate::finding::{Finding, Implies, Location, MatchedString, Severity, SignatureMatch};
+use crate::model::finding::{Finding, Implies, Location, MatchedString, Severity, SignatureMatch};
+use crate::scan::context::Origin;
 
 /// What signature findings advise, beyond the rule's own reference.
 pub const REMEDIATION: &str = "Do not load the artifact. Read the matched content in its context (the finding's location and evidence) and, if it is not what the model's publisher intended, report it to them.";
