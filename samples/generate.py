@@ -68,7 +68,7 @@ RULES = {
     "SFT001": ("safetensors-malformed-header", SUSPICIOUS),
     "SFT002": ("safetensors-bad-layout", SUSPICIOUS),
     "SFT003": ("safetensors-trailing-data", SUSPICIOUS),
-    "PRB001": ("probe-non-finite-weights", SUSPICIOUS),
+    "PRB001": ("probe-non-finite-weights", CLEAN),
     "PRB002": ("probe-weight-outliers", SUSPICIOUS),
     "PRB003": ("probe-brittle-model", SUSPICIOUS),
     "PRB004": ("probe-refused", SUSPICIOUS),

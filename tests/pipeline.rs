@@ -113,9 +113,9 @@ fn sarif_validates_against_the_official_schema() {
         .iter()
         .find(|r| {
             r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-                == "malicious/torch_zip_payload.pt"
+                == "samples/malicious/torch_zip_payload.pt"
         })
-        .expect("a result for the torch payload, relative to the scan root");
+        .expect("a result for the torch payload, relative to the repository root");
     assert_eq!(result["ruleId"], "PKL001");
     assert_eq!(
         rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
@@ -526,7 +526,7 @@ fn policy_names_rule_directories_and_probe_settings() {
     );
     put(
         repo,
-        "models/notes.txt",
+        "models/settings.cfg",
         b"this config mentions team-canary-7\n",
     );
     let output = bin()

@@ -97,6 +97,17 @@ pub struct Ctx<'a> {
 /// send their members back through it.
 pub type Dispatch = fn(Format, &[u8], &mut Ctx<'_>, MemberKind);
 
+/// The innermost member's name, or the file name of the artifact.
+pub(crate) fn name_of<'c>(chain: &'c [String], path: &'c str) -> &'c str {
+    match chain.last() {
+        Some(name) => name.as_str(),
+        None => Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(path),
+    }
+}
+
 /// Lends a context's scanner to a context that lives shorter.
 pub(crate) fn lend<'b>(
     matcher: &'b mut Option<&mut (dyn Matcher + '_)>,
@@ -134,6 +145,9 @@ pub enum Origin {
     SafetensorsMetadata,
     /// A text file, or a text member of an archive (script, config, template).
     TextMember,
+    /// A text file or member that is documentation no loader runs: a README or model card,
+    /// `*.md`, `*.rst`, `*.txt`, wheel `METADATA` ([`is_documentation`]).
+    Documentation,
     /// A small file or member, whole.
     SmallFile,
     /// The raw bytes of an artifact or member (`--deep`).
@@ -152,10 +166,87 @@ impl Origin {
             Origin::OnnxStringTensor => "onnx_string_tensor",
             Origin::SafetensorsMetadata => "safetensors_metadata",
             Origin::TextMember => "text_member",
+            Origin::Documentation => "documentation",
             Origin::SmallFile => "small_file",
             Origin::RawBytes => "raw_bytes",
         }
     }
+}
+
+/// Every origin, for rules that name them.
+pub const ORIGINS: &[Origin] = &[
+    Origin::PickleCallArg,
+    Origin::PickleString,
+    Origin::OnnxAttribute,
+    Origin::OnnxDocString,
+    Origin::OnnxMetadata,
+    Origin::OnnxStringTensor,
+    Origin::SafetensorsMetadata,
+    Origin::TextMember,
+    Origin::Documentation,
+    Origin::SmallFile,
+    Origin::RawBytes,
+];
+
+impl Origin {
+    /// The class a signature rule's `origins` meta can name instead of each origin: `code`
+    /// (what a loader runs or interprets: pickle calls and strings, ONNX attributes, scripts,
+    /// templates, configs), `metadata` (strings stored beside weights), `data` (small files and
+    /// raw bytes whole), `documentation`.
+    pub fn class(self) -> &'static str {
+        match self {
+            Origin::PickleCallArg
+            | Origin::PickleString
+            | Origin::OnnxAttribute
+            | Origin::TextMember => "code",
+            Origin::OnnxDocString
+            | Origin::OnnxMetadata
+            | Origin::OnnxStringTensor
+            | Origin::SafetensorsMetadata => "metadata",
+            Origin::SmallFile | Origin::RawBytes => "data",
+            Origin::Documentation => "documentation",
+        }
+    }
+}
+
+/// Whether a text file or member named `name` (the last path component is what counts) is
+/// documentation that no model loader runs: its name is of a documentation class (`*.md`,
+/// `*.rst`, `*.txt`, `README`, `LICENSE`, wheel `METADATA` / `PKG-INFO`, …) and its content
+/// fits (text, not a `#!` script; `METADATA`/`PKG-INFO` are RFC 822 headers). A `.py`, `.json`,
+/// `.jinja` or `.sh` file is never documentation, whatever it says.
+pub fn is_documentation(name: &str, data: &[u8]) -> bool {
+    if data.starts_with(b"#!") {
+        return false;
+    }
+    let base = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    let (stem, ext) = match lower.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, ext),
+        _ => (lower.as_str(), ""),
+    };
+    if matches!(lower.as_str(), "metadata" | "pkg-info") {
+        return data.starts_with(b"Metadata-Version:");
+    }
+    const DOC_EXTENSIONS: &[&str] = &[
+        "md", "markdown", "mdown", "mkd", "rst", "txt", "text", "adoc", "asciidoc", "rdoc", "org",
+        "textile",
+    ];
+    const DOC_NAMES: &[&str] = &[
+        "readme",
+        "license",
+        "licence",
+        "copying",
+        "notice",
+        "authors",
+        "contributors",
+        "changelog",
+        "changes",
+        "history",
+        "news",
+        "model_card",
+        "modelcard",
+    ];
+    DOC_EXTENSIONS.contains(&ext) || (ext.is_empty() && DOC_NAMES.contains(&stem))
 }
 
 /// A zone limit that an archive ran into; the caller stops unpacking.
@@ -236,6 +327,12 @@ impl<'a> Ctx<'a> {
         self.state.models.push(ModelReport { member, summary });
     }
 
+    /// The innermost member's name, or the artifact's file name: what `is_documentation` and
+    /// signature rules (`member`) judge by.
+    pub fn name(&self) -> &str {
+        name_of(&self.chain, self.path)
+    }
+
     /// Container nesting depth of the bytes being analysed (0 for the file itself).
     pub fn depth(&self) -> u32 {
         self.depth
@@ -261,6 +358,7 @@ impl<'a> Ctx<'a> {
             member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
             member_chain: self.chain.clone(),
             offset: offset.map(|o| o.saturating_add(self.offset_base)),
+            line: None,
         }
     }
 
@@ -295,15 +393,9 @@ impl<'a> Ctx<'a> {
         if data.len() < MIN_EXTRACT || self.state.signature_stopped {
             return;
         }
+        let member = name_of(&self.chain, self.path);
         let Some(matcher) = self.matcher.as_deref_mut() else {
             return;
-        };
-        let member = match self.chain.last() {
-            Some(name) => name.as_str(),
-            None => Path::new(self.path)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or(self.path),
         };
         let vars = Vars {
             origin: origin.as_str(),
@@ -344,12 +436,22 @@ impl<'a> Ctx<'a> {
             }
         };
         let whole = matches!(origin, Origin::SmallFile | Origin::RawBytes);
+        // A whole text file: matches can be placed on their line.
+        let lines = self.chain.is_empty()
+            && offset == Some(0)
+            && matches!(origin, Origin::TextMember | Origin::Documentation);
         for hit in hits {
             if whole && self.matched_inside(&hit.rule.id) {
                 continue;
             }
-            let location = self.location(offset);
-            let finding = hit.into_finding(origin.as_str(), context, location, data.len());
+            let mut location = self.location(offset);
+            if lines && let Some(first) = hit.matches.first() {
+                let before = data
+                    .get(..usize::try_from(first.offset).unwrap_or(usize::MAX))
+                    .unwrap_or(data);
+                location.line = Some(memchr::memchr_iter(b'\n', before).count() as u64 + 1);
+            }
+            let finding = hit.into_finding(origin, context, location, data.len());
             self.push(finding);
         }
     }

@@ -31,7 +31,11 @@ fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKin
     let container = format.is_container();
     let small = data.len() as u64 <= settings.small_file_bytes;
     let origin = if kind == MemberKind::File && format == Format::Text {
-        Origin::TextMember
+        if context::is_documentation(ctx.name(), data) {
+            Origin::Documentation
+        } else {
+            Origin::TextMember
+        }
     } else if kind == MemberKind::File && small && !container {
         Origin::SmallFile
     } else if settings.deep && !container {
@@ -204,9 +208,9 @@ pub fn scan_file_with(
     config: &Config,
     matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
-    let file = match File::open(path) {
+    let file = match open_regular(path) {
         Ok(file) => file,
-        Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
+        Err(why) => return ArtifactReport::failed(display.to_owned(), why),
     };
     match crate::zone::mmap::map(&file) {
         Ok(mapped) => {
@@ -224,6 +228,29 @@ pub fn scan_file_with(
         }
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
     }
+}
+
+/// Opens `path` for reading without blocking and checks, on the open descriptor, that it is a
+/// regular file: opening a FIFO for reading would otherwise wait for a writer forever, and a
+/// device or socket has no end. Checking the descriptor rather than the path leaves no gap
+/// for the file to be swapped between check and open.
+fn open_regular(path: &Path) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read metadata: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{}, not a regular file: not read (reading it could block or never end)",
+            crate::zone::walk::special_kind(meta.file_type())
+        ));
+    }
+    Ok(file)
 }
 
 /// Scans bytes already in memory as if they were the file at `path` (whose name is only
@@ -327,6 +354,7 @@ fn scan(
                     member: None,
                     member_chain: Vec::new(),
                     offset: None,
+                    line: None,
                 },
                 evidence: None,
                 ..listed.clone()
