@@ -1489,6 +1489,11 @@ import gen_signatures  # noqa: E402
 RULES.update(gen_signatures.RULES)
 gen_signatures.samples(register)
 
+import gen_framework  # noqa: E402
+
+RULES.update(gen_framework.RULES)
+gen_framework.samples(register)
+
 
 # ---------------------------------------------------------------------------------------------
 # MANIFEST.tsv and README.md

@@ -43,6 +43,8 @@ struct ScanState {
     /// A signature scan stopped (time budget, engine error): no further extract is scanned.
     signature_stopped: bool,
     robustness: Option<Robustness>,
+    /// What the TorchScript archives being analysed define in their code (innermost last).
+    archive_code: Vec<formats::torchscript::ArchiveCode>,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -116,6 +118,9 @@ pub enum Origin {
     OnnxStringTensor,
     /// A `__metadata__` value of a safetensors header.
     SafetensorsMetadata,
+    /// A string a framework model carries (Keras Lambda names and constants, HDF5 attributes,
+    /// TensorFlow and TFLite op attributes, TorchScript code).
+    FrameworkString,
     /// A text file, or a text member of an archive (script, config, template).
     TextMember,
     /// A small file or member, whole.
@@ -135,6 +140,7 @@ impl Origin {
             Origin::OnnxMetadata => "onnx_metadata",
             Origin::OnnxStringTensor => "onnx_string_tensor",
             Origin::SafetensorsMetadata => "safetensors_metadata",
+            Origin::FrameworkString => "framework_string",
             Origin::TextMember => "text_member",
             Origin::SmallFile => "small_file",
             Origin::RawBytes => "raw_bytes",
@@ -169,6 +175,16 @@ impl<'a> Ctx<'a> {
     pub fn summarise(&mut self, summary: ModelSummary) {
         let member = (!self.chain.is_empty()).then(|| self.chain.join("!"));
         self.state.models.push(ModelReport { member, summary });
+    }
+
+    /// Whether the TorchScript archive being analysed resolves `module.name` from its own code
+    /// (`__torch__.*` classes its `code/` defines, `torch.jit._pickle` list builders): the
+    /// pickle engine allows such globals.
+    pub fn archive_defines(&self, module: &str, name: &str) -> bool {
+        self.state
+            .archive_code
+            .last()
+            .is_some_and(|code| code.defines(module, name))
     }
 
     /// Container nesting depth of the bytes being analysed (0 for the file itself).
@@ -495,7 +511,16 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
         Format::Empty => ctx.report(RuleId::EmptyFile, None, "the file is empty", None),
         Format::Pickle => formats::pickle::analyse(data, ctx),
         Format::Numpy => formats::numpy::analyse(data, ctx),
-        Format::Zip => containers::zip::analyse(data, ctx),
+        Format::Zip => {
+            // A TorchScript archive's code is read first: its pickles name its own classes.
+            let code = formats::torchscript::prepare(data, ctx);
+            let scoped = code.is_some();
+            ctx.state.archive_code.extend(code);
+            containers::zip::analyse(data, ctx);
+            if scoped {
+                ctx.state.archive_code.pop();
+            }
+        }
         Format::SevenZip => containers::sevenz::analyse(data, ctx),
         Format::Tar => containers::tar::analyse(data, ctx),
         Format::Gzip
@@ -507,7 +532,10 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
         | Format::JoblibZfile => containers::compress::analyse(format, data, ctx),
         Format::Safetensors => formats::safetensors::analyse(data, ctx),
         Format::Onnx => formats::onnx::analyse(data, ctx),
-        Format::Gguf | Format::Hdf5 => ctx.report(
+        Format::Hdf5 => formats::hdf5::analyse(data, ctx),
+        Format::Tensorflow => formats::tensorflow::analyse(data, ctx),
+        Format::Tflite => formats::tflite::analyse(data, ctx),
+        Format::Gguf => ctx.report(
             RuleId::FormatNotAnalysed,
             Some(0),
             format!(
@@ -516,7 +544,11 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
             ),
             None,
         ),
-        Format::Text => formats::safetensors::index::analyse(data, ctx),
+        Format::Text => {
+            if !formats::keras::analyse_text(data, ctx) {
+                formats::safetensors::index::analyse(data, ctx);
+            }
+        }
         Format::Unknown => ctx.report(
             RuleId::UnknownFormat,
             Some(0),
@@ -570,7 +602,11 @@ fn label(format: Format, members: &[MemberReport]) -> &'static str {
                 .is_some_and(|dir| !dir.is_empty() && !dir.contains(['/', '!']))
         })
     };
-    if top_level("constants.pkl") {
+    let root_member = |name: &str| members.iter().any(|m| m.member == name);
+    if root_member("config.json") && root_member("metadata.json") {
+        // Keras 3 `.keras`: config.json, metadata.json, model.weights.h5 at the root.
+        "keras"
+    } else if top_level("constants.pkl") {
         "torchscript"
     } else if top_level("data.pkl") {
         "pytorch-zip"

@@ -80,7 +80,7 @@ pub fn run(format: Format, label: &str, data: &[u8], ctx: &mut Ctx<'_>) -> Optio
             skipped("the probe does not read PyTorch checkpoints yet")
         }
         Format::Onnx => onnx_model(data, &settings, ctx),
-        Format::Gguf | Format::Hdf5 => skipped(&format!(
+        Format::Gguf | Format::Hdf5 | Format::Tensorflow | Format::Tflite => skipped(&format!(
             "the probe does not read {} tensors yet",
             format.name()
         )),

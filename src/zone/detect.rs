@@ -32,6 +32,10 @@ pub enum Format {
     Gguf,
     /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
     Hdf5,
+    /// A TensorFlow protobuf: SavedModel, MetaGraphDef, GraphDef, Keras's keras_metadata.pb.
+    Tensorflow,
+    /// A TFLite FlatBuffer.
+    Tflite,
     /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
     /// bytes, then a zlib stream.
     JoblibZfile,
@@ -60,6 +64,8 @@ impl Format {
             | Format::Onnx
             | Format::Gguf
             | Format::Hdf5
+            | Format::Tensorflow
+            | Format::Tflite
             | Format::Text
             | Format::Unknown => false,
         }
@@ -85,6 +91,8 @@ impl Format {
             Format::Onnx => "onnx",
             Format::Gguf => "gguf",
             Format::Hdf5 => "hdf5",
+            Format::Tensorflow => "tensorflow",
+            Format::Tflite => "tflite",
             Format::Text => "text",
             Format::Unknown => "unknown",
         }
@@ -122,6 +130,11 @@ pub fn detect(data: &[u8]) -> Format {
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
     }
+    // HDF5 behind a user block: the superblock at 512, 1024, 2048, … (before the pickle sniff,
+    // so that a pickle in the user block is analysed as part of the HDF5 file).
+    if crate::formats::hdf5::reader::find_superblock(data).is_some() {
+        return Format::Hdf5;
+    }
     if is_bzip2(data) {
         return Format::Bzip2;
     }
@@ -142,6 +155,12 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if onnx::looks_like_onnx(data) {
         return Format::Onnx;
+    }
+    if crate::formats::tflite::looks_like_tflite(data) {
+        return Format::Tflite;
+    }
+    if crate::formats::tensorflow::detect(data).is_some() {
+        return Format::Tensorflow;
     }
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
     if is_text(data) {
