@@ -41,7 +41,7 @@ fn above_info(artifact: &Value) -> Vec<String> {
 #[test]
 fn ordinary_keras_hdf5_and_tflite_files_are_clean() {
     let mut checked = 0;
-    for dir in ["", "tflite"] {
+    for dir in ["", "tflite", "torchscript"] {
         for path in files(&data(dir)) {
             let artifact = scan(&path);
             assert_eq!(
@@ -60,7 +60,7 @@ fn ordinary_keras_hdf5_and_tflite_files_are_clean() {
             checked += 1;
         }
     }
-    assert!(checked >= 12, "{checked}");
+    assert!(checked >= 13, "{checked}");
 }
 
 #[test]

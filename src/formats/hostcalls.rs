@@ -113,7 +113,6 @@ const FUNCTIONS: &[(&str, Reach)] = &[
     ("rmtree", Reach::Files),
     ("removedirs", Reach::Files),
     ("rename", Reach::Files),
-    ("replace", Reach::Files),
     ("chmod", Reach::Files),
     ("chown", Reach::Files),
     ("symlink", Reach::Files),
@@ -145,7 +144,6 @@ const FUNCTIONS: &[(&str, Reach)] = &[
     ("load_op_library", Reach::Code),
     ("LoadLibrary", Reach::Code),
     ("CDLL", Reach::Code),
-    ("loads", Reach::Code),
 ];
 
 /// What `module` (dotted) reaches, judged by its top-level package.

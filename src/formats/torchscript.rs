@@ -78,7 +78,10 @@ impl ArchiveCode {
 /// a summary.
 pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<ArchiveCode> {
     let mut archive = zip::ZipArchive::new(std::io::Cursor::new(data)).ok()?;
-    let names: Vec<String> = archive.file_names().map(str::to_owned).collect();
+    let names: Vec<String> = archive
+        .file_names()
+        .filter_map(|n| n.ok().map(std::borrow::Cow::into_owned))
+        .collect();
     let is_script = names.iter().any(|n| {
         n.strip_suffix("constants.pkl")
             .is_some_and(|d| d.is_empty() || d.ends_with('/'))

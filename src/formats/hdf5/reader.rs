@@ -381,7 +381,7 @@ impl<'a> R<'a> {
             return obj;
         };
         let mut blocks: VecDeque<(usize, usize, bool)> = VecDeque::new();
-        let v2 = c.data.get(c.pos..c.pos + 4) == Some(b"OHDR");
+        let v2 = c.data.get(c.pos..c.pos + 4) == Some(&b"OHDR"[..]);
         if v2 {
             let Some(header) = self.v2_header(&mut c) else {
                 self.problem(
@@ -551,7 +551,7 @@ impl<'a> R<'a> {
                 match cont.and_then(|(a, l)| Some((self.pos(a, usize::try_from(l).ok()?)?, l))) {
                     Some((pos, len)) => {
                         let len = len as usize;
-                        if self.data.get(pos..pos + 4) == Some(b"OCHK") {
+                        if self.data.get(pos..pos + 4) == Some(&b"OCHK"[..]) {
                             // Signature and checksum around the messages.
                             blocks.push_back((pos + 4, len.saturating_sub(8), true));
                         } else {
@@ -765,7 +765,7 @@ impl<'a> R<'a> {
                 format!("a symbol table node of `{path}` is outside the file"),
             );
         };
-        if c.take(4) != Some(b"SNOD") || c.skip(2).is_none() {
+        if c.take(4) != Some(&b"SNOD"[..]) || c.skip(2).is_none() {
             return self.problem(
                 Some(addr),
                 format!("group `{path}` points at no symbol table node"),
@@ -936,7 +936,7 @@ impl<'a> R<'a> {
             ));
             return;
         }
-        let count = dataspace_elements(ds);
+        let count = dataspace_elements(ds, self.sl);
         let value = self.attr_value(dt, count, c, path, &name, at);
         if self.out.attributes.len() < 100_000 {
             self.out.attributes.push(Attribute {
@@ -1076,12 +1076,11 @@ impl<'a> R<'a> {
         let max_managed = c.u32()?;
         self.length(&mut c)?;
         let huge_index = self.addr(&mut c)?;
-        for _ in 0..3 {
-            self.length(&mut c)?;
-        }
-        self.addr(&mut c)?;
-        self.length(&mut c)?;
-        for _ in 0..7 {
+        self.length(&mut c)?; // free space in managed blocks
+        self.addr(&mut c)?; // free-space manager
+        for _ in 0..8 {
+            // managed space, allocated, iterator offset, managed objects, huge size and
+            // count, tiny size and count
             self.length(&mut c)?;
         }
         let width = usize::from(c.u16()?);
@@ -1106,7 +1105,9 @@ impl<'a> R<'a> {
             return None;
         }
         let off_size = usize::from(max_heap_bits).div_ceil(8);
-        let len_size = enc_size(max_direct).min(enc_size(u64::from(max_managed)));
+        let len_size = (max_direct.trailing_zeros() as usize)
+            .div_ceil(8)
+            .min(enc_size(u64::from(max_managed)));
         let mut heap = Heap {
             id_len,
             off_size,
@@ -1153,7 +1154,7 @@ impl<'a> R<'a> {
             return;
         }
         let Some(mut c) = self.cur(addr) else { return };
-        if c.take(4) != Some(b"FHIB") || c.skip(1 + self.so + heap.off_size).is_none() {
+        if c.take(4) != Some(&b"FHIB"[..]) || c.skip(1 + self.so + heap.off_size).is_none() {
             return self.problem(Some(addr), "a fractal heap indirect block is unreadable");
         }
         let Some(block_off) = (|| {
@@ -1177,11 +1178,8 @@ impl<'a> R<'a> {
                     }
                 } else if child != UNDEFINED {
                     let first_row_bits = start.trailing_zeros() + (width as u64).trailing_zeros();
-                    let child_rows = (size * width as u64)
-                        .trailing_zeros()
-                        .saturating_sub(first_row_bits)
-                        as usize
-                        + 1;
+                    let child_rows =
+                        size.trailing_zeros().saturating_sub(first_row_bits) as usize + 1;
                     self.indirect(heap, child, child_rows, width, start, max_direct, depth + 1);
                 }
                 offset = offset.saturating_add(size);
@@ -1285,7 +1283,7 @@ impl<'a> R<'a> {
             let Some(mut c) = self.cur(node) else {
                 continue;
             };
-            let sig = if d == 0 { b"BTLF" } else { b"BTIN" };
+            let sig: &[u8] = if d == 0 { b"BTLF" } else { b"BTIN" };
             if c.take(4) != Some(sig) || c.skip(2).is_none() {
                 self.problem(Some(node), "a version-2 B-tree node is unreadable");
                 continue;
@@ -1369,7 +1367,7 @@ fn vlen_of_bytes(dt: &[u8]) -> bool {
 }
 
 /// Elements described by a dataspace message (scalar 1, null 0).
-fn dataspace_elements(ds: &[u8]) -> Option<u64> {
+fn dataspace_elements(ds: &[u8], sl: usize) -> Option<u64> {
     let mut c = Cur::new(ds, 0);
     let version = c.u8()?;
     let rank = usize::from(c.u8()?);
@@ -1387,7 +1385,7 @@ fn dataspace_elements(ds: &[u8]) -> Option<u64> {
     let _ = flags;
     let mut n = 1u64;
     for _ in 0..rank {
-        n = n.checked_mul(c.uint(8)?)?;
+        n = n.checked_mul(c.uint(sl)?)?;
     }
     Some(n)
 }

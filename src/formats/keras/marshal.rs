@@ -80,6 +80,29 @@ fn collect_strings(obj: &Obj, out: &mut Vec<String>) {
 }
 
 const MAX_DEPTH: u32 = 64;
+
+/// Objects in `obj`, counted up to `cap`.
+fn weight(obj: &Obj, cap: usize) -> usize {
+    let mut n = 0usize;
+    let mut stack = vec![obj];
+    while let Some(o) = stack.pop() {
+        n += 1;
+        if n > cap {
+            break;
+        }
+        match o {
+            Obj::Seq(items) => stack.extend(items.iter()),
+            Obj::Code(c) => {
+                stack.extend(c.consts.iter());
+                n = n.saturating_add(c.names.len());
+            }
+            Obj::Str(s) => n = n.saturating_add(s.len() / 64),
+            Obj::Bytes(b) => n = n.saturating_add(b.len() / 64),
+            _ => {}
+        }
+    }
+    n
+}
 const MAX_OBJECTS: usize = 200_000;
 
 /// Why the bytes are not a marshalled object.
@@ -273,10 +296,17 @@ impl<'a> Reader<'a> {
             }
             b'r' => {
                 let n = self.i32()?;
-                match usize::try_from(n).ok().and_then(|n| self.refs.get(n)) {
-                    Some(obj) => obj.clone(),
+                let obj = match usize::try_from(n).ok().and_then(|n| self.refs.get(n)) {
+                    Some(obj) => obj,
                     None => return self.fail(&format!("reference {n} to no earlier object")),
+                };
+                // A back reference copies the object: references to references would
+                // otherwise multiply without bound.
+                self.objects = self.objects.saturating_add(weight(obj, MAX_OBJECTS));
+                if self.objects > MAX_OBJECTS {
+                    return self.fail("back references expand past 200000 objects");
                 }
+                obj.clone()
             }
             b'R' => {
                 // Python 2's interned-string back reference.
@@ -410,5 +440,15 @@ mod tests {
         let _ = read(b"r\x05\x00\x00\x00");
         let deep = vec![b')', 1].repeat(500);
         assert!(read(&deep).is_err());
+        // A tuple of 200 references to a tuple of 200 references to …: a billion laughs.
+        let mut laughs = vec![b'(', 7, 0, 0, 0, b'(' | 0x80, 200, 0, 0, 0];
+        laughs.extend([b'z', 1, b'x'].repeat(200));
+        for level in 0..6u8 {
+            laughs.extend([b'(' | 0x80, 200, 0, 0, 0]);
+            for _ in 0..200 {
+                laughs.extend([b'r', level, 0, 0, 0]);
+            }
+        }
+        assert!(read(&laughs).is_err());
     }
 }

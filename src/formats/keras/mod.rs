@@ -479,19 +479,40 @@ impl Walk<'_, '_> {
         // Names the code uses (co_names) and string constants that name a module or function
         // (`__import__('os')`, `getattr(x, 'system')`).
         let mut reached: Vec<(String, Reach)> = Vec::new();
-        for n in names
-            .iter()
-            .copied()
-            .chain(strings.iter().map(String::as_str))
-        {
-            if n.len() > 64 {
-                continue;
-            }
-            if let Some(reach) = hostcalls::name_reach(n)
+        // A string constant counts when it names a host function, a dotted path into a host
+        // module, or any host module while the code imports or looks names up dynamically
+        // (`__import__('os')`, `getattr(m, 'sys' + 'tem')` still names `getattr`).
+        let dynamic = names.iter().any(|n| {
+            matches!(
+                *n,
+                "__import__" | "import_module" | "getattr" | "globals" | "vars" | "eval" | "exec"
+            )
+        });
+        let mut note = |n: &str, reach: Option<Reach>| {
+            if let Some(reach) = reach
                 && !reached.iter().any(|(r, _)| r == n)
             {
                 reached.push((n.to_owned(), reach));
             }
+        };
+        for n in &names {
+            if n.len() <= 64 {
+                note(n, hostcalls::name_reach(n));
+            }
+        }
+        for s in &strings {
+            if s.len() > 64 {
+                continue;
+            }
+            let reach = hostcalls::function_reach(s)
+                .filter(|_| !s.contains(' '))
+                .or_else(|| {
+                    (s.contains('.') || dynamic)
+                        .then(|| hostcalls::module_reach(s))
+                        .flatten()
+                        .filter(|_| !s.contains(' '))
+                });
+            note(s, reach);
         }
         let listing = format!(
             "code `{}` ({} code object(s), {} bytes of bytecode): names [{}]; string constants [{}]",

@@ -18,6 +18,8 @@ pub enum Kind {
     GraphDef,
     /// Keras's `keras_metadata.pb` (SavedMetadata).
     KerasMetadata,
+    /// A checkpoint's `variables.index` (a LevelDB-format table of tensor names and offsets).
+    VariablesIndex,
 }
 
 impl Kind {
@@ -27,6 +29,7 @@ impl Kind {
             Kind::MetaGraph => "tensorflow MetaGraphDef",
             Kind::GraphDef => "tensorflow GraphDef",
             Kind::KerasMetadata => "keras metadata",
+            Kind::VariablesIndex => "tensorflow checkpoint index",
         }
     }
 }
@@ -100,10 +103,19 @@ const SAVED_OBJECT: &[(u64, u8)] = &[(2, VARINT), (3, LEN), (4, LEN), (5, LEN), 
 /// Top-level fields read to decide; the rest are checked by the full decode.
 const SCAN: usize = 1 << 20;
 
+/// The magic number that ends a LevelDB-format table (TensorFlow's `tensorflow/core/lib/io/
+/// format.h` `kTableMagicNumber`), little-endian.
+const TABLE_MAGIC: [u8; 8] = [0x57, 0xfb, 0x80, 0x8b, 0x24, 0x75, 0x47, 0xdb];
+/// A table footer: two block handles (varints, padded to 40 bytes) and the magic.
+const FOOTER: usize = 48;
+
 /// Which TensorFlow message `data` is, if any.
 pub fn detect(data: &[u8]) -> Option<Kind> {
     if data.len() < 4 {
         return None;
+    }
+    if data.len() >= FOOTER && data[data.len() - 8..] == TABLE_MAGIC {
+        return Some(Kind::VariablesIndex);
     }
     if let Some(top) = fields(data, SAVED_MODEL, SCAN)
         && top.iter().any(|f| f.number == 2)
@@ -114,11 +126,13 @@ pub fn detect(data: &[u8]) -> Option<Kind> {
     {
         return Some(Kind::SavedModel);
     }
-    if is_meta_graph(data) {
-        return Some(Kind::MetaGraph);
-    }
+    // A GraphDef's first field is a NodeDef naming an op; a MetaGraphDef's field 1 (its meta
+    // info) never is, so the GraphDef reading goes first.
     if is_graph_def(data) {
         return Some(Kind::GraphDef);
+    }
+    if is_meta_graph(data) {
+        return Some(Kind::MetaGraph);
     }
     if let Some(top) = fields(data, SAVED_METADATA, SCAN)
         && let Some(first) = top.first()
@@ -156,7 +170,16 @@ fn is_meta_graph(data: &[u8]) -> bool {
                     ],
                     64,
                 )
-                .is_some_and(|info| info.iter().any(|i| i.number == 5 || i.number == 4))
+                .is_some_and(|info| {
+                    info.iter().any(|i| {
+                        i.number == 5
+                            && !i.payload.is_empty()
+                            && i.payload.len() <= 64
+                            && i.payload
+                                .iter()
+                                .all(|b| b.is_ascii_alphanumeric() || b".-+_".contains(b))
+                    })
+                })
         }),
     }
 }

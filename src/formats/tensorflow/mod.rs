@@ -57,6 +57,15 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         }
         Kind::MetaGraph => decode::<proto::MetaGraphDef>(data, shared).map(|m| (vec![m], None)),
         Kind::GraphDef => decode::<proto::GraphDef>(data, shared).map(|g| (Vec::new(), Some(g))),
+        Kind::VariablesIndex => {
+            // Tensor names, dtypes, shapes and offsets into the data shards: nothing runs.
+            return ctx.summarise(ModelSummary::Tensorflow(FrameworkSummary {
+                producer: kind.name().to_owned(),
+                units: "bytes".to_owned(),
+                count: data.len() as u64,
+                ..FrameworkSummary::default()
+            }));
+        }
         Kind::KerasMetadata => {
             return match proto::SavedMetadata::decode(data) {
                 Ok(meta) => keras_metadata(&meta, ctx),
