@@ -6,13 +6,13 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use quarantine::formats::keras::{base64, marshal};
-use quarantine::zone::detect::Format;
-use quarantine::{Config, engine};
+use quarantine::Format;
+use quarantine::{Config, scan};
 
 fuzz_target!(|data: &[u8]| {
     let _ = marshal::read(data);
     let config = Config::default();
-    let report = engine::scan_bytes_as(Format::Text, data, Path::new("config.json"), "fuzz", &config);
+    let report = scan::scan_bytes_as(Format::Text, data, Path::new("config.json"), "fuzz", &config);
     assert!(report.error.is_none());
     let mut text = String::new();
     for chunk in data.chunks(3) {
@@ -34,6 +34,6 @@ fuzz_target!(|data: &[u8]| {
     let lambda = format!(
         "{{\"class_name\": \"Lambda\", \"config\": {{\"function\": {{\"class_name\": \"__lambda__\", \"config\": {{\"code\": \"{text}\"}}}}}}}}"
     );
-    let report = engine::scan_bytes_as(Format::Text, lambda.as_bytes(), Path::new("config.json"), "fuzz", &config);
+    let report = scan::scan_bytes_as(Format::Text, lambda.as_bytes(), Path::new("config.json"), "fuzz", &config);
     assert!(report.error.is_none());
 });

@@ -4,11 +4,11 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use quarantine::zone::detect::Format;
-use quarantine::{Config, engine};
+use quarantine::Format;
+use quarantine::{Config, scan};
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::default();
-    let report = engine::scan_bytes_as(Format::Tflite, data, Path::new("fuzz"), "fuzz", &config);
+    let report = scan::scan_bytes_as(Format::Tflite, data, Path::new("fuzz"), "fuzz", &config);
     assert!(report.error.is_none());
 });

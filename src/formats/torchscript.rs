@@ -13,9 +13,9 @@
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
 
-use crate::engine::Ctx;
-use crate::rules::RuleId;
-use crate::summary::{FrameworkSummary, ModelSummary};
+use crate::model::rules::RuleId;
+use crate::model::summary::{FrameworkSummary, ModelSummary};
+use crate::scan::context::Ctx;
 
 /// Code read per archive, all members together.
 const MAX_CODE: u64 = 64 << 20;

@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use super::{RunInfo, Scanned, Sink, Tally};
-use crate::finding::{ArtifactReport, Finding, Severity, Verdict};
-use crate::probe::report::Robustness;
-use crate::summary::{Dim, ModelReport, ModelSummary, TensorInfo};
+use crate::model::finding::{ArtifactReport, Finding, Severity, Verdict};
+use crate::model::robustness::Robustness;
+use crate::model::summary::{Dim, ModelReport, ModelSummary, TensorInfo};
 
 fn verdict_style(verdict: Verdict) -> Style {
     let color = match verdict {
@@ -294,7 +294,11 @@ fn model_line(model: &ModelReport) -> String {
 }
 
 /// `model: keras (keras 3.12.0): Sequential, 3 layers (Dense 2, InputLayer 1); 1 Lambda`
-fn framework_line(format: &str, place: &str, m: &crate::summary::FrameworkSummary) -> String {
+fn framework_line(
+    format: &str,
+    place: &str,
+    m: &crate::model::summary::FrameworkSummary,
+) -> String {
     let mut top: Vec<(&String, &u64)> = m.histogram.iter().collect();
     top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
     let mut shown: Vec<String> = top

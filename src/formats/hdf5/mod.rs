@@ -14,12 +14,13 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::engine::{Ctx, MemberKind, Origin};
+use crate::detect;
 use crate::formats::hostcalls;
 use crate::formats::keras;
-use crate::rules::RuleId;
-use crate::summary::{FrameworkSummary, ModelSummary};
-use crate::zone::detect::{self, Format};
+use crate::model::format::Format;
+use crate::model::rules::RuleId;
+use crate::model::summary::{FrameworkSummary, ModelSummary};
+use crate::scan::context::{Ctx, MemberKind, Origin};
 use reader::{AttrValue, External};
 
 /// Root attributes that hold a Keras configuration (JSON).

@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use crate::engine::{Ctx, MemberKind, Origin};
 use crate::formats::hostcalls::{self, Reach};
-use crate::rules::RuleId;
-use crate::summary::{FrameworkSummary, ModelSummary};
+use crate::model::rules::RuleId;
+use crate::model::summary::{FrameworkSummary, ModelSummary};
+use crate::scan::context::{Ctx, MemberKind, Origin};
 
 /// Configurations larger than this are not parsed (real ones are a few MiB at most).
 const MAX_CONFIG: usize = 64 << 20;

@@ -22,7 +22,7 @@ fn dense() -> serde_json::Value {
 fn an_ordinary_config_is_clean_and_summarised() {
     let report = scan(&config(json!([dense(), dense()])));
     assert!(report.findings.is_empty(), "{:?}", report.findings);
-    let crate::summary::ModelSummary::Keras(s) = &report.models[0].summary else {
+    let crate::model::summary::ModelSummary::Keras(s) = &report.models[0].summary else {
         panic!("no keras summary")
     };
     assert_eq!(s.entry, "Sequential");

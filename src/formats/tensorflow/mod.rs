@@ -15,11 +15,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use prost::Message;
 
-use crate::engine::{Ctx, Origin};
 use crate::formats::hostcalls;
 use crate::formats::keras;
-use crate::rules::RuleId;
-use crate::summary::{FrameworkSummary, ModelSummary};
+use crate::model::rules::RuleId;
+use crate::model::summary::{FrameworkSummary, ModelSummary};
+use crate::scan::context::{Ctx, Origin};
 pub use detect::{Kind, detect};
 use ops::Danger;
 

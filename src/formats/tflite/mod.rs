@@ -10,10 +10,10 @@ mod tests;
 
 use std::collections::BTreeMap;
 
-use crate::engine::{Ctx, Origin};
 use crate::formats::tensorflow::ops::{self, Danger};
-use crate::rules::RuleId;
-use crate::summary::{FrameworkSummary, ModelSummary};
+use crate::model::rules::RuleId;
+use crate::model::summary::{FrameworkSummary, ModelSummary};
+use crate::scan::context::{Ctx, Origin};
 use fb::Buf;
 
 /// Limits on what one model may declare.
