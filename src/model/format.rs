@@ -128,6 +128,8 @@ pub enum Label {
     Format(Format),
     PytorchZip,
     Torchscript,
+    /// A Keras 3 `.keras` archive (config.json, metadata.json, model.weights.h5 at the root).
+    Keras,
     /// The file could not be read, so nothing is known of its content.
     Unreadable,
 }
@@ -138,6 +140,7 @@ impl Label {
             Label::Format(format) => format.name(),
             Label::PytorchZip => "pytorch-zip",
             Label::Torchscript => "torchscript",
+            Label::Keras => "keras",
             Label::Unreadable => "unreadable",
         }
     }
@@ -146,7 +149,7 @@ impl Label {
     pub fn format(self) -> Option<Format> {
         match self {
             Label::Format(format) => Some(format),
-            Label::PytorchZip | Label::Torchscript => Some(Format::Zip),
+            Label::PytorchZip | Label::Torchscript | Label::Keras => Some(Format::Zip),
             Label::Unreadable => None,
         }
     }
@@ -178,6 +181,7 @@ impl FromStr for Label {
         match s {
             "pytorch-zip" => Ok(Label::PytorchZip),
             "torchscript" => Ok(Label::Torchscript),
+            "keras" => Ok(Label::Keras),
             "unreadable" => Ok(Label::Unreadable),
             _ => s.parse().map(Label::Format),
         }
