@@ -1496,6 +1496,10 @@ gen_readings.samples(register, sys.modules[__name__])
 import gen_pickle_parity  # noqa: E402
 
 gen_pickle_parity.samples(register, ok)
+import gen_framework  # noqa: E402
+
+RULES.update(gen_framework.RULES)
+gen_framework.samples(register)
 
 
 # ---------------------------------------------------------------------------------------------

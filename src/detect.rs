@@ -37,6 +37,11 @@ pub fn detect(data: &[u8]) -> Format {
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
     }
+    // HDF5 behind a user block: the superblock at 512, 1024, 2048, … (before the pickle sniff,
+    // so that a pickle in the user block is analysed as part of the HDF5 file).
+    if crate::formats::hdf5::reader::find_superblock(data).is_some() {
+        return Format::Hdf5;
+    }
     if is_bzip2(data) {
         return Format::Bzip2;
     }
@@ -57,6 +62,12 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if onnx::looks_like_onnx(data) {
         return Format::Onnx;
+    }
+    if crate::formats::tflite::looks_like_tflite(data) {
+        return Format::Tflite;
+    }
+    if crate::formats::tensorflow::detect(data).is_some() {
+        return Format::Tensorflow;
     }
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
     if is_text(data) {

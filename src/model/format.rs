@@ -79,6 +79,10 @@ formats! {
     Gguf => { name: "gguf", container: false, carries_code: false },
     /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
     Hdf5 => { name: "hdf5", container: false, carries_code: false },
+    /// A TensorFlow protobuf: SavedModel, MetaGraphDef, GraphDef, Keras's keras_metadata.pb.
+    Tensorflow => { name: "tensorflow", container: false, carries_code: false },
+    /// A TFLite FlatBuffer.
+    Tflite => { name: "tflite", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }
@@ -127,6 +131,8 @@ pub enum Label {
     Format(Format),
     PytorchZip,
     Torchscript,
+    /// A Keras 3 `.keras` archive (config.json, metadata.json, model.weights.h5 at the root).
+    Keras,
     /// The file could not be read, so nothing is known of its content.
     Unreadable,
 }
@@ -137,6 +143,7 @@ impl Label {
             Label::Format(format) => format.name(),
             Label::PytorchZip => "pytorch-zip",
             Label::Torchscript => "torchscript",
+            Label::Keras => "keras",
             Label::Unreadable => "unreadable",
         }
     }
@@ -145,7 +152,7 @@ impl Label {
     pub fn format(self) -> Option<Format> {
         match self {
             Label::Format(format) => Some(format),
-            Label::PytorchZip | Label::Torchscript => Some(Format::Zip),
+            Label::PytorchZip | Label::Torchscript | Label::Keras => Some(Format::Zip),
             Label::Unreadable => None,
         }
     }
@@ -177,6 +184,7 @@ impl FromStr for Label {
         match s {
             "pytorch-zip" => Ok(Label::PytorchZip),
             "torchscript" => Ok(Label::Torchscript),
+            "keras" => Ok(Label::Keras),
             "unreadable" => Ok(Label::Unreadable),
             _ => s.parse().map(Label::Format),
         }

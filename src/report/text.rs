@@ -412,6 +412,11 @@ fn model_line(model: &ModelReport) -> String {
                 io(&m.outputs)
             )
         }
+        ModelSummary::Keras(m) => framework_line("keras", &place, m),
+        ModelSummary::Hdf5(m) => framework_line("hdf5", &place, m),
+        ModelSummary::Tensorflow(m) => framework_line("tensorflow", &place, m),
+        ModelSummary::Tflite(m) => framework_line("tflite", &place, m),
+        ModelSummary::Torchscript(m) => framework_line("torchscript", &place, m),
         ModelSummary::Safetensors(m) => {
             let dtypes: Vec<String> = m
                 .dtypes
@@ -426,6 +431,46 @@ fn model_line(model: &ModelReport) -> String {
             )
         }
     }
+}
+
+/// `model: keras (keras 3.12.0): Sequential, 3 layers (Dense 2, InputLayer 1); 1 Lambda`
+fn framework_line(
+    format: &str,
+    place: &str,
+    m: &crate::model::summary::FrameworkSummary,
+) -> String {
+    let mut top: Vec<(&String, &u64)> = m.histogram.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut shown: Vec<String> = top
+        .iter()
+        .take(8)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if top.len() > 8 {
+        shown.push(format!("+{} more", top.len() - 8));
+    }
+    let producer = [m.producer.as_str(), m.version.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut line = format!("model{place}: {format}");
+    if !producer.is_empty() {
+        line.push_str(&format!(" ({producer})"));
+    }
+    line.push_str(": ");
+    if !m.entry.is_empty() {
+        line.push_str(&format!("{}, ", m.entry));
+    }
+    line.push_str(&format!("{} {}", m.count, m.units));
+    if !shown.is_empty() {
+        line.push_str(&format!(" ({})", shown.join(", ")));
+    }
+    for note in &m.notes {
+        line.push_str(&format!("; {note}"));
+    }
+    line
 }
 
 /// `x float[1,N]`

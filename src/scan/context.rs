@@ -42,6 +42,8 @@ pub(crate) struct ScanState {
     /// A signature scan stopped (time budget, engine error): no further extract is scanned.
     signature_stopped: bool,
     pub(crate) robustness: Option<Robustness>,
+    /// What the TorchScript archives being analysed define in their code (innermost last).
+    pub(crate) archive_code: Vec<crate::formats::torchscript::ArchiveCode>,
     /// An analyser looked beside the file on disk (external data, shards, repository files).
     pub(crate) reads_neighbours: bool,
     /// Where the analysed file starts in memory, to place members that are slices of it.
@@ -143,6 +145,9 @@ pub enum Origin {
     OnnxStringTensor,
     /// A `__metadata__` value of a safetensors header.
     SafetensorsMetadata,
+    /// A string a framework model carries (Keras Lambda names and constants, HDF5 attributes,
+    /// TensorFlow and TFLite op attributes, TorchScript code).
+    FrameworkString,
     /// A text file, or a text member of an archive (script, config, template).
     TextMember,
     /// A text file or member that is documentation no loader runs: a README or model card,
@@ -165,6 +170,7 @@ impl Origin {
             Origin::OnnxMetadata => "onnx_metadata",
             Origin::OnnxStringTensor => "onnx_string_tensor",
             Origin::SafetensorsMetadata => "safetensors_metadata",
+            Origin::FrameworkString => "framework_string",
             Origin::TextMember => "text_member",
             Origin::Documentation => "documentation",
             Origin::SmallFile => "small_file",
@@ -198,6 +204,7 @@ impl Origin {
             Origin::PickleCallArg
             | Origin::PickleString
             | Origin::OnnxAttribute
+            | Origin::FrameworkString
             | Origin::TextMember => "code",
             Origin::OnnxDocString
             | Origin::OnnxMetadata
@@ -331,6 +338,14 @@ impl<'a> Ctx<'a> {
     /// signature rules (`member`) judge by.
     pub fn name(&self) -> &str {
         name_of(&self.chain, self.path)
+    }
+
+    /// Container nesting depth of the bytes being analysed (0 for the file itself).
+    pub fn archive_defines(&self, module: &str, name: &str) -> bool {
+        self.state
+            .archive_code
+            .last()
+            .is_some_and(|code| code.defines(module, name))
     }
 
     /// Container nesting depth of the bytes being analysed (0 for the file itself).

@@ -139,7 +139,10 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
                 .is_some_and(|dir| !dir.is_empty() && !dir.contains(['/', '!']))
         })
     };
-    if top_level("constants.pkl") {
+    let root_member = |name: &str| members.iter().any(|m| m.member == name);
+    if root_member("config.json") && root_member("metadata.json") {
+        Label::Keras
+    } else if top_level("constants.pkl") {
         Label::Torchscript
     } else if top_level("data.pkl") {
         Label::PytorchZip
@@ -153,6 +156,7 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
 fn probe_support(label: Label, format: Format) -> probe::Support {
     match label {
         Label::PytorchZip | Label::Torchscript => probe::Support::NotYet("PyTorch checkpoints"),
+        Label::Keras => probe::Support::NotYet("keras weights"),
         Label::Format(_) | Label::Unreadable => registry::registration(format).probe,
     }
 }

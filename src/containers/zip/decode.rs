@@ -213,7 +213,18 @@ impl Analysis<'_, '_, '_> {
                 if !r.truncated && r.verifiable {
                     self.check_crc(name, at, bytes, r.crc);
                 }
-                members::hand_over_slice(self.ctx, name, bytes, kind)
+                members::hand_over_slice(self.ctx, name, bytes, kind)?;
+                // Python's zipfile stops reading a stored member at its uncompressed size,
+                // whatever the compressed size says: that shorter reading is analysed too.
+                match usize::try_from(r.usize).ok().and_then(|n| bytes.get(..n)) {
+                    Some(prefix) if prefix.len() < bytes.len() => members::hand_over_slice(
+                        self.ctx,
+                        &format!("{name} (zipfile reading)"),
+                        prefix,
+                        kind,
+                    ),
+                    _ => Ok(()),
+                }
             }
             Decoded::Inflated(c) => {
                 self.report_stop(r, name, &c);

@@ -73,7 +73,12 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 let i = u32::try_from(self.imports.list.len())
                     .map_err(|_| Halt::limit(pos, "too many distinct imports".to_owned()))?;
-                let class = imports::classify(module, name, self.ctx.config());
+                let mut class = imports::classify(module, name, self.ctx.config());
+                // TorchScript: names the archive's own code defines are compiled, not imported.
+                if class.class == imports::Class::Unknown && self.ctx.archive_defines(module, name)
+                {
+                    class.class = imports::Class::Allowed;
+                }
                 self.imports.list.push(Import {
                     module: module.to_owned(),
                     name: name.to_owned(),
