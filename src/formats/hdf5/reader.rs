@@ -467,10 +467,8 @@ impl<'a> R<'a> {
                 let Some((kind, msize, flags)) = header else {
                     break;
                 };
-                if v2 && self.v2_flags & 0x04 != 0 {
-                    if c.skip(2).is_none() {
-                        break;
-                    }
+                if v2 && self.v2_flags & 0x04 != 0 && c.skip(2).is_none() {
+                    break;
                 }
                 let Some(body) = c.take(msize) else {
                     self.problem(
@@ -1157,11 +1155,9 @@ impl<'a> R<'a> {
         if c.take(4) != Some(&b"FHIB"[..]) || c.skip(1 + self.so + heap.off_size).is_none() {
             return self.problem(Some(addr), "a fractal heap indirect block is unreadable");
         }
-        let Some(block_off) = (|| {
-            let mut back = c;
-            back.pos -= heap.off_size;
-            back.uint(heap.off_size)
-        })() else {
+        let mut back = c;
+        back.pos -= heap.off_size;
+        let Some(block_off) = back.uint(heap.off_size) else {
             return;
         };
         let max_direct_rows = (max_direct / start).trailing_zeros() as usize + 2;

@@ -438,7 +438,7 @@ mod tests {
         let _ = read(b"\xe3\xff\xff\xff\x7f");
         let _ = read(b"(\xff\xff\xff\x7f");
         let _ = read(b"r\x05\x00\x00\x00");
-        let deep = vec![b')', 1].repeat(500);
+        let deep = [b')', 1].repeat(500);
         assert!(read(&deep).is_err());
         // A tuple of 200 references to a tuple of 200 references to …: a billion laughs.
         let mut laughs = vec![b'(', 7, 0, 0, 0, b'(' | 0x80, 200, 0, 0, 0];

@@ -137,9 +137,8 @@ fn wide_fan_in_is_bounded() {
     let mut nodes: Vec<NodeDef> = (0..2000)
         .map(|i| node(&format!("n{i}"), "Identity", &[]))
         .collect();
-    for i in 1..2000 {
-        let inputs: Vec<String> = (0..i.min(50)).map(|j| format!("n{}", i - 1 - j)).collect();
-        nodes[i].input = inputs;
+    for (i, node) in nodes.iter_mut().enumerate().skip(1) {
+        node.input = (0..i.min(50)).map(|j| format!("n{}", i - 1 - j)).collect();
     }
     nodes.push(node("read", "ReadFile", &["n1999"]));
     let report = scan(&graph(nodes).encode_to_vec());
