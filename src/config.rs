@@ -150,7 +150,7 @@ impl Config {
         let text = format!(
             "{}\n{}\n{}\n{self:?}",
             env!("CARGO_PKG_VERSION"),
-            crate::rules::markdown(),
+            crate::model::rules::markdown(),
             crate::formats::pickle::imports_table(),
         );
         crate::zone::digest::sha256_hex(text.as_bytes())
@@ -171,6 +171,19 @@ pub struct LimitOverrides {
 }
 
 impl LimitOverrides {
+    /// Whether any limit given is higher than its default (a looser scan).
+    pub fn raises_any(&self) -> bool {
+        let mut raised = ZoneLimits::default();
+        self.apply(&mut raised);
+        let d = ZoneLimits::default();
+        raised.max_total_bytes > d.max_total_bytes
+            || raised.max_member_bytes > d.max_member_bytes
+            || raised.max_ratio > d.max_ratio
+            || raised.max_members > d.max_members
+            || raised.max_depth > d.max_depth
+            || raised.max_path_len > d.max_path_len
+    }
+
     pub fn apply(&self, zone: &mut ZoneLimits) {
         let set = |slot: &mut u64, value: Option<Size>| {
             if let Some(Size(v)) = value {
@@ -274,9 +287,12 @@ pub struct ProbeSettings {
     /// Bytes the behaviour probe may allocate for one model (weights and activations), checked
     /// from declared shapes before anything is allocated.
     pub max_bytes: u64,
-    /// Adversarial flip rate at the policy epsilon, in per mille, above which a model is
-    /// called brittle (an integer so that settings stay `Eq`).
+    /// Adversarial flip rate at the policy epsilon, in per mille, above which the report
+    /// grades a model brittle (an integer so that settings stay `Eq`). A grade, not a finding.
     pub max_flip_permille: u16,
+    /// The gate (`--probe-gate`, `[probe] gate_max_flip_rate`), in per mille: above it a model
+    /// gets PRB003. `None` (the default): robustness never changes the verdict.
+    pub gate_flip_permille: Option<u16>,
 }
 
 impl Default for ProbeSettings {
@@ -288,6 +304,7 @@ impl Default for ProbeSettings {
             inputs: None,
             max_bytes: 1 << 30,
             max_flip_permille: 250,
+            gate_flip_permille: None,
         }
     }
 }

@@ -108,11 +108,18 @@ fn text_report_names_rule_evidence_and_fix() {
         .arg(dir.path().join("bad.pkl"))
         .output()
         .unwrap();
+    // --quiet keeps the verdict line, and only it, after the artifacts that are not clean.
+    let quiet = String::from_utf8(quiet.stdout).unwrap();
+    assert!(quiet.starts_with("malicious"), "{quiet}");
     assert!(
-        !String::from_utf8(quiet.stdout)
+        quiet
+            .lines()
+            .last()
             .unwrap()
-            .contains("artifacts scanned")
+            .starts_with("malicious: 1 artifact scanned"),
+        "{quiet}"
     );
+    assert!(!quiet.contains("most frequent rules"), "{quiet}");
 }
 
 #[test]
@@ -174,14 +181,26 @@ fn bad_input_gets_a_result_and_the_batch_goes_on() {
 
 #[test]
 fn unreadable_paths_are_errors_not_crashes() {
-    let (exit, report) = scan_json(&[std::path::Path::new("/nonexistent/model.pt")], &[]);
-    assert_eq!(exit, 1, "an error verdict fails closed");
+    // A path the user named that does not exist is a usage error, not a scan result.
+    let missing = bin()
+        .args(["scan", "/nonexistent/model.pt"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&missing), 2);
+    // One the walk meets that cannot be read is an `error` result, which fails closed.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/nonexistent/model.pt", dir.path().join("model.pt")).unwrap();
+    let (exit, report) = scan_json(&[dir.path()], &["--fail-on", "malicious"]);
+    assert_eq!(
+        exit, 1,
+        "an error verdict fails closed, whatever --fail-on says"
+    );
     assert_eq!(report["artifacts"][0]["verdict"], "error");
     assert!(
         report["artifacts"][0]["error"]
             .as_str()
             .unwrap()
-            .contains("cannot access")
+            .contains("cannot resolve")
     );
 }
 
@@ -275,4 +294,31 @@ fn keep_zone_writes_members_only_below_the_zone() {
         .filter(|p| !work.starts_with(p) && *p != zone)
         .collect();
     assert!(outside.is_empty(), "written outside the zone: {outside:?}");
+}
+
+/// `quarantine … | head` must not print an error or panic when the reader goes away.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::process::Stdio;
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    for args in [
+        vec!["rules".to_owned()],
+        vec!["scan".to_owned(), samples.display().to_string()],
+        vec!["policy".to_owned(), "--print-default".to_owned()],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // The reader is gone before the first line.
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        assert_ne!(output.status.code(), None, "{args:?}: killed by a signal");
+    }
 }

@@ -6,12 +6,12 @@ use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
 use quarantine::formats::gguf::parse;
-use quarantine::zone::detect::Format;
-use quarantine::{Config, Verdict, engine};
+use quarantine::model::Format;
+use quarantine::{Config, Verdict, scan};
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::default();
-    let report = engine::scan_bytes_as(Format::Gguf, data, Path::new("fuzz.gguf"), "fuzz", &config);
+    let report = scan::scan_bytes_as(Format::Gguf, data, Path::new("fuzz.gguf"), "fuzz", &config);
     assert!(report.error.is_none());
     if report.verdict == Verdict::Clean {
         let (gguf, malformed) = parse::parse(data);

@@ -4,8 +4,8 @@
 //! carries is analysed: the zip (through the engine's second reading from the end) and any GGUF
 //! found inside.
 
-use crate::engine::{Ctx, MemberKind};
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, MemberKind};
 
 /// The kind of executable `data` starts as, if any.
 pub fn kind(data: &[u8]) -> Option<&'static str> {
@@ -43,7 +43,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     );
     // A zip appended to the program (llamafile's weights) is analysed by the engine's reading
     // from the end; otherwise look for GGUF headers inside the program.
-    if crate::zone::detect::has_zip_end_record(data) {
+    if crate::detect::has_zip_end_record(data) {
         return;
     }
     let mut found = 0;

@@ -2,7 +2,10 @@
 
 pub mod executable;
 pub mod gguf;
+pub mod hdf5;
 pub mod hf;
+pub mod hostcalls;
+pub mod keras;
 pub mod numpy;
 pub mod onnx;
 pub mod pickle;
@@ -10,4 +13,7 @@ pub mod pickle;
 pub mod python;
 pub mod safetensors;
 pub mod template;
+pub mod tensorflow;
 pub mod text;
+pub mod tflite;
+pub mod torchscript;

@@ -2,8 +2,8 @@
 //! checkpoint index, a chat template or a JSON file carrying one, a Hugging Face config, a
 //! Python script) and leaves the rest alone.
 
-use crate::engine::Ctx;
 use crate::formats::{hf, safetensors, template};
+use crate::scan::context::Ctx;
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     safetensors::index::analyse(data, ctx);

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::config::{Config, LimitOverrides, ProbeMode};
-use crate::finding::{ArtifactReport, Severity, Verdict};
-use crate::rules::RuleRef;
+use crate::model::finding::{ArtifactReport, Severity, Verdict};
+use crate::model::rules::RuleRef;
 use crate::zone::digest;
 
 /// The file name looked for in the scan root and its parents.
@@ -98,6 +98,8 @@ struct SignaturesSection {
 struct ProbeSection {
     mode: Option<ProbeModeName>,
     budget_seconds: Option<f64>,
+    /// PGD flip rate at 4/255 above which a model is not clean (PRB003); unset: no gate.
+    gate_max_flip_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -124,6 +126,11 @@ struct OverrideSection {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     fail_on: Option<FailOn>,
+    /// Globs (ripgrep syntax) of files and directories the walk leaves out / keeps only.
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
     #[serde(default)]
     pickle: PickleSection,
     #[serde(default)]
@@ -155,6 +162,9 @@ pub struct Policy {
     deep: Option<bool>,
     probe_mode: Option<ProbeMode>,
     probe_budget: Option<Duration>,
+    probe_gate: Option<f64>,
+    exclude: Vec<String>,
+    include: Vec<String>,
     base: Settings,
     overrides: Vec<(GlobSet, Settings)>,
 }
@@ -185,7 +195,10 @@ impl Policy {
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for rules in &mut policy.rule_dirs {
-            *rules = dir.join(&*rules);
+            *rules = confined(dir, rules).map_err(|message| PolicyError::Invalid {
+                path: shown.clone(),
+                message,
+            })?;
         }
         policy.source = Some(PolicySource {
             path: shown,
@@ -230,9 +243,21 @@ impl Policy {
             ),
             None => None,
         };
+        if let Some(rate) = file.probe.gate_max_flip_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            return Err(format!(
+                "[probe] gate_max_flip_rate: {rate} is not a rate between 0 and 1"
+            ));
+        }
+        crate::zone::filter::Filter::new(&file.include, &file.exclude)
+            .map_err(|e| format!("include/exclude: {e}"))?;
         let policy = Policy {
             source: None,
             fail_on: file.fail_on,
+            exclude: file.exclude,
+            include: file.include,
+            probe_gate: file.probe.gate_max_flip_rate,
             rule_dirs: file.signatures.dirs,
             deep: file.signatures.deep,
             probe_mode: file.probe.mode.map(|m| match m {
@@ -264,10 +289,17 @@ impl Policy {
         self.fail_on
     }
 
-    /// The settings of this policy that make a scan less strict than the defaults: failing
-    /// only on malicious, disabled rules, allowed pickle globals, the probe switched off.
+    /// The settings of this policy that make a scan less strict than the defaults (failing
+    /// only on malicious, disabled rules, allowed pickle globals, the probe switched off, limits
+    /// raised) or that make the scanner read files of the policy's choosing (rule directories).
     pub fn weakens(&self) -> Vec<&'static str> {
         let mut found = Vec::new();
+        if !self.rule_dirs.is_empty() {
+            found.push("signatures.dirs");
+        }
+        if self.all_settings().any(|s| s.limits.raises_any()) {
+            found.push("limits raised above the defaults");
+        }
         if self.fail_on == Some(FailOn::Malicious) {
             found.push("fail_on = \"malicious\"");
         }
@@ -283,7 +315,29 @@ impl Policy {
         if self.probe_mode == Some(ProbeMode::Off) {
             found.push("probe.mode = \"off\"");
         }
+        // Leaving files out of the walk is the plainest way to weaken a scan.
+        if !self.exclude.is_empty() {
+            found.push("exclude");
+        }
+        if !self.include.is_empty() {
+            found.push("include");
+        }
         found
+    }
+
+    /// `exclude`: globs the walk leaves out.
+    pub fn exclude(&self) -> &[String] {
+        &self.exclude
+    }
+
+    /// `include`: globs of the only files the walk takes.
+    pub fn include(&self) -> &[String] {
+        &self.include
+    }
+
+    /// `[probe] gate_max_flip_rate`, when set.
+    pub fn probe_gate(&self) -> Option<f64> {
+        self.probe_gate
     }
 
     /// `[signatures] dirs`: rule directories to compile with the shipped rules.
@@ -367,6 +421,31 @@ impl Policy {
 }
 
 /// 1-based line of a byte offset.
+/// `name` joined to the policy's directory `dir`, which it may not leave: a policy names rule
+/// directories of its own tree, never files elsewhere on the machine.
+fn confined(dir: &Path, name: &Path) -> Result<PathBuf, String> {
+    let joined = dir.join(name);
+    let root = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    match std::fs::canonicalize(&joined) {
+        Ok(real) if real.starts_with(&root) => Ok(joined),
+        Ok(real) => Err(format!(
+            "[signatures] dirs: `{}` resolves to {}, outside the policy's directory",
+            name.display(),
+            real.display()
+        )),
+        // A directory that does not exist fails later with its own message.
+        Err(_)
+            if !name.is_absolute()
+                && !name
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir) =>
+        {
+            Ok(joined)
+        }
+        Err(e) => Err(format!("[signatures] dirs: `{}`: {e}", name.display())),
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
         .map_or(0, |t| t.matches('\n').count() + 1)
@@ -375,8 +454,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Finding, Location};
-    use crate::rules::RuleId;
+    use crate::model::finding::{Finding, Location};
+    use crate::model::rules::RuleId;
 
     fn report(rule: RuleId) -> ArtifactReport {
         let location = Location {
@@ -384,6 +463,7 @@ mod tests {
             member: None,
             member_chain: Vec::new(),
             offset: None,
+            line: None,
         };
         let findings = vec![Finding::new(rule, location, "m".to_owned(), None)];
         ArtifactReport {

@@ -11,7 +11,6 @@ pub mod device;
 pub mod mlp;
 pub mod onnx;
 pub mod onnx_ops;
-pub mod report;
 pub mod weights;
 
 use std::time::{Duration, Instant};
@@ -19,10 +18,9 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor};
 
 use crate::config::{ProbeMode, ProbeSettings};
-use crate::engine::Ctx;
-use crate::rules::RuleId;
-use crate::zone::detect::Format;
-use report::{Grade, NamedValue, Robustness, WeightSummary};
+use crate::model::robustness::{Grade, NamedValue, Robustness, WeightSummary};
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
 
 /// Tensors named in `not_probed`.
 const MAX_NAMED: usize = 16;
@@ -67,24 +65,26 @@ pub enum ProbeError {
     TooLarge(String),
 }
 
-/// Probes one artifact. `label` is the format as reported (`pytorch-zip`). Returns `None` for
-/// content that is no model (text, archives of other things).
-pub fn run(format: Format, label: &str, data: &[u8], ctx: &mut Ctx<'_>) -> Option<Robustness> {
+/// How the probe treats a format; each format's is registered in `scan::registry`.
+#[derive(Clone, Copy)]
+pub enum Support {
+    /// The probe reads the format's weights with this function.
+    Reads(fn(&[u8], &ProbeSettings, &mut Ctx<'_>) -> Robustness),
+    /// A model whose weights the probe cannot read yet: reported as skipped, with the reason.
+    NotYet(&'static str),
+    /// No model (text, archives of other things): nothing to report.
+    NoModel,
+}
+
+/// Probes one artifact as its format's registration says. Returns `None` for content that is no
+/// model.
+pub fn run(support: Support, data: &[u8], ctx: &mut Ctx<'_>) -> Option<Robustness> {
     let settings = ctx.config().probe.clone();
     let start = Instant::now();
-    let mut result = match format {
-        Format::Safetensors => safetensors(data, &settings, ctx),
-        Format::Numpy => numpy_array(data, &settings, ctx),
-        Format::Pickle => skipped("the probe does not read pickled tensors yet"),
-        Format::Zip if label != Format::Zip.name() => {
-            skipped("the probe does not read PyTorch checkpoints yet")
-        }
-        Format::Onnx => onnx_model(data, &settings, ctx),
-        Format::Gguf | Format::Hdf5 => skipped(&format!(
-            "the probe does not read {} tensors yet",
-            format.name()
-        )),
-        _ => return None,
+    let mut result = match support {
+        Support::Reads(probe) => probe(data, &settings, ctx),
+        Support::NotYet(what) => skipped(&format!("the probe does not read {what} yet")),
+        Support::NoModel => return None,
     };
     result.runtime_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     if let Some(w) = result.weights.as_ref().filter(|w| w.outlier_tensors > 0) {
@@ -118,7 +118,8 @@ fn skipped(reason: &str) -> Robustness {
     }
 }
 
-fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+/// Weights and, for a plain MLP state dict, behaviour of a safetensors file.
+pub fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
     let device = match device::open(settings.device) {
         Ok(device) => device,
         Err(e) => return skipped(&e.to_string()),
@@ -142,7 +143,14 @@ fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     not_probed.sort();
     let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(&tensors, not_probed, &device, &deadline, ctx);
+    let mut result = probe_tensors(
+        &tensors,
+        not_probed,
+        &device,
+        &deadline,
+        ctx,
+        Holds::Weights,
+    );
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         behaviour::run(
@@ -158,7 +166,8 @@ fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
 }
 
 /// A `.npy` array: its values through the weight probe; an array alone is no model to run.
-fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+/// Weight statistics of a float `.npy` array.
+pub fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
     let Some((itemsize, shape, bytes)) = crate::formats::numpy::float_array(data) else {
         return skipped("the array is not of little-endian floats");
     };
@@ -181,7 +190,7 @@ fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
         data: bytes,
     };
     let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(&[tensor], Vec::new(), &device, &deadline, ctx);
+    let mut result = probe_tensors(&[tensor], Vec::new(), &device, &deadline, ctx, Holds::Data);
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         result.summary = format!("{} (an array: there is no model to run)", result.summary);
@@ -189,7 +198,8 @@ fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
     result
 }
 
-fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+/// Initializer statistics and, for the supported operator subset, behaviour of an ONNX model.
+pub fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
     let device = match device::open(settings.device) {
         Ok(device) => device,
         Err(e) => return skipped(&e.to_string()),
@@ -203,7 +213,14 @@ fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robus
     };
     let tensors = onnx::raw_tensors(&decoded);
     let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(&tensors, decoded.unread.clone(), &device, &deadline, ctx);
+    let mut result = probe_tensors(
+        &tensors,
+        decoded.unread.clone(),
+        &device,
+        &deadline,
+        ctx,
+        Holds::Weights,
+    );
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         behaviour::run(
@@ -271,13 +288,85 @@ pub(crate) fn logits(out: Tensor) -> Result<Tensor, ProbeError> {
     })
 }
 
-/// The weight probe over every tensor, with findings for non-finite values and outliers.
+/// What the tensors of an artifact are: a model's weights and constants, or data (a `.npy`
+/// array of features, where NaN marks a missing value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    Weights,
+    Data,
+}
+
+/// Where non-finite values sit decides what they mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonFinitePlace {
+    /// In a data array: NaN marks missing values, infinities overflowed features. Normal.
+    Data,
+    /// In a scalar or a small constant, or at the ends of a vector of boundaries: the bounds of
+    /// a `Clip`, a padding value, bucket edges. `±inf` there means "unbounded". Normal.
+    Bound,
+    /// In a mask: every finite value is the same and every infinity has one sign (an attention
+    /// mask of 0 and `-inf`). Normal.
+    Mask,
+    /// Spread through a weight matrix: an integrity finding (PRB001).
+    Weights,
+}
+
+impl NonFinitePlace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NonFinitePlace::Data => "data",
+            NonFinitePlace::Bound => "bound",
+            NonFinitePlace::Mask => "mask",
+            NonFinitePlace::Weights => "weights",
+        }
+    }
+
+    /// Where no training or export would put them.
+    pub fn is_unexpected(self) -> bool {
+        self == NonFinitePlace::Weights
+    }
+}
+
+/// A constant this small holding an infinity is a bound or a fill value, not a weight matrix.
+const SMALL_CONSTANT: u64 = 16;
+
+/// Where the non-finite values of tensor `t` (with `stats`) sit.
+pub fn non_finite_place(
+    t: &RawTensor<'_>,
+    stats: &weights::TensorStats,
+    holds: Holds,
+    device: &Device,
+) -> NonFinitePlace {
+    if holds == Holds::Data {
+        return NonFinitePlace::Data;
+    }
+    if stats.nan > 0 {
+        return NonFinitePlace::Weights;
+    }
+    if stats.elements <= SMALL_CONSTANT {
+        return NonFinitePlace::Bound;
+    }
+    let one_sign = stats.pos_inf == 0 || stats.pos_inf == stats.inf;
+    let finite = stats.elements - stats.inf;
+    if one_sign && (finite == 0 || stats.min == stats.max) {
+        return NonFinitePlace::Mask;
+    }
+    // A vector of boundaries open at one or both ends: `[-inf, 0.1, …, 0.9, inf]`.
+    if t.shape.len() <= 1 && stats.inf <= 2 && weights::infinities_at_ends(t, device) == stats.inf {
+        return NonFinitePlace::Bound;
+    }
+    NonFinitePlace::Weights
+}
+
+/// The weight probe over every tensor, with findings for non-finite values where they do not
+/// belong, and for outliers.
 fn probe_tensors(
     tensors: &[RawTensor<'_>],
     mut not_probed: Vec<String>,
     device: &Device,
     deadline: &Deadline,
     ctx: &mut Ctx<'_>,
+    holds: Holds,
 ) -> Robustness {
     let mut w = WeightSummary {
         tensors: (tensors.len() + not_probed.len()) as u64,
@@ -305,18 +394,34 @@ fn probe_tensors(
         w.zero_tensors += u64::from(stats.is_zero());
         w.constant_tensors += u64::from(stats.is_constant() && !stats.is_zero());
         if stats.nan + stats.inf > 0 {
-            ctx.report(
-                RuleId::ProbeNonFiniteWeights,
-                None,
-                format!(
-                    "tensor `{}` {:?} holds {} NaN and {} infinite values",
-                    t.name, t.shape, stats.nan, stats.inf
-                ),
-                Some(format!(
-                    "{}: {} NaN, {} Inf of {} values",
-                    t.name, stats.nan, stats.inf, stats.elements
-                )),
-            );
+            let place = non_finite_place(t, &stats, holds, device);
+            w.non_finite_tensors += 1;
+            if place.is_unexpected() {
+                w.unexpected_nan += stats.nan;
+                w.unexpected_inf += stats.inf;
+                ctx.report(
+                    RuleId::ProbeNonFiniteWeights,
+                    None,
+                    format!(
+                        "tensor `{}` {:?} holds {} NaN and {} infinite values spread through its weights",
+                        t.name, t.shape, stats.nan, stats.inf
+                    ),
+                    Some(format!(
+                        "{}: {} NaN, {} Inf of {} values",
+                        t.name, stats.nan, stats.inf, stats.elements
+                    )),
+                );
+            }
+            if w.non_finite.len() < MAX_NAMED {
+                w.non_finite
+                    .push(crate::model::robustness::NonFiniteTensor {
+                        tensor: t.name.clone(),
+                        shape: t.shape.clone(),
+                        nan: stats.nan,
+                        inf: stats.inf,
+                        place: place.as_str().to_owned(),
+                    });
+            }
         }
         if stats.outliers > 0 {
             w.outlier_tensors += 1;
@@ -356,19 +461,28 @@ fn probe_tensors(
         not_probed.push(format!("{left_out} more"));
     }
     w.not_probed = not_probed;
-    let (grade, summary) = if w.nan + w.inf > 0 {
+    let (grade, summary) = if w.unexpected_nan + w.unexpected_inf > 0 {
         (
             Grade::Tampered,
             format!(
-                "tampered: {} NaN and {} infinite weight values",
-                w.nan, w.inf
+                "tampered: {} NaN and {} infinite values spread through weights",
+                w.unexpected_nan, w.unexpected_inf
             ),
         )
     } else {
-        (
-            Grade::WeightsOnly,
-            format!("weights-only: {} of {} tensors probed", w.probed, w.tensors),
-        )
+        let mut summary = format!("weights-only: {} of {} tensors probed", w.probed, w.tensors);
+        if w.nan + w.inf > 0 {
+            let places: std::collections::BTreeSet<&str> =
+                w.non_finite.iter().map(|n| n.place.as_str()).collect();
+            let places: Vec<&str> = places.into_iter().collect();
+            summary.push_str(&format!(
+                "; {} NaN and {} infinite values, where they are normal ({})",
+                w.nan,
+                w.inf,
+                places.join(", ")
+            ));
+        }
+        (Grade::WeightsOnly, summary)
     };
     Robustness {
         grade,

@@ -6,7 +6,9 @@
 
 pub mod json;
 pub mod jsonl;
+pub mod output;
 pub mod progress;
+pub mod rules_doc;
 pub mod sarif;
 pub mod text;
 
@@ -16,7 +18,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Shard;
-use crate::finding::{ArtifactReport, Verdict};
+use crate::model::finding::{ArtifactReport, Verdict};
 use crate::policy::PolicySource;
 
 /// Version of the JSON report schema. Fields may be added freely; renaming or removing one

@@ -1,8 +1,8 @@
 //! The secure zone: finding artifacts on disk, reading them without executing anything,
-//! recognising their format by content, and hashing them.
+//! and hashing them.
 
-pub mod detect;
 pub mod digest;
+pub mod filter;
 pub mod keep;
 pub mod mmap;
 pub mod sibling;

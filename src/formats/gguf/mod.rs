@@ -11,10 +11,10 @@ pub mod types;
 
 use std::collections::HashSet;
 
-use crate::engine::{Ctx, MemberKind, Origin};
 use crate::formats::template::{self, Strictness};
-use crate::rules::RuleId;
-use crate::summary::{GgufSummary, ModelSummary};
+use crate::model::rules::RuleId;
+use crate::model::summary::{GgufSummary, ModelSummary};
+use crate::scan::context::{Ctx, MemberKind, Origin};
 
 use parse::{Value, ValueType};
 

@@ -1,5 +1,5 @@
 use crate::Verdict;
-use crate::summary::ModelSummary;
+use crate::model::summary::ModelSummary;
 use crate::testing::{codes, scan};
 
 fn gstr(out: &mut Vec<u8>, s: &str) {

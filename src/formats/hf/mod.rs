@@ -17,10 +17,10 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
-use crate::engine::Ctx;
 #[cfg(feature = "python")]
 use crate::formats::python;
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
 use crate::zone::sibling;
 #[cfg(feature = "python")]
 use crate::zone::sibling::Resolved;

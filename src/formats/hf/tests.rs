@@ -1,10 +1,10 @@
 use std::path::Path;
 
 use crate::Verdict;
-use crate::finding::ArtifactReport;
+use crate::model::finding::ArtifactReport;
 
 fn scan(dir: &Path, name: &str) -> ArtifactReport {
-    crate::engine::scan_file(&dir.join(name), name, &crate::Config::default())
+    crate::scan::scan_file(&dir.join(name), name, &crate::Config::default())
 }
 
 fn codes(report: &ArtifactReport) -> Vec<&str> {

@@ -17,8 +17,8 @@ use minijinja::machinery::parse;
 use minijinja::syntax::SyntaxConfig;
 use serde_json::Value as Json;
 
-use crate::engine::{Ctx, Origin};
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, Origin};
 
 use fold::{Env, Val};
 

@@ -1,0 +1,421 @@
+//! Per artifact: map the file, detect its format by content, run the analyser registered for it
+//! ([`registry`]; containers feed their members back through detection), read it a second way
+//! where a loader could, probe it, and decide the verdict from the findings.
+
+pub mod context;
+pub mod registry;
+
+use std::fs::File;
+use std::path::Path;
+use std::sync::Arc;
+
+use bytes::Bytes;
+
+use crate::config::{Config, ProbeMode};
+use crate::detect;
+use crate::model::finding::{ArtifactReport, Finding, Implies, Location, MemberReport};
+use crate::model::rules::RuleId;
+use crate::model::{Format, Label};
+use crate::probe;
+use crate::signatures::{Matcher, Signatures};
+use crate::zone::digest;
+use context::{Ctx, MemberKind, Origin, Release, ScanState};
+use registry::Analyser;
+
+/// Hands the whole of an input to the signature engine: a text file as text, a small file or
+/// member as a whole, and with `--deep` the raw bytes of anything else. Containers are scanned
+/// through their members (their own bytes are compressed, or the members again), and tensor
+/// storage only with `--deep`.
+fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    let settings = &ctx.config().signatures;
+    let container = format.is_container();
+    let small = data.len() as u64 <= settings.small_file_bytes;
+    let origin = if kind == MemberKind::File && format == Format::Text {
+        if context::is_documentation(ctx.name(), data) {
+            Origin::Documentation
+        } else {
+            Origin::TextMember
+        }
+    } else if kind == MemberKind::File && small && !container {
+        Origin::SmallFile
+    } else if settings.deep && !container {
+        Origin::RawBytes
+    } else {
+        return;
+    };
+    let context = if ctx.depth() == 0 {
+        "whole file"
+    } else {
+        "whole member"
+    };
+    ctx.extract(origin, context, Some(0), data);
+}
+
+/// Runs the analyser for `format` over `data`, then hands the whole of it to the signature
+/// engine (after the analyser, so that a rule that already matched a precise extract of these
+/// bytes is not reported again for the whole).
+fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    run_analyser(format, data, ctx, kind);
+    extract_whole(format, data, ctx, kind);
+}
+
+fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
+    // Raw tensor bytes match a data format's weak magic now and then (ONNX starts with two
+    // small bytes, safetensors with a length); the loader never reads them as such. Only what
+    // could run code when read as bytes (a pickle, an archive holding one) is followed there.
+    if kind == MemberKind::Opaque && !format.can_carry_code() {
+        return;
+    }
+    match registry::registration(format).analyser {
+        Analyser::Run(analyse) => analyse(data, ctx),
+        Analyser::NotYet => ctx.report(
+            RuleId::FormatNotAnalysed,
+            Some(0),
+            format!("recognised as {format}, whose content the scanner does not analyse yet"),
+            None,
+        ),
+    }
+}
+
+/// Other readings of the same bytes (a zip is found from its end, a pickle, safetensors or tar
+/// header from the start: `torch.load` opens anything `zipfile` accepts, and tries `tarfile`
+/// before `pickle`): each is a polyglot finding, and each is analysed, so the worst reading sets
+/// the verdict. A zip whose directory lies inside one member of the file's container reading
+/// (a `.nemo` model stored as the last member of a tar) is that member, already analysed, not
+/// a second reading; a zip an analyser already reached as embedded content (a pickle's trailing
+/// data) is not read twice.
+fn analyse_other_readings(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
+    for other in detect::other_readings(data, format) {
+        if other == Format::Zip && zip_is_a_member(data, ctx) {
+            continue;
+        }
+        ctx.report(
+            RuleId::Polyglot,
+            None,
+            format!(
+                "the file reads as {} from its start and as {} {}; loaders that pick one reading run what the other hides",
+                format.name(),
+                other.name(),
+                if other == Format::Zip { "from its end" } else { "as well" }
+            ),
+            Some(format!("{} vs {}", format.name(), other.name())),
+        );
+        let already_read =
+            other == Format::Zip && ctx.state().members.iter().any(|m| m.format == Format::Zip);
+        if !already_read {
+            ctx.nested_as(
+                other,
+                &format!("({} reading)", other.name()),
+                data,
+                MemberKind::File,
+            );
+        }
+    }
+}
+
+/// Whether the zip found from the end of `data` lies inside one zip member of the file's
+/// container reading.
+fn zip_is_a_member(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    let Some((end_at, dir_at)) = detect::zip_end_record(data) else {
+        return false;
+    };
+    ctx.state().spans.iter().any(|&(offset, len, format)| {
+        format == Format::Zip && offset <= dir_at && end_at + 22 <= offset + len
+    })
+}
+
+/// What to call the artifact: a zip is named after what its members make it, the way PyTorch
+/// writes them (`torch.save`: `<name>/data.pkl` beside `<name>/data/`; `torch.jit.save`: also
+/// `<name>/constants.pkl` and `<name>/code/`).
+fn label(format: Format, members: &[MemberReport]) -> Label {
+    if format != Format::Zip {
+        return Label::Format(format);
+    }
+    let top_level = |suffix: &str| {
+        members.iter().any(|m| {
+            m.member
+                .strip_suffix(suffix)
+                .and_then(|dir| dir.strip_suffix('/'))
+                .is_some_and(|dir| !dir.is_empty() && !dir.contains(['/', '!']))
+        })
+    };
+    let root_member = |name: &str| members.iter().any(|m| m.member == name);
+    if root_member("config.json") && root_member("metadata.json") {
+        Label::Keras
+    } else if top_level("constants.pkl") {
+        Label::Torchscript
+    } else if top_level("data.pkl") {
+        Label::PytorchZip
+    } else {
+        Label::Format(format)
+    }
+}
+
+/// How the probe treats the artifact: as its format's registration says, except that PyTorch
+/// checkpoints (zips by format) hold weights it cannot read yet.
+fn probe_support(label: Label, format: Format) -> probe::Support {
+    match label {
+        Label::PytorchZip | Label::Torchscript => probe::Support::NotYet("PyTorch checkpoints"),
+        Label::Keras => probe::Support::NotYet("keras weights"),
+        Label::Format(_) | Label::Unreadable => registry::registration(format).probe,
+    }
+}
+
+/// Extensions of formats that cannot run code when loaded.
+const DATA_ONLY_EXTENSIONS: &[&str] = &[
+    "safetensors",
+    "onnx",
+    "gguf",
+    "ggml",
+    "npy",
+    "json",
+    "txt",
+    "h5",
+    "hdf5",
+    "tflite",
+];
+
+/// Reports `FMT002` when the file's name promises a data-only format but its content carries a
+/// pickle. Called only after analysis found one.
+fn check_data_only_extension(path: &Path, ctx: &mut Ctx<'_>) {
+    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
+        return;
+    };
+    let ext = ext.to_ascii_lowercase();
+    if DATA_ONLY_EXTENSIONS.contains(&ext.as_str()) {
+        ctx.report(
+            RuleId::ExtensionMismatch,
+            Some(0),
+            format!("named `.{ext}` (a data-only format) but its content carries a pickle, which runs code when loaded"),
+            None,
+        );
+    }
+}
+
+/// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
+/// gets an `error` verdict with the reason.
+pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
+    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
+    scan_file_with(
+        path,
+        display,
+        config,
+        scanner.as_mut().map(|s| s as &mut dyn Matcher),
+    )
+}
+
+/// Like [`scan_file`], with a signature scanner the caller keeps between files (one per worker
+/// thread).
+pub fn scan_file_with(
+    path: &Path,
+    display: &str,
+    config: &Config,
+    matcher: Option<&mut dyn Matcher>,
+) -> ArtifactReport {
+    let file = match open_regular(path) {
+        Ok(file) => file,
+        Err(why) => return ArtifactReport::failed(display.to_owned(), why),
+    };
+    match crate::zone::mmap::map(&file) {
+        Ok(mapped) => {
+            let mapped = Arc::new(mapped);
+            let whole = Bytes::from_owner(crate::zone::mmap::Shared(Arc::clone(&mapped)));
+            scan(
+                detect::detect(&whole),
+                &whole,
+                (path, Some(path)),
+                display,
+                config,
+                (&|part| mapped.release(part), Some(&whole)),
+                matcher,
+            )
+        }
+        Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
+    }
+}
+
+/// Opens `path` for reading without blocking and checks, on the open descriptor, that it is a
+/// regular file: opening a FIFO for reading would otherwise wait for a writer forever, and a
+/// device or socket has no end. Checking the descriptor rather than the path leaves no gap
+/// for the file to be swapped between check and open.
+fn open_regular(path: &Path) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read metadata: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{}, not a regular file: not read (reading it could block or never end)",
+            crate::zone::walk::special_kind(meta.file_type())
+        ));
+    }
+    Ok(file)
+}
+
+/// Scans bytes already in memory as if they were the file at `path` (whose name is only
+/// compared with the content, never used to pick an analyser).
+pub fn scan_bytes(data: &[u8], path: &Path, display: &str, config: &Config) -> ArtifactReport {
+    scan_bytes_as(detect::detect(data), data, path, display, config)
+}
+
+/// Like [`scan_bytes`], but analyses the bytes as `format` whatever detection would say (for
+/// fuzzing one analyser directly).
+pub fn scan_bytes_as(
+    format: Format,
+    data: &[u8],
+    path: &Path,
+    display: &str,
+    config: &Config,
+) -> ArtifactReport {
+    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
+    let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
+    scan(
+        format,
+        data,
+        (path, None),
+        display,
+        config,
+        (&|_| {}, None),
+        matcher,
+    )
+}
+
+/// Inputs at least this large are hashed on another thread while they are analysed.
+const PARALLEL_HASH_ABOVE: usize = 4 << 20;
+
+/// `paths`: the name the bytes go by, and where they are on disk if they are a file there.
+fn scan(
+    format: Format,
+    data: &[u8],
+    (path, disk_path): (&Path, Option<&Path>),
+    display: &str,
+    config: &Config,
+    (release, whole): (Release<'_>, Option<&Bytes>),
+    mut matcher: Option<&mut dyn Matcher>,
+) -> ArtifactReport {
+    let mut state = ScanState::new(data);
+    let mut analyse_all = |state: &mut ScanState| {
+        let mut ctx = Ctx::root(
+            config,
+            display,
+            disk_path,
+            format,
+            state,
+            (release, whole),
+            context::lend(&mut matcher),
+            analyse,
+        );
+        analyse(format, data, &mut ctx, MemberKind::File);
+        analyse_other_readings(format, data, &mut ctx);
+        let carries_pickle = format == Format::Pickle
+            || ctx
+                .state()
+                .members
+                .iter()
+                .any(|m| m.format == Format::Pickle);
+        if carries_pickle {
+            check_data_only_extension(path, &mut ctx);
+        }
+        let malicious = ctx
+            .state()
+            .findings
+            .iter()
+            .any(|f| f.verdict == Implies::Malicious);
+        if config.probe.mode != ProbeMode::Off && !malicious {
+            let support = probe_support(label(format, &ctx.state().members), format);
+            ctx.state().robustness = probe::run(support, data, &mut ctx);
+        }
+    };
+    // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
+    // doing them side by side keeps a scan close to the cost of hashing alone. Below a few MiB
+    // handing work to another thread costs more than it saves (a batch is already parallel
+    // across artifacts). The analysis stays on this thread: the signature scanner belongs to it.
+    let sha256 = if data.len() < PARALLEL_HASH_ABOVE {
+        analyse_all(&mut state);
+        digest::sha256_hex_chunked(data, release)
+    } else {
+        let mut sha256 = String::new();
+        rayon::in_place_scope(|scope| {
+            scope.spawn(|_| sha256 = digest::sha256_hex_chunked(data, release));
+            analyse_all(&mut state);
+        });
+        sha256
+    };
+    for (rule, &(_, left_out)) in &state.per_rule {
+        // A listed finding of the rule carries its severity and verdict (signature rules take
+        // theirs from the rule's meta).
+        let listed = state.findings.iter().find(|f| &f.rule_id == rule);
+        if let (true, Some(listed)) = (left_out > 0, listed) {
+            let summary = Finding {
+                message: format!("{left_out} more findings of this rule were not listed"),
+                location: Location {
+                    path: display.to_owned(),
+                    member: None,
+                    member_chain: Vec::new(),
+                    offset: None,
+                    line: None,
+                },
+                evidence: None,
+                ..listed.clone()
+            };
+            state.findings.push(summary);
+        }
+    }
+    ArtifactReport {
+        path: display.to_owned(),
+        sha256: Some(sha256),
+        size: data.len() as u64,
+        format: label(format, &state.members),
+        verdict: ArtifactReport::decide(&state.findings, state.keep_error.as_deref()),
+        findings: state.findings,
+        members: state.members,
+        models: state.models,
+        aliases: Vec::new(),
+        error: state.keep_error,
+        robustness: state.robustness,
+        reads_neighbours: state.reads_neighbours,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn members(names: &[&str]) -> Vec<MemberReport> {
+        names
+            .iter()
+            .map(|n| MemberReport {
+                member: (*n).to_owned(),
+                sha256: String::new(),
+                size: 0,
+                format: Format::Unknown,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn zips_are_labelled_by_their_pytorch_layout() {
+        let torch = members(&["model/data.pkl", "model/data/0", "model/version"]);
+        assert_eq!(label(Format::Zip, &torch), Label::PytorchZip);
+        let script = members(&["m/data.pkl", "m/constants.pkl", "m/code/__torch__.py"]);
+        assert_eq!(label(Format::Zip, &script), Label::Torchscript);
+        for plain in [
+            &["data.pkl"][..],
+            &["a/b/data.pkl"],
+            &["mydata.pkl"],
+            &["x.zip!m/data.pkl"],
+        ] {
+            assert_eq!(
+                label(Format::Zip, &members(plain)),
+                Label::Format(Format::Zip),
+                "{plain:?}"
+            );
+        }
+        assert_eq!(label(Format::Pickle, &torch), Label::Format(Format::Pickle));
+    }
+}
