@@ -123,7 +123,7 @@ mod tests {
             .copied()
             .filter(|&f| matches!(registration(f).analyser, Analyser::NotYet))
             .collect();
-        assert_eq!(not_yet, []);
+        assert_eq!(not_yet, Vec::<Format>::new());
     }
 
     /// Containers hand their members to the probe through detection, never their own bytes.

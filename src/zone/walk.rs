@@ -363,7 +363,7 @@ mod tests {
         std::fs::write(dir.path().join("secret"), b"z").unwrap();
         std::os::unix::fs::symlink("../../blobs/abc", snap.join("config.json")).unwrap();
         std::os::unix::fs::symlink("../../../blobs/def", snap.join("onnx/model.onnx")).unwrap();
-        std::os::unix::fs::symlink("../../../../secret", snap.join("stolen")).unwrap();
+        std::os::unix::fs::symlink("../../../secret", snap.join("stolen")).unwrap();
         std::os::unix::fs::symlink("../../blobs", snap.join("all-blobs")).unwrap();
         let (artifacts, errors) = walk(&[snap.clone()], &pool());
         let names: Vec<&str> = artifacts.iter().map(|a| a.relative.as_str()).collect();
