@@ -51,6 +51,10 @@ fn plain_and_obfuscated_escapes_are_found() {
         "{% set x = [lipsum] %}{{ x|map('at' ~ 'tr', '__glo' ~ 'bals__')|first }}",
         "{{ lipsum|attr('%s%s' % ('__glo', 'bals__')) }}",
         "{%- generation -%}{{ cycler.__init__ }}{%- endgeneration -%}",
+        // Calls right after filters (Jinja2 parses them; minijinja needs the parentheses).
+        "{{ lipsum|attr('__glo' ~ 'bals__')|attr('get')('os') }}",
+        "{{ self|attr('_TemplateReference__context')|attr('cycler')('x') }}",
+        "{% for m in messages %}{{ (lipsum|attr(g))['os']|attr('popen')('id')|attr('read')() }}{% endfor %}",
     ];
     for source in malicious {
         assert!(is_escape(source), "not caught: {source}");
@@ -129,7 +133,35 @@ fn unparseable_templates_say_why_and_bombs_do_not_crash() {
 }
 
 #[test]
+fn calls_after_filters_are_parenthesised_as_jinja2_reads_them() {
+    let repaired = |s: &str| parenthesise_filter_calls(s);
+    assert_eq!(
+        repaired("{{ x|attr('a')('b') }}").as_deref(),
+        Some("{{ (x|attr('a'))('b') }}")
+    );
+    assert_eq!(
+        repaired("{{ a.b[0]|f(1)|g(2)(3)|h(4)(5) }}").as_deref(),
+        Some("{{ ((a.b[0]|f(1)|g(2))(3)|h(4))(5) }}")
+    );
+    assert_eq!(
+        repaired("{% for c in x|f(1)(2) %}{% endfor %}").as_deref(),
+        Some("{% for c in (x|f(1))(2) %}{% endfor %}")
+    );
+    assert_eq!(
+        repaired("{{ 'a' ~ x|f(1)(2) }}").as_deref(),
+        Some("{{ 'a' ~ (x|f(1))(2) }}")
+    );
+    // Filter arguments are not calls; nothing else is touched.
+    assert_eq!(repaired("{{ x|attr('a') }}{{ f(1)(2) }}"), None);
+    let chained = "{{ x".to_owned() + &"|f(1)(2)".repeat(3000) + " }}";
+    let _ = analyse_source(&chained);
+}
+
+#[test]
 fn generation_tags_are_rewritten_in_place() {
+    // A tag-length byte offset inside a multi-byte character is no char boundary.
+    assert!(analyse_source("{% endif %}{{'<｜Assistant｜>'}}").is_err());
+    assert!(analyse_source("{%｜generation｜%}").is_err());
     let source = "{%- generation -%}x{% endgeneration %}";
     let rewritten = rewrite_extensions(source);
     assert_eq!(rewritten.len(), source.len());
