@@ -41,8 +41,8 @@ fn ordinary_modelling_code_named_by_auto_map_is_remote_code_only() {
     for name in ["modeling_llama.py", "configuration_llama.py"] {
         std::fs::copy(modeling.join(name), dir.path().join(name)).unwrap();
     }
-    let config = std::fs::read_to_string(common::repo().join("tests/data/hf/llama/config.json"))
-        .unwrap();
+    let config =
+        std::fs::read_to_string(common::repo().join("tests/data/hf/llama/config.json")).unwrap();
     let mut config: Value = serde_json::from_str(&config).unwrap();
     config["auto_map"] = serde_json::json!({
         "AutoConfig": "configuration_llama.LlamaConfig",

@@ -352,6 +352,9 @@ fn unanalysed_script(why: &str, ctx: &mut Ctx<'_>) {
 /// Python parser, so a file that Python would run is reported as not analysed.
 #[cfg(not(feature = "python"))]
 pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
+    if crate::scan::context::is_documentation(ctx.name(), data) {
+        return;
+    }
     let looks = std::str::from_utf8(data).is_ok_and(looks_like_python);
     if looks && python_by_name(ctx.name(), data) {
         unanalysed_script(
@@ -366,7 +369,10 @@ pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
 /// reported as not analysed (fail closed).
 #[cfg(feature = "python")]
 pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
-    if data.trim_ascii_start().starts_with(b"{") {
+    // Snippets in a README or model card are documentation, judged by signatures as such.
+    if data.trim_ascii_start().starts_with(b"{")
+        || crate::scan::context::is_documentation(ctx.name(), data)
+    {
         return;
     }
     let by_name = python_by_name(ctx.name(), data);

@@ -200,7 +200,17 @@ fn cut_and_spliced_real_templates_never_panic() {
         }
     }
     assert!(!files.is_empty());
-    const SPLICES: &[&str] = &["{{", "{%", "}}", "|attr('__x__')(", ")(", "|", "'", "{% generation %}", "｜"];
+    const SPLICES: &[&str] = &[
+        "{{",
+        "{%",
+        "}}",
+        "|attr('__x__')(",
+        ")(",
+        "|",
+        "'",
+        "{% generation %}",
+        "｜",
+    ];
     for path in files {
         let text = std::fs::read_to_string(&path).unwrap();
         let cuts: Vec<usize> = text
