@@ -21,7 +21,10 @@ fn hex(d: &[u8]) -> String {
 
 /// Serves `routes` (path with query → body) until the test ends; records request paths and
 /// authorization headers.
-fn serve(routes: HashMap<String, Vec<u8>>) -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+/// Requests the mock Hub saw: path and `Authorization` header.
+type Seen = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
+fn serve(routes: HashMap<String, Vec<u8>>) -> (String, Seen) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let seen = Arc::new(Mutex::new(Vec::new()));

@@ -365,7 +365,7 @@ mod tests {
         std::os::unix::fs::symlink("../../../blobs/def", snap.join("onnx/model.onnx")).unwrap();
         std::os::unix::fs::symlink("../../../secret", snap.join("stolen")).unwrap();
         std::os::unix::fs::symlink("../../blobs", snap.join("all-blobs")).unwrap();
-        let (artifacts, errors) = walk(&[snap.clone()], &pool());
+        let (artifacts, errors) = walk(std::slice::from_ref(&snap), &pool());
         let names: Vec<&str> = artifacts.iter().map(|a| a.relative.as_str()).collect();
         assert_eq!(names, ["config.json", "onnx/model.onnx"], "{errors:?}");
         assert!(artifacts[0].display.ends_with("snapshots/rev1/config.json"));

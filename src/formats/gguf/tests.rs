@@ -27,7 +27,7 @@ fn file(kvs: &[(&str, &str)], tensors: &[(&str, &[u64], u32, u64)], data: &[u8])
         out.extend_from_slice(&ty.to_le_bytes());
         out.extend_from_slice(&offset.to_le_bytes());
     }
-    while out.len() % 32 != 0 {
+    while !out.len().is_multiple_of(32) {
         out.push(0);
     }
     out.extend_from_slice(data);

@@ -256,10 +256,7 @@ fn parenthesise_filter_calls(source: &str) -> Option<String> {
         // Back over the filtered operand: atoms, `.name`, `[…]`, `(…)` and earlier filters.
         let mut start = pipe;
         let mut need_operand = true;
-        loop {
-            let Some(prev) = start.checked_sub(1) else {
-                break;
-            };
+        while let Some(prev) = start.checked_sub(1) {
             budget = budget.checked_sub(1)?;
             let token = &tokens[prev].0;
             if need_operand {
@@ -1122,8 +1119,8 @@ fn format_fields(fmt: &str) -> Vec<&str> {
     let mut rest = fmt;
     while let Some(i) = rest.find('{') {
         let tail = &rest[i..];
-        if tail.starts_with("{{") {
-            rest = &tail[2..];
+        if let Some(after) = tail.strip_prefix("{{") {
+            rest = after;
             continue;
         }
         let Some(end) = tail.find('}') else { break };
