@@ -17,6 +17,7 @@ pub mod finding;
 pub mod formats;
 pub mod policy;
 pub mod probe;
+pub mod provenance;
 pub mod report;
 pub mod rules;
 pub mod signatures;

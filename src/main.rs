@@ -63,6 +63,22 @@ enum Command {
     /// Combine the JSONL outputs of several runs (the shards of one) into one report.
     #[command(after_help = EXIT_CODES)]
     Merge(MergeArgs),
+    /// Scan, and when every artifact passes, sign the model (an OpenSSF Model Signing bundle)
+    /// and the admission (an in-toto attestation of the verdict). A failing verdict writes
+    /// nothing and exits 1; a malicious finding is never admitted. The scan report goes to
+    /// standard output or --report FILE.
+    #[command(after_help = EXIT_CODES, mut_arg("output", |a| a.short(None).long("report")))]
+    Admit(Box<AdmitArgs>),
+    #[command(flatten)]
+    Provenance(quarantine::provenance::cli::Command),
+}
+
+#[derive(clap::Args)]
+struct AdmitArgs {
+    #[command(flatten)]
+    scan: ScanArgs,
+    #[command(flatten)]
+    admit: quarantine::provenance::cli::AdmitArgs,
 }
 
 #[derive(clap::Args)]
@@ -201,6 +217,8 @@ struct ScanArgs {
     limits: LimitArgs,
     #[command(flatten)]
     probe: ProbeArgs,
+    #[command(flatten)]
+    log: quarantine::provenance::cli::LogArgs,
 }
 
 /// The robustness probe: weights read into candle, models run without their code and attacked
@@ -400,6 +418,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(*args),
         Command::Merge(args) => merge(args),
+        Command::Admit(args) => admit(*args),
+        Command::Provenance(command) => quarantine::provenance::cli::run(command),
         Command::Policy {
             print_default,
             check,
@@ -518,16 +538,17 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
         .any(|s| s.namespace == namespace && Path::new(&s.file).starts_with(dir))
 }
 
-fn scan(args: ScanArgs) -> Result<ExitCode> {
-    let policy = load_policy(args.policy, args.no_policy, &args.paths)?;
+/// The policy and scan settings of a `scan` (or `admit`) command line.
+fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
+    let policy = load_policy(args.policy.clone(), args.no_policy, &args.paths)?;
     let signatures = args.signatures.load(policy.rule_dirs())?;
     let config = Config {
         probe: args.probe.settings(&policy)?,
         onnx: args.limits.onnx(),
         safetensors: args.limits.safetensors(),
-        allow_globals: args.allow_globals,
-        deny_globals: args.deny_globals,
-        keep_zone: args.keep_zone,
+        allow_globals: args.allow_globals.clone(),
+        deny_globals: args.deny_globals.clone(),
+        keep_zone: args.keep_zone.clone(),
         signatures: SignatureSettings {
             rules: Some(Arc::new(signatures)),
             small_file_bytes: args
@@ -539,6 +560,11 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;
+    Ok((policy, config))
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let (policy, config) = prepare(&args)?;
     let cache = match &args.cache {
         Some(dir) => {
             Some(Cache::open(dir).with_context(|| format!("cannot use cache {}", dir.display()))?)
@@ -546,7 +572,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         None => None,
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
-    let mut sink = open_sink(&args.output)?;
+    let log = args.log.open(&policy, None)?;
+    let mut sink = quarantine::provenance::cli::LogTee::new(open_sink(&args.output)?);
     let plan = Plan::new(&args.paths, args.shard, args.jobs).context("starting workers")?;
     let batch = Batch {
         config: &config,
@@ -555,11 +582,44 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         cache: cache.as_ref(),
         jobs: args.jobs,
     };
-    let mut progress = Progress::new(sink.as_mut(), plan.len() as u64);
+    let mut progress = Progress::new(&mut sink, plan.len() as u64);
     let tally = batch
         .run(&plan, &mut progress)
         .context("writing the report")?;
+    drop(progress);
+    if let Some(log) = &log {
+        quarantine::provenance::cli::log_scan(log, &args.paths, &policy, &tally, sink.records)?;
+    }
     Ok(exit_code(&tally, fail_on))
+}
+
+fn admit(args: AdmitArgs) -> Result<ExitCode> {
+    let AdmitArgs { scan, admit } = args;
+    let (mut policy, config) = prepare(&scan)?;
+    policy.for_admission();
+    let fail_on = scan
+        .output
+        .fail_on
+        .map(FailOn::policy)
+        .or(policy.fail_on())
+        .unwrap_or(policy::FailOn::Suspicious);
+    let batch = Batch {
+        config: &config,
+        cli_limits: &scan.limits.overrides(),
+        policy: &policy,
+        cache: None,
+        jobs: scan.jobs,
+    };
+    let sink = open_sink(&scan.output)?;
+    quarantine::provenance::cli::admit(
+        &admit,
+        &scan.log,
+        &scan.paths,
+        &batch,
+        scan.jobs,
+        fail_on,
+        sink,
+    )
 }
 
 /// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.
@@ -577,7 +637,14 @@ fn load_policy(given: Option<PathBuf>, none: bool, paths: &[PathBuf]) -> Result<
     let Some(found) = paths.first().and_then(|p| Policy::discover(p)) else {
         return Ok(Policy::default());
     };
-    let policy = Policy::load(&found)?;
+    let mut policy = Policy::load(&found)?;
+    if let Some(log) = policy.forget_log() {
+        eprintln!(
+            "quarantine: ignoring [log] path = {} of discovered policy {} (name it with --policy)",
+            log.display(),
+            found.display()
+        );
+    }
     let weakens = policy.weakens();
     if !weakens.is_empty() && inside_scanned_dir(&found, paths) {
         anyhow::bail!(
