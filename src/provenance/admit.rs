@@ -88,7 +88,6 @@ pub struct Outcome {
 }
 
 struct Prepared {
-    root: PathBuf,
     manifest: Manifest,
     signature: PathBuf,
     attestation: PathBuf,
@@ -152,7 +151,6 @@ pub fn admit(
         let attestation = oms::sign_statement(&statement, key)?;
         write_atomic(&p.signature, signature.to_json()?.as_bytes())?;
         write_atomic(&p.attestation, attestation.to_json()?.as_bytes())?;
-        let _ = &p.root;
     }
     Ok(outcomes)
 }
@@ -304,7 +302,6 @@ fn judge(
     Ok((
         outcome,
         Some(Prepared {
-            root,
             manifest,
             signature,
             attestation,

@@ -9,7 +9,7 @@
 //! writing the new one, so concurrent writers never fork the chain.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
@@ -328,11 +328,6 @@ pub fn head(path: &Path) -> Result<(u64, String)> {
     let mut file =
         File::open(path).with_context(|| format!("cannot read log {}", path.display()))?;
     last(&mut file, path)
-}
-
-/// `io::Error` for callers that want one.
-pub fn io_error(e: anyhow::Error) -> io::Error {
-    io::Error::other(e.to_string())
 }
 
 #[cfg(test)]

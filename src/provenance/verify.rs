@@ -106,7 +106,7 @@ pub fn verify(path: &Path, key: &PublicKey, options: &VerifyOptions, fail_on: Fa
                 .filter_map(|p| below(&root, p)),
         );
     }
-    compare(path, &manifest, &ignore, options.allow_extra, &mut report);
+    compare(path, &manifest, &ignore, &mut report);
     if attestation.exists() {
         report.attestation = Some(attestation.display().to_string());
         check_attestation(&attestation, key, &manifest, fail_on, &mut report);
@@ -150,7 +150,6 @@ fn compare(
         .into_iter()
         .partition(|f| signed.contains_key(f.name.as_str()));
     report.extra = extra.into_iter().map(|f| f.name).collect();
-    let _ = allow_extra;
     report.bytes = listed
         .iter()
         .filter_map(|f| std::fs::metadata(&f.path).ok())
@@ -364,7 +363,7 @@ fn release(path: &Path, key: &PublicKey) -> Release {
                 .filter_map(|p| below(&root, p)),
         );
     }
-    compare(model, &manifest, &ignore, false, &mut report);
+    compare(model, &manifest, &ignore, &mut report);
     let differences = report.changed.len() + report.missing.len() + report.extra.len();
     if report.problems.is_empty() && differences == 0 {
         out.status = "verifies".to_owned();
