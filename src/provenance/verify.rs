@@ -131,13 +131,7 @@ pub fn verify(path: &Path, key: &PublicKey, options: &VerifyOptions, fail_on: Fa
 }
 
 /// Hashes the files on disk (in parallel) and compares them with the signed manifest.
-fn compare(
-    path: &Path,
-    manifest: &Manifest,
-    ignore: &[String],
-    allow_extra: bool,
-    report: &mut Report,
-) {
+fn compare(path: &Path, manifest: &Manifest, ignore: &[String], report: &mut Report) {
     let files = match oms::list_files(path, ignore, manifest.allow_symlinks) {
         Ok(files) => files,
         Err(e) => {
