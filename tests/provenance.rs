@@ -348,7 +348,18 @@ fn the_audit_log_chains_every_run_and_names_the_first_bad_line() {
     let out = admit(&m, &key, &["--log", s(&log), "--log-checkpoint-every", "3"]);
     assert_eq!(code(&out), 0, "{}", text(&out));
     for _ in 0..3 {
-        let out = verify(&m, &public, &["--log", s(&log), "--log-key", s(&key)]);
+        let out = verify(
+            &m,
+            &public,
+            &[
+                "--log",
+                s(&log),
+                "--log-key",
+                s(&key),
+                "--log-checkpoint-every",
+                "3",
+            ],
+        );
         assert_eq!(code(&out), 0, "{}", text(&out));
     }
     let out = run(&[
