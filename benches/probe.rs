@@ -15,7 +15,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use quarantine::config::{DeviceKind, ProbeMode, ProbeSettings};
-use quarantine::{Config, engine};
+use quarantine::{Config, scan};
 
 /// F32 tensors as a safetensors file, values from a fixed-seed generator (centred, scaled
 /// 1/sqrt(fan-in) like an initialised layer).
@@ -96,7 +96,7 @@ fn mlp_probe(dir: &Path) {
     let budget = ProbeSettings::default().budget;
     let cfg = config(ProbeMode::Auto, budget);
     for _ in 0..3 {
-        let (report, wall) = time(|| engine::scan_file(&path, "mlp.safetensors", &cfg));
+        let (report, wall) = time(|| scan::scan_file(&path, "mlp.safetensors", &cfg));
         let r = report.robustness.expect("probed");
         println!(
             "mlp {params} parameters: probe {} ms on {} (scan {:.0} ms), {:.0}% of the default {} s budget; grade {}",
@@ -135,8 +135,8 @@ fn weight_throughput(dir: &Path) {
     let openssl_ok = status.is_ok_and(|s| s.status.success());
     let off = config(ProbeMode::Off, Duration::from_secs(3600));
     let on = config(ProbeMode::Auto, Duration::from_secs(3600));
-    let (_, scan_off) = time(|| engine::scan_file(&path, "big", &off));
-    let (report, scan_on) = time(|| engine::scan_file(&path, "big", &on));
+    let (_, scan_off) = time(|| scan::scan_file(&path, "big", &off));
+    let (report, scan_on) = time(|| scan::scan_file(&path, "big", &on));
     let r = report.robustness.expect("probed");
     let probe_s = r.runtime_ms as f64 / 1e3;
     println!(

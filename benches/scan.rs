@@ -19,10 +19,10 @@ use std::time::{Duration, Instant};
 use criterion::{Criterion, Throughput};
 use std::sync::Arc;
 
+use quarantine::Format;
 use quarantine::config::SignatureSettings;
 use quarantine::signatures::{self, cache, sources};
-use quarantine::zone::detect::Format;
-use quarantine::{Config, engine};
+use quarantine::{Config, scan};
 
 /// A protocol-4 pickle of `n` small tuples `('key', i, 1.5)` in a list, appended in batches of
 /// 1000 as CPython's pickler does.
@@ -53,7 +53,7 @@ fn pickle_throughput(c: &mut Criterion) {
     group.sample_size(10);
     group.bench_function("many_small_objects", |b| {
         b.iter(|| {
-            engine::scan_bytes_as(
+            scan::scan_bytes_as(
                 Format::Pickle,
                 &data,
                 Path::new("bench.pkl"),
@@ -132,7 +132,7 @@ fn scan_vs_openssl() {
         assert!(status.is_ok_and(|s| s.success()), "openssl dgst failed");
     });
     let scan = time(5, || {
-        let report = engine::scan_file(&path, "bench", &config);
+        let report = scan::scan_file(&path, "bench", &config);
         assert_eq!(
             report.verdict,
             quarantine::Verdict::Clean,
@@ -207,12 +207,12 @@ fn signature_cost_on_samples() {
     let mut scanner = sigs.scanner();
     let without = time(5, || {
         for f in &files {
-            engine::scan_file(f, "bench", &plain);
+            scan::scan_file(f, "bench", &plain);
         }
     });
     let with = time(5, || {
         for f in &files {
-            engine::scan_file_with(f, "bench", &signed, Some(&mut scanner));
+            scan::scan_file_with(f, "bench", &signed, Some(&mut scanner));
         }
     });
     let n = files.len() as f64;
@@ -228,7 +228,7 @@ fn signature_cost_on_samples() {
 fn deep_vs_openssl(path: &Path, gib: u64, openssl: Duration) {
     let config = with_signatures(true);
     let deep = time(3, || {
-        let report = engine::scan_file(path, "bench", &config);
+        let report = scan::scan_file(path, "bench", &config);
         assert_eq!(
             report.verdict,
             quarantine::Verdict::Clean,

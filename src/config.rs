@@ -150,7 +150,7 @@ impl Config {
         let text = format!(
             "{}\n{}\n{}\n{self:?}",
             env!("CARGO_PKG_VERSION"),
-            crate::rules::markdown(),
+            crate::model::rules::markdown(),
             crate::formats::pickle::imports_table(),
         );
         crate::zone::digest::sha256_hex(text.as_bytes())
@@ -171,6 +171,19 @@ pub struct LimitOverrides {
 }
 
 impl LimitOverrides {
+    /// Whether any limit given is higher than its default (a looser scan).
+    pub fn raises_any(&self) -> bool {
+        let mut raised = ZoneLimits::default();
+        self.apply(&mut raised);
+        let d = ZoneLimits::default();
+        raised.max_total_bytes > d.max_total_bytes
+            || raised.max_member_bytes > d.max_member_bytes
+            || raised.max_ratio > d.max_ratio
+            || raised.max_members > d.max_members
+            || raised.max_depth > d.max_depth
+            || raised.max_path_len > d.max_path_len
+    }
+
     pub fn apply(&self, zone: &mut ZoneLimits) {
         let set = |slot: &mut u64, value: Option<Size>| {
             if let Some(Size(v)) = value {

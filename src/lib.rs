@@ -1,9 +1,10 @@
 //! quarantine: a static scanner for machine-learning model artifacts.
 //!
 //! Nothing here executes, imports or deserialises an artifact for real. Bytes are detected by
-//! content, containers are unpacked in memory within the limits of the secure zone, and each
-//! format has an analyser that reports [`Finding`]s with a stable rule id. The verdict of an
-//! artifact is the worst verdict its findings imply ([`ArtifactReport::decide`]).
+//! content ([`detect`]), containers are unpacked in memory within the limits of the secure zone,
+//! and each format has an analyser that reports [`Finding`]s with a stable rule id through the
+//! analysis context ([`scan::context::Ctx`]). The verdict of an artifact is the worst verdict its
+//! findings imply ([`ArtifactReport::decide`]). `ARCHITECTURE.md` maps the layers.
 //!
 //! Many artifacts are scanned by [`batch::Batch`] over a [`batch::Plan`] (the walk, optionally
 //! one shard of it), in parallel, each result handed to one [`report::Sink`] as it completes.
@@ -12,21 +13,19 @@
 pub mod batch;
 pub mod config;
 pub mod containers;
-pub mod engine;
-pub mod finding;
+pub mod detect;
 pub mod formats;
+pub mod model;
 pub mod policy;
 pub mod probe;
 pub mod provenance;
 pub mod report;
-pub mod rules;
+pub mod scan;
 pub mod signatures;
-pub mod summary;
 #[cfg(test)]
 mod testing;
 pub mod zone;
 
 pub use config::Config;
-pub use finding::{ArtifactReport, Finding, Severity, Verdict};
-pub use rules::{RuleId, RuleRef};
+pub use model::{ArtifactReport, Finding, Format, RuleId, RuleRef, Severity, Verdict};
 pub use signatures::Signatures;

@@ -15,6 +15,7 @@ use quarantine::config::SignatureSettings;
 use quarantine::config::{DeviceKind, OnnxLimits, ProbeMode, ProbeSettings, SafetensorsLimits};
 use quarantine::config::{LimitOverrides, Size};
 use quarantine::policy::{self, Policy};
+use quarantine::report::output::ReportFile;
 use quarantine::report::progress::Progress;
 use quarantine::report::{self, Buffered, RunInfo, Scanned, Sink, Tally};
 use quarantine::signatures::{self, Signatures, cache, sources};
@@ -407,11 +408,23 @@ fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => code,
+        // The reader of the output went away (`quarantine scan … | head`): end quietly, as
+        // ripgrep does. The exit code still says the run did not deliver its verdict.
+        Err(e) if is_broken_pipe(&e) => ExitCode::from(2),
         Err(e) => {
             eprintln!("quarantine: {e:#}");
             ExitCode::from(2)
         }
     }
+}
+
+/// Whether `error` comes from writing to a pipe whose reader has closed it.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -426,9 +439,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         } => {
             if let Some(path) = check {
                 Policy::load(&path)?;
-                println!("{}: valid", path.display());
+                writeln!(io::stdout(), "{}: valid", path.display())?;
             } else if print_default {
-                print!("{}", policy::DEFAULT);
+                write!(io::stdout(), "{}", policy::DEFAULT)?;
             } else {
                 anyhow::bail!("say --print-default or --check FILE");
             }
@@ -445,7 +458,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     .with_context(|| {
                         format!("no signature rule `{code}` (run `quarantine rules`)")
                     })?;
-                println!(
+                writeln!(
+                    io::stdout(),
                     "{} ({}, implies {})\n\n{}\n\nA signature (YARA) rule from the `{}` rule file: it matched content the analysers extracted from the artifact (a pickle call argument, a text member, a small file, or with --deep raw bytes). The finding's evidence shows the matched strings with their offsets inside that content.{}",
                     info.id,
                     info.severity.as_str(),
@@ -455,12 +469,13 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     info.reference
                         .as_deref()
                         .map_or(String::new(), |r| format!("\n\nReference: {r}"))
-                );
+                )?;
                 return Ok(ExitCode::SUCCESS);
             }
             let id: RuleId = rule.parse()?;
             let rule = id.info();
-            println!(
+            writeln!(
+                io::stdout(),
                 "{} {} ({}, implies {})\n\n{}\n\n{}\n\nFix: {}",
                 rule.code,
                 rule.name,
@@ -469,7 +484,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 rule.summary,
                 rule.explanation,
                 rule.remediation
-            );
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }
@@ -498,11 +513,12 @@ fn rules(args: RulesArgs) -> Result<ExitCode> {
             .iter()
             .filter(|r| found_namespace(&all, dir, &r.namespace))
             .count();
-        println!(
+        writeln!(
+            io::stdout(),
             "{}: {own} rules compiled, {} warnings",
             dir.display(),
             compiled.warnings().len()
-        );
+        )?;
         return Ok(ExitCode::SUCCESS);
     }
     let loaded = args.signatures.load(&[])?;
@@ -566,14 +582,21 @@ fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let (policy, config) = prepare(&args)?;
     let cache = match &args.cache {
-        Some(dir) => {
-            Some(Cache::open(dir).with_context(|| format!("cannot use cache {}", dir.display()))?)
-        }
+        Some(dir) => match Cache::open(dir) {
+            Ok(cache) => Some(cache),
+            // An untrustworthy cache is not used; the scan itself goes on without it.
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                eprintln!("quarantine: warning: not using the cache: {e}");
+                None
+            }
+            Err(e) => return Err(e).with_context(|| format!("cannot use cache {}", dir.display())),
+        },
         None => None,
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
     let log = args.log.open(&policy, None)?;
-    let mut sink = quarantine::provenance::cli::LogTee::new(open_sink(&args.output)?);
+    let (inner, report_file) = open_sink(&args.output, &args.paths)?;
+    let mut sink = quarantine::provenance::cli::LogTee::new(inner);
     let plan = Plan::new(&args.paths, args.shard, args.jobs).context("starting workers")?;
     let batch = Batch {
         config: &config,
@@ -587,8 +610,10 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         .run(&plan, &mut progress)
         .context("writing the report")?;
     drop(progress);
+    let records = std::mem::take(&mut sink.records);
+    commit_report(Box::new(sink), report_file)?;
     if let Some(log) = &log {
-        quarantine::provenance::cli::log_scan(log, &args.paths, &policy, &tally, sink.records)?;
+        quarantine::provenance::cli::log_scan(log, &args.paths, &policy, &tally, records)?;
     }
     Ok(exit_code(&tally, fail_on))
 }
@@ -610,8 +635,8 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         cache: None,
         jobs: scan.jobs,
     };
-    let sink = open_sink(&scan.output)?;
-    quarantine::provenance::cli::admit(
+    let (sink, report_file) = open_sink(&scan.output, &scan.paths)?;
+    let code = quarantine::provenance::cli::admit(
         &admit,
         &scan.log,
         &scan.paths,
@@ -619,7 +644,11 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         scan.jobs,
         fail_on,
         sink,
-    )
+    )?;
+    if let Some(report_file) = report_file {
+        report_file.commit().context("writing the report")?;
+    }
+    Ok(code)
 }
 
 /// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.
@@ -671,7 +700,7 @@ fn inside_scanned_dir(policy: &Path, paths: &[PathBuf]) -> bool {
 
 /// The report's destination: `--output FILE` (created before any scan starts, so a path that
 /// cannot be written fails at once) or standard output.
-fn open_sink(args: &OutputArgs) -> Result<Box<dyn Sink>> {
+fn open_sink(args: &OutputArgs, inputs: &[PathBuf]) -> Result<(Box<dyn Sink>, Option<ReportFile>)> {
     let choice = match args.color {
         ColorChoice::Auto => anstream::ColorChoice::Auto,
         ColorChoice::Always => anstream::ColorChoice::Always,
@@ -679,10 +708,13 @@ fn open_sink(args: &OutputArgs) -> Result<Box<dyn Sink>> {
     };
     // Only text output has colour to strip; the other formats go to the destination as is.
     let text = matches!(args.format, OutputFormat::Text);
+    let mut report_file = None;
     let out: Box<dyn Write> = match &args.output {
         Some(path) => {
-            let file = File::create(path)
+            let streaming = matches!(args.format, OutputFormat::Jsonl);
+            let (file, pending) = ReportFile::create(path, streaming, inputs)
                 .with_context(|| format!("cannot write --output {}", path.display()))?;
+            report_file = Some(pending);
             if !text || matches!(args.color, ColorChoice::Always) {
                 Box::new(BufWriter::new(file))
             } else {
@@ -692,7 +724,7 @@ fn open_sink(args: &OutputArgs) -> Result<Box<dyn Sink>> {
         None if text => Box::new(anstream::AutoStream::new(io::stdout(), choice)),
         None => Box::new(BufWriter::new(io::stdout())),
     };
-    Ok(match args.format {
+    let sink: Box<dyn Sink> = match args.format {
         OutputFormat::Text => Box::new(report::text::Text::new(out, args.quiet)),
         OutputFormat::Jsonl => Box::new(report::jsonl::Jsonl::new(out)),
         OutputFormat::Json => buffered(out, |out, items, info, tally| {
@@ -701,7 +733,17 @@ fn open_sink(args: &OutputArgs) -> Result<Box<dyn Sink>> {
         OutputFormat::Sarif => buffered(out, |out, items, info, _| {
             report::sarif::write(out, items, info)
         }),
-    })
+    };
+    Ok((sink, report_file))
+}
+
+/// Moves a finished report file into place, once its sink has written and flushed everything.
+fn commit_report(sink: Box<dyn Sink>, report_file: Option<ReportFile>) -> Result<()> {
+    drop(sink);
+    if let Some(report_file) = report_file {
+        report_file.commit().context("writing the report")?;
+    }
+    Ok(())
 }
 
 type Render = fn(&mut dyn Write, &[Scanned], &RunInfo, &Tally) -> io::Result<()>;
@@ -724,13 +766,14 @@ fn merge(args: MergeArgs) -> Result<ExitCode> {
         ));
     }
     let (items, info) = report::jsonl::merge(&mut inputs)?;
-    let mut sink = open_sink(&args.output)?;
+    let (mut sink, report_file) = open_sink(&args.output, &args.inputs)?;
     let mut tally = Tally::default();
     for item in items {
         tally.add(&item);
         sink.artifact(item).context("writing the report")?;
     }
     sink.finish(&info, &tally).context("writing the report")?;
+    commit_report(sink, report_file)?;
     let fail_on = args.output.fail_on.map(FailOn::policy);
     Ok(exit_code(&tally, fail_on))
 }

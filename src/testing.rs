@@ -3,12 +3,12 @@
 use std::path::Path;
 
 use crate::config::Config;
-use crate::finding::{ArtifactReport, Severity};
+use crate::model::finding::{ArtifactReport, Severity};
 
 pub(crate) const PICKLE: &[u8] = b"\x80\x04\x95\x05\x00\x00\x00\x00\x00\x00\x00K\x01.";
 
 pub(crate) fn scan_with(data: &[u8], config: &Config) -> ArtifactReport {
-    crate::engine::scan_bytes(data, Path::new("t"), "t", config)
+    crate::scan::scan_bytes(data, Path::new("t"), "t", config)
 }
 
 pub(crate) fn scan(data: &[u8]) -> ArtifactReport {

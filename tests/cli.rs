@@ -276,3 +276,30 @@ fn keep_zone_writes_members_only_below_the_zone() {
         .collect();
     assert!(outside.is_empty(), "written outside the zone: {outside:?}");
 }
+
+/// `quarantine … | head` must not print an error or panic when the reader goes away.
+#[test]
+fn a_closed_stdout_ends_the_run_quietly() {
+    use std::process::Stdio;
+    let samples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("samples");
+    for args in [
+        vec!["rules".to_owned()],
+        vec!["scan".to_owned(), samples.display().to_string()],
+        vec!["policy".to_owned(), "--print-default".to_owned()],
+    ] {
+        let mut child = bin()
+            .args(&args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take()); // The reader is gone before the first line.
+        let output = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            !stderr.contains("panicked") && !stderr.contains("Broken pipe"),
+            "{args:?}: {stderr}"
+        );
+        assert_ne!(output.status.code(), None, "{args:?}: killed by a signal");
+    }
+}

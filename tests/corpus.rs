@@ -37,7 +37,7 @@ fn shared_corpus_is_classified_correctly() {
         let (Some(rel), Some(want)) = (cols.next(), cols.next()) else {
             continue;
         };
-        let report = quarantine::engine::scan_file(&corpus.join(rel), rel, &config);
+        let report = quarantine::scan::scan_file(&corpus.join(rel), rel, &config);
         let rules: Vec<String> = report
             .findings
             .iter()
@@ -55,7 +55,7 @@ fn shared_corpus_is_classified_correctly() {
                 Verdict::Clean => true,
                 Verdict::Malicious => false,
                 Verdict::Suspicious | Verdict::Error => report.findings.iter().all(|f| {
-                    f.verdict == quarantine::finding::Implies::Clean
+                    f.verdict == quarantine::model::finding::Implies::Clean
                         || ACCEPTED_FOR_BENIGN.contains(&f.rule_id.code())
                 }),
             },

@@ -615,3 +615,186 @@ fn a_policy_shipped_inside_the_scanned_tree_cannot_weaken_the_scan() {
     assert_eq!(code(&strict), 1);
     assert!(String::from_utf8_lossy(&strict.stderr).contains("applying policy"));
 }
+
+/// A cached result is only reused where everything it depends on is the same: the file's name
+/// (a pickle named `.safetensors` is FMT002) and the files beside it (shards of an index).
+#[test]
+fn cache_results_depend_on_the_name_and_the_neighbours() {
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    let args = ["--format", "json", "--cache", cache.to_str().unwrap()];
+    let codes = |report: &Value| -> Vec<String> {
+        common::artifacts(report)[0]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let pickle = b"(lp0\nI1\na.";
+    let plain = put(&dir.path().join("a"), "m.pkl", pickle);
+    assert!(codes(&parse(&scan(&plain, &args))).is_empty());
+    let renamed = put(&dir.path().join("b"), "m.safetensors", pickle);
+    let report = parse(&scan(&renamed, &args));
+    assert!(codes(&report).contains(&"FMT002".to_owned()), "{report}");
+
+    let shards = common::repo().join("samples/benign/sharded_checkpoint");
+    let index_name = "model.safetensors.index.json";
+    let with_shards = dir.path().join("with");
+    std::fs::create_dir_all(&with_shards).unwrap();
+    for entry in std::fs::read_dir(&shards).unwrap() {
+        let entry = entry.unwrap();
+        std::fs::copy(entry.path(), with_shards.join(entry.file_name())).unwrap();
+    }
+    let index = with_shards.join(index_name);
+    assert!(codes(&parse(&scan(&index, &args))).is_empty());
+    let alone = put(
+        &dir.path().join("alone"),
+        index_name,
+        &std::fs::read(&index).unwrap(),
+    );
+    let report = parse(&scan(&alone, &args));
+    assert_eq!(common::artifacts(&report)[0]["cached"], false);
+    assert!(codes(&report).contains(&"SFT005".to_owned()), "{report}");
+}
+
+/// A cache directory others can write is not used (whoever writes it decides verdicts); the
+/// scan goes on without it.
+#[cfg(unix)]
+#[test]
+fn a_cache_writable_by_others_is_refused() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let cache = dir.path().join("cache");
+    std::fs::create_dir(&cache).unwrap();
+    std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let model = put(dir.path(), "m.pkl", b"(lp0\nI1\na.");
+    let output = scan(&model, &["--cache", cache.to_str().unwrap()]);
+    assert_eq!(code(&output), 0);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not using the cache"));
+    assert_eq!(std::fs::read_dir(&cache).unwrap().count(), 0);
+}
+
+/// A policy inside the scanned tree may not loosen limits or make the scanner read files of its
+/// choosing; a trusted policy's rule directories stay inside its own tree; and no error quotes
+/// a file that is not a rule file.
+#[test]
+fn in_tree_policies_cannot_reach_outside_or_loosen_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let download = dir.path().join("download");
+    put(&download, "net.pkl", b"(lp0\nI1\na.");
+    for (policy, named) in [
+        (&b"[limits]\nmax_ratio = 100000\n"[..], "limits raised"),
+        (b"[signatures]\ndirs = [\"rules\"]\n", "signatures.dirs"),
+    ] {
+        put(&download, "quarantine.toml", policy);
+        let refused = bin().arg("scan").arg(&download).output().unwrap();
+        assert_eq!(code(&refused), 2);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains(named), "{stderr}");
+    }
+    // Lowering a limit only tightens: allowed from inside.
+    put(&download, "quarantine.toml", b"[limits]\nmax_ratio = 50\n");
+    assert_eq!(code(&bin().arg("scan").arg(&download).output().unwrap()), 0);
+
+    // Even a policy named with --policy cannot point its rules outside its own directory,
+    // and a secret is never echoed through a compile error.
+    let secret = put(dir.path(), "secret.env", b"TOKEN=hunter2-not-a-rule\n");
+    let team = dir.path().join("team");
+    for dirs in [secret.display().to_string(), "../secret.env".to_owned()] {
+        put(
+            &team,
+            "quarantine.toml",
+            format!("[signatures]\ndirs = [{dirs:?}]\n").as_bytes(),
+        );
+        let output = bin()
+            .arg("scan")
+            .arg("--policy")
+            .arg(team.join("quarantine.toml"))
+            .arg(download.join("net.pkl"))
+            .output()
+            .unwrap();
+        assert_eq!(code(&output), 2);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("outside the policy"), "{stderr}");
+        assert!(!stderr.contains("hunter2"), "{stderr}");
+    }
+    let rules = bin()
+        .arg("scan")
+        .arg("--rules")
+        .arg(&secret)
+        .arg(download.join("net.pkl"))
+        .output()
+        .unwrap();
+    assert_eq!(code(&rules), 2);
+    let stderr = String::from_utf8_lossy(&rules.stderr);
+    assert!(
+        stderr.contains("not a rule file") && !stderr.contains("hunter2"),
+        "{stderr}"
+    );
+}
+
+/// `-o` never follows a link, never overwrites a scanned input, and a report appears whole.
+#[cfg(unix)]
+#[test]
+fn reports_never_clobber() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = put(
+        dir.path(),
+        "x.pkl",
+        b"cposix\nsystem\n(S'echo quarantine-sample'\ntR.",
+    );
+    let before = std::fs::read(&model).unwrap();
+    let onto_input = run(&[
+        "scan",
+        "-o",
+        model.to_str().unwrap(),
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&onto_input), 2);
+    assert_eq!(std::fs::read(&model).unwrap(), before);
+
+    let victim = put(dir.path(), "victim.txt", b"precious");
+    let link = dir.path().join("report.json");
+    std::os::unix::fs::symlink(&victim, &link).unwrap();
+    for format in ["json", "jsonl"] {
+        let through_link = run(&[
+            "scan",
+            "--format",
+            format,
+            "-o",
+            link.to_str().unwrap(),
+            model.to_str().unwrap(),
+        ]);
+        assert_eq!(code(&through_link), 2, "{format}");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    }
+
+    let out = dir.path().join("out.json");
+    let written = run(&[
+        "scan",
+        "--format",
+        "json",
+        "-o",
+        out.to_str().unwrap(),
+        model.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&written), 1);
+    assert_eq!(parse_file(&out)["summary"]["malicious"], 1);
+    let leftovers = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".quarantine-report-")
+        })
+        .count();
+    assert_eq!(leftovers, 0);
+}
+
+fn parse_file(path: &Path) -> Value {
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}

@@ -11,7 +11,7 @@ fn readme_rule_reference_matches_the_registry() {
     let readme = std::fs::read_to_string(&path).unwrap();
     let start = readme.find(BEGIN).expect("rules:begin marker") + BEGIN.len();
     let end = readme.find(END).expect("rules:end marker");
-    let generated = quarantine::rules::markdown();
+    let generated = quarantine::model::rules::markdown();
     if std::env::var_os("BLESS").is_some() {
         let updated = format!("{}{}{}", &readme[..start], generated, &readme[end..]);
         std::fs::write(&path, updated).unwrap();

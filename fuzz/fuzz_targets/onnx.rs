@@ -7,12 +7,12 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 use quarantine::formats::onnx::proto::ModelProto;
-use quarantine::zone::detect::Format;
-use quarantine::{Config, Verdict, engine};
+use quarantine::Format;
+use quarantine::{Config, Verdict, scan};
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::default();
-    let report = engine::scan_bytes_as(Format::Onnx, data, Path::new("fuzz.onnx"), "fuzz", &config);
+    let report = scan::scan_bytes_as(Format::Onnx, data, Path::new("fuzz.onnx"), "fuzz", &config);
     assert!(report.error.is_none());
     if report.verdict == Verdict::Clean {
         let model = ModelProto::decode(data).expect("a clean verdict on bytes that do not decode");

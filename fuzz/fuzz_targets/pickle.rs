@@ -5,11 +5,11 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use quarantine::zone::detect::Format;
-use quarantine::{Config, engine};
+use quarantine::Format;
+use quarantine::{Config, scan};
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::default();
-    let report = engine::scan_bytes_as(Format::Pickle, data, Path::new("fuzz.pkl"), "fuzz", &config);
+    let report = scan::scan_bytes_as(Format::Pickle, data, Path::new("fuzz.pkl"), "fuzz", &config);
     assert!(report.error.is_none());
 });

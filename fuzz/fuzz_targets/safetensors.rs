@@ -5,12 +5,12 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use quarantine::zone::detect::Format;
-use quarantine::{Config, Verdict, engine};
+use quarantine::Format;
+use quarantine::{Config, Verdict, scan};
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::default();
-    let report = engine::scan_bytes_as(
+    let report = scan::scan_bytes_as(
         Format::Safetensors,
         data,
         Path::new("fuzz.safetensors"),

@@ -5,13 +5,13 @@
 use std::path::Path;
 
 use libfuzzer_sys::fuzz_target;
-use quarantine::{Config, engine};
+use quarantine::{Config, scan};
 
 fuzz_target!(|data: &[u8]| {
     let mut config = Config::default();
     // Small limits keep each run fast and make the limit paths reachable.
     config.zone.max_total_bytes = 64 << 20;
     config.zone.max_member_bytes = 16 << 20;
-    let report = engine::scan_bytes(data, Path::new("fuzz.bin"), "fuzz", &config);
+    let report = scan::scan_bytes(data, Path::new("fuzz.bin"), "fuzz", &config);
     assert!(report.sha256.is_some());
 });

@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::Config;
-use crate::finding::ArtifactReport;
+use crate::model::finding::ArtifactReport;
 use crate::zone::{digest, mmap};
 
 pub struct Cache {
@@ -32,9 +32,25 @@ struct Header {
 }
 
 impl Cache {
-    /// Opens (creating) the cache directory.
+    /// Opens (creating) the cache directory. A directory that others can write is refused:
+    /// whoever writes the cache decides verdicts.
     pub fn open(dir: &Path) -> std::io::Result<Cache> {
         std::fs::create_dir_all(dir)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(dir)?.permissions().mode();
+            if mode & 0o022 != 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!(
+                        "{} is writable by others (mode {:o}); whoever can write the cache can change verdicts (chmod go-w it)",
+                        dir.display(),
+                        mode & 0o777
+                    ),
+                ));
+            }
+        }
         Ok(Cache {
             dir: dir.to_path_buf(),
         })
@@ -59,14 +75,20 @@ impl Cache {
         if config.keep_zone.is_some() {
             return (scan(), false);
         }
-        let stat_path = stat_key(path, fingerprint).map(|k| self.dir.join("stat").join(k));
+        // The name is part of both keys: a result depends on it (a pickle named `.safetensors`
+        // is FMT002), and hard links share an inode under different names.
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default();
+        let stat_path = stat_key(path, &name, fingerprint).map(|k| self.dir.join("stat").join(k));
         if let Some(report) = stat_path.as_deref().and_then(|p| self.read_by_stat(p)) {
             return (relocate(report, display), true);
         }
         let Some(sha256) = file_sha256(path) else {
             return (scan(), false);
         };
-        let key = digest::sha256_hex(format!("{sha256}\n{fingerprint}").as_bytes());
+        let key = digest::sha256_hex(format!("{sha256}\n{name}\n{fingerprint}").as_bytes());
         let entry_path = self.entry_path(&key);
         // Written in place: a torn index file is not 64 hex digits and so is ignored.
         let remember = |key: &str| {
@@ -80,8 +102,9 @@ impl Cache {
             return (relocate(report, display), true);
         }
         let report = scan();
-        // An unreadable artifact or one that changed under us is not worth keeping.
-        if report.sha256.as_deref() == Some(sha256.as_str()) {
+        // An unreadable artifact or one that changed under us is not worth keeping, and a
+        // result that read the artifact's neighbours holds for this place only.
+        if report.sha256.as_deref() == Some(sha256.as_str()) && !report.reads_neighbours {
             // A failure to write the cache costs a later re-scan, nothing else.
             if write_entry(&entry_path, &key, &report).is_ok() {
                 remember(&key);
@@ -104,13 +127,13 @@ impl Cache {
 
 /// The file's identity on disk and the settings, or `None` where the platform has no inode
 /// numbers and change times (the content is then always hashed).
-fn stat_key(path: &Path, fingerprint: &str) -> Option<String> {
+fn stat_key(path: &Path, name: &str, fingerprint: &str) -> Option<String> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
         let m = std::fs::metadata(path).ok()?;
         let identity = format!(
-            "{} {} {} {}.{} {}.{}\n{fingerprint}",
+            "{} {} {} {}.{} {}.{}\n{name}\n{fingerprint}",
             m.dev(),
             m.ino(),
             m.size(),
@@ -123,7 +146,7 @@ fn stat_key(path: &Path, fingerprint: &str) -> Option<String> {
     }
     #[cfg(not(unix))]
     {
-        let _ = (path, fingerprint);
+        let _ = (path, name, fingerprint);
         None
     }
 }

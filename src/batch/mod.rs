@@ -17,10 +17,10 @@ pub use cache::Cache;
 pub use shard::{BadShard, Shard};
 
 use crate::config::{Config, LimitOverrides};
-use crate::engine;
-use crate::finding::ArtifactReport;
+use crate::model::finding::ArtifactReport;
 use crate::policy::Policy;
 use crate::report::{RunInfo, Scanned, Sink, Tally};
+use crate::scan;
 use crate::signatures::{Matcher, Signatures};
 use crate::zone::walk;
 
@@ -201,7 +201,7 @@ impl Batch<'_> {
                     .policy
                     .config_for(self.config, self.cli_limits, item.relative());
                 let scan =
-                    || engine::scan_file_with(&artifact.path, &artifact.display, &config, matcher);
+                    || scan::scan_file_with(&artifact.path, &artifact.display, &config, matcher);
                 let (report, cached) = match self.cache {
                     Some(cache) => {
                         let fingerprint = fingerprints.of(&config);

@@ -10,9 +10,10 @@
 use std::io::{self, Read};
 
 use crate::config::ZoneLimits;
-use crate::engine::{Ctx, MemberKind};
-use crate::rules::RuleId;
-use crate::zone::detect::{self, Format};
+use crate::detect;
+use crate::model::Format;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, MemberKind};
 
 /// Output below this size is never judged by its compression ratio.
 const RATIO_GRACE: u64 = 1 << 20;
@@ -261,11 +262,11 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::finding::ArtifactReport;
+    use crate::model::finding::ArtifactReport;
     use crate::testing::{PICKLE, container_codes as codes};
 
     fn scan_bytes(data: &[u8], name: &str, config: &Config) -> ArtifactReport {
-        crate::engine::scan_bytes(data, std::path::Path::new(name), name, config)
+        crate::scan::scan_bytes(data, std::path::Path::new(name), name, config)
     }
 
     fn gzip(data: &[u8], name: Option<&str>) -> Vec<u8> {

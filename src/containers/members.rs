@@ -3,8 +3,8 @@
 
 use std::collections::{BTreeMap, HashSet};
 
-use crate::engine::{Ctx, LimitHit, MemberKind};
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, LimitHit, MemberKind};
 
 /// Findings of one rule listed per container; the rest are counted in one summary finding, so
 /// that an archive of a hundred thousand crafted members yields a readable report (and does

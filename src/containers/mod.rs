@@ -1,5 +1,5 @@
 //! Container analysers: they unpack members within the zone's limits and hand each one back to
-//! detection through [`crate::engine::Ctx::nested`].
+//! detection through [`crate::scan::context::Ctx::nested`].
 
 pub mod compress;
 pub(crate) mod members;

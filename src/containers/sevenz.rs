@@ -10,8 +10,8 @@ use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password}
 
 use crate::containers::compress::{self, Stop};
 use crate::containers::members::{self, Budget, Names};
-use crate::engine::{Ctx, MemberKind};
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, MemberKind};
 
 /// 7-Zip's largest dictionary (1.5 GiB): the decoder memory never needs to exceed it.
 const MAX_DICTIONARY: u64 = 1536 << 20;
@@ -352,7 +352,7 @@ mod tests {
         let members: Vec<_> = report
             .members
             .iter()
-            .map(|m| (m.member.as_str(), m.format.as_str()))
+            .map(|m| (m.member.as_str(), m.format.name()))
             .collect();
         assert_eq!(members, [("data.pkl", "pickle"), ("notes.txt", "text")]);
     }

@@ -8,8 +8,8 @@ use tar::EntryType;
 
 use crate::containers::compress::{self, Stop};
 use crate::containers::members::{self, Names};
-use crate::engine::{Ctx, MemberKind};
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, MemberKind};
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let mut archive = tar::Archive::new(Cursor::new(data));
@@ -193,7 +193,7 @@ mod tests {
         let formats: Vec<_> = report
             .members
             .iter()
-            .map(|m| (m.member.as_str(), m.format.as_str()))
+            .map(|m| (m.member.as_str(), m.format.name()))
             .collect();
         assert_eq!(formats, [("model/data.pkl", "pickle"), ("README", "text")]);
     }

@@ -24,9 +24,10 @@ use memchr::memmem;
 
 use crate::containers::compress::{self, Capped, Stop};
 use crate::containers::members::{self, Names};
-use crate::engine::{Ctx, LimitHit, MemberKind};
-use crate::rules::RuleId;
-use crate::zone::detect::{self, Format, ZIP_END as END_SIG, ZIP_LOCAL as LOCAL_SIG};
+use crate::detect::{self, ZIP_END as END_SIG, ZIP_LOCAL as LOCAL_SIG};
+use crate::model::Format;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, LimitHit, MemberKind};
 
 const CENTRAL_SIG: &[u8] = b"PK\x01\x02";
 const END64_SIG: &[u8] = b"PK\x06\x06";
@@ -1375,7 +1376,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
-    use crate::finding::ArtifactReport;
+    use crate::model::finding::ArtifactReport;
     use crate::testing::{PICKLE, container_codes as codes, scan, scan_with};
 
     const STORED: CompressionMethod = CompressionMethod::Stored;
@@ -1387,7 +1388,7 @@ mod tests {
             .members
             .iter()
             .filter(|m| !m.member.contains('!'))
-            .map(|m| (m.member.clone(), m.format.clone()))
+            .map(|m| (m.member.clone(), m.format.name().to_owned()))
             .collect()
     }
 

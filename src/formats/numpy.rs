@@ -3,10 +3,11 @@
 //! object dtype means the array bytes are a pickle, which goes to the pickle analyser, and a
 //! numeric dtype means the bytes must be exactly `prod(shape) × itemsize` long.
 
-use crate::engine::{Ctx, MemberKind};
+use crate::detect;
 use crate::formats::pickle;
-use crate::rules::RuleId;
-use crate::zone::detect::{self, Format};
+use crate::model::Format;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, MemberKind};
 
 const MAGIC: &[u8] = b"\x93NUMPY";
 

@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::config::{Config, LimitOverrides, ProbeMode};
-use crate::finding::{ArtifactReport, Implies, Severity, Verdict};
-use crate::rules::RuleRef;
+use crate::model::finding::{ArtifactReport, Implies, Severity, Verdict};
+use crate::model::rules::RuleRef;
 use crate::zone::digest;
 
 /// The file name looked for in the scan root and its parents.
@@ -201,7 +201,10 @@ impl Policy {
         })?;
         let dir = path.parent().unwrap_or(Path::new("."));
         for rules in &mut policy.rule_dirs {
-            *rules = dir.join(&*rules);
+            *rules = confined(dir, rules).map_err(|message| PolicyError::Invalid {
+                path: shown.clone(),
+                message,
+            })?;
         }
         if let Some(log) = &mut policy.log_path {
             *log = dir.join(&*log);
@@ -286,10 +289,17 @@ impl Policy {
         self.fail_on
     }
 
-    /// The settings of this policy that make a scan less strict than the defaults: failing
-    /// only on malicious, disabled rules, allowed pickle globals, the probe switched off.
+    /// The settings of this policy that make a scan less strict than the defaults (failing
+    /// only on malicious, disabled rules, allowed pickle globals, the probe switched off, limits
+    /// raised) or that make the scanner read files of the policy's choosing (rule directories).
     pub fn weakens(&self) -> Vec<&'static str> {
         let mut found = Vec::new();
+        if !self.rule_dirs.is_empty() {
+            found.push("signatures.dirs");
+        }
+        if self.all_settings().any(|s| s.limits.raises_any()) {
+            found.push("limits raised above the defaults");
+        }
         if self.fail_on == Some(FailOn::Malicious) {
             found.push("fail_on = \"malicious\"");
         }
@@ -415,6 +425,31 @@ impl Policy {
 }
 
 /// 1-based line of a byte offset.
+/// `name` joined to the policy's directory `dir`, which it may not leave: a policy names rule
+/// directories of its own tree, never files elsewhere on the machine.
+fn confined(dir: &Path, name: &Path) -> Result<PathBuf, String> {
+    let joined = dir.join(name);
+    let root = std::fs::canonicalize(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    match std::fs::canonicalize(&joined) {
+        Ok(real) if real.starts_with(&root) => Ok(joined),
+        Ok(real) => Err(format!(
+            "[signatures] dirs: `{}` resolves to {}, outside the policy's directory",
+            name.display(),
+            real.display()
+        )),
+        // A directory that does not exist fails later with its own message.
+        Err(_)
+            if !name.is_absolute()
+                && !name
+                    .components()
+                    .any(|c| c == std::path::Component::ParentDir) =>
+        {
+            Ok(joined)
+        }
+        Err(e) => Err(format!("[signatures] dirs: `{}`: {e}", name.display())),
+    }
+}
+
 fn line_of(text: &str, offset: usize) -> usize {
     text.get(..offset)
         .map_or(0, |t| t.matches('\n').count() + 1)
@@ -423,8 +458,8 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::finding::{Finding, Location};
-    use crate::rules::RuleId;
+    use crate::model::finding::{Finding, Location};
+    use crate::model::rules::RuleId;
 
     fn report(rule: RuleId) -> ArtifactReport {
         let location = Location {

@@ -6,8 +6,8 @@ use candle_core::{D, DType, Tensor, Var};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::report::EpsilonRow;
 use super::{Deadline, Model, ProbeError};
+use crate::model::robustness::EpsilonRow;
 
 /// Epsilons as fractions of the input range, in 1/255 steps (the image convention).
 pub const EPSILONS: [u32; 3] = [1, 4, 8];

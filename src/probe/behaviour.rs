@@ -7,11 +7,11 @@ use candle_core::{DType, Device, Tensor};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::report::{BehaviourSummary, Grade, Robustness};
 use super::{Deadline, Model, ProbeError, attack};
 use crate::config::ProbeSettings;
-use crate::engine::Ctx;
-use crate::rules::RuleId;
+use crate::model::robustness::{BehaviourSummary, Grade, Robustness};
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
 
 /// Synthetic inputs: this many samples, uniform in [0, 1), from a fixed seed.
 const SYNTHETIC_SAMPLES: usize = 128;

@@ -11,7 +11,6 @@ pub mod device;
 pub mod mlp;
 pub mod onnx;
 pub mod onnx_ops;
-pub mod report;
 pub mod weights;
 
 use std::time::{Duration, Instant};
@@ -19,10 +18,9 @@ use std::time::{Duration, Instant};
 use candle_core::{DType, Device, Tensor};
 
 use crate::config::{ProbeMode, ProbeSettings};
-use crate::engine::Ctx;
-use crate::rules::RuleId;
-use crate::zone::detect::Format;
-use report::{Grade, NamedValue, Robustness, WeightSummary};
+use crate::model::robustness::{Grade, NamedValue, Robustness, WeightSummary};
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
 
 /// Tensors named in `not_probed`.
 const MAX_NAMED: usize = 16;
@@ -67,24 +65,26 @@ pub enum ProbeError {
     TooLarge(String),
 }
 
-/// Probes one artifact. `label` is the format as reported (`pytorch-zip`). Returns `None` for
-/// content that is no model (text, archives of other things).
-pub fn run(format: Format, label: &str, data: &[u8], ctx: &mut Ctx<'_>) -> Option<Robustness> {
+/// How the probe treats a format; each format's is registered in `scan::registry`.
+#[derive(Clone, Copy)]
+pub enum Support {
+    /// The probe reads the format's weights with this function.
+    Reads(fn(&[u8], &ProbeSettings, &mut Ctx<'_>) -> Robustness),
+    /// A model whose weights the probe cannot read yet: reported as skipped, with the reason.
+    NotYet(&'static str),
+    /// No model (text, archives of other things): nothing to report.
+    NoModel,
+}
+
+/// Probes one artifact as its format's registration says. Returns `None` for content that is no
+/// model.
+pub fn run(support: Support, data: &[u8], ctx: &mut Ctx<'_>) -> Option<Robustness> {
     let settings = ctx.config().probe.clone();
     let start = Instant::now();
-    let mut result = match format {
-        Format::Safetensors => safetensors(data, &settings, ctx),
-        Format::Numpy => numpy_array(data, &settings, ctx),
-        Format::Pickle => skipped("the probe does not read pickled tensors yet"),
-        Format::Zip if label != Format::Zip.name() => {
-            skipped("the probe does not read PyTorch checkpoints yet")
-        }
-        Format::Onnx => onnx_model(data, &settings, ctx),
-        Format::Gguf | Format::Hdf5 => skipped(&format!(
-            "the probe does not read {} tensors yet",
-            format.name()
-        )),
-        _ => return None,
+    let mut result = match support {
+        Support::Reads(probe) => probe(data, &settings, ctx),
+        Support::NotYet(what) => skipped(&format!("the probe does not read {what} yet")),
+        Support::NoModel => return None,
     };
     result.runtime_ms = u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
     if let Some(w) = result.weights.as_ref().filter(|w| w.outlier_tensors > 0) {
@@ -118,7 +118,8 @@ fn skipped(reason: &str) -> Robustness {
     }
 }
 
-fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+/// Weights and, for a plain MLP state dict, behaviour of a safetensors file.
+pub fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
     let device = match device::open(settings.device) {
         Ok(device) => device,
         Err(e) => return skipped(&e.to_string()),
@@ -158,7 +159,8 @@ fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
 }
 
 /// A `.npy` array: its values through the weight probe; an array alone is no model to run.
-fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+/// Weight statistics of a float `.npy` array.
+pub fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
     let Some((itemsize, shape, bytes)) = crate::formats::numpy::float_array(data) else {
         return skipped("the array is not of little-endian floats");
     };
@@ -189,7 +191,8 @@ fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robu
     result
 }
 
-fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
+/// Initializer statistics and, for the supported operator subset, behaviour of an ONNX model.
+pub fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustness {
     let device = match device::open(settings.device) {
         Ok(device) => device,
         Err(e) => return skipped(&e.to_string()),

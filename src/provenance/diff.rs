@@ -144,7 +144,7 @@ fn shape_of(path: &Path) -> Shape {
         },
         ..crate::config::Config::default()
     };
-    let report = crate::engine::scan_file(path, &path.display().to_string(), &config);
+    let report = crate::scan::scan_file(path, &path.display().to_string(), &config);
     let mut shape = Shape {
         format: report.format.clone(),
         verdict: report.verdict.as_str().to_owned(),
@@ -160,7 +160,7 @@ fn shape_of(path: &Path) -> Shape {
     for m in &report.models {
         let member = m.member.clone().unwrap_or_default();
         match &m.summary {
-            crate::summary::ModelSummary::Onnx(o) => {
+            crate::model::summary::ModelSummary::Onnx(o) => {
                 for (op, n) in &o.op_histogram {
                     shape
                         .graph
@@ -191,7 +191,7 @@ fn shape_of(path: &Path) -> Shape {
                     .graph
                     .insert(format!("{member}opsets"), format!("{:?}", o.opset_imports));
             }
-            crate::summary::ModelSummary::Safetensors(_) => {}
+            crate::model::summary::ModelSummary::Safetensors(_) => {}
         }
     }
     if report.format == "safetensors" {

@@ -28,7 +28,7 @@ pub fn now() -> String {
 pub fn rules_sha256(config: &Config) -> String {
     let text = format!(
         "{}\n{}\n{:?}",
-        crate::rules::markdown(),
+        crate::model::rules::markdown(),
         crate::formats::pickle::imports_table(),
         config.signatures.rules
     );

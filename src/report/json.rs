@@ -31,7 +31,7 @@ use std::io::{self, Write};
 use serde::{Deserialize, Serialize};
 
 use super::{RuleCount, RunInfo, SCHEMA_VERSION, Scanned, Summary, Tally};
-use crate::finding::Verdict;
+use crate::model::finding::Verdict;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Scanner {

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::json::Scanner;
 use super::{RuleCount, RunInfo, Scanned, Sink, Slow, Summary, Tally};
 use crate::batch::Shard;
-use crate::finding::Verdict;
+use crate::model::finding::Verdict;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryLine {

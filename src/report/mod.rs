@@ -6,6 +6,7 @@
 
 pub mod json;
 pub mod jsonl;
+pub mod output;
 pub mod progress;
 pub mod sarif;
 pub mod text;
@@ -16,7 +17,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Shard;
-use crate::finding::{ArtifactReport, Verdict};
+use crate::model::finding::{ArtifactReport, Verdict};
 use crate::policy::PolicySource;
 
 /// Version of the JSON report schema. Fields may be added freely; renaming or removing one

@@ -12,8 +12,8 @@ use std::io::{self, Write};
 use serde_json::{Value, json};
 
 use super::{RunInfo, Scanned};
-use crate::finding::{Finding, Severity, Verdict};
-use crate::rules::RuleId;
+use crate::model::finding::{Finding, Severity, Verdict};
+use crate::model::rules::RuleId;
 use crate::zone::digest;
 
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";

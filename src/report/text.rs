@@ -6,9 +6,9 @@ use std::io::{self, Write};
 use anstyle::{AnsiColor, Style};
 
 use super::{RunInfo, Scanned, Sink, Tally};
-use crate::finding::{ArtifactReport, Finding, Severity, Verdict};
-use crate::probe::report::Robustness;
-use crate::summary::{Dim, ModelReport, ModelSummary, TensorInfo};
+use crate::model::finding::{ArtifactReport, Finding, Severity, Verdict};
+use crate::model::robustness::Robustness;
+use crate::model::summary::{Dim, ModelReport, ModelSummary, TensorInfo};
 
 fn verdict_style(verdict: Verdict) -> Style {
     let color = match verdict {

@@ -5,8 +5,8 @@ use std::collections::HashMap;
 use yara_x::{Compiler, MetaValue, SourceCode};
 
 use super::{Diagnostic, SignatureError, SignatureInfo, Signatures, Source};
-use crate::finding::{Implies, Severity};
-use crate::rules::RuleRef;
+use crate::model::finding::{Implies, Severity};
+use crate::model::rules::RuleRef;
 
 /// The external variables every rule can use, with the value they have when unset.
 pub const GLOBALS: &[&str] = &["origin", "format", "member", "context"];

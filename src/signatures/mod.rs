@@ -18,8 +18,8 @@ pub mod sources;
 
 use std::path::PathBuf;
 
-use crate::finding::{Implies, Severity};
-use crate::rules::RuleRef;
+use crate::model::finding::{Implies, Severity};
+use crate::model::rules::RuleRef;
 
 pub use compile::compile;
 pub use scan::{Hit, Matcher, SignatureScanner, Stop, Vars};

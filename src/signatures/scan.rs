@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 use yara_x::{ScanError, ScanResults, blocks};
 
 use super::{SignatureInfo, Signatures};
-use crate::finding::{Finding, Location, MatchedString, SignatureMatch};
+use crate::model::finding::{Finding, Location, MatchedString, SignatureMatch};
 
 /// What signature findings advise, beyond the rule's own reference.
 const REMEDIATION: &str = "Do not load the artifact. Read the matched content in its context (the finding's location and evidence) and, if it is not what the model's publisher intended, report it to them.";

@@ -102,6 +102,14 @@ fn collect(
         source,
     };
     if path.metadata().map_err(read)?.is_file() {
+        // Only rule files are read: a compile error quotes its input, and must never quote
+        // another file's content (`/proc/self/environ`, a key).
+        if !is_rule_file(path) {
+            return Err(read(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a rule file (*.yar, *.yara)",
+            )));
+        }
         out.push(path.to_owned());
         return Ok(());
     }
@@ -114,11 +122,15 @@ fn collect(
         let kind = entry.file_type().map_err(read)?;
         if kind.is_dir() {
             collect(&child, depth + 1, out)?;
-        } else if child.extension().is_some_and(|e| e == "yar" || e == "yara") {
+        } else if is_rule_file(&child) {
             out.push(child);
         }
     }
     Ok(())
+}
+
+fn is_rule_file(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "yar" || e == "yara")
 }
 
 /// The file stem with every character outside `[A-Za-z0-9_]` replaced by `_`, so that a rule

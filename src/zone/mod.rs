@@ -1,7 +1,6 @@
 //! The secure zone: finding artifacts on disk, reading them without executing anything,
-//! recognising their format by content, and hashing them.
+//! and hashing them.
 
-pub mod detect;
 pub mod digest;
 pub mod keep;
 pub mod mmap;

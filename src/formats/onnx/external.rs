@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::proto::TensorProto;
-use crate::engine::Ctx;
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
 use crate::zone::sibling::{self, Resolved, lexical_escape};
 
 pub struct ExternalData {

@@ -14,9 +14,9 @@ mod walk;
 
 use prost::Message;
 
-use crate::engine::Ctx;
-use crate::rules::RuleId;
-use crate::summary::ModelSummary;
+use crate::model::rules::RuleId;
+use crate::model::summary::ModelSummary;
+use crate::scan::context::Ctx;
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let max_bytes = ctx.config().onnx.max_bytes;

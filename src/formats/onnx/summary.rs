@@ -7,9 +7,9 @@ use super::proto::tensor_proto::DataType;
 use super::proto::tensor_shape_proto::dimension::Value as DimValue;
 use super::proto::type_proto::Value as TypeValue;
 use super::proto::{ModelProto, ValueInfoProto};
-use crate::engine::Ctx;
-use crate::rules::RuleId;
-use crate::summary::{Dim, OnnxSummary, OpsetImport, TensorInfo};
+use crate::model::rules::RuleId;
+use crate::model::summary::{Dim, OnnxSummary, OpsetImport, TensorInfo};
+use crate::scan::context::Ctx;
 
 /// Versions past these are not written by any exporter (ONNX is at IR 11, opset 23 in 2025);
 /// the margin leaves room for releases to come.

@@ -7,7 +7,7 @@ use super::proto::{
     tensor_proto::DataLocation,
 };
 use crate::Config;
-use crate::summary::ModelSummary;
+use crate::model::summary::ModelSummary;
 use crate::testing::{codes, scan, scan_with};
 
 fn node(domain: &str, op_type: &str) -> NodeProto {
@@ -139,7 +139,7 @@ fn external_data_on_disk() {
     let path = dir.join("model.onnx");
     let scan_with = |tensor: TensorProto| {
         std::fs::write(&path, model(vec![], vec![tensor]).encode_to_vec()).unwrap();
-        let report = crate::engine::scan_file(&path, "m", &Config::default());
+        let report = crate::scan::scan_file(&path, "m", &Config::default());
         codes(&report)
             .into_iter()
             .map(str::to_owned)

@@ -13,9 +13,9 @@ use super::proto::{
     StringStringEntryProto, TensorProto, ValueInfoProto,
 };
 use crate::config::OnnxLimits;
-use crate::engine::{Ctx, Origin};
-use crate::rules::RuleId;
-use crate::summary::OnnxSummary;
+use crate::model::rules::RuleId;
+use crate::model::summary::OnnxSummary;
+use crate::scan::context::{Ctx, Origin};
 
 /// Distinct operators listed in the summary's histogram; the rest are counted as `(other)`.
 const MAX_HISTOGRAM: usize = 1024;

@@ -4,7 +4,7 @@
 
 use std::borrow::Cow;
 
-use crate::engine::Origin;
+use crate::scan::context::Origin;
 
 use super::imports::Class;
 use super::value::{Node, Value};

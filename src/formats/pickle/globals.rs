@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
 
 use super::imports::{self, Classification};
 use super::ops::Op;

@@ -4,8 +4,8 @@
 
 use std::borrow::Cow;
 
-use crate::engine::MemberKind;
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::MemberKind;
 
 use super::imports::Class;
 use super::ops::Op;

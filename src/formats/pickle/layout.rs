@@ -5,9 +5,9 @@
 
 use std::collections::HashMap;
 
-use crate::engine::{Ctx, MemberKind};
-use crate::rules::RuleId;
-use crate::zone::detect::hex_prefix;
+use crate::detect::hex_prefix;
+use crate::model::rules::RuleId;
+use crate::scan::context::{Ctx, MemberKind};
 
 use super::sniff::looks_like_pickle;
 use super::vm::{self, Outcome, Storage, StreamOptions, Summary, Workspace};

@@ -29,7 +29,7 @@ mod vm;
 mod tests;
 
 use crate::config::Config;
-use crate::engine::Ctx;
+use crate::scan::context::Ctx;
 
 pub use imports::PolicyError;
 

@@ -4,8 +4,8 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::config::PickleLimits;
-use crate::engine::Ctx;
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
 
 use super::globals::Imports;
 use super::ops::{self, Arg, Instr, Op};

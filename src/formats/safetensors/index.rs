@@ -7,8 +7,8 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
-use crate::engine::Ctx;
-use crate::rules::RuleId;
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
 use crate::zone::sibling::{self, Resolved, lexical_escape};
 
 /// Index files larger than this are not parsed (real ones are a few hundred KiB).

@@ -5,7 +5,7 @@
 use safetensors::Dtype;
 use serde_json::{Map, Value};
 
-use crate::summary::SafetensorsSummary;
+use crate::model::summary::SafetensorsSummary;
 
 /// One tensor as the header describes it.
 struct Entry<'h> {

@@ -14,9 +14,9 @@ use std::fmt;
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
 use serde_json::{Map, Value};
 
-use crate::engine::{Ctx, MemberKind, Origin};
-use crate::rules::RuleId;
-use crate::summary::ModelSummary;
+use crate::model::rules::RuleId;
+use crate::model::summary::ModelSummary;
+use crate::scan::context::{Ctx, MemberKind, Origin};
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let max_header = ctx.config().safetensors.max_header;
@@ -231,7 +231,8 @@ mod tests {
     #[test]
     fn totals_and_the_header_limit() {
         let report = scan(&file(TWO, &[0; 12]));
-        let crate::summary::ModelSummary::Safetensors(summary) = &report.models[0].summary else {
+        let crate::model::summary::ModelSummary::Safetensors(summary) = &report.models[0].summary
+        else {
             panic!("{:?}", report.models);
         };
         assert_eq!((summary.tensors, summary.parameters), (2, 6));
@@ -254,7 +255,7 @@ mod tests {
         let write = |map: &str| {
             let text = format!(r#"{{"metadata":{{"total_size":12}},"weight_map":{map}}}"#);
             std::fs::write(&index, text).unwrap();
-            let report = crate::engine::scan_file(&index, "i", &crate::Config::default());
+            let report = crate::scan::scan_file(&index, "i", &crate::Config::default());
             codes(&report)
                 .into_iter()
                 .map(str::to_owned)

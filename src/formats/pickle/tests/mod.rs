@@ -1,10 +1,10 @@
-//! End-to-end tests of the pickle analyser on hand-built streams, through `engine::scan_file`.
+//! End-to-end tests of the pickle analyser on hand-built streams, through `scan::scan_file`.
 //! Every pickle here is written byte by byte; nothing is ever unpickled.
 
 use crate::config::Config;
-use crate::engine::scan_file;
-use crate::finding::{ArtifactReport, Finding, Verdict};
-use crate::rules::RuleId;
+use crate::model::finding::{ArtifactReport, Finding, Verdict};
+use crate::model::rules::RuleId;
+use crate::scan::scan_file;
 
 mod layouts;
 

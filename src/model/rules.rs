@@ -9,7 +9,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-use crate::finding::{Implies, Severity};
+use crate::model::finding::{Implies, Severity};
 
 macro_rules! rules {
     ($(
@@ -583,7 +583,7 @@ pub fn markdown() -> String {
             rule.code,
             rule.name,
             rule.severity.as_str(),
-            crate::finding::Verdict::from(rule.implies).as_str(),
+            crate::model::finding::Verdict::from(rule.implies).as_str(),
             rule.summary,
             rule.explanation,
             rule.remediation

@@ -1,4 +1,5 @@
-//! What the probe reports: the `robustness` section of an artifact's report (JSON and text).
+//! What the robustness probe reports: the `robustness` section of an artifact's report (JSON and
+//! text).
 
 use serde::{Deserialize, Serialize};
 

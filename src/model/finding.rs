@@ -2,8 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::rules::{RuleId, RuleRef};
-use crate::summary::ModelReport;
+use crate::model::format::{Format, Label};
+use crate::model::robustness::Robustness;
+use crate::model::rules::{RuleId, RuleRef};
+use crate::model::summary::ModelReport;
 
 /// How bad a finding is. Ordered: `Info < Low < Medium < High < Critical`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -159,7 +161,7 @@ pub struct MemberReport {
     pub member: String,
     pub sha256: String,
     pub size: u64,
-    pub format: String,
+    pub format: Format,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -169,7 +171,7 @@ pub struct ArtifactReport {
     pub sha256: Option<String>,
     pub size: u64,
     /// The detected format of the file's content (never its extension).
-    pub format: String,
+    pub format: Label,
     pub verdict: Verdict,
     pub findings: Vec<Finding>,
     pub members: Vec<MemberReport>,
@@ -183,7 +185,11 @@ pub struct ArtifactReport {
     pub error: Option<String>,
     /// The robustness probe's figures; null for content that is no model, or with `--probe off`.
     #[serde(default)]
-    pub robustness: Option<crate::probe::report::Robustness>,
+    pub robustness: Option<Robustness>,
+    /// The result depends on files beside the artifact (ONNX external data, safetensors shards,
+    /// repository files), not on its bytes alone, so it is never taken from `--cache`.
+    #[serde(skip)]
+    pub reads_neighbours: bool,
 }
 
 impl ArtifactReport {
@@ -193,7 +199,7 @@ impl ArtifactReport {
             path,
             sha256: None,
             size: 0,
-            format: "unreadable".to_owned(),
+            format: Label::Unreadable,
             verdict: Verdict::Error,
             findings: Vec::new(),
             members: Vec::new(),
@@ -201,6 +207,7 @@ impl ArtifactReport {
             models: Vec::new(),
             error: Some(error),
             robustness: None,
+            reads_neighbours: false,
         }
     }
 

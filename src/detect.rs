@@ -1,95 +1,8 @@
 //! Content-based format detection. The file name is never consulted to decide how bytes are
 //! analysed; it is only compared with the content afterwards (`FMT002`).
 
-use std::path::Path;
-
-use crate::engine::Ctx;
 use crate::formats::{onnx, pickle};
-use crate::rules::RuleId;
-
-/// A format recognised from content.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Format {
-    Empty,
-    Pickle,
-    Numpy,
-    Zip,
-    SevenZip,
-    Tar,
-    Gzip,
-    Bzip2,
-    Xz,
-    /// The legacy `.lzma` ("LZMA alone") container that joblib's `lzma` compressor writes.
-    Lzma,
-    Zstd,
-    /// A bare zlib stream, as joblib's `zlib` compressor writes.
-    Zlib,
-    /// safetensors: an 8-byte little-endian header length, then a JSON header.
-    Safetensors,
-    /// An ONNX `ModelProto` (protobuf).
-    Onnx,
-    /// GGUF (llama.cpp): weights plus metadata, including a Jinja chat template.
-    Gguf,
-    /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
-    Hdf5,
-    /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
-    /// bytes, then a zlib stream.
-    JoblibZfile,
-    Text,
-    Unknown,
-}
-
-impl Format {
-    /// Pickles and the containers that can hold one.
-    pub fn can_carry_code(self) -> bool {
-        match self {
-            Format::Pickle
-            | Format::Zip
-            | Format::SevenZip
-            | Format::Tar
-            | Format::Gzip
-            | Format::Bzip2
-            | Format::Xz
-            | Format::Lzma
-            | Format::Zstd
-            | Format::Zlib
-            | Format::JoblibZfile => true,
-            Format::Empty
-            | Format::Numpy
-            | Format::Safetensors
-            | Format::Onnx
-            | Format::Gguf
-            | Format::Hdf5
-            | Format::Text
-            | Format::Unknown => false,
-        }
-    }
-
-    /// The name used in reports.
-    pub fn name(self) -> &'static str {
-        match self {
-            Format::Empty => "empty",
-            Format::Pickle => "pickle",
-            Format::Numpy => "numpy",
-            Format::Zip => "zip",
-            Format::SevenZip => "7z",
-            Format::Tar => "tar",
-            Format::Gzip => "gzip",
-            Format::Bzip2 => "bzip2",
-            Format::Xz => "xz",
-            Format::Lzma => "lzma",
-            Format::Zstd => "zstd",
-            Format::Zlib => "zlib",
-            Format::JoblibZfile => "joblib-zfile",
-            Format::Safetensors => "safetensors",
-            Format::Onnx => "onnx",
-            Format::Gguf => "gguf",
-            Format::Hdf5 => "hdf5",
-            Format::Text => "text",
-            Format::Unknown => "unknown",
-        }
-    }
-}
+use crate::model::Format;
 
 /// Zip local file header signature.
 pub const ZIP_LOCAL: &[u8] = b"PK\x03\x04";
@@ -297,37 +210,6 @@ pub fn hex_prefix(data: &[u8], n: usize) -> String {
         out.push("…".to_owned());
     }
     out.join(" ")
-}
-
-/// Extensions of formats that cannot run code when loaded.
-const DATA_ONLY_EXTENSIONS: &[&str] = &[
-    "safetensors",
-    "onnx",
-    "gguf",
-    "ggml",
-    "npy",
-    "json",
-    "txt",
-    "h5",
-    "hdf5",
-    "tflite",
-];
-
-/// Reports `FMT002` when the file's name promises a data-only format but its content carries a
-/// pickle. Called only after analysis found one.
-pub fn check_data_only_extension(path: &Path, ctx: &mut Ctx<'_>) {
-    let Some(ext) = path.extension().and_then(|e| e.to_str()) else {
-        return;
-    };
-    let ext = ext.to_ascii_lowercase();
-    if DATA_ONLY_EXTENSIONS.contains(&ext.as_str()) {
-        ctx.report(
-            RuleId::ExtensionMismatch,
-            Some(0),
-            format!("named `.{ext}` (a data-only format) but its content carries a pickle, which runs code when loaded"),
-            None,
-        );
-    }
 }
 
 #[cfg(test)]

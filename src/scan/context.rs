@@ -1,33 +1,32 @@
-//! Per artifact: map the file, detect its format by content, run the matching analyser (containers
-//! feed their members back through detection), and decide the verdict from the findings.
+//! The analysis context: the one thing analysers import. It knows where the analysed bytes came
+//! from (file, member chain, offset), the settings in force, and where findings, extracts and
+//! nested members go. Nested content goes back through detection and the dispatch function the
+//! scan layer injects, so no analyser depends on the scan engine above it.
 
 use std::collections::BTreeMap;
-use std::fs::File;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
-use crate::config::{Config, ProbeMode};
-use crate::containers;
-use crate::finding::{ArtifactReport, Finding, Implies, Location, MemberReport};
-use crate::formats;
-use crate::probe::{self, report::Robustness};
-use crate::rules::{RuleId, RuleRef};
-use crate::signatures::{Matcher, Signatures, Stop, Vars};
-use crate::summary::{ModelReport, ModelSummary};
-use crate::zone::detect::{self, Format};
+use crate::config::Config;
+use crate::detect;
+use crate::model::Format;
+use crate::model::finding::{Finding, Location, MemberReport};
+use crate::model::robustness::Robustness;
+use crate::model::rules::{RuleId, RuleRef};
+use crate::model::summary::{ModelReport, ModelSummary};
+use crate::signatures::{Matcher, Stop, Vars};
 use crate::zone::digest;
 
 /// What one artifact's analysis has gathered so far.
 #[derive(Debug, Default)]
-struct ScanState {
-    findings: Vec<Finding>,
+pub(crate) struct ScanState {
+    pub(crate) findings: Vec<Finding>,
     /// Findings listed per rule so far, and how many more were left out past the cap.
-    per_rule: BTreeMap<RuleRef, (usize, u64)>,
-    members: Vec<MemberReport>,
-    models: Vec<ModelReport>,
+    pub(crate) per_rule: BTreeMap<RuleRef, (usize, u64)>,
+    pub(crate) members: Vec<MemberReport>,
+    pub(crate) models: Vec<ModelReport>,
     /// Size of the artifact itself.
     input_len: u64,
     /// Bytes inflated from container members so far, all nesting levels together.
@@ -37,12 +36,14 @@ struct ScanState {
     /// Members opened so far, all nesting levels together.
     member_count: u64,
     /// The first failure to keep a member in `--keep-zone`, if any.
-    keep_error: Option<String>,
+    pub(crate) keep_error: Option<String>,
     /// Time spent in signature scans so far.
     signature_time: Duration,
     /// A signature scan stopped (time budget, engine error): no further extract is scanned.
     signature_stopped: bool,
-    robustness: Option<Robustness>,
+    pub(crate) robustness: Option<Robustness>,
+    /// An analyser looked beside the file on disk (external data, shards, repository files).
+    pub(crate) reads_neighbours: bool,
 }
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
@@ -79,10 +80,16 @@ pub struct Ctx<'a> {
     whole: Option<&'a Bytes>,
     /// The worker thread's signature scanner, when signatures are on.
     matcher: Option<&'a mut (dyn Matcher + 'a)>,
+    /// Runs the analyser of a format over nested bytes (injected by the scan layer).
+    dispatch: Dispatch,
 }
 
+/// Analyses `data` as `format`: the scan layer's dispatch, handed down so that containers can
+/// send their members back through it.
+pub type Dispatch = fn(Format, &[u8], &mut Ctx<'_>, MemberKind);
+
 /// Lends a context's scanner to a context that lives shorter.
-fn lend<'b>(
+pub(crate) fn lend<'b>(
     matcher: &'b mut Option<&mut (dyn Matcher + '_)>,
 ) -> Option<&'b mut (dyn Matcher + 'b)> {
     match matcher {
@@ -96,7 +103,7 @@ const MIN_EXTRACT: usize = 4;
 
 /// Called with a slice of the input once it has been read and will not be needed soon, so that
 /// a memory-mapped file's pages can leave the resident set.
-type Release<'a> = &'a (dyn Fn(&[u8]) + Sync);
+pub type Release<'a> = &'a (dyn Fn(&[u8]) + Sync);
 
 /// Where a piece of extracted content came from. Signature rules can condition on it (the
 /// `origin` external variable), and findings on an extract name it.
@@ -146,14 +153,62 @@ impl Origin {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LimitHit;
 
+impl ScanState {
+    /// The state of a scan of an input of `input_len` bytes, before anything was analysed.
+    pub(crate) fn new(input_len: u64) -> Self {
+        ScanState {
+            input_len,
+            ..ScanState::default()
+        }
+    }
+}
+
 impl<'a> Ctx<'a> {
-    pub fn config(&self) -> &Config {
+    /// The context of a whole artifact (`path` as reported, `disk_path` where it is on disk).
+    #[allow(clippy::too_many_arguments)] // Each is a distinct input of the scan; a struct would only rename them.
+    pub(crate) fn root(
+        config: &'a Config,
+        path: &'a str,
+        disk_path: Option<&'a Path>,
+        format: Format,
+        state: &'a mut ScanState,
+        (release, whole): (Release<'a>, Option<&'a Bytes>),
+        matcher: Option<&'a mut (dyn Matcher + 'a)>,
+        dispatch: Dispatch,
+    ) -> Self {
+        Ctx {
+            config,
+            path,
+            disk_path,
+            chain: Vec::new(),
+            format,
+            depth: 0,
+            offset_base: 0,
+            state,
+            release,
+            whole,
+            matcher,
+            dispatch,
+        }
+    }
+
+    /// What the analysis has gathered so far.
+    pub(crate) fn state(&mut self) -> &mut ScanState {
+        self.state
+    }
+
+    pub fn config(&self) -> &'a Config {
         self.config
     }
 
     /// The file on disk the analysed bytes are, when they are a whole file (not a member of an
     /// archive, not bytes handed over in memory): what a loader resolves relative paths from.
-    pub fn disk_path(&self) -> Option<&Path> {
+    /// Asking for it marks the result as depending on the file's neighbours, so that it is
+    /// never reused for the same bytes elsewhere (`--cache`).
+    pub fn disk_path(&mut self) -> Option<&'a Path> {
+        if self.disk_path.is_some() {
+            self.state.reads_neighbours = true;
+        }
         self.disk_path
     }
 
@@ -316,6 +371,7 @@ impl<'a> Ctx<'a> {
             release: self.release,
             whole: None,
             matcher: lend(&mut self.matcher),
+            dispatch: self.dispatch,
         }
     }
 
@@ -381,7 +437,7 @@ impl<'a> Ctx<'a> {
     }
 
     /// Like [`Ctx::nested`] with the format already decided (a second reading of the same bytes).
-    fn nested_as(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
+    pub fn nested_as(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
         if !self.too_deep(name) {
             self.enter(format, name, data, kind);
         }
@@ -412,7 +468,7 @@ impl<'a> Ctx<'a> {
             member,
             sha256: digest::sha256_hex_chunked(data, self.release),
             size: data.len() as u64,
-            format: format.name().to_owned(),
+            format,
         });
         if let Some(dir) = &self.config.keep_zone
             && let Err(e) = crate::zone::keep::keep(dir, self.path, &chain, data)
@@ -434,352 +490,8 @@ impl<'a> Ctx<'a> {
             release: self.release,
             whole: None,
             matcher: lend(&mut self.matcher),
+            dispatch: self.dispatch,
         };
-        analyse(format, data, &mut child, kind);
-    }
-}
-
-/// Hands the whole of an input to the signature engine: a text file as text, a small file or
-/// member as a whole, and with `--deep` the raw bytes of anything else. Containers are scanned
-/// through their members (their own bytes are compressed, or the members again), and tensor
-/// storage only with `--deep`.
-fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
-    let settings = &ctx.config.signatures;
-    let container = matches!(
-        format,
-        Format::Zip
-            | Format::SevenZip
-            | Format::Tar
-            | Format::Gzip
-            | Format::Bzip2
-            | Format::Xz
-            | Format::Lzma
-            | Format::Zstd
-            | Format::Zlib
-            | Format::JoblibZfile
-    );
-    let small = data.len() as u64 <= settings.small_file_bytes;
-    let origin = if kind == MemberKind::File && format == Format::Text {
-        Origin::TextMember
-    } else if kind == MemberKind::File && small && !container {
-        Origin::SmallFile
-    } else if settings.deep && !container {
-        Origin::RawBytes
-    } else {
-        return;
-    };
-    let context = if ctx.chain.is_empty() {
-        "whole file"
-    } else {
-        "whole member"
-    };
-    ctx.extract(origin, context, Some(0), data);
-}
-
-/// Runs the analyser for `format` over `data`, then hands the whole of it to the signature
-/// engine (after the analyser, so that a rule that already matched a precise extract of these
-/// bytes is not reported again for the whole).
-fn analyse(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
-    run_analyser(format, data, ctx, kind);
-    extract_whole(format, data, ctx, kind);
-}
-
-fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind) {
-    // Raw tensor bytes match a data format's weak magic now and then (ONNX starts with two
-    // small bytes, safetensors with a length); the loader never reads them as such. Only what
-    // could run code when read as bytes (a pickle, an archive holding one) is followed there.
-    if kind == MemberKind::Opaque && !format.can_carry_code() {
-        return;
-    }
-    match format {
-        Format::Empty => ctx.report(RuleId::EmptyFile, None, "the file is empty", None),
-        Format::Pickle => formats::pickle::analyse(data, ctx),
-        Format::Numpy => formats::numpy::analyse(data, ctx),
-        Format::Zip => containers::zip::analyse(data, ctx),
-        Format::SevenZip => containers::sevenz::analyse(data, ctx),
-        Format::Tar => containers::tar::analyse(data, ctx),
-        Format::Gzip
-        | Format::Bzip2
-        | Format::Xz
-        | Format::Lzma
-        | Format::Zstd
-        | Format::Zlib
-        | Format::JoblibZfile => containers::compress::analyse(format, data, ctx),
-        Format::Safetensors => formats::safetensors::analyse(data, ctx),
-        Format::Onnx => formats::onnx::analyse(data, ctx),
-        Format::Gguf | Format::Hdf5 => ctx.report(
-            RuleId::FormatNotAnalysed,
-            Some(0),
-            format!(
-                "recognised as {}, whose content the scanner does not analyse yet",
-                format.name()
-            ),
-            None,
-        ),
-        Format::Text => formats::safetensors::index::analyse(data, ctx),
-        Format::Unknown => ctx.report(
-            RuleId::UnknownFormat,
-            Some(0),
-            format!(
-                "content matches no format the scanner analyses (starts with {})",
-                detect::hex_prefix(data, 8)
-            ),
-            None,
-        ),
-    }
-}
-
-/// A zip is found from its end, so bytes that are something else from the start can also be a
-/// zip (`torch.load` opens anything `zipfile` accepts). Analyses that second reading, unless an
-/// analyser already reached the zip as an embedded member (a pickle's trailing data).
-fn analyse_second_reading(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
-    if format == Format::Zip || !detect::has_zip_end_record(data) {
-        return;
-    }
-    ctx.report(
-        RuleId::Polyglot,
-        None,
-        format!(
-            "the file reads as {} from its start and as a zip from its end",
-            format.name()
-        ),
-        None,
-    );
-    let already_read = ctx
-        .state
-        .members
-        .iter()
-        .any(|m| m.format == Format::Zip.name());
-    if !already_read {
-        ctx.nested_as(Format::Zip, "(zip reading)", data, MemberKind::File);
-    }
-}
-
-/// The format to report: a zip is named after what its members make it, the way PyTorch
-/// writes them (`torch.save`: `<name>/data.pkl` beside `<name>/data/`; `torch.jit.save`: also
-/// `<name>/constants.pkl` and `<name>/code/`).
-fn label(format: Format, members: &[MemberReport]) -> &'static str {
-    if format != Format::Zip {
-        return format.name();
-    }
-    let top_level = |suffix: &str| {
-        members.iter().any(|m| {
-            m.member
-                .strip_suffix(suffix)
-                .and_then(|dir| dir.strip_suffix('/'))
-                .is_some_and(|dir| !dir.is_empty() && !dir.contains(['/', '!']))
-        })
-    };
-    if top_level("constants.pkl") {
-        "torchscript"
-    } else if top_level("data.pkl") {
-        "pytorch-zip"
-    } else {
-        format.name()
-    }
-}
-
-/// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
-/// gets an `error` verdict with the reason.
-pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
-    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
-    scan_file_with(
-        path,
-        display,
-        config,
-        scanner.as_mut().map(|s| s as &mut dyn Matcher),
-    )
-}
-
-/// Like [`scan_file`], with a signature scanner the caller keeps between files (one per worker
-/// thread).
-pub fn scan_file_with(
-    path: &Path,
-    display: &str,
-    config: &Config,
-    matcher: Option<&mut dyn Matcher>,
-) -> ArtifactReport {
-    let file = match File::open(path) {
-        Ok(file) => file,
-        Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
-    };
-    match crate::zone::mmap::map(&file) {
-        Ok(mapped) => {
-            let mapped = Arc::new(mapped);
-            let whole = Bytes::from_owner(crate::zone::mmap::Shared(Arc::clone(&mapped)));
-            scan(
-                detect::detect(&whole),
-                &whole,
-                (path, Some(path)),
-                display,
-                config,
-                (&|part| mapped.release(part), Some(&whole)),
-                matcher,
-            )
-        }
-        Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
-    }
-}
-
-/// Scans bytes already in memory as if they were the file at `path` (whose name is only
-/// compared with the content, never used to pick an analyser).
-pub fn scan_bytes(data: &[u8], path: &Path, display: &str, config: &Config) -> ArtifactReport {
-    scan_bytes_as(detect::detect(data), data, path, display, config)
-}
-
-/// Like [`scan_bytes`], but analyses the bytes as `format` whatever detection would say (for
-/// fuzzing one analyser directly).
-pub fn scan_bytes_as(
-    format: Format,
-    data: &[u8],
-    path: &Path,
-    display: &str,
-    config: &Config,
-) -> ArtifactReport {
-    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
-    let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
-    scan(
-        format,
-        data,
-        (path, None),
-        display,
-        config,
-        (&|_| {}, None),
-        matcher,
-    )
-}
-
-/// Inputs at least this large are hashed on another thread while they are analysed.
-const PARALLEL_HASH_ABOVE: usize = 4 << 20;
-
-/// `paths`: the name the bytes go by, and where they are on disk if they are a file there.
-fn scan(
-    format: Format,
-    data: &[u8],
-    (path, disk_path): (&Path, Option<&Path>),
-    display: &str,
-    config: &Config,
-    (release, whole): (Release<'_>, Option<&Bytes>),
-    mut matcher: Option<&mut dyn Matcher>,
-) -> ArtifactReport {
-    let mut state = ScanState {
-        input_len: data.len() as u64,
-        ..ScanState::default()
-    };
-    let mut analyse_all = |state: &mut ScanState| {
-        let mut ctx = Ctx {
-            config,
-            path: display,
-            disk_path,
-            chain: Vec::new(),
-            format,
-            depth: 0,
-            offset_base: 0,
-            state,
-            release,
-            whole,
-            matcher: lend(&mut matcher),
-        };
-        analyse(format, data, &mut ctx, MemberKind::File);
-        analyse_second_reading(format, data, &mut ctx);
-        let carries_pickle = format == Format::Pickle
-            || ctx
-                .state
-                .members
-                .iter()
-                .any(|m| m.format == Format::Pickle.name());
-        if carries_pickle {
-            detect::check_data_only_extension(path, &mut ctx);
-        }
-        let malicious = ctx
-            .state
-            .findings
-            .iter()
-            .any(|f| f.verdict == Implies::Malicious);
-        if config.probe.mode != ProbeMode::Off && !malicious {
-            let label = label(format, &ctx.state.members);
-            ctx.state.robustness = probe::run(format, label, data, &mut ctx);
-        }
-    };
-    // Hashing the whole file and analysing it are independent reads of the same mapped bytes;
-    // doing them side by side keeps a scan close to the cost of hashing alone. Below a few MiB
-    // handing work to another thread costs more than it saves (a batch is already parallel
-    // across artifacts). The analysis stays on this thread: the signature scanner belongs to it.
-    let sha256 = if data.len() < PARALLEL_HASH_ABOVE {
-        analyse_all(&mut state);
-        digest::sha256_hex_chunked(data, release)
-    } else {
-        let mut sha256 = String::new();
-        rayon::in_place_scope(|scope| {
-            scope.spawn(|_| sha256 = digest::sha256_hex_chunked(data, release));
-            analyse_all(&mut state);
-        });
-        sha256
-    };
-    for (rule, &(_, left_out)) in &state.per_rule {
-        // A listed finding of the rule carries its severity and verdict (signature rules take
-        // theirs from the rule's meta).
-        let listed = state.findings.iter().find(|f| &f.rule_id == rule);
-        if let (true, Some(listed)) = (left_out > 0, listed) {
-            let summary = Finding {
-                message: format!("{left_out} more findings of this rule were not listed"),
-                location: Location {
-                    path: display.to_owned(),
-                    member: None,
-                    member_chain: Vec::new(),
-                    offset: None,
-                },
-                evidence: None,
-                ..listed.clone()
-            };
-            state.findings.push(summary);
-        }
-    }
-    ArtifactReport {
-        path: display.to_owned(),
-        sha256: Some(sha256),
-        size: data.len() as u64,
-        format: label(format, &state.members).to_owned(),
-        verdict: ArtifactReport::decide(&state.findings, state.keep_error.as_deref()),
-        findings: state.findings,
-        members: state.members,
-        models: state.models,
-        aliases: Vec::new(),
-        error: state.keep_error,
-        robustness: state.robustness,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn members(names: &[&str]) -> Vec<MemberReport> {
-        names
-            .iter()
-            .map(|n| MemberReport {
-                member: (*n).to_owned(),
-                sha256: String::new(),
-                size: 0,
-                format: String::new(),
-            })
-            .collect()
-    }
-
-    #[test]
-    fn zips_are_labelled_by_their_pytorch_layout() {
-        let torch = members(&["model/data.pkl", "model/data/0", "model/version"]);
-        assert_eq!(label(Format::Zip, &torch), "pytorch-zip");
-        let script = members(&["m/data.pkl", "m/constants.pkl", "m/code/__torch__.py"]);
-        assert_eq!(label(Format::Zip, &script), "torchscript");
-        for plain in [
-            &["data.pkl"][..],
-            &["a/b/data.pkl"],
-            &["mydata.pkl"],
-            &["x.zip!m/data.pkl"],
-        ] {
-            assert_eq!(label(Format::Zip, &members(plain)), "zip", "{plain:?}");
-        }
-        assert_eq!(label(Format::Pickle, &torch), "pickle");
+        (self.dispatch)(format, data, &mut child, kind);
     }
 }
