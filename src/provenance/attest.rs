@@ -108,7 +108,7 @@ pub fn artifact_records(items: &[Scanned]) -> Vec<ArtifactRecord> {
         .map(|s| ArtifactRecord {
             path: s.relative_path.clone(),
             sha256: s.report.sha256.clone(),
-            format: s.report.format.clone(),
+            format: s.report.format.to_string(),
             verdict: s.report.verdict,
             findings: s.report.findings.len() as u64,
             robustness: s.report.robustness.as_ref().and_then(|r| {

@@ -146,7 +146,7 @@ fn shape_of(path: &Path) -> Shape {
     };
     let report = crate::scan::scan_file(path, &path.display().to_string(), &config);
     let mut shape = Shape {
-        format: report.format.clone(),
+        format: report.format.to_string(),
         verdict: report.verdict.as_str().to_owned(),
         ..Shape::default()
     };
@@ -194,7 +194,7 @@ fn shape_of(path: &Path) -> Shape {
             crate::model::summary::ModelSummary::Safetensors(_) => {}
         }
     }
-    if report.format == "safetensors" {
+    if report.format.name() == "safetensors" {
         shape.tensors = safetensors_tensors(path).unwrap_or_default();
         for (name, t) in &shape.tensors {
             shape.graph.insert(
