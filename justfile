@@ -44,12 +44,28 @@ fuzz-pickle seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O pickle corpus/pickle ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
 
 # Fuzz the whole engine: detection, containers and every analyser.
+# The pickle sniffer and the salvage reader (tiny limits so most inputs halt).
+fuzz-pickle-salvage seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O pickle_salvage corpus/pickle_salvage ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
 fuzz-scan seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O scan corpus/scan ../samples -- -max_total_time={{seconds}} -rss_limit_mb=2048
 
 # Fuzz the ONNX and safetensors analysers.
 fuzz-onnx seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O onnx corpus/onnx ../tests/data/onnx-reference -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+fuzz-keras seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O keras corpus/keras ../samples/benign -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+fuzz-hdf5 seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O hdf5 corpus/hdf5 ../tests/data/framework -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+fuzz-tensorflow seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O tensorflow corpus/tensorflow ../samples/benign -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+fuzz-tflite seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O tflite corpus/tflite ../tests/data/framework/tflite -- -max_total_time={{seconds}} -rss_limit_mb=2048
 
 fuzz-safetensors seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O safetensors corpus/safetensors ../samples/benign/sharded_checkpoint -- -max_total_time={{seconds}} -rss_limit_mb=2048

@@ -63,6 +63,20 @@ def planted_nan() -> bytes:
     return safetensors(linear(weight, [0.1, -0.1, 0.0, 0.2]))
 
 
+def bounds_and_mask() -> bytes:
+    inf = float("inf")
+    mask = [[0.0 if c <= r else -inf for c in range(8)] for r in range(8)]
+    edges = [-inf] + [i / 20 for i in range(19)] + [inf]
+    weight = [[((r * 7 + c * 3) % 11 - 5) / 10 for c in range(8)] for r in range(4)]
+    return safetensors({
+        "clip.min": ([], [-inf]),
+        "clip.max": ([], [inf]),
+        "attention.mask": ([8, 8], [v for row in mask for v in row]),
+        "bucketize.edges": ([21], edges),
+        "proj.weight": ([4, 8], [v for row in weight for v in row]),
+    })
+
+
 def planted_outlier() -> bytes:
     weight = [[((r * 5 + c * 3) % 13 - 6) / 100 for c in range(16)] for r in range(16)]
     weight[7][9] = 1e12
@@ -158,7 +172,8 @@ def samples(register) -> None:
              build=mlp)
     register("malicious/probe_brittle.safetensors", "suspicious", ("PRB003", "flips"),
              desc="linear classifier with huge weights of alternating sign on all 64 inputs: perturbations "
-                  "of 4/255 flip a third of its answers, random noise of that size almost none",
+                  "of 4/255 flip a third of its answers, random noise of that size almost none "
+                  "(suspicious under the samples' --probe-gate 25%; by default measured, not judged)",
              build=brittle)
     register("benign/probe_robust.onnx", "clean",
              desc="the robust classifier as an ONNX Gemm with a symbolic batch dimension",
@@ -177,17 +192,22 @@ def samples(register) -> None:
              desc="ONNX Identity over int64 inputs: skipped, integer inputs are not attacked",
              build=lambda: onnx_small("Identity", pb.INT64, ["N", 4]))
     register("malicious/probe_brittle.onnx", "suspicious", ("PRB003", "flips"),
-             desc="the brittle classifier as ONNX MatMul + Add",
+             desc="the brittle classifier as ONNX MatMul + Add (suspicious under --probe-gate 25%)",
              build=onnx_brittle)
     register("malicious/probe_terabytes.onnx", "suspicious", ("PRB004", "needs about"),
              desc="ONNX Relu over an input declared as 10^12 floats per sample: refused before anything is allocated",
              build=onnx_terabytes)
-    register("malicious/probe_nan.safetensors", "suspicious", ("PRB001", "NaN"),
-             desc="a linear layer with two NaN and one infinite weight planted",
+    register("malicious/probe_nan.safetensors", "clean", ("PRB001", "NaN"),
+             desc="a linear layer with two NaN and one infinite weight planted: spread through a weight "
+                  "matrix, an integrity finding (low) that leaves the verdict clean",
              build=planted_nan)
-    register("malicious/probe_nan.npy", "suspicious", ("PRB001", "NaN"),
-             desc="an 8x8 float32 .npy array with one NaN planted",
+    register("benign/probe_nan_features.npy", "clean",
+             desc="an 8x8 float32 .npy array with one NaN: a missing value in a data array is normal",
              build=npy_with_nan)
+    register("benign/probe_bounds_and_mask.safetensors", "clean",
+             desc="a Clip-style pair of bounds (-inf, inf), an attention mask of 0 and -inf, bucket edges "
+                  "open at both ends, and a weight matrix: the infinities sit where they mean 'unbounded'",
+             build=bounds_and_mask)
     register("malicious/probe_outlier.safetensors", "suspicious", ("PRB002", "encoder.weight"),
              desc="a 16x16 weight whose values are all below 0.07 but one, set to 1e12",
              build=planted_outlier)

@@ -68,7 +68,7 @@ RULES = {
     "SFT001": ("safetensors-malformed-header", SUSPICIOUS),
     "SFT002": ("safetensors-bad-layout", SUSPICIOUS),
     "SFT003": ("safetensors-trailing-data", SUSPICIOUS),
-    "PRB001": ("probe-non-finite-weights", SUSPICIOUS),
+    "PRB001": ("probe-non-finite-weights", CLEAN),
     "PRB002": ("probe-weight-outliers", SUSPICIOUS),
     "PRB003": ("probe-brittle-model", SUSPICIOUS),
     "PRB004": ("probe-refused", SUSPICIOUS),
@@ -1488,6 +1488,18 @@ import gen_signatures  # noqa: E402
 
 RULES.update(gen_signatures.RULES)
 gen_signatures.samples(register)
+
+import gen_readings  # noqa: E402
+
+RULES.update(gen_readings.RULES)
+gen_readings.samples(register, sys.modules[__name__])
+import gen_pickle_parity  # noqa: E402
+
+gen_pickle_parity.samples(register, ok)
+import gen_framework  # noqa: E402
+
+RULES.update(gen_framework.RULES)
+gen_framework.samples(register)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ rule ssh_private_keys {
         description = "Reads SSH private keys from a home directory"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1552/004/"
     strings:
         $key = /(~|\$HOME|\$\{HOME\}|\/root|\/home\/[A-Za-z0-9._-]{1,32})\/\.ssh\/id_(rsa|dsa|ecdsa|ed25519)\b/
@@ -18,6 +19,7 @@ rule cloud_and_tool_credentials {
         description = "Reads stored cloud, registry or tool credentials (~/.aws/credentials, .netrc, gcloud, docker, kube, git, PyPI, Hugging Face tokens)"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1552/001/"
     strings:
         $path = /(~|\$HOME|\$\{HOME\}|\/root|\/home\/[A-Za-z0-9._-]{1,32})\/(\.aws\/credentials|\.netrc|\.config\/gcloud\/|\.azure\/|\.docker\/config\.json|\.kube\/config|\.git-credentials|\.pypirc|\.huggingface\/token|\.cache\/huggingface\/token)/
@@ -30,6 +32,7 @@ rule cloud_metadata_credentials {
         description = "Requests instance credentials from a cloud metadata service"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1552/005/"
     strings:
         $aws = "169.254.169.254/latest/meta-data/iam/security-credentials"
@@ -44,6 +47,7 @@ rule cloud_metadata_endpoint {
         description = "Names a cloud instance metadata endpoint (169.254.169.254, metadata.google.internal, 100.100.100.200)"
         severity = "high"
         verdict = "suspicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1552/005/"
     strings:
         $v4 = /\b169\.254\.169\.254\b/
@@ -59,6 +63,7 @@ rule environment_dump {
         description = "Serialises the whole process environment (API keys, tokens) next to a way to send it"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1082/"
     strings:
         $py_dump = /(json\.dumps|str|repr|dict)\s*\(\s*(dict\s*\(\s*)?os\.environ\s*\)/

@@ -5,6 +5,7 @@ rule curl_pipe_shell {
         description = "curl or wget output piped straight into a shell or interpreter"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1105/"
     strings:
         $pipe = /\b(curl|wget)\s[^\n|;]{1,256}\|\s*(sudo\s+)?(\/usr)?(\/bin\/)?((ba|z|da|k)?sh|python[0-9.]{0,4}|perl)\b/
@@ -17,6 +18,7 @@ rule powershell_download_iex {
         description = "PowerShell downloading a script and running it with Invoke-Expression (IEX)"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1059/001/"
     strings:
         $iex = /\b(iex|Invoke-Expression)\b/ nocase
@@ -31,6 +33,7 @@ rule python_download_exec {
         description = "Python executing code fetched from a URL (exec of urlopen/requests output)"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1105/"
     strings:
         $exec = /\b(exec|eval)\s*\(\s*(urllib\.request\.|urllib2\.)?(urlopen|requests\.get|requests\.post|httpx\.get)\s*\(/

@@ -5,6 +5,7 @@ rule exec_base64 {
         description = "Python exec/eval of base64-decoded code"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1027/"
     strings:
         $direct = /\b(exec|eval)\s*\(\s*(base64\.)?(b64decode|b32decode|b16decode|a85decode|b85decode|decodebytes|urlsafe_b64decode)\s*\(/
@@ -18,6 +19,7 @@ rule exec_compressed_or_marshalled {
         description = "Python exec/eval of code unpacked with zlib, bz2, lzma, marshal or codecs"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1027/"
     strings:
         $direct = /\b(exec|eval)\s*\(\s*(zlib\.decompress|bz2\.decompress|lzma\.decompress|marshal\.loads|codecs\.decode)\s*\(/

@@ -5,6 +5,7 @@ rule chat_webhook {
         description = "Chat webhook or bot API URL (Discord, Slack, Telegram), a common exfiltration channel"
         severity = "high"
         verdict = "suspicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1567/"
     strings:
         $discord = /discord(app)?\.com\/api\/webhooks\/\d{5,}/
@@ -19,6 +20,7 @@ rule paste_or_drop_site {
         description = "Paste or anonymous file-drop service URL (pastebin raw, transfer.sh, 0x0.st, termbin, …)"
         severity = "high"
         verdict = "suspicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1567/"
     strings:
         $url = /https?:\/\/(pastebin\.com\/raw|paste\.ee\/r\/|hastebin\.com\/raw|ghostbin\.\w{2,4}|transfer\.sh|0x0\.st|termbin\.com|temp\.sh|bashupload\.com|file\.io)\b/ nocase
@@ -31,6 +33,7 @@ rule tunnel_or_callback_service {
         description = "Tunnelling or out-of-band callback service (ngrok, trycloudflare, serveo, interactsh, Burp Collaborator, webhook.site, …)"
         severity = "high"
         verdict = "suspicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1572/"
     strings:
         $host = /[a-z0-9-]{1,63}\.(ngrok\.io|ngrok-free\.app|ngrok\.app|trycloudflare\.com|serveo\.net|loca\.lt|oast\.(pro|live|site|online|fun|me)|burpcollaborator\.net|oastify\.com|pipedream\.net|requestbin\.net|dnslog\.cn|ceye\.io)\b/ nocase

@@ -5,6 +5,7 @@ rule stratum_url {
         description = "Mining pool URL (stratum+tcp://, stratum+ssl://)"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1496/"
     strings:
         $stratum = /stratum\d?\+(tcp|ssl|tls):\/\//
@@ -17,6 +18,7 @@ rule xmrig_options {
         description = "XMRig miner invocation or configuration"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://xmrig.com/docs/miner/command-line-options"
     strings:
         $xmrig = "xmrig" nocase
@@ -34,6 +36,7 @@ rule mining_pool_host {
         description = "Host name of a public Monero mining pool"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1496/"
     strings:
         $p1 = "minexmr.com" nocase

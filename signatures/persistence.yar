@@ -5,6 +5,7 @@ rule crontab_install {
         description = "Installs a cron job (pipes into `crontab -`, or writes a cron directory)"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1053/003/"
     strings:
         $pipe = /\|\s*crontab\s+-(\s|$|['")])/
@@ -18,6 +19,7 @@ rule shell_rc_append {
         description = "Appends to a shell start-up file (.bashrc, .zshrc, .profile)"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1546/004/"
     strings:
         $redirect = />>\s*['"]?(~|\$HOME|\$\{HOME\}|\/root|\/home\/[A-Za-z0-9._-]{1,32})\/\.(bashrc|zshrc|bash_profile|profile)\b/
@@ -31,6 +33,7 @@ rule systemd_unit_install {
         description = "Writes and enables a systemd unit"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1543/002/"
     strings:
         $system = "/etc/systemd/system/"
@@ -46,6 +49,7 @@ rule authorized_keys_append {
         description = "Adds an SSH key to authorized_keys"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1098/004/"
     strings:
         $redirect = />>\s*['"]?(~|\$HOME|\$\{HOME\}|\/root|\/home\/[A-Za-z0-9._-]{1,32})\/\.ssh\/authorized_keys/

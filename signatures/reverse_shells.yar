@@ -5,6 +5,7 @@ rule bash_dev_tcp {
         description = "Shell reverse connection through bash's /dev/tcp or /dev/udp redirection"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://www.gnu.org/software/bash/manual/html_node/Redirections.html"
     strings:
         $dev = /\/dev\/(tcp|udp)\/[A-Za-z0-9.:\[\]-]{1,255}\/[0-9]{1,5}/
@@ -17,6 +18,7 @@ rule netcat_exec {
         description = "netcat, ncat or socat handing a shell to a network connection (nc -e, mkfifo pipe, socat exec)"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1059/004/"
     strings:
         $nc_e = /\b(nc|ncat|netcat)(\.exe)?\s[^\n;|&]{0,80}\s-[a-z]{0,3}[ec]\s*['"]?(\/usr)?(\/bin\/)?(ba|z|k|da)?sh\b/
@@ -32,6 +34,7 @@ rule python_socket_shell {
         description = "Python reverse shell: a socket connected out, its descriptor duplicated onto stdin/stdout or a pty spawned"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1059/006/"
     strings:
         $socket = "socket.socket("
@@ -48,6 +51,7 @@ rule powershell_tcp_client {
         description = "PowerShell reverse shell: a TCPClient stream whose input is run as commands"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://attack.mitre.org/techniques/T1059/001/"
     strings:
         $client = /New-Object\s+(System\.)?Net\.Sockets\.TCPClient\s*\(/ nocase

@@ -6,6 +6,7 @@ rule jinja_class_traversal {
         description = "Jinja template walks __class__/__mro__/__subclasses__ to reach arbitrary classes"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://jinja.palletsprojects.com/en/stable/sandbox/"
     strings:
         $subclasses = /__subclasses__\s*\(\s*\)/
@@ -19,6 +20,7 @@ rule jinja_globals_gadget {
         description = "Jinja template reaches __globals__ through a built-in gadget (cycler, joiner, lipsum, namespace, …)"
         severity = "critical"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://jinja.palletsprojects.com/en/stable/sandbox/"
     strings:
         $gadget = /\b(cycler|joiner|lipsum|namespace|range|self|config|request|url_for|get_flashed_messages)\b[^}\n]{0,48}__globals__/
@@ -32,6 +34,7 @@ rule jinja_attr_filter_bypass {
         description = "Jinja |attr() filter with an escaped dunder name, a sandbox-evasion idiom"
         severity = "high"
         verdict = "malicious"
+        origins = "code, metadata, data"
         reference = "https://jinja.palletsprojects.com/en/stable/templates/#jinja-filters.attr"
     strings:
         $attr = /\|\s*attr\s*\(\s*['"](\\x5f|\\u005f|_){2}[a-z]{2,16}(\\x5f|\\u005f|_){2}['"]/

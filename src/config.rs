@@ -287,9 +287,12 @@ pub struct ProbeSettings {
     /// Bytes the behaviour probe may allocate for one model (weights and activations), checked
     /// from declared shapes before anything is allocated.
     pub max_bytes: u64,
-    /// Adversarial flip rate at the policy epsilon, in per mille, above which a model is
-    /// called brittle (an integer so that settings stay `Eq`).
+    /// Adversarial flip rate at the policy epsilon, in per mille, above which the report
+    /// grades a model brittle (an integer so that settings stay `Eq`). A grade, not a finding.
     pub max_flip_permille: u16,
+    /// The gate (`--probe-gate`, `[probe] gate_max_flip_rate`), in per mille: above it a model
+    /// gets PRB003. `None` (the default): robustness never changes the verdict.
+    pub gate_flip_permille: Option<u16>,
 }
 
 impl Default for ProbeSettings {
@@ -301,6 +304,7 @@ impl Default for ProbeSettings {
             inputs: None,
             max_bytes: 1 << 30,
             max_flip_permille: 250,
+            gate_flip_permille: None,
         }
     }
 }

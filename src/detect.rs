@@ -13,6 +13,7 @@ const NUMPY: &[u8] = b"\x93NUMPY";
 const XZ: &[u8] = b"\xfd7zXZ\x00";
 const ZSTD: &[u8] = b"\x28\xb5\x2f\xfd";
 const GZIP: &[u8] = b"\x1f\x8b";
+const LZ4_FRAME: &[u8] = b"\x04\x22\x4d\x18";
 const GGUF: &[u8] = b"GGUF";
 const HDF5: &[u8] = b"\x89HDF\r\n\x1a\n";
 
@@ -29,11 +30,17 @@ pub fn detect(data: &[u8]) -> Format {
         (XZ, Format::Xz),
         (ZSTD, Format::Zstd),
         (GZIP, Format::Gzip),
+        (LZ4_FRAME, Format::Lz4),
         (GGUF, Format::Gguf),
         (HDF5, Format::Hdf5),
     ];
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
+    }
+    // HDF5 behind a user block: the superblock at 512, 1024, 2048, … (before the pickle sniff,
+    // so that a pickle in the user block is analysed as part of the HDF5 file).
+    if crate::formats::hdf5::reader::find_superblock(data).is_some() {
+        return Format::Hdf5;
     }
     if is_bzip2(data) {
         return Format::Bzip2;
@@ -55,6 +62,12 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if onnx::looks_like_onnx(data) {
         return Format::Onnx;
+    }
+    if crate::formats::tflite::looks_like_tflite(data) {
+        return Format::Tflite;
+    }
+    if crate::formats::tensorflow::detect(data).is_some() {
+        return Format::Tensorflow;
     }
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
     if is_text(data) {
@@ -114,9 +127,70 @@ fn is_bzip2(data: &[u8]) -> bool {
     )
 }
 
-/// POSIX and GNU tar both put `ustar` at offset 257 of the first header.
+/// POSIX and GNU tar both put `ustar` at offset 257 of the first header; Python's `tarfile`
+/// (and so `torch.load`, which tries it first on a non-zip file) also takes an old V7 header,
+/// recognised by its checksum.
 fn is_tar(data: &[u8]) -> bool {
-    data.get(257..262) == Some(b"ustar")
+    data.get(257..262) == Some(b"ustar") || is_v7_tar(data)
+}
+
+/// A first block whose checksum field is what `tarfile` computes (signed or unsigned), with a
+/// name, a size field and a mode field it can read: nothing but a tar header is that by chance.
+fn is_v7_tar(data: &[u8]) -> bool {
+    let Some(block) = data.get(..512) else {
+        return false;
+    };
+    let octal = |field: &[u8]| {
+        let end = field.iter().position(|&b| b == 0).unwrap_or(field.len());
+        let text = field.get(..end).unwrap_or_default();
+        let digits = text.iter().filter(|b| b.is_ascii_digit()).count();
+        digits > 0 && text.iter().all(|&b| matches!(b, b'0'..=b'7' | b' '))
+    };
+    if block[0] == 0
+        || !octal(&block[148..156])
+        || !octal(&block[124..136])
+        || !octal(&block[100..108])
+    {
+        return false;
+    }
+    let stated = block[148..156]
+        .iter()
+        .take_while(|&&b| b != 0)
+        .filter(|b| b.is_ascii_digit())
+        .fold(0u32, |n, &b| {
+            n.saturating_mul(8).saturating_add(u32::from(b - b'0'))
+        });
+    let (mut unsigned, mut signed) = (256u32, 256i32);
+    for (i, &b) in block.iter().enumerate() {
+        if !(148..156).contains(&i) {
+            unsigned += u32::from(b);
+            signed += i32::from(b as i8);
+        }
+    }
+    stated == unsigned || i64::from(stated) == i64::from(signed)
+}
+
+/// A content check for one format.
+type Sniffer = dyn Fn(&[u8]) -> bool;
+
+/// Formats other than `primary` that the same bytes also satisfy, each a reading some loader
+/// could make: a pickle (`pickle.load`, `torch.load` of a non-zip), safetensors, a tar
+/// (`torch.load` tries `tarfile` first), a zip found from its end (`zipfile`).
+pub fn other_readings(data: &[u8], primary: Format) -> Vec<Format> {
+    // A stream that starts with PERSID (`P`, as every zip's `PK` does) fails in `pickle.load`,
+    // which has no persistent_load: that is no pickle reading.
+    let pickle_reading = |data: &[u8]| !data.starts_with(b"P") && pickle::looks_like_pickle(data);
+    let checks: [(Format, &Sniffer); 4] = [
+        (Format::Pickle, &pickle_reading),
+        (Format::Safetensors, &is_safetensors),
+        (Format::Tar, &is_tar),
+        (Format::Zip, &has_zip_end_record),
+    ];
+    checks
+        .iter()
+        .filter(|(format, check)| *format != primary && check(data))
+        .map(|(format, _)| *format)
+        .collect()
 }
 
 /// A zip whose first local header is not at offset 0 (data prepended, or a self-extractor) is
@@ -124,12 +198,26 @@ fn is_tar(data: &[u8]) -> bool {
 /// The record must be self-consistent (its central directory lies before it), so four random
 /// bytes in a tensor blob do not make a zip.
 pub fn has_zip_end_record(data: &[u8]) -> bool {
-    let window = data.len().saturating_sub(65_535 + 22);
-    (window..data.len().saturating_sub(21))
-        .rev()
-        .any(|at| is_zip_end_record(data, at))
+    zip_end_record(data).is_some()
 }
 
+/// The last self-consistent end record, and the offset its central directory would start at
+/// when computed back from it.
+pub fn zip_end_record(data: &[u8]) -> Option<(usize, usize)> {
+    let window = data.len().saturating_sub(65_535 + 22);
+    let at = (window..data.len().saturating_sub(21))
+        .rev()
+        .find(|&at| is_zip_end_record(data, at))?;
+    let size = data
+        .get(at + 12..at + 16)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    Some((at, at.saturating_sub(size)))
+}
+
+/// An end record some loader would follow to a central directory: one at its stated offset
+/// (miniz), or where the record's size puts it (Python's `zipfile`, after the ZIP64 structures
+/// when they sit right before the record), or an empty archive. Four random bytes in a tensor
+/// blob do not make a zip; a count or comment field a loader ignores does not unmake one.
 fn is_zip_end_record(data: &[u8], at: usize) -> bool {
     let Some(record) = data.get(at..at + 22) else {
         return false;
@@ -137,15 +225,45 @@ fn is_zip_end_record(data: &[u8], at: usize) -> bool {
     if &record[..4] != ZIP_END {
         return false;
     }
-    let u16_at = |i: usize| u16::from_le_bytes([record[i], record[i + 1]]);
-    let u32_at =
-        |i: usize| u32::from_le_bytes([record[i], record[i + 1], record[i + 2], record[i + 3]]);
-    let (entries_here, entries_total) = (u16_at(8), u16_at(10));
-    let (cd_size, cd_offset) = (u64::from(u32_at(12)), u64::from(u32_at(16)));
-    let comment_len = usize::from(u16_at(20));
-    let zip64 = cd_offset == u64::from(u32::MAX) || entries_total == u16::MAX;
-    let fits = zip64 || cd_size.saturating_add(cd_offset) <= at as u64;
-    entries_here <= entries_total && fits && at + 22 + comment_len <= data.len()
+    let u16_at = |b: &[u8], i: usize| {
+        b.get(i..i + 2)
+            .map_or(0, |b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let u32_at = |b: &[u8], i: usize| {
+        b.get(i..i + 4)
+            .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    let u64_at = |b: &[u8], i: usize| {
+        b.get(i..i + 8).map_or(0, |b| {
+            u64::from_le_bytes([b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7]])
+        })
+    };
+    let entries = u16_at(record, 10);
+    let (mut size, mut offset) = (u64::from(u32_at(record, 12)), u64::from(u32_at(record, 16)));
+    let mut dir_end = at as u64;
+    if let Some(locator) = at
+        .checked_sub(20)
+        .filter(|&l| data.get(l..l + 4) == Some(b"PK\x06\x07"))
+    {
+        let stated = usize::try_from(u64_at(data, locator + 8)).unwrap_or(usize::MAX);
+        let adjacent = locator.checked_sub(56);
+        let record64 = adjacent
+            .filter(|&r| data.get(r..r + 4) == Some(b"PK\x06\x06"))
+            .or(Some(stated).filter(|&r| data.get(r..r + 4) == Some(b"PK\x06\x06")));
+        if let Some(r) = record64 {
+            (size, offset) = (u64_at(data, r + 40), u64_at(data, r + 48));
+            if Some(r) == adjacent {
+                dir_end = r as u64;
+            }
+        }
+    }
+    let central = |p: u64| {
+        usize::try_from(p)
+            .ok()
+            .and_then(|p| data.get(p..p.checked_add(4)?))
+            == Some(b"PK\x01\x02")
+    };
+    (entries == 0 && size == 0) || central(offset) || dir_end.checked_sub(size).is_some_and(central)
 }
 
 /// LZMA-alone: a properties byte (lc/lp/pb, 0x5d for the defaults), a power-of-two-ish

@@ -11,6 +11,7 @@
 #![deny(unsafe_code)] // The one exception, memory-mapping, is in `zone::mmap`.
 
 pub mod batch;
+pub mod bytes;
 pub mod config;
 pub mod containers;
 pub mod detect;

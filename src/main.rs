@@ -19,12 +19,35 @@ use quarantine::report::output::ReportFile;
 use quarantine::report::progress::Progress;
 use quarantine::report::{self, Buffered, RunInfo, Scanned, Sink, Tally};
 use quarantine::signatures::{self, Signatures, cache, sources};
+use quarantine::zone::filter::Filter;
 use quarantine::{Config, RuleId, RuleRef, Verdict};
 
-const EXIT_CODES: &str = "Exit codes:
-  0  no artifact reached the --fail-on level
-  1  at least one artifact did (an `error` verdict counts as suspicious: fail closed)
-  2  usage error, or the scanner itself could not run";
+/// The exit-code table, in `--help` of every command that scans (the README has it too).
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0  every artifact is below the --fail-on level, and every one was read
+  1  an artifact reached the --fail-on level (default: suspicious), or an artifact could not
+     be read or analysed (verdict `error`: unreadable, vanished, special file, walk error,
+     symbolic link leaving the tree); `error` fails whatever --fail-on says, unless
+     --allow-errors
+  2  usage error: a bad option, a path on the command line that does not exist, an invalid
+     policy or rule file, an --output that cannot be written; or the scanner could not run
+
+Limits and time budgets that leave part of an artifact unanalysed are findings that make it
+`suspicious` (exit 1 at the default --fail-on)."
+    };
+}
+
+const EXIT_CODES: &str = exit_codes!();
+
+const SCAN_HELP: &str = concat!(
+    "What is scanned: every file below the given directories, whatever its name (content \
+     decides the format), except `.git` directories and what --exclude/--include leave out. \
+     Paths named on the command line are always scanned. Special files (FIFOs, sockets, \
+     devices) are never opened: they are `error` results.\n\n",
+    exit_codes!()
+);
 
 #[derive(Parser)]
 #[command(
@@ -41,7 +64,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Scan files and directories (recursively) without loading anything.
-    #[command(after_help = EXIT_CODES)]
+    #[command(after_help = SCAN_HELP)]
     Scan(Box<ScanArgs>),
     /// List every rule id with a one-line summary, signature rules included.
     Rules(RulesArgs),
@@ -84,18 +107,33 @@ struct AdmitArgs {
 
 #[derive(clap::Args)]
 struct OutputArgs {
-    /// Output format. `jsonl` streams one artifact per line as each completes.
+    /// Output format. `jsonl` streams one artifact per line as each completes; `summary` is
+    /// one line per artifact (verdict, path, format, top rule) for large trees.
     #[arg(long, value_enum, default_value_t = OutputFormat::Text)]
     format: OutputFormat,
     /// Write the report to FILE instead of standard output.
     #[arg(long, short, value_name = "FILE")]
     output: Option<PathBuf>,
     /// Lowest verdict that makes the exit code 1 [default: the policy's, else suspicious].
+    /// An artifact that could not be read (`error`) fails the run whatever this says.
     #[arg(long, value_enum)]
     fail_on: Option<FailOn>,
-    /// Text output: show only artifacts that are not clean, and no summary line.
-    #[arg(long, short)]
+    /// Let artifacts that could not be read (verdict `error`) pass the exit code. They are
+    /// still reported.
+    #[arg(long)]
+    allow_errors: bool,
+    /// Text and summary output: show only artifacts that are not clean, and the final verdict
+    /// line.
+    #[arg(long, short, conflicts_with = "verbose")]
     quiet: bool,
+    /// Text output: show clean artifacts in full (model summaries, info findings) and the
+    /// robustness probe's figures.
+    #[arg(long, short)]
+    verbose: bool,
+    /// SARIF: make artifact URIs relative to DIR [default: the git work tree around the
+    /// current directory, else the current directory].
+    #[arg(long, value_name = "DIR")]
+    sarif_root: Option<PathBuf>,
     /// When to colour text output.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     color: ColorChoice,
@@ -164,9 +202,18 @@ impl SignatureArgs {
 
 #[derive(clap::Args)]
 struct ScanArgs {
-    /// Files or directories to scan.
+    /// Files or directories to scan. Directories are walked recursively; nothing is skipped
+    /// except `.git` directories and what --exclude/--include leave out.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
+    /// Skip files and directories matching GLOB below a scanned directory (ripgrep/gitignore
+    /// syntax: `.venv`, `build/`, `**/*.pyc`). Repeatable; adds to the policy's `exclude`.
+    #[arg(long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Scan only files matching GLOB below a scanned directory (directories are still entered).
+    /// Repeatable; adds to the policy's `include`. An exclude wins over an include.
+    #[arg(long, value_name = "GLOB")]
+    include: Vec<String>,
     #[command(flatten)]
     output: OutputArgs,
     /// Policy file [default: the first quarantine.toml in the scan root or above].
@@ -241,6 +288,29 @@ struct ProbeArgs {
     /// seeded synthetic ones.
     #[arg(long = "probe-inputs", value_name = "FILE.npy")]
     inputs: Option<PathBuf>,
+    /// Make robustness a gate: a model whose PGD flip rate at 4/255 exceeds RATE (0 to 1, or
+    /// a percentage such as `25%`) gets a PRB003 finding (suspicious). Without it, and without
+    /// the policy's `[probe] gate_max_flip_rate`, robustness is reported, never judged.
+    #[arg(long = "probe-gate", value_name = "RATE", value_parser = parse_rate)]
+    gate: Option<f64>,
+}
+
+/// A flip rate: a fraction in [0, 1], or a percentage (`25%`).
+fn parse_rate(text: &str) -> Result<f64, String> {
+    let (number, scale) = match text.trim().strip_suffix('%') {
+        Some(n) => (n, 100.0),
+        None => (text.trim(), 1.0),
+    };
+    let rate = number
+        .trim()
+        .parse::<f64>()
+        .map_err(|_| format!("`{text}` is not a rate (0.25 or 25%)"))?
+        / scale;
+    if (0.0..=1.0).contains(&rate) {
+        Ok(rate)
+    } else {
+        Err(format!("`{text}` is not between 0 and 1 (0% and 100%)"))
+    }
 }
 
 impl ProbeArgs {
@@ -273,11 +343,13 @@ impl ProbeArgs {
             std::fs::metadata(path)
                 .with_context(|| format!("--probe-inputs {}", path.display()))?;
         }
+        let gate = self.gate.or(policy.probe_gate());
         Ok(ProbeSettings {
             mode,
             budget,
             device,
             inputs: self.inputs.clone(),
+            gate_flip_permille: gate.map(|r| (r * 1000.0).round() as u16),
             ..defaults
         })
     }
@@ -370,6 +442,7 @@ enum OutputFormat {
     Json,
     Jsonl,
     Sarif,
+    Summary,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -556,6 +629,13 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
 
 /// The policy and scan settings of a `scan` (or `admit`) command line.
 fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
+    for path in &args.paths {
+        if let Err(e) = std::fs::metadata(path)
+            && e.kind() == io::ErrorKind::NotFound
+        {
+            anyhow::bail!("{}: no such file or directory", path.display());
+        }
+    }
     let policy = load_policy(args.policy.clone(), args.no_policy, &args.paths)?;
     let signatures = args.signatures.load(policy.rule_dirs())?;
     let config = Config {
@@ -595,9 +675,11 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
     let log = args.log.open(&policy, None)?;
-    let (inner, report_file) = open_sink(&args.output, &args.paths)?;
+    let filter = scan_filter(&args, &policy)?;
+    let (inner, report_file) = open_sink(&args.output, &args.paths, Some(&config))?;
     let mut sink = quarantine::provenance::cli::LogTee::new(inner);
-    let plan = Plan::new(&args.paths, args.shard, args.jobs).context("starting workers")?;
+    let plan =
+        Plan::new(&args.paths, args.shard, args.jobs, &filter).context("starting workers")?;
     let batch = Batch {
         config: &config,
         cli_limits: &args.limits.overrides(),
@@ -615,7 +697,24 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     if let Some(log) = &log {
         quarantine::provenance::cli::log_scan(log, &args.paths, &policy, &tally, records)?;
     }
-    Ok(exit_code(&tally, fail_on))
+    Ok(exit_code(&tally, fail_on, args.output.allow_errors))
+}
+
+/// The `--include`/`--exclude` globs of a scan, after the policy's own.
+fn scan_filter(args: &ScanArgs, policy: &Policy) -> Result<Filter> {
+    let include: Vec<String> = policy
+        .include()
+        .iter()
+        .chain(&args.include)
+        .cloned()
+        .collect();
+    let exclude: Vec<String> = policy
+        .exclude()
+        .iter()
+        .chain(&args.exclude)
+        .cloned()
+        .collect();
+    Filter::new(&include, &exclude).map_err(anyhow::Error::msg)
 }
 
 fn admit(args: AdmitArgs) -> Result<ExitCode> {
@@ -635,7 +734,14 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         cache: None,
         jobs: scan.jobs,
     };
-    let (sink, report_file) = open_sink(&scan.output, &scan.paths)?;
+    // Everything `admit` signs is scanned: exclusions would admit files nobody looked at.
+    if !scan_filter(&scan, &policy)?.is_empty() {
+        anyhow::bail!(
+            "admit scans every file it signs; --include/--exclude (and a policy's include/exclude) \
+             cannot be used with it"
+        );
+    }
+    let (sink, report_file) = open_sink(&scan.output, &scan.paths, Some(&config))?;
     let code = quarantine::provenance::cli::admit(
         &admit,
         &scan.log,
@@ -700,16 +806,20 @@ fn inside_scanned_dir(policy: &Path, paths: &[PathBuf]) -> bool {
 
 /// The report's destination: `--output FILE` (created before any scan starts, so a path that
 /// cannot be written fails at once) or standard output.
-fn open_sink(args: &OutputArgs, inputs: &[PathBuf]) -> Result<(Box<dyn Sink>, Option<ReportFile>)> {
+fn open_sink(
+    args: &OutputArgs,
+    inputs: &[PathBuf],
+    config: Option<&Config>,
+) -> Result<(Box<dyn Sink>, Option<ReportFile>)> {
     let choice = match args.color {
         ColorChoice::Auto => anstream::ColorChoice::Auto,
         ColorChoice::Always => anstream::ColorChoice::Always,
         ColorChoice::Never => anstream::ColorChoice::Never,
     };
     // Only text output has colour to strip; the other formats go to the destination as is.
-    let text = matches!(args.format, OutputFormat::Text);
+    let text = matches!(args.format, OutputFormat::Text | OutputFormat::Summary);
     let mut report_file = None;
-    let out: Box<dyn Write> = match &args.output {
+    let mut out: Box<dyn Write> = match &args.output {
         Some(path) => {
             let streaming = matches!(args.format, OutputFormat::Jsonl);
             let (file, pending) = ReportFile::create(path, streaming, inputs)
@@ -724,15 +834,31 @@ fn open_sink(args: &OutputArgs, inputs: &[PathBuf]) -> Result<(Box<dyn Sink>, Op
         None if text => Box::new(anstream::AutoStream::new(io::stdout(), choice)),
         None => Box::new(BufWriter::new(io::stdout())),
     };
+    let view = report::text::View {
+        quiet: args.quiet,
+        verbose: args.verbose,
+    };
     let sink: Box<dyn Sink> = match args.format {
-        OutputFormat::Text => Box::new(report::text::Text::new(out, args.quiet)),
+        OutputFormat::Text => Box::new(report::text::Text::new(out, view)),
+        OutputFormat::Summary => Box::new(report::text::OneLine::new(out, view)),
         OutputFormat::Jsonl => Box::new(report::jsonl::Jsonl::new(out)),
         OutputFormat::Json => buffered(out, |out, items, info, tally| {
             report::json::write(out, items, info, tally)
         }),
-        OutputFormat::Sarif => buffered(out, |out, items, info, _| {
-            report::sarif::write(out, items, info)
-        }),
+        OutputFormat::Sarif => {
+            let options = report::sarif::Options {
+                root: sarif_root(args.sarif_root.as_deref())?,
+                signatures: config
+                    .and_then(|c| c.signatures.rules.as_deref())
+                    .map(|s| s.rules().to_vec())
+                    .unwrap_or_default(),
+            };
+            Box::new(Buffered::new(
+                move |items: &[Scanned], info: &RunInfo, _: &Tally| {
+                    report::sarif::write(out.as_mut(), items, info, &options)
+                },
+            ))
+        }
     };
     Ok((sink, report_file))
 }
@@ -744,6 +870,21 @@ fn commit_report(sink: Box<dyn Sink>, report_file: Option<ReportFile>) -> Result
         report_file.commit().context("writing the report")?;
     }
     Ok(())
+}
+
+/// The directory SARIF URIs are relative to: `--sarif-root`, else the top of the git work tree
+/// around the current directory, else the current directory.
+fn sarif_root(given: Option<&Path>) -> Result<PathBuf> {
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    if let Some(dir) = given {
+        return std::fs::canonicalize(cwd.join(dir))
+            .with_context(|| format!("--sarif-root {}", dir.display()));
+    }
+    let top = cwd
+        .ancestors()
+        .find(|d| d.join(".git").exists())
+        .unwrap_or(&cwd);
+    Ok(top.to_path_buf())
 }
 
 type Render = fn(&mut dyn Write, &[Scanned], &RunInfo, &Tally) -> io::Result<()>;
@@ -766,7 +907,7 @@ fn merge(args: MergeArgs) -> Result<ExitCode> {
         ));
     }
     let (items, info) = report::jsonl::merge(&mut inputs)?;
-    let (mut sink, report_file) = open_sink(&args.output, &args.inputs)?;
+    let (mut sink, report_file) = open_sink(&args.output, &args.inputs, None)?;
     let mut tally = Tally::default();
     for item in items {
         tally.add(&item);
@@ -775,19 +916,20 @@ fn merge(args: MergeArgs) -> Result<ExitCode> {
     sink.finish(&info, &tally).context("writing the report")?;
     commit_report(sink, report_file)?;
     let fail_on = args.output.fail_on.map(FailOn::policy);
-    Ok(exit_code(&tally, fail_on))
+    Ok(exit_code(&tally, fail_on, args.output.allow_errors))
 }
 
-fn exit_code(tally: &Tally, fail_on: Option<policy::FailOn>) -> ExitCode {
+/// 1 when an artifact reached `fail_on`, or when one could not be read (`error`) and errors
+/// are not explicitly allowed: an unread artifact is never a pass.
+fn exit_code(tally: &Tally, fail_on: Option<policy::FailOn>, allow_errors: bool) -> ExitCode {
     let fail_on = fail_on.unwrap_or(policy::FailOn::Suspicious);
     let s = tally.summary;
     let worst = [
         (s.malicious, Verdict::Malicious),
         (s.suspicious, Verdict::Suspicious),
-        (s.error, Verdict::Error),
     ];
     let failed = worst.iter().any(|(n, v)| *n > 0 && fail_on.fails(*v));
-    if failed {
+    if failed || (s.error > 0 && !allow_errors) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

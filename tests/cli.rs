@@ -108,11 +108,18 @@ fn text_report_names_rule_evidence_and_fix() {
         .arg(dir.path().join("bad.pkl"))
         .output()
         .unwrap();
+    // --quiet keeps the verdict line, and only it, after the artifacts that are not clean.
+    let quiet = String::from_utf8(quiet.stdout).unwrap();
+    assert!(quiet.starts_with("malicious"), "{quiet}");
     assert!(
-        !String::from_utf8(quiet.stdout)
+        quiet
+            .lines()
+            .last()
             .unwrap()
-            .contains("artifacts scanned")
+            .starts_with("malicious: 1 artifact scanned"),
+        "{quiet}"
     );
+    assert!(!quiet.contains("most frequent rules"), "{quiet}");
 }
 
 #[test]
@@ -174,14 +181,26 @@ fn bad_input_gets_a_result_and_the_batch_goes_on() {
 
 #[test]
 fn unreadable_paths_are_errors_not_crashes() {
-    let (exit, report) = scan_json(&[std::path::Path::new("/nonexistent/model.pt")], &[]);
-    assert_eq!(exit, 1, "an error verdict fails closed");
+    // A path the user named that does not exist is a usage error, not a scan result.
+    let missing = bin()
+        .args(["scan", "/nonexistent/model.pt"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&missing), 2);
+    // One the walk meets that cannot be read is an `error` result, which fails closed.
+    let dir = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/nonexistent/model.pt", dir.path().join("model.pt")).unwrap();
+    let (exit, report) = scan_json(&[dir.path()], &["--fail-on", "malicious"]);
+    assert_eq!(
+        exit, 1,
+        "an error verdict fails closed, whatever --fail-on says"
+    );
     assert_eq!(report["artifacts"][0]["verdict"], "error");
     assert!(
         report["artifacts"][0]["error"]
             .as_str()
             .unwrap()
-            .contains("cannot access")
+            .contains("cannot resolve")
     );
 }
 

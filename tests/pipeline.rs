@@ -113,9 +113,9 @@ fn sarif_validates_against_the_official_schema() {
         .iter()
         .find(|r| {
             r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
-                == "malicious/torch_zip_payload.pt"
+                == "samples/malicious/torch_zip_payload.pt"
         })
-        .expect("a result for the torch payload, relative to the scan root");
+        .expect("a result for the torch payload, relative to the repository root");
     assert_eq!(result["ruleId"], "PKL001");
     assert_eq!(
         rules[result["ruleIndex"].as_u64().unwrap() as usize]["id"],
@@ -526,7 +526,7 @@ fn policy_names_rule_directories_and_probe_settings() {
     );
     put(
         repo,
-        "models/notes.txt",
+        "models/settings.cfg",
         b"this config mentions team-canary-7\n",
     );
     let output = bin()
@@ -797,4 +797,42 @@ fn reports_never_clobber() {
 
 fn parse_file(path: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Nesting deeper than the stack could hold ends in a finding at the ceiling, whatever
+/// `--max-depth` says, never in a crash that loses the other results.
+#[test]
+fn nesting_stops_at_the_ceiling_without_a_crash() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut data = b"(lp0\nI1\na.".to_vec();
+    for _ in 0..200 {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::none());
+        gz.write_all(&data).unwrap();
+        data = gz.finish().unwrap();
+    }
+    put(dir.path(), "deep.gz", &data);
+    put(dir.path(), "other.pkl", MALICIOUS);
+    let output = scan(dir.path(), &["--format", "json", "--max-depth", "1000"]);
+    assert_eq!(
+        code(&output),
+        1,
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = parse(&output);
+    let artifacts = common::artifacts(&report);
+    assert_eq!(artifacts.len(), 2);
+    let deep = artifacts
+        .iter()
+        .find(|a| a["path"].as_str().unwrap().ends_with("deep.gz"))
+        .unwrap();
+    assert_eq!(deep["verdict"], "suspicious", "{deep}");
+    assert!(
+        deep["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule_id"] == "ARC005")
+    );
 }

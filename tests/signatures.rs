@@ -53,7 +53,7 @@ fn user_rules_fire_with_their_meta_and_origin() {
     let rules = dir.path().join("rules");
     std::fs::create_dir(&rules).unwrap();
     write(&rules, "team.yar", USER_RULE);
-    let notes = write(dir.path(), "notes.txt", "hello quarantine-user-marker\n");
+    let notes = write(dir.path(), "notes.cfg", "hello quarantine-user-marker\n");
     let rules = rules.to_str().unwrap();
     let notes = notes.to_str().unwrap();
 

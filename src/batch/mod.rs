@@ -22,6 +22,7 @@ use crate::policy::Policy;
 use crate::report::{RunInfo, Scanned, Sink, Tally};
 use crate::scan;
 use crate::signatures::{Matcher, Signatures};
+use crate::zone::filter::Filter;
 use crate::zone::walk;
 
 /// One thing to report on: a file to scan, or a path the walk could not read.
@@ -55,10 +56,16 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// Walks `paths` with `jobs` threads listing directories (0: one per core); `seq` numbers
-    /// the whole set, so shards of one tree merge back in order.
-    pub fn new(paths: &[PathBuf], shard: Option<Shard>, jobs: usize) -> io::Result<Plan> {
-        let (artifacts, errors) = walk::walk(paths, &pool(jobs)?);
+    /// Walks `paths` with `jobs` threads listing directories (0: one per core), leaving out
+    /// what `filter` excludes; `seq` numbers the whole set, so shards of one tree merge back in
+    /// order.
+    pub fn new(
+        paths: &[PathBuf],
+        shard: Option<Shard>,
+        jobs: usize,
+        filter: &Filter,
+    ) -> io::Result<Plan> {
+        let (artifacts, errors) = walk::walk_filtered(paths, &pool(jobs)?, filter);
         let unreadable = errors.into_iter().map(|e| Item {
             seq: 0,
             kind: ItemKind::Unreadable {
@@ -233,9 +240,14 @@ impl Batch<'_> {
     }
 }
 
+/// Stack of each worker thread: nesting is bounded by `scan::context::MAX_DEPTH_CEILING`, and
+/// this holds that many levels with a wide margin (it is reserved, not committed).
+const WORKER_STACK: usize = 64 << 20;
+
 fn pool(jobs: usize) -> io::Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(jobs)
+        .stack_size(WORKER_STACK)
         .build()
         .map_err(io::Error::other)
 }

@@ -51,6 +51,19 @@ impl Budget {
     }
 }
 
+/// What a Unix mode's file type makes a member, when it is not a regular file or a directory:
+/// the one table of special files for every container that stores Unix modes.
+pub(crate) fn special_file(mode: u32) -> Option<&'static str> {
+    match mode & 0o170000 {
+        0o120000 => Some("a symbolic link"),
+        0o020000 => Some("a character device"),
+        0o060000 => Some("a block device"),
+        0o010000 => Some("a FIFO"),
+        0o140000 => Some("a socket"),
+        _ => None,
+    }
+}
+
 /// Why a member path would write outside the extraction directory, if it would.
 pub(crate) fn unsafe_path(name: &str) -> Option<&'static str> {
     // C extractors stop at a NUL byte; judge the name they would use.
@@ -136,13 +149,24 @@ impl Names {
 }
 
 /// Charges an inflated member to the zone and analyses it; `Err` means the artifact's limits
-/// are used up and the container should stop.
+/// are used up and the container should stop. A member that passes the limit on unpacked bytes
+/// has what still fits analysed (a limit degrades the analysis, it never blinds it).
 pub(crate) fn hand_over(
     ctx: &mut Ctx<'_>,
     name: &str,
     data: &[u8],
     kind: MemberKind,
 ) -> Result<(), LimitHit> {
+    let room = usize::try_from(ctx.unpacked_room()).unwrap_or(usize::MAX);
+    if let Some(fits) = data
+        .get(..room)
+        .filter(|f| f.len() < data.len() && !f.is_empty())
+    {
+        ctx.charge_unpacked(name, fits.len() as u64)?;
+        ctx.nested(name, fits, kind);
+        ctx.charge_unpacked(name, (data.len() - fits.len()) as u64)?;
+        return Err(LimitHit);
+    }
     ctx.charge_unpacked(name, data.len() as u64)?;
     ctx.nested(name, data, kind);
     Ok(())

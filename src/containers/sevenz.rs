@@ -2,13 +2,13 @@
 //! encrypted or broken block does not hide the others; every entry is read through the zone's
 //! caps (per member, and a compression ratio over the whole archive) before it is analysed.
 
-use std::collections::HashMap;
 use std::io::{Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password};
 
-use crate::containers::compress::{self, Stop};
+use crate::config::ZoneLimits;
+use crate::containers::codec::{self, Stop};
 use crate::containers::members::{self, Budget, Names};
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, MemberKind};
@@ -22,24 +22,73 @@ const MIN_DECODER_MEMORY: u64 = 96 << 20;
 const ATTR_UNIX_EXTENSION: u32 = 0x8000;
 const ATTR_REPARSE_POINT: u32 = 0x0400;
 
-pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
-    let limits = ctx.config().zone.clone();
-    // Decoder dictionaries: enough for any archive 7-Zip writes with its defaults and for the
-    // output a member may have, never more than 7-Zip's largest dictionary.
-    let memory_kb = usize::try_from(
+/// Decoder memory for one archive, in KiB: enough for any archive 7-Zip writes with its defaults
+/// and for the output a member may have, never more than 7-Zip's largest dictionary.
+fn memory_kb(limits: &ZoneLimits) -> usize {
+    usize::try_from(
         limits
             .max_member_bytes
             .clamp(MIN_DECODER_MEMORY, MAX_DICTIONARY)
             .saturating_add(MIN_DECODER_MEMORY)
             / 1024,
     )
-    .unwrap_or(usize::MAX);
+    .unwrap_or(usize::MAX)
+}
+
+pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let limits = ctx.config().zone.clone();
+    let memory_kb = memory_kb(&limits);
     let mut source = Cursor::new(data);
+    let Some(archive) = open(&mut source, memory_kb, ctx) else {
+        return;
+    };
+    let mut names = Names::default();
+    let shown = check_entries(&archive, &limits, ctx, &mut names);
+    let mut run = Blocks {
+        archive: &archive,
+        shown: &shown,
+        limits: &limits,
+        memory_kb,
+        packed: data.len() as u64,
+        unpacked: 0,
+    };
+    for block_index in 0..archive.blocks.len() {
+        if run.decode_block(block_index, &mut source, ctx, &mut names) == Flow::Stop {
+            names.budget.finish(ctx);
+            return;
+        }
+    }
+    // Files without data belong to no block.
+    for (index, entry) in archive.files.iter().enumerate() {
+        let in_block = archive
+            .stream_map
+            .file_block_index
+            .get(index)
+            .copied()
+            .flatten()
+            .is_some();
+        if in_block || entry.has_stream || entry.is_directory || entry.is_anti_item {
+            continue;
+        }
+        let name = shown
+            .get(index)
+            .cloned()
+            .flatten()
+            .unwrap_or_else(|| entry.name.clone());
+        if members::hand_over(ctx, &name, &[], MemberKind::File).is_err() {
+            break;
+        }
+    }
+    names.budget.finish(ctx);
+}
+
+/// Reads the archive's headers; `None` (after a finding) when they cannot be read.
+fn open(source: &mut Cursor<&[u8]>, memory_kb: usize, ctx: &mut Ctx<'_>) -> Option<Archive> {
     let read = catch_unwind(AssertUnwindSafe(|| {
-        Archive::read_with_memory_limit(&mut source, &Password::empty(), memory_kb)
+        Archive::read_with_memory_limit(source, &Password::empty(), memory_kb)
     }));
-    let archive = match read {
-        Ok(Ok(archive)) => archive,
+    match read {
+        Ok(Ok(archive)) => Some(archive),
         Ok(Err(e)) if is_encryption(&e) => {
             ctx.report(
                 RuleId::ArchiveEncryptedMember,
@@ -47,7 +96,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                 "the 7z archive's header is encrypted; neither its member list nor their content can be inspected",
                 None,
             );
-            return;
+            None
         }
         Ok(Err(e)) => {
             ctx.report(
@@ -56,7 +105,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                 format!("the 7z archive cannot be read: {e}"),
                 None,
             );
-            return;
+            None
         }
         Err(_) => {
             ctx.report(
@@ -65,17 +114,23 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                 "the 7z reader failed on this archive; its members were not analysed",
                 None,
             );
-            return;
+            None
         }
-    };
+    }
+}
 
-    // Checks that need no decoding: names, links, encryption, declared sizes.
-    let mut names = Names::default();
-    let mut shown: HashMap<usize, String> = HashMap::new();
-    let mut index_of: HashMap<usize, usize> = HashMap::new();
+/// Checks that need no decoding: names, links, encryption, declared sizes. Returns the name to
+/// show for each entry, by index (`None` for anti-items).
+fn check_entries(
+    archive: &Archive,
+    limits: &ZoneLimits,
+    ctx: &mut Ctx<'_>,
+    names: &mut Names,
+) -> Vec<Option<String>> {
+    let mut shown = Vec::with_capacity(archive.files.len());
     for (index, entry) in archive.files.iter().enumerate() {
-        index_of.insert(entry as *const ArchiveEntry as usize, index);
         if entry.is_anti_item {
+            shown.push(None);
             continue;
         }
         let name = names.check(ctx, entry.name.as_bytes(), None, !entry.is_directory);
@@ -108,43 +163,80 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                 None,
             );
         }
-        shown.insert(index, name);
+        shown.push(Some(name));
     }
+    shown
+}
 
-    let packed = data.len() as u64;
-    let mut unpacked = 0u64;
-    let mut stopped = false;
-    let mut own_panic = None;
-    for block_index in 0..archive.blocks.len() {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Next,
+    Stop,
+}
+
+/// Decoding the blocks of one archive.
+struct Blocks<'a> {
+    archive: &'a Archive,
+    shown: &'a [Option<String>],
+    limits: &'a ZoneLimits,
+    memory_kb: usize,
+    /// The archive's size (the ratio is judged over all blocks together).
+    packed: u64,
+    /// Bytes unpacked from all blocks so far.
+    unpacked: u64,
+}
+
+impl Blocks<'_> {
+    /// Decodes one block and analyses its entries (identified by index: the decoder hands them
+    /// out in order from the block's first file).
+    fn decode_block(
+        &mut self,
+        block_index: usize,
+        source: &mut Cursor<&[u8]>,
+        ctx: &mut Ctx<'_>,
+        names: &mut Names,
+    ) -> Flow {
+        let archive = self.archive;
         let encrypted = archive.blocks.get(block_index).is_some_and(|b| {
             b.coders
                 .iter()
                 .any(|c| c.encoder_method_id() == EncoderMethod::ID_AES256_SHA256)
         });
         if encrypted {
-            continue;
+            return Flow::Next;
         }
+        let first = archive
+            .stream_map
+            .block_first_file_index
+            .get(block_index)
+            .copied()
+            .unwrap_or(0);
         let password = Password::empty();
         let decoder = BlockDecoder::new_with_memory_limit(
             1,
-            memory_kb,
+            self.memory_kb,
             block_index,
-            &archive,
+            archive,
             &password,
-            &mut source,
+            source,
         );
+        let mut next_index = first;
+        let mut stopped = false;
+        let mut own_panic = None;
         let mut each = |entry: &ArchiveEntry, reader: &mut dyn Read| {
+            let index = next_index;
+            next_index += 1;
             if entry.is_directory || entry.is_anti_item {
                 return Ok(true);
             }
-            let index = index_of
-                .get(&(entry as *const ArchiveEntry as usize))
-                .copied();
-            let name = index
-                .and_then(|i| shown.get(&i).cloned())
+            let name = self
+                .shown
+                .get(index)
+                .cloned()
+                .flatten()
                 .unwrap_or_else(|| entry.name.clone());
-            let capped = compress::read_capped_after(reader, packed, unpacked, &limits);
-            unpacked = unpacked.saturating_add(capped.data.len() as u64);
+            let capped = codec::read_capped_after(reader, self.packed, self.unpacked, self.limits);
+            self.unpacked = self.unpacked.saturating_add(capped.data.len() as u64);
             let keep_going = match &capped.stop {
                 Stop::Complete => true,
                 Stop::Limit(why) => {
@@ -187,18 +279,31 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         if let Some(payload) = own_panic.take() {
             std::panic::resume_unwind(payload);
         }
+        self.report_block_end(block_index, result, ctx, names);
+        if stopped { Flow::Stop } else { Flow::Next }
+    }
+
+    fn report_block_end(
+        &self,
+        block_index: usize,
+        result: std::thread::Result<Result<bool, sevenz_rust2::Error>>,
+        ctx: &mut Ctx<'_>,
+        names: &mut Names,
+    ) {
+        let memory_kb = self.memory_kb;
         match result {
             Ok(Ok(_)) => {}
+            Ok(Err(sevenz_rust2::Error::MaxMemLimited { actaul_kb, .. })) => {
+                names.budget.report(ctx,
+                    RuleId::ArchiveLimitExceeded,
+                    None,
+                    format!("7z block {block_index} needs {actaul_kb} KiB of decoder memory, over the limit of {memory_kb} KiB; it was not analysed"),
+                    None,
+                );
+            }
             Ok(Err(e)) => {
                 let why = format!("{e}");
-                if let sevenz_rust2::Error::MaxMemLimited { actaul_kb, .. } = e {
-                    names.budget.report(ctx,
-                        RuleId::ArchiveLimitExceeded,
-                        None,
-                        format!("7z block {block_index} needs {actaul_kb} KiB of decoder memory, over the limit of {memory_kb} KiB; it was not analysed"),
-                        None,
-                    );
-                } else if why.contains("ChecksumVerificationFailed") {
+                if why.contains("ChecksumVerificationFailed") {
                     names.budget.report(ctx,
                         RuleId::ArchiveCrcMismatch,
                         None,
@@ -225,33 +330,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                 None,
             ),
         }
-        if stopped {
-            names.budget.finish(ctx);
-            return;
-        }
     }
-
-    // Files without data belong to no block.
-    for (index, entry) in archive.files.iter().enumerate() {
-        let in_block = archive
-            .stream_map
-            .file_block_index
-            .get(index)
-            .copied()
-            .flatten()
-            .is_some();
-        if in_block || entry.has_stream || entry.is_directory || entry.is_anti_item {
-            continue;
-        }
-        let name = shown
-            .get(&index)
-            .cloned()
-            .unwrap_or_else(|| entry.name.clone());
-        if members::hand_over(ctx, &name, &[], MemberKind::File).is_err() {
-            break;
-        }
-    }
-    names.budget.finish(ctx);
 }
 
 fn report_damage(ctx: &mut Ctx<'_>, budget: &mut Budget, name: &str, why: &str, analysed: usize) {
@@ -290,15 +369,10 @@ fn link_kind(entry: &ArchiveEntry) -> Option<&'static str> {
         return None;
     }
     let attrs = entry.windows_attributes;
-    if attrs & ATTR_UNIX_EXTENSION != 0 {
-        match (attrs >> 16) & 0o170000 {
-            0o120000 => return Some("a symbolic link"),
-            0o020000 => return Some("a character device"),
-            0o060000 => return Some("a block device"),
-            0o010000 => return Some("a FIFO"),
-            0o140000 => return Some("a socket"),
-            _ => {}
-        }
+    if attrs & ATTR_UNIX_EXTENSION != 0
+        && let Some(what) = members::special_file(attrs >> 16)
+    {
+        return Some(what);
     }
     (attrs & ATTR_REPARSE_POINT != 0).then_some("a reparse point (link)")
 }

@@ -93,6 +93,9 @@ pub struct Location {
     #[serde(default)]
     pub member_chain: Vec<String>,
     pub offset: Option<u64>,
+    /// 1-based line of the match, for a finding in a text file (signature matches).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -53,7 +53,8 @@ macro_rules! formats {
 formats! {
     Empty => { name: "empty", container: false, carries_code: false },
     Pickle => { name: "pickle", container: false, carries_code: true },
-    Numpy => { name: "numpy", container: false, carries_code: false },
+    /// A `.npy` array: an object array's data is a pickle.
+    Numpy => { name: "numpy", container: false, carries_code: true },
     Zip => { name: "zip", container: true, carries_code: true },
     SevenZip => { name: "7z", container: true, carries_code: true },
     Tar => { name: "tar", container: true, carries_code: true },
@@ -65,6 +66,8 @@ formats! {
     Zstd => { name: "zstd", container: true, carries_code: true },
     /// A bare zlib stream, as joblib's `zlib` compressor writes.
     Zlib => { name: "zlib", container: true, carries_code: true },
+    /// An LZ4 frame, as joblib's `lz4` compressor writes.
+    Lz4 => { name: "lz4", container: true, carries_code: true },
     /// joblib's own pre-0.10 compressed file: `ZF`, the data length in hex padded to 19
     /// bytes, then a zlib stream.
     JoblibZfile => { name: "joblib-zfile", container: true, carries_code: true },
@@ -76,6 +79,10 @@ formats! {
     Gguf => { name: "gguf", container: false, carries_code: false },
     /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
     Hdf5 => { name: "hdf5", container: false, carries_code: false },
+    /// A TensorFlow protobuf: SavedModel, MetaGraphDef, GraphDef, Keras's keras_metadata.pb.
+    Tensorflow => { name: "tensorflow", container: false, carries_code: false },
+    /// A TFLite FlatBuffer.
+    Tflite => { name: "tflite", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }
@@ -124,6 +131,8 @@ pub enum Label {
     Format(Format),
     PytorchZip,
     Torchscript,
+    /// A Keras 3 `.keras` archive (config.json, metadata.json, model.weights.h5 at the root).
+    Keras,
     /// The file could not be read, so nothing is known of its content.
     Unreadable,
 }
@@ -134,6 +143,7 @@ impl Label {
             Label::Format(format) => format.name(),
             Label::PytorchZip => "pytorch-zip",
             Label::Torchscript => "torchscript",
+            Label::Keras => "keras",
             Label::Unreadable => "unreadable",
         }
     }
@@ -142,7 +152,7 @@ impl Label {
     pub fn format(self) -> Option<Format> {
         match self {
             Label::Format(format) => Some(format),
-            Label::PytorchZip | Label::Torchscript => Some(Format::Zip),
+            Label::PytorchZip | Label::Torchscript | Label::Keras => Some(Format::Zip),
             Label::Unreadable => None,
         }
     }
@@ -174,6 +184,7 @@ impl FromStr for Label {
         match s {
             "pytorch-zip" => Ok(Label::PytorchZip),
             "torchscript" => Ok(Label::Torchscript),
+            "keras" => Ok(Label::Keras),
             "unreadable" => Ok(Label::Unreadable),
             _ => s.parse().map(Label::Format),
         }

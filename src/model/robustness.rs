@@ -24,9 +24,10 @@ pub struct Robustness {
 pub enum Grade {
     /// Adversarial perturbations of the policy size rarely change the model's answers.
     Robust,
-    /// They often do: the model is brittle.
+    /// They often do: the model is brittle (a figure; a finding only under a gate).
     Brittle,
-    /// The weights hold NaN or infinite values.
+    /// NaN or infinite values are spread through a weight matrix (values where masks and
+    /// bounds put infinities, and NaN in data arrays, are normal and do not count).
     Tampered,
     /// Weights were probed; the behaviour probe could not run.
     WeightsOnly,
@@ -72,6 +73,30 @@ pub struct WeightSummary {
     pub lipschitz_bound: Option<f64>,
     /// `name: reason` for tensors not read (first 16).
     pub not_probed: Vec<String>,
+    /// Tensors holding NaN or infinite values, however many; the first 16 are in `non_finite`.
+    #[serde(default)]
+    pub non_finite_tensors: u64,
+    /// NaN and infinite values where they do not belong (spread through weights): what
+    /// PRB001 reports. `nan`/`inf` count all of them, normal ones included.
+    #[serde(default)]
+    pub unexpected_nan: u64,
+    #[serde(default)]
+    pub unexpected_inf: u64,
+    #[serde(default)]
+    pub non_finite: Vec<NonFiniteTensor>,
+}
+
+/// A tensor with NaN or infinite values, and where they sit: `bound` (a scalar or small
+/// constant such as a `Clip` bound or padding value, or the open ends of a boundary vector),
+/// `mask` (one finite value and infinities of one sign), `data` (a data array) — all normal —
+/// or `weights` (spread through a weight matrix: PRB001).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NonFiniteTensor {
+    pub tensor: String,
+    pub shape: Vec<usize>,
+    pub nan: u64,
+    pub inf: u64,
+    pub place: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,7 +117,13 @@ pub struct BehaviourSummary {
     pub input_range: f64,
     /// The epsilon whose adversarial flip rate the policy judges.
     pub policy_epsilon: f64,
+    /// The flip rate above which the grade is `brittle`: the gate when one is set, else the
+    /// reference of 25 %.
     pub max_flip_rate: f64,
+    /// Whether `max_flip_rate` is a gate (`--probe-gate`, `[probe] gate_max_flip_rate`): only
+    /// then does a brittle model get a PRB003 finding.
+    #[serde(default)]
+    pub gated: bool,
     pub epsilons: Vec<EpsilonRow>,
 }
 

@@ -19,6 +19,29 @@ pub struct ModelReport {
 pub enum ModelSummary {
     Onnx(OnnxSummary),
     Safetensors(SafetensorsSummary),
+    Keras(FrameworkSummary),
+    Hdf5(FrameworkSummary),
+    Tensorflow(FrameworkSummary),
+    Tflite(FrameworkSummary),
+    Torchscript(FrameworkSummary),
+}
+
+/// What a framework model holds (Keras, HDF5, TensorFlow, TFLite, TorchScript): its producer,
+/// its entry point (model class, signature), and a histogram of its layers or operators.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FrameworkSummary {
+    /// Who wrote it (`keras`, `tensorflow`, `TOCO Converted.`) as far as the file says.
+    pub producer: String,
+    pub version: String,
+    /// The model's class or main graph (`Sequential`, `serving_default`).
+    pub entry: String,
+    /// What `count` and `histogram` count: `layers`, `ops`, `objects`.
+    pub units: String,
+    pub count: u64,
+    /// Count per layer class or operator.
+    pub histogram: BTreeMap<String, u64>,
+    /// Anything else worth a line (custom objects, Lambda count, subgraphs).
+    pub notes: Vec<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

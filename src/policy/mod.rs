@@ -98,6 +98,8 @@ struct SignaturesSection {
 struct ProbeSection {
     mode: Option<ProbeModeName>,
     budget_seconds: Option<f64>,
+    /// PGD flip rate at 4/255 above which a model is not clean (PRB003); unset: no gate.
+    gate_max_flip_rate: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Deserialize)]
@@ -134,6 +136,11 @@ struct OverrideSection {
 #[serde(deny_unknown_fields)]
 struct PolicyFile {
     fail_on: Option<FailOn>,
+    /// Globs (ripgrep syntax) of files and directories the walk leaves out / keeps only.
+    #[serde(default)]
+    exclude: Vec<String>,
+    #[serde(default)]
+    include: Vec<String>,
     #[serde(default)]
     pickle: PickleSection,
     #[serde(default)]
@@ -167,6 +174,9 @@ pub struct Policy {
     deep: Option<bool>,
     probe_mode: Option<ProbeMode>,
     probe_budget: Option<Duration>,
+    probe_gate: Option<f64>,
+    exclude: Vec<String>,
+    include: Vec<String>,
     log_path: Option<PathBuf>,
     log_every: Option<u64>,
     /// Set for `admit`: disabled rules never drop a finding that implies `malicious`.
@@ -252,9 +262,21 @@ impl Policy {
             ),
             None => None,
         };
+        if let Some(rate) = file.probe.gate_max_flip_rate
+            && !(0.0..=1.0).contains(&rate)
+        {
+            return Err(format!(
+                "[probe] gate_max_flip_rate: {rate} is not a rate between 0 and 1"
+            ));
+        }
+        crate::zone::filter::Filter::new(&file.include, &file.exclude)
+            .map_err(|e| format!("include/exclude: {e}"))?;
         let policy = Policy {
             source: None,
             fail_on: file.fail_on,
+            exclude: file.exclude,
+            include: file.include,
+            probe_gate: file.probe.gate_max_flip_rate,
             rule_dirs: file.signatures.dirs,
             deep: file.signatures.deep,
             probe_mode: file.probe.mode.map(|m| match m {
@@ -315,7 +337,29 @@ impl Policy {
         if self.probe_mode == Some(ProbeMode::Off) {
             found.push("probe.mode = \"off\"");
         }
+        // Leaving files out of the walk is the plainest way to weaken a scan.
+        if !self.exclude.is_empty() {
+            found.push("exclude");
+        }
+        if !self.include.is_empty() {
+            found.push("include");
+        }
         found
+    }
+
+    /// `exclude`: globs the walk leaves out.
+    pub fn exclude(&self) -> &[String] {
+        &self.exclude
+    }
+
+    /// `include`: globs of the only files the walk takes.
+    pub fn include(&self) -> &[String] {
+        &self.include
+    }
+
+    /// `[probe] gate_max_flip_rate`, when set.
+    pub fn probe_gate(&self) -> Option<f64> {
+        self.probe_gate
     }
 
     /// `[signatures] dirs`: rule directories to compile with the shipped rules.
@@ -467,6 +511,7 @@ mod tests {
             member: None,
             member_chain: Vec::new(),
             offset: None,
+            line: None,
         };
         let findings = vec![Finding::new(rule, location, "m".to_owned(), None)];
         ArtifactReport {

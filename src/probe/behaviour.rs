@@ -13,8 +13,13 @@ use crate::model::robustness::{BehaviourSummary, Grade, Robustness};
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
 
-/// Synthetic inputs: this many samples, uniform in [0, 1), from a fixed seed.
+/// Synthetic inputs: this many samples, uniform in [0, 1), from a fixed seed; halved while the
+/// run would not fit the probe's memory limit, down to `MIN_SAMPLES`.
 const SYNTHETIC_SAMPLES: usize = 128;
+const MIN_SAMPLES: usize = 8;
+/// Running one sample needs more than this: declared shapes no real model has, crafted to
+/// exhaust the memory of whatever loads the model (PRB004).
+const ABSURD_BYTES: u128 = 64 << 30;
 const SYNTHETIC_SEED: u64 = 0;
 /// Copies of every activation the attacks hold at once (forward, backward, the PGD iterate,
 /// perturbed batches), for the memory estimate.
@@ -47,19 +52,32 @@ pub fn run(
         Ok(plan) => plan,
         Err(why) => return not_run(result, why),
     };
+    let limit = u128::from(settings.max_bytes);
     let samples = match &settings.inputs {
         Some(path) => npy_rows(path, &plan.input).unwrap_or(0),
-        None => SYNTHETIC_SAMPLES,
+        None => {
+            // Large inputs (a 1000x1000 image) get fewer synthetic samples, not a refusal.
+            let mut n = SYNTHETIC_SAMPLES;
+            while n > MIN_SAMPLES && (plan.memory)(n) > limit {
+                n /= 2;
+            }
+            n
+        }
     };
     let needed = (plan.memory)(samples.max(1));
-    if needed > u128::from(settings.max_bytes) {
+    if needed > limit {
         let why = format!(
             "running the model on {samples} samples of shape {:?} needs about {needed} bytes, over the probe's limit of {}",
             plan.input, settings.max_bytes
         );
-        return refuse(result, why, ctx);
+        // Only shapes no model has (one sample past ABSURD_BYTES) are a finding; a model that
+        // is merely larger than the probe runs is not probed, and says so.
+        if (plan.memory)(1) > ABSURD_BYTES {
+            return refuse(result, why, ctx);
+        }
+        return not_run(result, why);
     }
-    let (inputs, described) = match load_inputs(settings, &plan.input, device) {
+    let (inputs, described) = match load_inputs(settings, samples, &plan.input, device) {
         Ok(inputs) => inputs,
         Err(why) => return not_run(result, why),
     };
@@ -72,7 +90,10 @@ pub fn run(
         Err(ProbeError::TooLarge(why)) => return refuse(result, why, ctx),
         Err(e) => return not_run(result, e.to_string()),
     };
-    let limit = f64::from(settings.max_flip_permille) / 1000.0;
+    // The probe measures; only a gate the user set turns the measure into a finding.
+    let gate = settings.gate_flip_permille.map(|g| f64::from(g) / 1000.0);
+    let reference = f64::from(settings.max_flip_permille) / 1000.0;
+    let limit = gate.unwrap_or(reference);
     let policy_label = format!("{}/255", attack::POLICY_EPSILON);
     if let Some(row) = rows.iter().find(|r| r.label == policy_label) {
         let line = format!(
@@ -81,18 +102,31 @@ pub fn run(
             row.pgd_flip_rate * 100.0,
             row.noise_flip_rate * 100.0
         );
-        if row.pgd_flip_rate > limit {
-            ctx.report(
-                RuleId::ProbeBrittleModel,
-                None,
-                format!("{line}; the policy allows {:.0}%", limit * 100.0),
-                Some(format!("{model}: {line}")),
-            );
-            result.grade = Grade::Brittle;
-            result.summary = format!("brittle: {line}, policy allows {:.0}%", limit * 100.0);
+        let brittle = row.pgd_flip_rate > limit;
+        result.grade = if brittle {
+            Grade::Brittle
         } else {
-            result.grade = Grade::Robust;
-            result.summary = format!("robust: {line}");
+            Grade::Robust
+        };
+        match gate {
+            Some(gate) if brittle => {
+                ctx.report(
+                    RuleId::ProbeBrittleModel,
+                    None,
+                    format!("{line}; the gate allows {:.0}%", gate * 100.0),
+                    Some(format!("{model}: {line}")),
+                );
+                result.summary = format!("brittle: {line}, the gate allows {:.0}%", gate * 100.0);
+            }
+            Some(gate) => {
+                result.summary = format!("robust: {line}, the gate allows {:.0}%", gate * 100.0);
+            }
+            None => {
+                result.summary = format!(
+                    "{}: {line} (measured, not judged: no --probe-gate set)",
+                    result.grade.as_str()
+                );
+            }
         }
     }
     let range = inputs.hi - inputs.lo;
@@ -103,6 +137,7 @@ pub fn run(
         input_range: range,
         policy_epsilon: range * f64::from(attack::POLICY_EPSILON) / 255.0,
         max_flip_rate: limit,
+        gated: gate.is_some(),
         epsilons: rows,
     });
 }
@@ -125,21 +160,19 @@ fn npy_rows(path: &Path, sample: &[usize]) -> Option<usize> {
 /// The user's inputs (`--probe-inputs`), or seeded synthetic ones; with a description.
 fn load_inputs(
     settings: &ProbeSettings,
+    samples: usize,
     sample: &[usize],
     device: &Device,
 ) -> Result<(attack::Inputs, String), String> {
     let Some(path) = &settings.inputs else {
         let per: usize = sample.iter().product();
         let mut rng = StdRng::seed_from_u64(SYNTHETIC_SEED);
-        let values: Vec<f32> = (0..SYNTHETIC_SAMPLES * per)
-            .map(|_| rng.random::<f32>())
-            .collect();
-        let mut shape = vec![SYNTHETIC_SAMPLES];
+        let values: Vec<f32> = (0..samples * per).map(|_| rng.random::<f32>()).collect();
+        let mut shape = vec![samples];
         shape.extend_from_slice(sample);
         let x = Tensor::from_vec(values, shape, device).map_err(|e| e.to_string())?;
-        let described = format!(
-            "synthetic: {SYNTHETIC_SAMPLES} samples uniform in [0, 1), seed {SYNTHETIC_SEED}"
-        );
+        let described =
+            format!("synthetic: {samples} samples uniform in [0, 1), seed {SYNTHETIC_SEED}");
         return Ok((
             attack::Inputs {
                 x,

@@ -143,7 +143,14 @@ pub fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> 
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     not_probed.sort();
     let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(&tensors, not_probed, &device, &deadline, ctx);
+    let mut result = probe_tensors(
+        &tensors,
+        not_probed,
+        &device,
+        &deadline,
+        ctx,
+        Holds::Weights,
+    );
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         behaviour::run(
@@ -183,7 +190,7 @@ pub fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> 
         data: bytes,
     };
     let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(&[tensor], Vec::new(), &device, &deadline, ctx);
+    let mut result = probe_tensors(&[tensor], Vec::new(), &device, &deadline, ctx, Holds::Data);
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         result.summary = format!("{} (an array: there is no model to run)", result.summary);
@@ -206,7 +213,14 @@ pub fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> R
     };
     let tensors = onnx::raw_tensors(&decoded);
     let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(&tensors, decoded.unread.clone(), &device, &deadline, ctx);
+    let mut result = probe_tensors(
+        &tensors,
+        decoded.unread.clone(),
+        &device,
+        &deadline,
+        ctx,
+        Holds::Weights,
+    );
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         behaviour::run(
@@ -274,13 +288,85 @@ pub(crate) fn logits(out: Tensor) -> Result<Tensor, ProbeError> {
     })
 }
 
-/// The weight probe over every tensor, with findings for non-finite values and outliers.
+/// What the tensors of an artifact are: a model's weights and constants, or data (a `.npy`
+/// array of features, where NaN marks a missing value).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Holds {
+    Weights,
+    Data,
+}
+
+/// Where non-finite values sit decides what they mean.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NonFinitePlace {
+    /// In a data array: NaN marks missing values, infinities overflowed features. Normal.
+    Data,
+    /// In a scalar or a small constant, or at the ends of a vector of boundaries: the bounds of
+    /// a `Clip`, a padding value, bucket edges. `±inf` there means "unbounded". Normal.
+    Bound,
+    /// In a mask: every finite value is the same and every infinity has one sign (an attention
+    /// mask of 0 and `-inf`). Normal.
+    Mask,
+    /// Spread through a weight matrix: an integrity finding (PRB001).
+    Weights,
+}
+
+impl NonFinitePlace {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            NonFinitePlace::Data => "data",
+            NonFinitePlace::Bound => "bound",
+            NonFinitePlace::Mask => "mask",
+            NonFinitePlace::Weights => "weights",
+        }
+    }
+
+    /// Where no training or export would put them.
+    pub fn is_unexpected(self) -> bool {
+        self == NonFinitePlace::Weights
+    }
+}
+
+/// A constant this small holding an infinity is a bound or a fill value, not a weight matrix.
+const SMALL_CONSTANT: u64 = 16;
+
+/// Where the non-finite values of tensor `t` (with `stats`) sit.
+pub fn non_finite_place(
+    t: &RawTensor<'_>,
+    stats: &weights::TensorStats,
+    holds: Holds,
+    device: &Device,
+) -> NonFinitePlace {
+    if holds == Holds::Data {
+        return NonFinitePlace::Data;
+    }
+    if stats.nan > 0 {
+        return NonFinitePlace::Weights;
+    }
+    if stats.elements <= SMALL_CONSTANT {
+        return NonFinitePlace::Bound;
+    }
+    let one_sign = stats.pos_inf == 0 || stats.pos_inf == stats.inf;
+    let finite = stats.elements - stats.inf;
+    if one_sign && (finite == 0 || stats.min == stats.max) {
+        return NonFinitePlace::Mask;
+    }
+    // A vector of boundaries open at one or both ends: `[-inf, 0.1, …, 0.9, inf]`.
+    if t.shape.len() <= 1 && stats.inf <= 2 && weights::infinities_at_ends(t, device) == stats.inf {
+        return NonFinitePlace::Bound;
+    }
+    NonFinitePlace::Weights
+}
+
+/// The weight probe over every tensor, with findings for non-finite values where they do not
+/// belong, and for outliers.
 fn probe_tensors(
     tensors: &[RawTensor<'_>],
     mut not_probed: Vec<String>,
     device: &Device,
     deadline: &Deadline,
     ctx: &mut Ctx<'_>,
+    holds: Holds,
 ) -> Robustness {
     let mut w = WeightSummary {
         tensors: (tensors.len() + not_probed.len()) as u64,
@@ -308,18 +394,34 @@ fn probe_tensors(
         w.zero_tensors += u64::from(stats.is_zero());
         w.constant_tensors += u64::from(stats.is_constant() && !stats.is_zero());
         if stats.nan + stats.inf > 0 {
-            ctx.report(
-                RuleId::ProbeNonFiniteWeights,
-                None,
-                format!(
-                    "tensor `{}` {:?} holds {} NaN and {} infinite values",
-                    t.name, t.shape, stats.nan, stats.inf
-                ),
-                Some(format!(
-                    "{}: {} NaN, {} Inf of {} values",
-                    t.name, stats.nan, stats.inf, stats.elements
-                )),
-            );
+            let place = non_finite_place(t, &stats, holds, device);
+            w.non_finite_tensors += 1;
+            if place.is_unexpected() {
+                w.unexpected_nan += stats.nan;
+                w.unexpected_inf += stats.inf;
+                ctx.report(
+                    RuleId::ProbeNonFiniteWeights,
+                    None,
+                    format!(
+                        "tensor `{}` {:?} holds {} NaN and {} infinite values spread through its weights",
+                        t.name, t.shape, stats.nan, stats.inf
+                    ),
+                    Some(format!(
+                        "{}: {} NaN, {} Inf of {} values",
+                        t.name, stats.nan, stats.inf, stats.elements
+                    )),
+                );
+            }
+            if w.non_finite.len() < MAX_NAMED {
+                w.non_finite
+                    .push(crate::model::robustness::NonFiniteTensor {
+                        tensor: t.name.clone(),
+                        shape: t.shape.clone(),
+                        nan: stats.nan,
+                        inf: stats.inf,
+                        place: place.as_str().to_owned(),
+                    });
+            }
         }
         if stats.outliers > 0 {
             w.outlier_tensors += 1;
@@ -359,19 +461,28 @@ fn probe_tensors(
         not_probed.push(format!("{left_out} more"));
     }
     w.not_probed = not_probed;
-    let (grade, summary) = if w.nan + w.inf > 0 {
+    let (grade, summary) = if w.unexpected_nan + w.unexpected_inf > 0 {
         (
             Grade::Tampered,
             format!(
-                "tampered: {} NaN and {} infinite weight values",
-                w.nan, w.inf
+                "tampered: {} NaN and {} infinite values spread through weights",
+                w.unexpected_nan, w.unexpected_inf
             ),
         )
     } else {
-        (
-            Grade::WeightsOnly,
-            format!("weights-only: {} of {} tensors probed", w.probed, w.tensors),
-        )
+        let mut summary = format!("weights-only: {} of {} tensors probed", w.probed, w.tensors);
+        if w.nan + w.inf > 0 {
+            let places: std::collections::BTreeSet<&str> =
+                w.non_finite.iter().map(|n| n.place.as_str()).collect();
+            let places: Vec<&str> = places.into_iter().collect();
+            summary.push_str(&format!(
+                "; {} NaN and {} infinite values, where they are normal ({})",
+                w.nan,
+                w.inf,
+                places.join(", ")
+            ));
+        }
+        (Grade::WeightsOnly, summary)
     };
     Robustness {
         grade,

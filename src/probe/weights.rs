@@ -22,11 +22,14 @@ pub struct TensorStats {
     pub elements: u64,
     pub nan: u64,
     pub inf: u64,
+    /// Of the infinities, how many are `+inf`.
+    pub pos_inf: u64,
     /// Smallest and largest finite values.
     pub min: f64,
     pub max: f64,
     pub median: f64,
-    /// Largest |x - median| / (1.4826 MAD); none when the MAD is zero.
+    /// Largest |x - median| / scale, the scale being 1.4826 MAD or the 90th percentile of
+    /// |x - median| over 1.645, whichever is larger; none when both are zero.
     pub max_z: Option<f64>,
     /// Values beyond [`OUTLIER_Z`], counted only when `max_z` passes it.
     pub outliers: u64,
@@ -74,14 +77,34 @@ pub fn probe(
                 .to_scalar::<f32>()? as u64;
             stats.nan += nan;
             stats.inf += (n as u64).saturating_sub(nan + finite_count);
+            stats.pos_inf += x
+                .ge(f64::INFINITY)?
+                .to_dtype(DType::F32)?
+                .sum_all()?
+                .to_scalar::<f32>()? as u64;
+            // Extremes of the finite values only; NaN and infinities count as zero below.
+            if finite_count > 0 {
+                let lowest =
+                    finite.where_cond(&x, &x.ones_like()?.affine(0.0, f64::from(f32::MAX))?)?;
+                let highest =
+                    finite.where_cond(&x, &x.ones_like()?.affine(0.0, f64::from(f32::MIN))?)?;
+                stats.min = stats
+                    .min
+                    .min(f64::from(lowest.min_all()?.to_scalar::<f32>()?));
+                stats.max = stats
+                    .max
+                    .max(f64::from(highest.max_all()?.to_scalar::<f32>()?));
+            }
             finite.where_cond(&x, &x.zeros_like()?)?
         };
-        stats.min = stats
-            .min
-            .min(f64::from(clean.min_all()?.to_scalar::<f32>()?));
-        stats.max = stats
-            .max
-            .max(f64::from(clean.max_all()?.to_scalar::<f32>()?));
+        if finite_count == n as u64 {
+            stats.min = stats
+                .min
+                .min(f64::from(clean.min_all()?.to_scalar::<f32>()?));
+            stats.max = stats
+                .max
+                .max(f64::from(clean.max_all()?.to_scalar::<f32>()?));
+        }
         let stride = n.div_ceil(SAMPLES_PER_CHUNK).max(1);
         let picks: Vec<u32> = (0..n)
             .step_by(stride)
@@ -90,9 +113,12 @@ pub fn probe(
         let picks = Tensor::new(picks.as_slice(), device)?;
         samples.extend(clean.index_select(&picks, 0)?.to_vec1::<f32>()?);
     }
-    if elements == 0 {
+    if elements == 0 || stats.min > stats.max {
+        // No values, or no finite ones.
         (stats.min, stats.max) = (0.0, 0.0);
-        return Ok(stats);
+        if elements == 0 {
+            return Ok(stats);
+        }
     }
     samples.sort_by(f32::total_cmp);
     let median = f64::from(middle(&samples));
@@ -101,7 +127,14 @@ pub fn probe(
         .map(|&v| (f64::from(v) - median).abs() as f32)
         .collect();
     deviations.sort_by(f32::total_cmp);
-    let scale = 1.4826 * f64::from(middle(&deviations));
+    // The scaled MAD, or the 90th percentile of the deviations over 1.645 (the same for a
+    // normal distribution) when that is larger: a two-valued tensor such as an LSTM bias
+    // (forget gates at 1, the rest at 0) has a MAD near zero and would make every 1 an outlier.
+    let p90 = deviations
+        .get(deviations.len() * 9 / 10)
+        .copied()
+        .unwrap_or(0.0);
+    let scale = (1.4826 * f64::from(middle(&deviations))).max(f64::from(p90) / 1.645);
     stats.median = median;
     if scale > 0.0 {
         let z = (stats.max - median).abs().max((stats.min - median).abs()) / scale;
@@ -122,6 +155,24 @@ pub fn probe(
         stats.spectral_norm = Some(spectral_norm(&w, deadline)?);
     }
     Ok(stats)
+}
+
+/// How many of the first and last values of `t` are infinite (0, 1 or 2).
+pub fn infinities_at_ends(t: &RawTensor<'_>, device: &Device) -> u64 {
+    let item = t.dtype.size_in_bytes();
+    let n = t.data.len() / item;
+    let infinite = |i: usize| {
+        t.data
+            .get(i * item..(i + 1) * item)
+            .and_then(|b| load(b, t.dtype, device).ok())
+            .and_then(|x| x.to_vec1::<f32>().ok())
+            .is_some_and(|v| v.first().is_some_and(|f| f.is_infinite()))
+    };
+    match n {
+        0 => 0,
+        1 => u64::from(infinite(0)),
+        _ => u64::from(infinite(0)) + u64::from(infinite(n - 1)),
+    }
 }
 
 /// A chunk of raw little-endian values as a 1-D f32 tensor on the device.

@@ -16,6 +16,7 @@ use crate::batch::{Batch, Plan};
 use crate::policy::FailOn;
 use crate::report::json::Scanner;
 use crate::report::{RunInfo, Scanned, Sink, Summary, Tally};
+use crate::zone::filter::Filter;
 
 /// File names written inside a directory model (the first is `model_signing`'s default).
 pub const SIGNATURE_NAME: &str = "model.sig";
@@ -115,7 +116,7 @@ pub fn admit(
     let mut prepared = Vec::new();
     let mut total = Tally::default();
     for path in paths {
-        let plan = Plan::new(std::slice::from_ref(path), None, jobs).context("starting workers")?;
+        let plan = Plan::new(std::slice::from_ref(path), None, jobs, &Filter::default()).context("starting workers")?;
         let mut recorder = Recorder {
             inner: &mut *sink,
             items: Vec::new(),

@@ -191,6 +191,27 @@ fn shape_of(path: &Path) -> Shape {
                     .graph
                     .insert(format!("{member}opsets"), format!("{:?}", o.opset_imports));
             }
+            crate::model::summary::ModelSummary::Keras(f)
+            | crate::model::summary::ModelSummary::Hdf5(f)
+            | crate::model::summary::ModelSummary::Tensorflow(f)
+            | crate::model::summary::ModelSummary::Tflite(f)
+            | crate::model::summary::ModelSummary::Torchscript(f) => {
+                for (unit, n) in &f.histogram {
+                    shape
+                        .graph
+                        .insert(format!("{member}{} {unit}", f.units), n.to_string());
+                }
+                shape
+                    .graph
+                    .insert(format!("{member}entry"), f.entry.clone());
+                shape
+                    .graph
+                    .insert(format!("{member}{}", f.units), f.count.to_string());
+                shape.graph.insert(
+                    format!("{member}producer"),
+                    format!("{} {}", f.producer, f.version),
+                );
+            }
             crate::model::summary::ModelSummary::Safetensors(_) => {}
         }
     }

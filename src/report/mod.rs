@@ -8,6 +8,7 @@ pub mod json;
 pub mod jsonl;
 pub mod output;
 pub mod progress;
+pub mod rules_doc;
 pub mod sarif;
 pub mod text;
 

@@ -140,7 +140,7 @@ mod tests {
         std::os::unix::fs::symlink(&victim, &link).unwrap();
         for in_place in [false, true] {
             assert!(ReportFile::create(&link, in_place, &[]).is_err());
-            assert!(ReportFile::create(&victim, in_place, &[victim.clone()]).is_err());
+            assert!(ReportFile::create(&victim, in_place, std::slice::from_ref(&victim)).is_err());
         }
         assert_eq!(std::fs::read(&victim).unwrap(), b"keep");
     }

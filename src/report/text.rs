@@ -1,5 +1,8 @@
-//! Human-readable output: one line per artifact with its verdict, then its findings with
-//! location, evidence and fix, then a summary line.
+//! Human-readable output, sized for a terminal: one line per clean artifact; for the others
+//! their findings with location, evidence and fix; then the verdict line and a short summary.
+//! `--verbose` shows clean artifacts in full and the robustness probe's figures; `--quiet`
+//! only what is not clean and the verdict line. [`OneLine`] (`--format summary`) is one line
+//! per artifact whatever it holds.
 
 use std::io::{self, Write};
 
@@ -31,18 +34,31 @@ fn severity_style(severity: Severity) -> Style {
 
 const DIM: Style = Style::new().dimmed();
 
-/// Text output, written as results arrive in walk order. `quiet` leaves out clean artifacts
-/// and the summary. ANSI styles are always written; the caller's stream strips them when
-/// colour is off.
+/// How much the text formats show.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct View {
+    /// Only artifacts that are not clean, and the verdict line.
+    pub quiet: bool,
+    /// Clean artifacts in full, and the probe's figures.
+    pub verbose: bool,
+}
+
+/// Text output, written as results arrive in walk order. ANSI styles are always written; the
+/// caller's stream strips them when colour is off.
 pub struct Text<W> {
     out: W,
-    quiet: bool,
+    view: View,
 }
 
 impl<W: Write> Text<W> {
-    pub fn new(out: W, quiet: bool) -> Self {
-        Text { out, quiet }
+    pub fn new(out: W, view: View) -> Self {
+        Text { out, view }
     }
+}
+
+/// `1 artifact`, `2 artifacts`.
+pub fn plural(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
 }
 
 impl<W: Write> Sink for Text<W> {
@@ -51,10 +67,14 @@ impl<W: Write> Sink for Text<W> {
     }
 
     fn artifact(&mut self, item: Scanned) -> io::Result<()> {
-        if self.quiet && item.report.verdict == Verdict::Clean {
+        let clean = item.report.verdict == Verdict::Clean;
+        if self.view.quiet && clean {
             return Ok(());
         }
-        write_artifact(&mut self.out, &item.report, item.cached)
+        if clean && !self.view.verbose {
+            return write_header(&mut self.out, &item.report, item.cached, true);
+        }
+        write_artifact(&mut self.out, &item.report, item.cached, self.view.verbose)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -62,21 +82,92 @@ impl<W: Write> Sink for Text<W> {
     }
 
     fn finish(&mut self, info: &RunInfo, tally: &Tally) -> io::Result<()> {
-        if !self.quiet {
-            write_summary(&mut self.out, info, tally)?;
-        }
+        write_summary(&mut self.out, info, tally, self.view.quiet)?;
         self.out.flush()
     }
 }
 
-fn write_summary(out: &mut dyn Write, info: &RunInfo, tally: &Tally) -> io::Result<()> {
+/// `--format summary`: one line per artifact (verdict, path, format, top rule), then the
+/// verdict line.
+pub struct OneLine<W> {
+    out: W,
+    view: View,
+}
+
+impl<W: Write> OneLine<W> {
+    pub fn new(out: W, view: View) -> Self {
+        OneLine { out, view }
+    }
+}
+
+impl<W: Write> Sink for OneLine<W> {
+    fn ordered(&self) -> bool {
+        true
+    }
+
+    fn artifact(&mut self, item: Scanned) -> io::Result<()> {
+        let report = &item.report;
+        if self.view.quiet && report.verdict == Verdict::Clean {
+            return Ok(());
+        }
+        let v = verdict_style(report.verdict);
+        let top = report
+            .findings
+            .iter()
+            .filter(|f| f.severity > Severity::Info || report.verdict != Verdict::Clean)
+            .max_by(|a, b| {
+                a.verdict
+                    .cmp(&b.verdict)
+                    .then(a.severity.cmp(&b.severity))
+                    .then(b.rule_id.cmp(&a.rule_id))
+            });
+        let about = match (top, &report.error) {
+            (Some(f), _) => {
+                let others = report.findings.len() - 1;
+                let more = if others > 0 {
+                    format!(" (+{})", plural(others, "finding", "findings"))
+                } else {
+                    String::new()
+                };
+                format!("{} {}{more}", f.rule_id, f.severity.as_str())
+            }
+            (None, Some(error)) => format!("error: {error}"),
+            (None, None) => "-".to_owned(),
+        };
+        writeln!(
+            self.out,
+            "{v}{:<10}{v:#} {}  {DIM}{}{DIM:#}  {about}",
+            report.verdict.as_str(),
+            report.path,
+            report.format
+        )
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+
+    fn finish(&mut self, info: &RunInfo, tally: &Tally) -> io::Result<()> {
+        write_summary(&mut self.out, info, tally, self.view.quiet)?;
+        self.out.flush()
+    }
+}
+
+/// The verdict line (always), then, unless `quiet`, the most frequent rules, the slowest
+/// artifact, the policy and the shard.
+fn write_summary(
+    out: &mut dyn Write,
+    info: &RunInfo,
+    tally: &Tally,
+    quiet: bool,
+) -> io::Result<()> {
     let s = tally.summary;
     let v = verdict_style(s.verdict());
     write!(
         out,
-        "{v}{}{v:#}: {} artifacts scanned, {} clean, {} suspicious, {} malicious, {} error",
+        "{v}{}{v:#}: {} scanned, {} clean, {} suspicious, {} malicious, {} error",
         s.verdict().as_str(),
-        s.artifacts,
+        plural(s.artifacts, "artifact", "artifacts"),
         s.clean,
         s.suspicious,
         s.malicious,
@@ -86,6 +177,9 @@ fn write_summary(out: &mut dyn Write, info: &RunInfo, tally: &Tally) -> io::Resu
         write!(out, " ({} from cache)", tally.cached)?;
     }
     writeln!(out)?;
+    if quiet {
+        return Ok(());
+    }
     let rules = tally.top_rules();
     if !rules.is_empty() {
         let list: Vec<String> = rules
@@ -114,20 +208,45 @@ fn write_summary(out: &mut dyn Write, info: &RunInfo, tally: &Tally) -> io::Resu
     Ok(())
 }
 
-fn write_artifact(out: &mut dyn Write, report: &ArtifactReport, cached: bool) -> io::Result<()> {
+/// The artifact's line: verdict, path, format, size, digest; `brief` (a clean artifact shown
+/// in one line) adds how many notes `--verbose` would show.
+fn write_header(
+    out: &mut dyn Write,
+    report: &ArtifactReport,
+    cached: bool,
+    brief: bool,
+) -> io::Result<()> {
     let v = verdict_style(report.verdict);
     let digest = report.sha256.as_deref().map_or(String::new(), |d| {
         format!(", sha256 {}", d.get(..16).unwrap_or(d))
     });
     let cached = if cached { ", cached" } else { "" };
+    let notes = if brief && !report.findings.is_empty() {
+        format!(", {} (-v)", plural(report.findings.len(), "note", "notes"))
+    } else {
+        String::new()
+    };
     writeln!(
         out,
-        "{v}{:<10}{v:#} {}  {DIM}({}, {} bytes{digest}{cached}){DIM:#}",
+        "{v}{:<10}{v:#} {}  {DIM}({}, {}{digest}{cached}{notes}){DIM:#}",
         report.verdict.as_str(),
         report.path,
         report.format,
-        report.size
-    )?;
+        plural(
+            usize::try_from(report.size).unwrap_or(usize::MAX),
+            "byte",
+            "bytes"
+        )
+    )
+}
+
+fn write_artifact(
+    out: &mut dyn Write,
+    report: &ArtifactReport,
+    cached: bool,
+    verbose: bool,
+) -> io::Result<()> {
+    write_header(out, report, cached, false)?;
     for alias in &report.aliases {
         writeln!(out, "    {DIM}also at {alias}{DIM:#}")?;
     }
@@ -174,7 +293,15 @@ fn write_artifact(out: &mut dyn Write, report: &ArtifactReport, cached: bool) ->
         }
     }
     if let Some(robustness) = &report.robustness {
-        write_robustness(out, robustness)?;
+        let probed = report
+            .findings
+            .iter()
+            .any(|f| f.rule_id.to_string().starts_with("PRB"));
+        if verbose {
+            write_robustness(out, robustness)?;
+        } else if probed {
+            writeln!(out, "    probe: {}", robustness.summary)?;
+        }
     }
     Ok(())
 }
@@ -213,6 +340,19 @@ fn write_robustness(out: &mut dyn Write, r: &Robustness) -> io::Result<()> {
             line.push_str(&format!("; Lipschitz bound {l:.3}"));
         }
         writeln!(out, "      {DIM}{line}{DIM:#}")?;
+        if !w.non_finite.is_empty() {
+            let list: Vec<String> = w
+                .non_finite
+                .iter()
+                .map(|n| {
+                    format!(
+                        "{} {:?} {} NaN {} Inf ({})",
+                        n.tensor, n.shape, n.nan, n.inf, n.place
+                    )
+                })
+                .collect();
+            writeln!(out, "      {DIM}non-finite: {}{DIM:#}", list.join("; "))?;
+        }
     }
     if let Some(b) = &r.behaviour {
         writeln!(out, "      {DIM}{} on {}{DIM:#}", b.model, b.inputs)?;
@@ -272,6 +412,11 @@ fn model_line(model: &ModelReport) -> String {
                 io(&m.outputs)
             )
         }
+        ModelSummary::Keras(m) => framework_line("keras", &place, m),
+        ModelSummary::Hdf5(m) => framework_line("hdf5", &place, m),
+        ModelSummary::Tensorflow(m) => framework_line("tensorflow", &place, m),
+        ModelSummary::Tflite(m) => framework_line("tflite", &place, m),
+        ModelSummary::Torchscript(m) => framework_line("torchscript", &place, m),
         ModelSummary::Safetensors(m) => {
             let dtypes: Vec<String> = m
                 .dtypes
@@ -286,6 +431,46 @@ fn model_line(model: &ModelReport) -> String {
             )
         }
     }
+}
+
+/// `model: keras (keras 3.12.0): Sequential, 3 layers (Dense 2, InputLayer 1); 1 Lambda`
+fn framework_line(
+    format: &str,
+    place: &str,
+    m: &crate::model::summary::FrameworkSummary,
+) -> String {
+    let mut top: Vec<(&String, &u64)> = m.histogram.iter().collect();
+    top.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let mut shown: Vec<String> = top
+        .iter()
+        .take(8)
+        .map(|(k, v)| format!("{k} {v}"))
+        .collect();
+    if top.len() > 8 {
+        shown.push(format!("+{} more", top.len() - 8));
+    }
+    let producer = [m.producer.as_str(), m.version.as_str()]
+        .iter()
+        .filter(|s| !s.is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let mut line = format!("model{place}: {format}");
+    if !producer.is_empty() {
+        line.push_str(&format!(" ({producer})"));
+    }
+    line.push_str(": ");
+    if !m.entry.is_empty() {
+        line.push_str(&format!("{}, ", m.entry));
+    }
+    line.push_str(&format!("{} {}", m.count, m.units));
+    if !shown.is_empty() {
+        line.push_str(&format!(" ({})", shown.join(", ")));
+    }
+    for note in &m.notes {
+        line.push_str(&format!("; {note}"));
+    }
+    line
 }
 
 /// `x float[1,N]`

@@ -42,9 +42,20 @@ pub(crate) struct ScanState {
     /// A signature scan stopped (time budget, engine error): no further extract is scanned.
     signature_stopped: bool,
     pub(crate) robustness: Option<Robustness>,
+    /// What the TorchScript archives being analysed define in their code (innermost last).
+    pub(crate) archive_code: Vec<crate::formats::torchscript::ArchiveCode>,
     /// An analyser looked beside the file on disk (external data, shards, repository files).
     pub(crate) reads_neighbours: bool,
+    /// Where the analysed file starts in memory, to place members that are slices of it.
+    input_base: usize,
+    /// Members of a container that are slices of the file itself: offset, length, format.
+    pub(crate) spans: Vec<(usize, usize, Format)>,
 }
+
+/// Nesting is analysed by recursion (member -> detection -> analyser -> member), so its depth is
+/// capped here whatever `max_depth` says: 64 levels fit the batch workers' stacks many times
+/// over (`tests/pipeline.rs` scans 200 levels with `--max-depth 1000`).
+pub const MAX_DEPTH_CEILING: u32 = 64;
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
 const MAX_FINDINGS_PER_RULE: usize = 256;
@@ -88,6 +99,17 @@ pub struct Ctx<'a> {
 /// send their members back through it.
 pub type Dispatch = fn(Format, &[u8], &mut Ctx<'_>, MemberKind);
 
+/// The innermost member's name, or the file name of the artifact.
+pub(crate) fn name_of<'c>(chain: &'c [String], path: &'c str) -> &'c str {
+    match chain.last() {
+        Some(name) => name.as_str(),
+        None => Path::new(path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or(path),
+    }
+}
+
 /// Lends a context's scanner to a context that lives shorter.
 pub(crate) fn lend<'b>(
     matcher: &'b mut Option<&mut (dyn Matcher + '_)>,
@@ -123,8 +145,14 @@ pub enum Origin {
     OnnxStringTensor,
     /// A `__metadata__` value of a safetensors header.
     SafetensorsMetadata,
+    /// A string a framework model carries (Keras Lambda names and constants, HDF5 attributes,
+    /// TensorFlow and TFLite op attributes, TorchScript code).
+    FrameworkString,
     /// A text file, or a text member of an archive (script, config, template).
     TextMember,
+    /// A text file or member that is documentation no loader runs: a README or model card,
+    /// `*.md`, `*.rst`, `*.txt`, wheel `METADATA` ([`is_documentation`]).
+    Documentation,
     /// A small file or member, whole.
     SmallFile,
     /// The raw bytes of an artifact or member (`--deep`).
@@ -142,11 +170,90 @@ impl Origin {
             Origin::OnnxMetadata => "onnx_metadata",
             Origin::OnnxStringTensor => "onnx_string_tensor",
             Origin::SafetensorsMetadata => "safetensors_metadata",
+            Origin::FrameworkString => "framework_string",
             Origin::TextMember => "text_member",
+            Origin::Documentation => "documentation",
             Origin::SmallFile => "small_file",
             Origin::RawBytes => "raw_bytes",
         }
     }
+}
+
+/// Every origin, for rules that name them.
+pub const ORIGINS: &[Origin] = &[
+    Origin::PickleCallArg,
+    Origin::PickleString,
+    Origin::OnnxAttribute,
+    Origin::OnnxDocString,
+    Origin::OnnxMetadata,
+    Origin::OnnxStringTensor,
+    Origin::SafetensorsMetadata,
+    Origin::TextMember,
+    Origin::Documentation,
+    Origin::SmallFile,
+    Origin::RawBytes,
+];
+
+impl Origin {
+    /// The class a signature rule's `origins` meta can name instead of each origin: `code`
+    /// (what a loader runs or interprets: pickle calls and strings, ONNX attributes, scripts,
+    /// templates, configs), `metadata` (strings stored beside weights), `data` (small files and
+    /// raw bytes whole), `documentation`.
+    pub fn class(self) -> &'static str {
+        match self {
+            Origin::PickleCallArg
+            | Origin::PickleString
+            | Origin::OnnxAttribute
+            | Origin::FrameworkString
+            | Origin::TextMember => "code",
+            Origin::OnnxDocString
+            | Origin::OnnxMetadata
+            | Origin::OnnxStringTensor
+            | Origin::SafetensorsMetadata => "metadata",
+            Origin::SmallFile | Origin::RawBytes => "data",
+            Origin::Documentation => "documentation",
+        }
+    }
+}
+
+/// Whether a text file or member named `name` (the last path component is what counts) is
+/// documentation that no model loader runs: its name is of a documentation class (`*.md`,
+/// `*.rst`, `*.txt`, `README`, `LICENSE`, wheel `METADATA` / `PKG-INFO`, …) and its content
+/// fits (text, not a `#!` script; `METADATA`/`PKG-INFO` are RFC 822 headers). A `.py`, `.json`,
+/// `.jinja` or `.sh` file is never documentation, whatever it says.
+pub fn is_documentation(name: &str, data: &[u8]) -> bool {
+    if data.starts_with(b"#!") {
+        return false;
+    }
+    let base = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    let (stem, ext) = match lower.rsplit_once('.') {
+        Some((stem, ext)) if !stem.is_empty() => (stem, ext),
+        _ => (lower.as_str(), ""),
+    };
+    if matches!(lower.as_str(), "metadata" | "pkg-info") {
+        return data.starts_with(b"Metadata-Version:");
+    }
+    const DOC_EXTENSIONS: &[&str] = &[
+        "md", "markdown", "mdown", "mkd", "rst", "txt", "text", "adoc", "asciidoc", "rdoc", "org",
+        "textile",
+    ];
+    const DOC_NAMES: &[&str] = &[
+        "readme",
+        "license",
+        "licence",
+        "copying",
+        "notice",
+        "authors",
+        "contributors",
+        "changelog",
+        "changes",
+        "history",
+        "news",
+        "model_card",
+        "modelcard",
+    ];
+    DOC_EXTENSIONS.contains(&ext) || (ext.is_empty() && DOC_NAMES.contains(&stem))
 }
 
 /// A zone limit that an archive ran into; the caller stops unpacking.
@@ -154,10 +261,11 @@ impl Origin {
 pub struct LimitHit;
 
 impl ScanState {
-    /// The state of a scan of an input of `input_len` bytes, before anything was analysed.
-    pub(crate) fn new(input_len: u64) -> Self {
+    /// The state of a scan of `input`, before anything was analysed.
+    pub(crate) fn new(input: &[u8]) -> Self {
         ScanState {
-            input_len,
+            input_len: input.len() as u64,
+            input_base: input.as_ptr() as usize,
             ..ScanState::default()
         }
     }
@@ -226,6 +334,20 @@ impl<'a> Ctx<'a> {
         self.state.models.push(ModelReport { member, summary });
     }
 
+    /// The innermost member's name, or the artifact's file name: what `is_documentation` and
+    /// signature rules (`member`) judge by.
+    pub fn name(&self) -> &str {
+        name_of(&self.chain, self.path)
+    }
+
+    /// Container nesting depth of the bytes being analysed (0 for the file itself).
+    pub fn archive_defines(&self, module: &str, name: &str) -> bool {
+        self.state
+            .archive_code
+            .last()
+            .is_some_and(|code| code.defines(module, name))
+    }
+
     /// Container nesting depth of the bytes being analysed (0 for the file itself).
     pub fn depth(&self) -> u32 {
         self.depth
@@ -251,6 +373,7 @@ impl<'a> Ctx<'a> {
             member: (!self.chain.is_empty()).then(|| self.chain.join("!")),
             member_chain: self.chain.clone(),
             offset: offset.map(|o| o.saturating_add(self.offset_base)),
+            line: None,
         }
     }
 
@@ -285,15 +408,9 @@ impl<'a> Ctx<'a> {
         if data.len() < MIN_EXTRACT || self.state.signature_stopped {
             return;
         }
+        let member = name_of(&self.chain, self.path);
         let Some(matcher) = self.matcher.as_deref_mut() else {
             return;
-        };
-        let member = match self.chain.last() {
-            Some(name) => name.as_str(),
-            None => Path::new(self.path)
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or(self.path),
         };
         let vars = Vars {
             origin: origin.as_str(),
@@ -334,12 +451,22 @@ impl<'a> Ctx<'a> {
             }
         };
         let whole = matches!(origin, Origin::SmallFile | Origin::RawBytes);
+        // A whole text file: matches can be placed on their line.
+        let lines = self.chain.is_empty()
+            && offset == Some(0)
+            && matches!(origin, Origin::TextMember | Origin::Documentation);
         for hit in hits {
             if whole && self.matched_inside(&hit.rule.id) {
                 continue;
             }
-            let location = self.location(offset);
-            let finding = hit.into_finding(origin.as_str(), context, location, data.len());
+            let mut location = self.location(offset);
+            if lines && let Some(first) = hit.matches.first() {
+                let before = data
+                    .get(..usize::try_from(first.offset).unwrap_or(usize::MAX))
+                    .unwrap_or(data);
+                location.line = Some(memchr::memchr_iter(b'\n', before).count() as u64 + 1);
+            }
+            let finding = hit.into_finding(origin, context, location, data.len());
             self.push(finding);
         }
     }
@@ -389,6 +516,14 @@ impl<'a> Ctx<'a> {
         }
         self.state.unpacked_bytes = total;
         Ok(())
+    }
+
+    /// Unpacked bytes this artifact may still allocate before the zone's limit.
+    pub fn unpacked_room(&self) -> u64 {
+        self.config
+            .zone
+            .max_total_bytes
+            .saturating_sub(self.state.unpacked_bytes)
     }
 
     /// Accounts a member that is a slice of bytes already in hand (a stored zip entry, a tar
@@ -444,9 +579,9 @@ impl<'a> Ctx<'a> {
     }
 
     /// Reports and returns `true` when a member one level further down would pass the zone's
-    /// depth limit.
+    /// depth limit, or the ceiling that no setting can raise.
     fn too_deep(&mut self, name: &str) -> bool {
-        let limit = self.config.zone.max_depth;
+        let limit = self.config.zone.max_depth.min(MAX_DEPTH_CEILING);
         if self.depth < limit {
             return false;
         }
@@ -461,6 +596,15 @@ impl<'a> Ctx<'a> {
 
     /// Records the member (digest, format), keeps a copy if asked, and runs its analyser.
     fn enter(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
+        let offset = (data.as_ptr() as usize).wrapping_sub(self.state.input_base);
+        let container = matches!(self.format, Format::Zip | Format::Tar | Format::SevenZip);
+        if container
+            && offset
+                .checked_add(data.len())
+                .is_some_and(|e| e <= self.state.input_len as usize)
+        {
+            self.state.spans.push((offset, data.len(), format));
+        }
         let mut chain = self.chain.clone();
         chain.push(name.to_owned());
         let member = chain.join("!");

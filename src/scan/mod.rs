@@ -31,7 +31,11 @@ fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKin
     let container = format.is_container();
     let small = data.len() as u64 <= settings.small_file_bytes;
     let origin = if kind == MemberKind::File && format == Format::Text {
-        Origin::TextMember
+        if context::is_documentation(ctx.name(), data) {
+            Origin::Documentation
+        } else {
+            Origin::TextMember
+        }
     } else if kind == MemberKind::File && small && !container {
         Origin::SmallFile
     } else if settings.deep && !container {
@@ -73,26 +77,51 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
     }
 }
 
-/// A zip is found from its end, so bytes that are something else from the start can also be a
-/// zip (`torch.load` opens anything `zipfile` accepts). Analyses that second reading, unless an
-/// analyser already reached the zip as an embedded member (a pickle's trailing data).
-fn analyse_second_reading(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
-    if format == Format::Zip || !detect::has_zip_end_record(data) {
-        return;
+/// Other readings of the same bytes (a zip is found from its end, a pickle, safetensors or tar
+/// header from the start: `torch.load` opens anything `zipfile` accepts, and tries `tarfile`
+/// before `pickle`): each is a polyglot finding, and each is analysed, so the worst reading sets
+/// the verdict. A zip whose directory lies inside one member of the file's container reading
+/// (a `.nemo` model stored as the last member of a tar) is that member, already analysed, not
+/// a second reading; a zip an analyser already reached as embedded content (a pickle's trailing
+/// data) is not read twice.
+fn analyse_other_readings(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
+    for other in detect::other_readings(data, format) {
+        if other == Format::Zip && zip_is_a_member(data, ctx) {
+            continue;
+        }
+        ctx.report(
+            RuleId::Polyglot,
+            None,
+            format!(
+                "the file reads as {} from its start and as {} {}; loaders that pick one reading run what the other hides",
+                format.name(),
+                other.name(),
+                if other == Format::Zip { "from its end" } else { "as well" }
+            ),
+            Some(format!("{} vs {}", format.name(), other.name())),
+        );
+        let already_read =
+            other == Format::Zip && ctx.state().members.iter().any(|m| m.format == Format::Zip);
+        if !already_read {
+            ctx.nested_as(
+                other,
+                &format!("({} reading)", other.name()),
+                data,
+                MemberKind::File,
+            );
+        }
     }
-    ctx.report(
-        RuleId::Polyglot,
-        None,
-        format!(
-            "the file reads as {} from its start and as a zip from its end",
-            format.name()
-        ),
-        None,
-    );
-    let already_read = ctx.state().members.iter().any(|m| m.format == Format::Zip);
-    if !already_read {
-        ctx.nested_as(Format::Zip, "(zip reading)", data, MemberKind::File);
-    }
+}
+
+/// Whether the zip found from the end of `data` lies inside one zip member of the file's
+/// container reading.
+fn zip_is_a_member(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    let Some((end_at, dir_at)) = detect::zip_end_record(data) else {
+        return false;
+    };
+    ctx.state().spans.iter().any(|&(offset, len, format)| {
+        format == Format::Zip && offset <= dir_at && end_at + 22 <= offset + len
+    })
 }
 
 /// What to call the artifact: a zip is named after what its members make it, the way PyTorch
@@ -110,7 +139,10 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
                 .is_some_and(|dir| !dir.is_empty() && !dir.contains(['/', '!']))
         })
     };
-    if top_level("constants.pkl") {
+    let root_member = |name: &str| members.iter().any(|m| m.member == name);
+    if root_member("config.json") && root_member("metadata.json") {
+        Label::Keras
+    } else if top_level("constants.pkl") {
         Label::Torchscript
     } else if top_level("data.pkl") {
         Label::PytorchZip
@@ -124,6 +156,7 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
 fn probe_support(label: Label, format: Format) -> probe::Support {
     match label {
         Label::PytorchZip | Label::Torchscript => probe::Support::NotYet("PyTorch checkpoints"),
+        Label::Keras => probe::Support::NotYet("keras weights"),
         Label::Format(_) | Label::Unreadable => registry::registration(format).probe,
     }
 }
@@ -179,9 +212,9 @@ pub fn scan_file_with(
     config: &Config,
     matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
-    let file = match File::open(path) {
+    let file = match open_regular(path) {
         Ok(file) => file,
-        Err(e) => return ArtifactReport::failed(display.to_owned(), format!("cannot open: {e}")),
+        Err(why) => return ArtifactReport::failed(display.to_owned(), why),
     };
     match crate::zone::mmap::map(&file) {
         Ok(mapped) => {
@@ -199,6 +232,29 @@ pub fn scan_file_with(
         }
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
     }
+}
+
+/// Opens `path` for reading without blocking and checks, on the open descriptor, that it is a
+/// regular file: opening a FIFO for reading would otherwise wait for a writer forever, and a
+/// device or socket has no end. Checking the descriptor rather than the path leaves no gap
+/// for the file to be swapped between check and open.
+fn open_regular(path: &Path) -> Result<File, String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)
+        .map_err(|e| format!("cannot open: {e}"))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| format!("cannot read metadata: {e}"))?;
+    if !meta.is_file() {
+        return Err(format!(
+            "{}, not a regular file: not read (reading it could block or never end)",
+            crate::zone::walk::special_kind(meta.file_type())
+        ));
+    }
+    Ok(file)
 }
 
 /// Scans bytes already in memory as if they were the file at `path` (whose name is only
@@ -242,7 +298,7 @@ fn scan(
     (release, whole): (Release<'_>, Option<&Bytes>),
     mut matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
-    let mut state = ScanState::new(data.len() as u64);
+    let mut state = ScanState::new(data);
     let mut analyse_all = |state: &mut ScanState| {
         let mut ctx = Ctx::root(
             config,
@@ -255,7 +311,7 @@ fn scan(
             analyse,
         );
         analyse(format, data, &mut ctx, MemberKind::File);
-        analyse_second_reading(format, data, &mut ctx);
+        analyse_other_readings(format, data, &mut ctx);
         let carries_pickle = format == Format::Pickle
             || ctx
                 .state()
@@ -302,6 +358,7 @@ fn scan(
                     member: None,
                     member_chain: Vec::new(),
                     offset: None,
+                    line: None,
                 },
                 evidence: None,
                 ..listed.clone()

@@ -40,7 +40,7 @@ pub fn registration(format: Format) -> Registration {
             Support::NotYet("pickled tensors"),
         ),
         Format::Numpy => row(Run(formats::numpy::analyse), Reads(probe::numpy_array)),
-        Format::Zip => row(Run(containers::zip::analyse), NoModel),
+        Format::Zip => row(Run(zip), NoModel),
         Format::SevenZip => row(Run(containers::sevenz::analyse), NoModel),
         Format::Tar => row(Run(containers::tar::analyse), NoModel),
         Format::Gzip => row(Run(|d, c| compressed(Format::Gzip, d, c)), NoModel),
@@ -49,6 +49,7 @@ pub fn registration(format: Format) -> Registration {
         Format::Lzma => row(Run(|d, c| compressed(Format::Lzma, d, c)), NoModel),
         Format::Zstd => row(Run(|d, c| compressed(Format::Zstd, d, c)), NoModel),
         Format::Zlib => row(Run(|d, c| compressed(Format::Zlib, d, c)), NoModel),
+        Format::Lz4 => row(Run(|d, c| compressed(Format::Lz4, d, c)), NoModel),
         Format::JoblibZfile => row(Run(|d, c| compressed(Format::JoblibZfile, d, c)), NoModel),
         Format::Safetensors => row(
             Run(formats::safetensors::analyse),
@@ -56,9 +57,34 @@ pub fn registration(format: Format) -> Registration {
         ),
         Format::Onnx => row(Run(formats::onnx::analyse), Reads(probe::onnx_model)),
         Format::Gguf => row(NotYet, Support::NotYet("gguf tensors")),
-        Format::Hdf5 => row(NotYet, Support::NotYet("hdf5 tensors")),
-        Format::Text => row(Run(formats::safetensors::index::analyse), NoModel),
+        Format::Hdf5 => row(Run(formats::hdf5::analyse), Support::NotYet("hdf5 tensors")),
+        Format::Tensorflow => row(
+            Run(formats::tensorflow::analyse),
+            Support::NotYet("tensorflow tensors"),
+        ),
+        Format::Tflite => row(
+            Run(formats::tflite::analyse),
+            Support::NotYet("tflite tensors"),
+        ),
+        Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
+    }
+}
+
+/// A TorchScript archive's code is read first: its pickles name its own classes.
+fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
+    let code = formats::torchscript::prepare(data, ctx);
+    let scoped = code.is_some();
+    ctx.state().archive_code.extend(code);
+    containers::zip::analyse(data, ctx);
+    if scoped {
+        ctx.state().archive_code.pop();
+    }
+}
+
+fn text(data: &[u8], ctx: &mut Ctx<'_>) {
+    if !formats::keras::analyse_text(data, ctx) {
+        formats::safetensors::index::analyse(data, ctx);
     }
 }
 
@@ -95,7 +121,7 @@ mod tests {
             .copied()
             .filter(|&f| matches!(registration(f).analyser, Analyser::NotYet))
             .collect();
-        assert_eq!(not_yet, [Format::Gguf, Format::Hdf5]);
+        assert_eq!(not_yet, [Format::Gguf]);
     }
 
     /// Containers hand their members to the probe through detection, never their own bytes.

@@ -109,6 +109,7 @@ pub(super) fn infos(
             implies: Implies::Suspicious,
             description: None,
             reference: None,
+            origins: super::default_origins(),
         };
         for (key, value) in rule.metadata() {
             let text = match value {
@@ -134,6 +135,12 @@ pub(super) fn infos(
                 "verdict" => match parse_verdict(&text) {
                     Some(v) => info.implies = v,
                     None => bad("clean, suspicious, malicious"),
+                },
+                "origins" => match super::expand_origins(&text) {
+                    Ok(origins) if !origins.is_empty() => info.origins = origins,
+                    _ => bad(
+                        "origin names (pickle_call_arg, text_member, documentation, …) or classes (code, metadata, data, documentation, all), comma-separated",
+                    ),
                 },
                 "description" => info.description = Some(text),
                 "reference" => info.reference = Some(text),

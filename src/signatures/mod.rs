@@ -6,7 +6,10 @@
 //! keyed by a hash of their sources ([`cache`]).
 //!
 //! A rule's `meta` decides what a match means: `severity` (info … critical, default medium),
-//! `verdict` (clean, suspicious, malicious; default suspicious), `description` and `reference`.
+//! `verdict` (clean, suspicious, malicious; default suspicious), `origins` (where the match
+//! means that: origin names or the classes `code`, `metadata`, `data`, `documentation`, `all`;
+//! default everything but documentation; elsewhere a match is an `info` note implying clean),
+//! `description` and `reference`.
 //! Rules can condition on the extract through the external variables `origin`
 //! (`pickle_call_arg`, `text_member`, …), `format` (`pickle`, `onnx`, `text`, …), `member` (the
 //! innermost member or file name) and `context` (where in the member the extract sits).
@@ -22,7 +25,7 @@ use crate::model::finding::{Implies, Severity};
 use crate::model::rules::RuleRef;
 
 pub use compile::compile;
-pub use scan::{Hit, Matcher, SignatureScanner, Stop, Vars};
+pub use scan::{Hit, Matcher, REMEDIATION, SignatureScanner, Stop, Vars};
 pub use sources::Source;
 
 /// Compiled signature rules and what each rule's meta says.
@@ -53,6 +56,53 @@ pub struct SignatureInfo {
     pub implies: Implies,
     pub description: Option<String>,
     pub reference: Option<String>,
+    /// The origins (`pickle_call_arg`, …) where a match means what `severity` and `verdict`
+    /// say: the rule's `origins` meta (origin names or classes: `code`, `metadata`, `data`,
+    /// `documentation`, `all`), by default every origin but documentation. A match anywhere else
+    /// is an `info` finding that implies clean.
+    pub origins: Vec<String>,
+}
+
+impl SignatureInfo {
+    pub fn applies_to(&self, origin: crate::scan::context::Origin) -> bool {
+        self.origins.iter().any(|o| o == origin.as_str())
+    }
+}
+
+/// Expands an `origins` meta value (`"code, metadata"`) into origin names; the unknown word is
+/// the error.
+pub fn expand_origins(text: &str) -> Result<Vec<String>, String> {
+    use crate::scan::context::ORIGINS;
+    let mut out = Vec::new();
+    for word in text
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+    {
+        let word = word.to_ascii_lowercase();
+        let matching: Vec<_> = ORIGINS
+            .iter()
+            .filter(|o| word == "all" || o.as_str() == word || o.class() == word)
+            .collect();
+        if matching.is_empty() {
+            return Err(word);
+        }
+        for origin in matching {
+            if !out.iter().any(|o| o == origin.as_str()) {
+                out.push(origin.as_str().to_owned());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Where a rule without an `origins` meta applies: everywhere but documentation.
+pub fn default_origins() -> Vec<String> {
+    crate::scan::context::ORIGINS
+        .iter()
+        .filter(|o| o.class() != "documentation")
+        .map(|o| o.as_str().to_owned())
+        .collect()
 }
 
 /// A compile error or warning, located in its rule file.

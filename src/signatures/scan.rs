@@ -5,10 +5,14 @@ use std::time::{Duration, Instant};
 use yara_x::{ScanError, ScanResults, blocks};
 
 use super::{SignatureInfo, Signatures};
-use crate::model::finding::{Finding, Location, MatchedString, SignatureMatch};
+use crate::model::finding::{Finding, Implies, Location, MatchedString, Severity, SignatureMatch};
+use crate::scan::context::Origin;
 
 /// What signature findings advise, beyond the rule's own reference.
-const REMEDIATION: &str = "Do not load the artifact. Read the matched content in its context (the finding's location and evidence) and, if it is not what the model's publisher intended, report it to them.";
+pub const REMEDIATION: &str = "Do not load the artifact. Read the matched content in its context (the finding's location and evidence) and, if it is not what the model's publisher intended, report it to them.";
+
+/// What a match where its rule does not apply advises.
+const NOTE: &str = "Nothing to do for loading: no loader runs this text. If you copy commands from it, read them first.";
 
 /// Extracts larger than this are scanned block by block, so that a multi-gigabyte member is
 /// streamed (and its pages released) rather than handed to the scanner whole.
@@ -44,17 +48,33 @@ pub struct Hit {
 impl Hit {
     /// The finding for this match in the extract of `size` bytes from `origin` at `location`:
     /// the rule's description, severity and verdict, the matched strings as evidence.
+    ///
+    /// Where the rule does not apply (its `origins`), the finding is an `info` note that
+    /// implies clean: in documentation, "mentioned in documentation, not executed by loading".
     pub fn into_finding(
         self,
-        origin: &str,
+        origin: Origin,
         context: &str,
         location: Location,
         size: usize,
     ) -> Finding {
         let rule = self.rule;
-        let about = rule
+        let applies = rule.applies_to(origin);
+        let origin = origin.as_str();
+        let mut about = rule
             .description
+            .clone()
             .unwrap_or_else(|| format!("matches signature rule {}.{}", rule.namespace, rule.name));
+        if !applies {
+            about = if origin == "documentation" {
+                format!("mentioned in documentation, not executed by loading: {about}")
+            } else {
+                format!(
+                    "matched where the rule does not apply (it applies to {}): {about}",
+                    rule.origins.join(", ")
+                )
+            };
+        }
         let mut shown: Vec<String> = self
             .matches
             .iter()
@@ -63,14 +83,20 @@ impl Hit {
         if self.more > 0 {
             shown.push(format!("{} more", self.more));
         }
-        let remediation = match &rule.reference {
-            Some(r) => format!("{REMEDIATION} Reference: {r}"),
-            None => REMEDIATION.to_owned(),
+        let remediation = match (&rule.reference, applies) {
+            (_, false) => NOTE.to_owned(),
+            (Some(r), true) => format!("{REMEDIATION} Reference: {r}"),
+            (None, true) => REMEDIATION.to_owned(),
+        };
+        let (severity, verdict) = if applies {
+            (rule.severity, rule.implies)
+        } else {
+            (Severity::Info, Implies::Clean)
         };
         Finding {
             rule_id: rule.id,
-            severity: rule.severity,
-            verdict: rule.implies,
+            severity,
+            verdict,
             message: format!("{about} ({origin}: {context})"),
             location,
             evidence: Some(shown.join("; ")),

@@ -2,6 +2,7 @@
 //! and hashing them.
 
 pub mod digest;
+pub mod filter;
 pub mod keep;
 pub mod mmap;
 pub mod sibling;

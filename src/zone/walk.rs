@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
 
+use super::filter::Filter;
+
 /// One file to scan, with the path to show for it and the other paths that lead to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Artifact {
@@ -40,7 +42,20 @@ pub struct WalkError {
 /// Directories reached without a link are listed ahead in parallel on `pool`; the walk itself,
 /// which decides order, links and duplicates, stays sequential on the calling thread.
 pub fn walk(roots: &[PathBuf], pool: &rayon::ThreadPool) -> (Vec<Artifact>, Vec<WalkError>) {
-    let mut walker = Walker::default();
+    walk_filtered(roots, pool, &Filter::default())
+}
+
+/// Like [`walk`], skipping what `filter` excludes below each root (a root itself is always
+/// taken: the user named it).
+pub fn walk_filtered(
+    roots: &[PathBuf],
+    pool: &rayon::ThreadPool,
+    filter: &Filter,
+) -> (Vec<Artifact>, Vec<WalkError>) {
+    let mut walker = Walker {
+        filter: filter.clone(),
+        ..Walker::default()
+    };
     for root in roots {
         walker.root.clone_from(root);
         match (fs::metadata(root), fs::canonicalize(root)) {
@@ -49,11 +64,32 @@ pub fn walk(roots: &[PathBuf], pool: &rayon::ThreadPool) -> (Vec<Artifact>, Vec<
                 let listing = pool.install(|| list(root, LIST_AHEAD));
                 walker.walk_dir(root, &canonical, &canonical, listing);
             }
-            (Ok(_), Ok(canonical)) => walker.add_file(root.clone(), canonical),
+            (Ok(meta), Ok(canonical)) if meta.is_file() => {
+                walker.add_file(root.clone(), canonical);
+            }
+            (Ok(meta), Ok(_)) => walker.not_regular(root, meta.file_type()),
             (Err(e), _) | (_, Err(e)) => walker.error(root, format!("cannot access: {e}")),
         }
     }
     (walker.artifacts, walker.errors)
+}
+
+/// What a file that is neither a regular file nor a directory is, for messages.
+pub fn special_kind(file_type: fs::FileType) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    if file_type.is_fifo() {
+        "a named pipe (FIFO)"
+    } else if file_type.is_socket() {
+        "a socket"
+    } else if file_type.is_block_device() {
+        "a block device"
+    } else if file_type.is_char_device() {
+        "a character device"
+    } else if file_type.is_symlink() {
+        "a symbolic link"
+    } else {
+        "not a regular file"
+    }
 }
 
 #[derive(Default)]
@@ -66,6 +102,8 @@ struct Walker {
     root: PathBuf,
     /// Files already listed: canonical path to their index in `artifacts`.
     files: HashMap<PathBuf, usize>,
+    /// `--include` / `--exclude`.
+    filter: Filter,
 }
 
 impl Walker {
@@ -112,6 +150,16 @@ impl Walker {
         };
         for (name, file_type) in std::mem::take(&mut listing.entries) {
             let path = dir.join(&name);
+            if !self.filter.is_empty() {
+                let is_dir = match &file_type {
+                    Ok(t) if t.is_symlink() => fs::metadata(&path).is_ok_and(|m| m.is_dir()),
+                    Ok(t) => t.is_dir(),
+                    Err(_) => false,
+                };
+                if self.filter.skips(&relative(&self.root, &path), is_dir) {
+                    continue;
+                }
+            }
             let file_type = match file_type {
                 Ok(file_type) => file_type,
                 Err(e) => {
@@ -127,7 +175,7 @@ impl Walker {
                 } else if file_type.is_file() {
                     self.add_file(path, canonical);
                 } else {
-                    self.not_regular(&path);
+                    self.not_regular(&path, file_type);
                 }
                 continue;
             }
@@ -154,7 +202,7 @@ impl Walker {
             match fs::metadata(&canonical) {
                 Ok(meta) if meta.is_dir() => self.enter_dir(&path, canonical, root, None),
                 Ok(meta) if meta.is_file() => self.add_file(path, canonical),
-                Ok(_) => self.not_regular(&path),
+                Ok(meta) => self.not_regular(&path, meta.file_type()),
                 Err(e) => self.error(&path, format!("cannot access: {e}")),
             }
         }
@@ -168,10 +216,13 @@ impl Walker {
         }
     }
 
-    fn not_regular(&mut self, path: &Path) {
+    fn not_regular(&mut self, path: &Path, file_type: fs::FileType) {
         self.error(
             path,
-            "not a regular file (device, socket or pipe)".to_owned(),
+            format!(
+                "{}, not a regular file: not opened (reading it could block or never end)",
+                special_kind(file_type)
+            ),
         );
     }
 }
@@ -329,5 +380,72 @@ mod tests {
                 .iter()
                 .any(|a| a.ends_with("rev2/pytorch_model.bin"))
         );
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo").arg(path).status();
+        assert!(made.unwrap().success());
+    }
+
+    #[test]
+    fn special_files_are_errors_named_by_kind_in_a_walk_and_as_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        std::fs::write(root.join("a.bin"), b"x").unwrap();
+        mkfifo(&root.join("pipe"));
+        let socket = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+        let (artifacts, errors) = walk(
+            &[
+                root.to_path_buf(),
+                root.join("pipe"),
+                PathBuf::from("/dev/null"),
+            ],
+            &pool(),
+        );
+        drop(socket);
+        assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+        let messages: Vec<String> = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.display, e.message))
+            .collect();
+        assert_eq!(errors.len(), 4, "{messages:?}");
+        assert!(
+            messages
+                .iter()
+                .filter(|m| m.contains("named pipe (FIFO)"))
+                .count()
+                == 2
+        );
+        assert!(messages.iter().any(|m| m.contains("sock: a socket")));
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("/dev/null: a character device"))
+        );
+    }
+
+    #[test]
+    fn excluded_directories_are_not_entered_and_roots_are_always_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        for rel in [
+            ".venv/lib/x.pyc",
+            "models/a.onnx",
+            "models/notes.md",
+            "b.onnx",
+        ] {
+            let path = root.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, b"x").unwrap();
+        }
+        let filter = Filter::new(&["*.onnx".to_owned()], &[".venv".to_owned()]).unwrap();
+        let (artifacts, errors) = walk_filtered(
+            &[root.to_path_buf(), root.join(".venv/lib/x.pyc")],
+            &pool(),
+            &filter,
+        );
+        assert!(errors.is_empty(), "{errors:?}");
+        let relative: Vec<&str> = artifacts.iter().map(|a| a.relative.as_str()).collect();
+        assert_eq!(relative, ["b.onnx", "models/a.onnx", "x.pyc"]);
     }
 }

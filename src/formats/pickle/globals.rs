@@ -24,6 +24,11 @@ pub(super) struct Import {
     pub node: Option<NodeId>,
     /// The widest call made through this global: the call node and its offset.
     pub call: Option<(NodeId, usize)>,
+    /// For a checked callable (`Check`): how often its value was put on the stack, how many
+    /// of those were consumed by calls judged safe, and the first call judged unsafe.
+    pub refs: u32,
+    pub safe_calls: u32,
+    pub unsafe_call: Option<(NodeId, usize, String, RuleId)>,
 }
 
 impl Import {
@@ -68,7 +73,12 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 let i = u32::try_from(self.imports.list.len())
                     .map_err(|_| Halt::limit(pos, "too many distinct imports".to_owned()))?;
-                let class = imports::classify(module, name, self.ctx.config());
+                let mut class = imports::classify(module, name, self.ctx.config());
+                // TorchScript: names the archive's own code defines are compiled, not imported.
+                if class.class == imports::Class::Unknown && self.ctx.archive_defines(module, name)
+                {
+                    class.class = imports::Class::Allowed;
+                }
                 self.imports.list.push(Import {
                     module: module.to_owned(),
                     name: name.to_owned(),
@@ -76,6 +86,9 @@ impl<'a> Machine<'a, '_, '_> {
                     pos,
                     node: None,
                     call: None,
+                    refs: 0,
+                    safe_calls: 0,
+                    unsafe_call: None,
                 });
                 self.imports.index.insert(key, i);
                 i
@@ -86,6 +99,11 @@ impl<'a> Machine<'a, '_, '_> {
         {
             return Ok(*planted);
         }
+        if let Some(import) = self.imports.list.get_mut(index as usize)
+            && import.class.check.is_some()
+        {
+            import.refs = import.refs.saturating_add(1);
+        }
         let cached = self.imports.list.get(index as usize).and_then(|i| i.node);
         match cached {
             Some(id) => Ok(Value::Node(id)),
@@ -95,6 +113,9 @@ impl<'a> Machine<'a, '_, '_> {
                     (value, self.imports.list.get_mut(index as usize))
                 {
                     import.node = Some(id);
+                    if import.class.check.is_some() {
+                        self.checked_nodes.push(id);
+                    }
                 }
                 Ok(value)
             }

@@ -151,6 +151,7 @@ impl<'a> Machine<'a, '_, '_> {
                 if let Some(Node::Call(call)) = self.arena.get_mut(id) {
                     call.state = Some(state);
                 }
+                self.check_partial_state(id, callable, state, pos);
                 self.extract_state(callable, state, pos);
                 if self.options.joblib && self.is_joblib_wrapper(callable, args) {
                     return self.joblib_array(state, pos);
@@ -225,15 +226,38 @@ impl<'a> Machine<'a, '_, '_> {
             _ => None,
         };
         let mut allowed = false;
+        let mut checked = false;
+        let mut invokes: &'static [usize] = &[];
         if let Some(import) = global.and_then(|i| self.imports.list.get_mut(i as usize)) {
             allowed = import.class.class == Class::Allowed;
+            checked = import.class.check.is_some();
+            invokes = import.class.invokes;
             // Keep the widest call made through the global: a call of its call result wins.
             if import.call.is_none() || extends_previous {
                 import.call = Some((id, pos));
             }
         }
         let chained = hops > 0;
-        if global.is_none() || chained {
+        if let Some(g) = global
+            && !chained
+        {
+            if checked {
+                self.check_call(g as usize, id, args, pos);
+            }
+            if !invokes.is_empty() {
+                let helper = self
+                    .imports
+                    .list
+                    .get(g as usize)
+                    .map(|i| i.class.canonical.clone())
+                    .unwrap_or_default();
+                self.check_invoked(&helper, args, invokes, pos);
+            }
+        }
+        // Calling what a safe getattr returned is calling a listed side-effect-free method.
+        let method_call =
+            hops == 1 && matches!(callable, Value::Node(c) if self.safe_getattrs.contains(&c));
+        if (global.is_none() || chained) && !method_call {
             self.counts.dynamic += 1;
             if self.counts.dynamic <= MAX_REPORTS {
                 let what = if !chained {
@@ -259,6 +283,21 @@ impl<'a> Machine<'a, '_, '_> {
                 .map_or_else(|| "call".to_owned(), |g| g.written());
             self.nested_pickles(args, &label, pos);
         }
+    }
+
+    /// Whether `node` is `value` or a call in its callable chain.
+    fn chain_contains(&self, value: Value<'a>, node: NodeId) -> bool {
+        let mut at = value;
+        for _ in 0..64 {
+            if at == Value::Node(node) {
+                return true;
+            }
+            match self.arena.call(at) {
+                Some(call) => at = call.callable,
+                None => return false,
+            }
+        }
+        false
     }
 
     /// Offset of `bytes` in the stream's data, when they are a slice of it.
@@ -380,14 +419,14 @@ impl<'a> Machine<'a, '_, '_> {
         }
         let itemsize = itemsize.ok_or_else(fail)?;
         let shape = self.arena.dict_get(state, "shape").ok_or_else(fail)?;
-        let mut count: u64 = 1;
+        // joblib's `read_array`: `np.multiply.reduce([np.int64(x) for x in shape])`, a product
+        // that wraps around in 64 bits, of which `count * dtype.itemsize` bytes are read (the
+        // pickled element size plays no part for numeric types). A negative count fails there.
+        let mut count: i64 = 1;
         for dim in self.arena.seq(shape).ok_or_else(fail)? {
-            let dim = dim
-                .as_int()
-                .and_then(|d| u64::try_from(d).ok())
-                .ok_or_else(fail)?;
-            count = count.checked_mul(dim).ok_or_else(fail)?;
+            count = count.wrapping_mul(dim.as_int().ok_or_else(fail)?);
         }
+        let count = u64::try_from(count).map_err(|_| fail())?;
         let nbytes = count.checked_mul(itemsize).ok_or_else(fail)?;
         let padded = self
             .arena
@@ -439,7 +478,17 @@ impl<'a> Machine<'a, '_, '_> {
                 object |= self.dtype_info(base, budget)?.0;
             }
         }
-        let itemsize = elsize.or_else(|| ty.get(1..)?.parse::<u64>().ok());
+        // numpy sizes a numeric item by its type code and ignores the pickled element size;
+        // only strings, bytes, voids and structured types take theirs from the state.
+        let known = crate::formats::numpy::dtype_from_str(&ty);
+        let structured = !matches!(state.get(4).copied(), None | Some(Value::None))
+            || !matches!(state.get(2).copied(), None | Some(Value::None));
+        let itemsize = match known {
+            Some(d) if !d.flexible && !structured => Some(d.itemsize),
+            Some(_) => elsize,
+            None => None,
+        };
+        object |= known.is_some_and(|d| d.object);
         Some((object, itemsize))
     }
 
@@ -449,6 +498,30 @@ impl<'a> Machine<'a, '_, '_> {
         let mut findings = Vec::new();
         let (mut denied, mut unknown, mut unknown_left) = (0usize, 0usize, Vec::new());
         for import in &self.imports.list {
+            if import.class.check.is_some() {
+                if let Some((node, pos, why, rule)) = &import.unsafe_call {
+                    let message = match &import.class.class {
+                        Class::Denied(d) => format!(
+                            "calls `{}` (denied by `{}`: {}) in a way that is not allowed: it {why}",
+                            import.written(),
+                            d.pattern,
+                            d.reason
+                        ),
+                        _ => format!("calls `{}`, which {why}", import.written()),
+                    };
+                    // Show the widest call when it goes through the offending one.
+                    let shown = match import.call {
+                        Some((wide, _)) if self.chain_contains(Value::Node(wide), *node) => wide,
+                        _ => *node,
+                    };
+                    let evidence = Renderer::render(&self.arena, &self.imports, Value::Node(shown));
+                    findings.push((*rule, *pos, message, evidence));
+                    continue;
+                }
+                if import.refs <= import.safe_calls {
+                    continue; // every use was a call judged safe
+                }
+            }
             let (rule, message) = match &import.class.class {
                 Class::Allowed => continue,
                 Class::Denied(d) => {

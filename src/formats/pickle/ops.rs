@@ -448,43 +448,6 @@ pub fn read(data: &[u8], pos: usize) -> Result<Instr<'_>, ReadError> {
     Ok(Instr { op, pos, arg, next })
 }
 
-/// Parses a decimal integer the way Python's `int()` does for pickle text operands: surrounding
-/// whitespace, an optional sign, digits with single underscores between them.
-pub fn parse_decimal(text: &[u8]) -> Option<DecimalInt<'_>> {
-    let text = text.trim_ascii();
-    let (negative, digits) = match text {
-        [b'-', rest @ ..] => (true, rest),
-        [b'+', rest @ ..] => (false, rest),
-        _ => (false, text),
-    };
-    if digits.is_empty()
-        || digits.first() == Some(&b'_')
-        || digits.last() == Some(&b'_')
-        || digits.windows(2).any(|w| w == b"__")
-        || !digits.iter().all(|b| b.is_ascii_digit() || *b == b'_')
-    {
-        return None;
-    }
-    let mut value: i64 = 0;
-    for &d in digits.iter().filter(|b| **b != b'_') {
-        let next = value
-            .checked_mul(10)
-            .and_then(|v| v.checked_add(i64::from(d - b'0')));
-        match next {
-            Some(v) => value = v,
-            None => return Some(DecimalInt::Big(text)),
-        }
-    }
-    Some(DecimalInt::Small(if negative { -value } else { value }))
-}
-
-/// A decimal integer operand: small enough for `i64`, or kept as its digits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DecimalInt<'a> {
-    Small(i64),
-    Big(&'a [u8]),
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -549,17 +512,5 @@ mod tests {
         ] {
             assert!(read(data, 0).is_err());
         }
-    }
-
-    #[test]
-    fn decimal() {
-        assert_eq!(parse_decimal(b" 12 "), Some(DecimalInt::Small(12)));
-        assert_eq!(parse_decimal(b"-1_000"), Some(DecimalInt::Small(-1000)));
-        assert_eq!(
-            parse_decimal(b"99999999999999999999"),
-            Some(DecimalInt::Big(b"99999999999999999999"))
-        );
-        assert_eq!(parse_decimal(b"1__0"), None);
-        assert_eq!(parse_decimal(b"x"), None);
     }
 }

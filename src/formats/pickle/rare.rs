@@ -1,7 +1,8 @@
 //! The opcodes off the hot path of the abstract unpickler: protocol-0 text operands, imports
 //! (GLOBAL, INST), OBJ, NEWOBJ_EX, persistent ids, extension codes, and everything rare.
 
-use super::ops::{self, Arg, DecimalInt, Instr, Op};
+use super::cparse::{self, TextInt};
+use super::ops::{Arg, Instr, Op};
 use super::value::{CallKind, Items, Node, Raw, RawKind, Value};
 use super::vm::{Flow, Halt, Machine};
 
@@ -30,47 +31,36 @@ impl<'a> Machine<'a, '_, '_> {
                 self.stack.truncate(start);
             }
             Op::Int | Op::Long => {
-                let text = bytes_arg.trim_ascii();
-                let value = match (instr.op, text) {
-                    (Op::Int, b"00") => Value::Bool(false),
-                    (Op::Int, b"01") => Value::Bool(true),
-                    _ => {
-                        let digits = if instr.op == Op::Long {
-                            text.strip_suffix(b"L").unwrap_or(text)
-                        } else {
-                            text
-                        };
-                        match ops::parse_decimal(digits) {
-                            Some(DecimalInt::Small(i)) => Value::Int(i),
-                            Some(DecimalInt::Big(b)) => Value::Raw(Raw {
-                                bytes: b,
-                                kind: RawKind::LongDecimal,
-                            }),
-                            None => {
-                                return Err(Halt::malformed(
-                                    pos,
-                                    format!("{} argument is not an integer", instr.op.name()),
-                                ));
-                            }
-                        }
+                let parsed = if instr.op == Op::Int {
+                    cparse::int_operand(bytes_arg)
+                } else {
+                    cparse::long_operand(bytes_arg)
+                };
+                let value = match parsed {
+                    Some(TextInt::Bool(b)) => Value::Bool(b),
+                    Some(TextInt::Small(i)) => Value::Int(i),
+                    Some(TextInt::Big(b)) => Value::Raw(Raw {
+                        bytes: b,
+                        kind: RawKind::LongDecimal,
+                    }),
+                    None => {
+                        return Err(Halt::malformed(
+                            pos,
+                            format!("{} argument is not an integer", instr.op.name()),
+                        ));
                     }
                 };
                 self.push(value, pos)?;
             }
-            Op::Float => {
-                let parsed = std::str::from_utf8(bytes_arg)
-                    .ok()
-                    .and_then(|s| s.trim().parse::<f64>().ok());
-                match parsed {
-                    Some(f) => self.push(Value::Float(f), pos)?,
-                    None => {
-                        return Err(Halt::malformed(
-                            pos,
-                            "FLOAT argument is not a number".to_owned(),
-                        ));
-                    }
+            Op::Float => match cparse::float_operand(bytes_arg) {
+                Some(f) => self.push(Value::Float(f), pos)?,
+                None => {
+                    return Err(Halt::malformed(
+                        pos,
+                        "FLOAT argument is not a number".to_owned(),
+                    ));
                 }
-            }
+            },
             Op::String => self.push_raw(bytes_arg, RawKind::Escaped, pos)?,
             Op::Unicode => self.push_raw(bytes_arg, RawKind::RawUnicodeEscape, pos)?,
             Op::ByteArray8 => self.push_raw(bytes_arg, RawKind::ByteArray, pos)?,
@@ -150,33 +140,28 @@ impl<'a> Machine<'a, '_, '_> {
                 let v = self.extension(instr.op, int_arg, pos)?;
                 self.push(v, pos)?;
             }
-            Op::Put | Op::Get => {
-                let index = match ops::parse_decimal(bytes_arg) {
-                    Some(DecimalInt::Small(i)) => u64::try_from(i).ok(),
-                    _ => None,
-                };
-                match (instr.op, index) {
-                    (Op::Put, Some(index)) => self.memo_put(index, pos)?,
-                    (Op::Get, Some(index)) => {
-                        let value = match self.memo.get(index) {
-                            Some(v) => v,
-                            None => self.missing_memo(pos, instr.op, &index.to_string()),
-                        };
-                        self.push(value, pos)?;
-                    }
-                    (Op::Get, None) => {
-                        let shown = String::from_utf8_lossy(bytes_arg).into_owned();
-                        let value = self.missing_memo(pos, instr.op, &shown);
-                        self.push(value, pos)?;
-                    }
-                    _ => {
-                        return Err(Halt::malformed(
-                            pos,
-                            "PUT has an invalid memo index".to_owned(),
-                        ));
-                    }
+            Op::Put | Op::Get => match (instr.op, cparse::memo_index(bytes_arg)) {
+                (Op::Put, Some(Some(index))) => self.memo_put(index, pos)?,
+                (Op::Get, Some(Some(index))) => {
+                    let value = match self.memo.get(index) {
+                        Some(v) => v,
+                        None => self.missing_memo(pos, instr.op, &index.to_string()),
+                    };
+                    self.note_use(value);
+                    self.push(value, pos)?;
                 }
-            }
+                (Op::Get, _) => {
+                    let shown = String::from_utf8_lossy(bytes_arg).into_owned();
+                    let value = self.missing_memo(pos, instr.op, &shown);
+                    self.push(value, pos)?;
+                }
+                _ => {
+                    return Err(Halt::malformed(
+                        pos,
+                        "PUT has an invalid memo index".to_owned(),
+                    ));
+                }
+            },
             // Every other opcode is handled by `step`; its operand shape is fixed by the reader.
             _ => {}
         }

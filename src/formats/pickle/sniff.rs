@@ -1,6 +1,7 @@
 //! Recognising a pickle by its first bytes. Content detection asks this before it tries text, so
 //! it must not claim READMEs, JSON, source code or the small text members of PyTorch archives.
 
+use super::cparse;
 use super::imports;
 use super::ops::{self, Arg, Op, ReadError};
 
@@ -8,6 +9,8 @@ use super::ops::{self, Arg, Op, ReadError};
 const WINDOW_OPS: usize = 64;
 /// A run of this many well-formed opcodes is taken as a pickle even without a STOP.
 const CONVINCING_RUN: usize = 8;
+/// Opcodes followed when checking that a whole stream is one CPython would read.
+const FULL_OPS: usize = 1 << 20;
 /// Well-formed opcodes needed after a PROTO header (random data rarely has three in a row).
 const AFTER_PROTO_RUN: usize = 3;
 
@@ -18,7 +21,21 @@ const AFTER_PROTO_RUN: usize = 3;
 /// stream is therefore only believed when nothing but padding follows its STOP, when it imports
 /// a module the policy knows, or when another pickle follows.
 pub fn looks_like_pickle(data: &[u8]) -> bool {
-    sniff(data, 0)
+    sniff(data, 0) || complete_with_import(data)
+}
+
+/// Whether `data` starts with a whole stream CPython would read to its STOP (operands parsed
+/// as `_pickle.c` parses them, stack and marks balanced, memo reads of stored entries) that
+/// imports something. Such a stream is a pickle however much it looks like text: loading it
+/// imports and may call. (A stream that imports nothing cannot run anything; the heuristics
+/// above decide those.)
+fn complete_with_import(data: &[u8]) -> bool {
+    let body = match data {
+        [0x80, 0..=5, rest @ ..] => rest,
+        [0x80, ..] => return false,
+        _ => data,
+    };
+    run_full(body)
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -131,24 +148,13 @@ fn run(data: &[u8], mode: Mode, depth_of_nesting: u32) -> bool {
                 (1, 0)
             }
             Op::Put | Op::BinPut | Op::LongBinPut => {
-                if let Arg::Int(i) = instr.arg {
-                    memo.push(i);
-                } else if let Arg::Line(line) = instr.arg
-                    && let Some(ops::DecimalInt::Small(i)) = ops::parse_decimal(line)
-                {
+                if let Some(i) = memo_arg(instr.arg) {
                     memo.push(i);
                 }
                 (1, 0)
             }
             Op::Get | Op::BinGet | Op::LongBinGet => {
-                let index = match instr.arg {
-                    Arg::Int(i) => Some(i),
-                    Arg::Line(line) => match ops::parse_decimal(line) {
-                        Some(ops::DecimalInt::Small(i)) => Some(i),
-                        _ => None,
-                    },
-                    _ => None,
-                };
+                let index = memo_arg(instr.arg);
                 if !index.is_some_and(|i| memo.contains(&i)) {
                     return false;
                 }
@@ -194,21 +200,136 @@ fn argument_is_plausible(op: Op, arg: Arg<'_>, known_global: &mut bool) -> bool 
             }
             true
         }
-        (Op::Int | Op::Long | Op::Put | Op::Get, Arg::Line(line)) => {
-            let line = if op == Op::Long {
-                line.strip_suffix(b"L").unwrap_or(line)
-            } else {
-                line
-            };
-            ops::parse_decimal(line).is_some()
-        }
-        (Op::Float, Arg::Line(line)) => std::str::from_utf8(line)
-            .ok()
-            .and_then(|s| s.trim().parse::<f64>().ok())
-            .is_some(),
+        (Op::Int, Arg::Line(line)) => cparse::int_operand(line).is_some(),
+        (Op::Long, Arg::Line(line)) => cparse::long_operand(line).is_some(),
+        (Op::Put | Op::Get, Arg::Line(line)) => cparse::memo_index(line).is_some(),
+        (Op::Float, Arg::Line(line)) => cparse::float_operand(line).is_some(),
         (Op::PersId, Arg::Line(line)) => line.iter().all(|b| b.is_ascii() && !b.is_ascii_control()),
         _ => true,
     }
+}
+
+fn memo_arg(arg: Arg<'_>) -> Option<i64> {
+    match arg {
+        Arg::Int(i) => Some(i),
+        Arg::Line(line) => cparse::memo_index(line)
+            .flatten()
+            .and_then(|i| i64::try_from(i).ok()),
+        _ => None,
+    }
+}
+
+/// Names CPython could import: UTF-8, non-empty dotted parts without spaces or controls.
+fn importable_path(text: &[u8]) -> bool {
+    std::str::from_utf8(text).is_ok_and(|t| {
+        t.split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c == '_' || c.is_alphanumeric()))
+    })
+}
+
+/// Follows a whole stream (see `complete_with_import`).
+fn run_full(data: &[u8]) -> bool {
+    let mut depth = 0usize;
+    let mut marks: Vec<usize> = Vec::new();
+    let mut memo: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    let mut imported = false;
+    let mut pos = 0;
+    for _ in 0..FULL_OPS {
+        let Ok(instr) = ops::read(data, pos) else {
+            return false;
+        };
+        pos = instr.next;
+        let op = instr.op;
+        let plausible = match (op, instr.arg) {
+            (Op::Global | Op::Inst, Arg::Lines(module, name)) => {
+                imported = true;
+                importable_path(module) && importable_path(name)
+            }
+            (Op::String, Arg::Line(inner)) => cparse::string_escapes_valid(inner),
+            (Op::Proto, Arg::Int(p)) => (0..=5).contains(&p),
+            (op, arg) => argument_is_plausible(op, arg, &mut false),
+        };
+        if !plausible {
+            return false;
+        }
+        let floor = marks.last().copied().unwrap_or(0);
+        let avail = depth.saturating_sub(floor);
+        let (need, delta): (usize, isize) = match op {
+            Op::Mark => {
+                marks.push(depth);
+                (0, 0)
+            }
+            Op::Stop => return avail >= 1 && imported,
+            Op::Pop => {
+                if avail == 0 {
+                    if marks.pop().is_none() {
+                        return false;
+                    }
+                    (0, 0)
+                } else {
+                    (1, -1)
+                }
+            }
+            Op::PopMark | Op::List | Op::Dict | Op::Tuple | Op::FrozenSet | Op::Inst | Op::Obj => {
+                let Some(mark) = marks.pop() else {
+                    return false;
+                };
+                if op == Op::Obj && depth == mark {
+                    return false;
+                }
+                depth = mark + usize::from(op != Op::PopMark);
+                (0, 0)
+            }
+            Op::Appends | Op::SetItems | Op::AddItems => {
+                let Some(mark) = marks.pop() else {
+                    return false;
+                };
+                let below = marks.last().copied().unwrap_or(0);
+                if mark <= below {
+                    return false;
+                }
+                depth = mark;
+                (0, 0)
+            }
+            Op::Memoize => {
+                memo.insert(i64::try_from(memo.len()).unwrap_or(i64::MAX));
+                (1, 0)
+            }
+            Op::Put | Op::BinPut | Op::LongBinPut => {
+                match memo_arg(instr.arg) {
+                    Some(i) => memo.insert(i),
+                    None => return false,
+                };
+                (1, 0)
+            }
+            Op::Get | Op::BinGet | Op::LongBinGet => {
+                if !memo_arg(instr.arg).is_some_and(|i| memo.contains(&i)) {
+                    return false;
+                }
+                (0, 1)
+            }
+            Op::StackGlobal => {
+                imported = true;
+                (2, -1)
+            }
+            Op::Ext1 | Op::Ext2 | Op::Ext4 => {
+                imported = true;
+                (0, 1)
+            }
+            Op::Dup => (1, 1),
+            Op::BinPersId | Op::Tuple1 | Op::ReadonlyBuffer => (1, 0),
+            Op::Reduce | Op::Append | Op::Build | Op::NewObj | Op::Tuple2 => (2, -1),
+            Op::SetItem | Op::Tuple3 | Op::NewObjEx => (3, -2),
+            Op::Proto | Op::Frame => (0, 0),
+            _ => (0, 1),
+        };
+        let avail = depth.saturating_sub(marks.last().copied().unwrap_or(0));
+        if avail < need {
+            return false;
+        }
+        depth = depth.saturating_add_signed(delta);
+    }
+    false
 }
 
 #[cfg(test)]
@@ -247,6 +368,13 @@ mod tests {
             b"N.",
             b"Vos\np2\n0Vsystem\np3\n0Vtorch\np0\n0VLongStorage\np1\n0g2\ng3\n\x93(Vx\ntR.",
             b"cbuiltins\nexec\n(X>\n\x00\x00junk",
+            // Operand forms CPython's _pickle.c accepts.
+            b"I0x10\n0cposix\nsystem\n(S'echo hi'\ntR.",
+            b"L0o17L\n0cposix\nsystem\n(S'echo hi'\ntR.",
+            b"I7\x00 junk\n0cposix\nsystem\n(S'echo hi'\ntR.",
+            b"(I010\nI1_000\nl.",
+            // Text-looking, whole, and it imports: a pickle.
+            b"cmy_pkg\nThing\n(S'a'\ntR.",
         ] {
             assert!(looks_like_pickle(data), "{data:?}");
         }

@@ -480,15 +480,15 @@ impl<'a> Arena<'a> {
         }
     }
 
-    /// Looks up a string key among the first entries of a dict value (the small state dicts
-    /// the scanner reads).
+    /// Looks up a string key of a dict value the way Python builds the dict: when a key is
+    /// repeated, the last value wins.
     pub fn dict_get(&self, dict: Value<'a>, key: &str) -> Option<Value<'a>> {
         let Some(Node::Dict(items)) = self.node(dict) else {
             return None;
         };
         self.pairs(items)
-            .take(64)
-            .find(|(k, _)| k.str_text().as_deref() == Some(key))
+            .filter(|(k, _)| k.str_text().as_deref() == Some(key))
+            .last()
             .map(|(_, v)| v)
     }
 

@@ -111,31 +111,39 @@ pub(super) struct Memo<'a> {
 }
 
 impl<'a> Memo<'a> {
+    /// Stores `value` at `index` the way `_Unpickler_MemoPut` does: an existing entry is
+    /// overwritten, and only a new index makes the memo longer (MEMOIZE uses that length).
     #[inline]
     fn put(&mut self, index: u64, value: Value<'a>) {
         let i = usize::try_from(index).unwrap_or(usize::MAX);
-        if i < self.dense.len() {
-            if let Some(slot) = self.dense.get_mut(i) {
-                self.count += usize::from(slot.is_none());
-                *slot = Some(value);
-            }
+        let old = if i < self.dense.len() {
+            self.dense
+                .get_mut(i)
+                .and_then(|slot| slot.replace(value))
+                .or_else(|| self.sparse.remove(&index))
         } else if i < self.dense.len().saturating_add(1024)
             && i <= self.count.saturating_mul(2).saturating_add(4096)
         {
             self.dense.resize(i, None);
             self.dense.push(Some(value));
-            self.count += 1;
-        } else if self.sparse.insert(index, value).is_none() {
-            self.count += 1;
-        }
+            self.sparse.remove(&index)
+        } else {
+            self.sparse.insert(index, value)
+        };
+        self.count += usize::from(old.is_none());
     }
 
     #[inline]
     pub(super) fn get(&self, index: u64) -> Option<Value<'a>> {
         match usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
-            Some(slot) => *slot,
-            None => self.sparse.get(&index).copied(),
+            Some(Some(v)) => Some(*v),
+            _ => self.sparse.get(&index).copied(),
         }
+    }
+
+    /// The number of entries, which MEMOIZE uses as its index.
+    pub(super) fn len(&self) -> usize {
+        self.count
     }
 }
 
@@ -171,6 +179,10 @@ pub(super) struct Machine<'a, 'c, 'x> {
     /// joblib's inline array after a BUILD: (padding byte present, data bytes).
     pub inline_raw: (bool, u64),
     pub skipped_arrays: bool,
+    /// Nodes of checked globals (`imports::Check`), whose every use is counted.
+    pub checked_nodes: Vec<super::value::NodeId>,
+    /// getattr calls judged safe: calling their result is calling a listed method.
+    pub safe_getattrs: HashSet<super::value::NodeId>,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -218,6 +230,8 @@ pub fn run_stream<'a>(
         result: Value::None,
         inline_raw: (false, 0),
         skipped_arrays: false,
+        checked_nodes: Vec::new(),
+        safe_getattrs: HashSet::new(),
     };
     let result = m.run(start);
     m.flush_imports();
@@ -229,7 +243,18 @@ pub fn run_stream<'a>(
             skipped_arrays: m.skipped_arrays,
         },
         Err(halt) => {
-            m.report_halt(halt);
+            // A shadow reading (joblib's array bytes read as opcodes) that breaks off is what
+            // plain `pickle.load` does; the main reading already salvages the data.
+            if let Some(at) = m.report_halt(halt)
+                && !options.shadow
+            {
+                // Keep reading the rest of the data for imports and calls.
+                let resume = match ops::read(data, at) {
+                    Ok(instr) => instr.next,
+                    Err(_) => at + 1,
+                };
+                m.salvage(resume, at);
+            }
             Outcome {
                 end: None,
                 summary: Summary::Other,
@@ -450,6 +475,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             }
             (Op::Dup, _) => {
                 let top = self.peek(pos);
+                self.note_use(top);
                 self.push(top, pos)?;
             }
             (Op::None, _) => self.push(Value::None, pos)?,
@@ -576,7 +602,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             }
             (Op::BinPut | Op::LongBinPut, Arg::Int(i)) => self.memo_put(i.unsigned_abs(), pos)?,
             (Op::Memoize, _) => {
-                let index = self.memo.count as u64;
+                let index = self.memo.len() as u64;
                 self.memo_put(index, pos)?;
             }
             (Op::BinGet | Op::LongBinGet, Arg::Int(i)) => {
@@ -584,6 +610,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                     Some(v) => v,
                     None => self.missing_memo(pos, instr.op, &i.to_string()),
                 };
+                self.note_use(value);
                 self.push(value, pos)?;
             }
             (Op::Frame, _) => {}
@@ -664,26 +691,33 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         }
     }
 
-    fn report_halt(&mut self, halt: Halt) {
+    /// Reports why the stream stopped being followed; returns the offset to salvage from.
+    fn report_halt(&mut self, halt: Halt) -> Option<usize> {
         match *halt.0 {
-            HaltKind::Limit(pos, what) => self.emit(
-                RuleId::PickleLimitExceeded,
-                Some(pos as u64),
-                format!("{what}; the rest of the stream was not analysed"),
-                None,
-            ),
+            HaltKind::Limit(pos, what) => {
+                self.emit(
+                    RuleId::PickleLimitExceeded,
+                    Some(pos as u64),
+                    format!(
+                        "{what}; values are no longer tracked past this point, the rest of the data is read opcode by opcode for imports and calls"
+                    ),
+                    None,
+                );
+                Some(pos)
+            }
             HaltKind::Malformed(pos, what) => {
                 let start = self.start;
                 self.emit(
                     RuleId::PickleMalformed,
                     Some(pos as u64),
                     format!(
-                        "{what} (stream starting at offset {start}); everything before this point runs when the file is loaded, the rest was not analysed"
+                        "{what} (stream starting at offset {start}); everything before this point runs when the file is loaded; the rest of the data is read opcode by opcode for imports and calls"
                     ),
                     None,
                 );
+                Some(pos)
             }
-            HaltKind::Quiet => {}
+            HaltKind::Quiet => None,
         }
     }
 }

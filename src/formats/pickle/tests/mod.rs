@@ -7,6 +7,7 @@ use crate::model::rules::RuleId;
 use crate::scan::scan_file;
 
 mod layouts;
+mod parity;
 
 /// A pickle under construction.
 #[derive(Default, Clone)]

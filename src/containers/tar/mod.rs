@@ -1,33 +1,133 @@
-//! tar archives, read with the `tar` crate over the bytes in memory. Regular files are handed
-//! to detection as slices of the input (tar stores them raw, so nothing is copied); links,
-//! devices and FIFOs are reported and never created or followed.
+//! tar archives, read two ways over the bytes in memory: with the `tar` crate, and the way
+//! CPython's `tarfile` reads them (`tarfile`, which `torch.load` uses for legacy checkpoints).
+//! Every member either reading yields is analysed; where they disagree (a directory entry whose
+//! size one skips and the other reads as further headers, a pax or prefix name one honours), the
+//! disagreement is a finding naming both readings. Regular files are handed to detection as
+//! slices of the input (tar stores them raw, so nothing is copied); links, devices and FIFOs
+//! are reported and never created or followed.
 
+mod tarfile;
+
+use std::collections::HashSet;
 use std::io::Cursor;
 
 use tar::EntryType;
 
-use crate::containers::compress::{self, Stop};
+use crate::containers::codec::{self, Stop};
 use crate::containers::members::{self, Names};
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, MemberKind};
 
+/// What the crate's reading handed over: member names with the byte range of their data (a
+/// sparse member by its header offset and `usize::MAX`), and whether a limit stopped it.
+#[derive(Default)]
+struct Seen {
+    members: Vec<(Vec<u8>, usize, usize)>,
+    stopped: bool,
+}
+
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let mut names = Names::default();
+    let mut seen = Seen::default();
     let mut archive = tar::Archive::new(Cursor::new(data));
-    let entries = match archive.entries_with_seek() {
-        Ok(entries) => entries,
-        Err(e) => {
-            ctx.report(
-                RuleId::ArchiveCorrupt,
-                Some(0),
-                format!("the tar archive cannot be read: {e}"),
-                None,
-            );
-            return;
+    match archive.entries_with_seek() {
+        Ok(entries) => read_entries(data, entries, ctx, &mut names, &mut seen),
+        Err(e) => ctx.report(
+            RuleId::ArchiveCorrupt,
+            Some(0),
+            format!("the tar archive cannot be read: {e}"),
+            None,
+        ),
+    }
+    if !seen.stopped {
+        python_reading(data, ctx, &mut names, &seen);
+    }
+    names.budget.finish(ctx);
+}
+
+/// The `tarfile` reading: members the crate did not hand over are analysed, and a difference in
+/// what the two readings list is reported once, naming both.
+fn python_reading(data: &[u8], ctx: &mut Ctx<'_>, names: &mut Names, seen: &Seen) {
+    const LABEL: &str = "Python tarfile";
+    let limit = usize::try_from(ctx.config().zone.max_members).unwrap_or(usize::MAX);
+    let cap = usize::try_from(ctx.config().zone.max_member_bytes).unwrap_or(usize::MAX);
+    let reading = tarfile::read(data, limit.saturating_add(1));
+    let crate_keys: HashSet<(&[u8], usize, usize)> = seen
+        .members
+        .iter()
+        .map(|(n, s, l)| (n.as_slice(), *s, *l))
+        .collect();
+    let crate_ranges: HashSet<(usize, usize)> =
+        seen.members.iter().map(|(_, s, l)| (*s, *l)).collect();
+    let mut only_python: Vec<String> = Vec::new();
+    let mut python_keys: HashSet<(Vec<u8>, usize, usize)> = HashSet::new();
+    for m in &reading.members {
+        let (start, len) = match &m.kind {
+            tarfile::PyKind::Data { start, len } => (*start, *len),
+            tarfile::PyKind::Sparse { .. } => (m.header_at, usize::MAX),
+            tarfile::PyKind::NoData => continue,
+        };
+        if len == 0 {
+            // An empty member carries nothing to analyse or to disagree about.
+            continue;
+        }
+        python_keys.insert((m.name.clone(), start, len));
+        if crate_keys.contains(&(m.name.as_slice(), start, len)) {
+            continue;
+        }
+        let shown = names.check(ctx, &m.name, Some(m.header_at as u64), false);
+        only_python.push(format!("`{shown}`"));
+        if crate_ranges.contains(&(start, len)) {
+            continue;
+        }
+        let name = format!("{shown} ({LABEL} reading)");
+        let handed = match &m.kind {
+            tarfile::PyKind::Data { start, len } => {
+                let slice = data.get(*start..start + len).unwrap_or_default();
+                members::hand_over_slice(ctx, &name, slice, MemberKind::File)
+            }
+            tarfile::PyKind::Sparse { start, map, size } => {
+                let bytes = tarfile::expand_sparse(data, *start, map, *size, cap);
+                members::hand_over(ctx, &name, &bytes, MemberKind::File)
+            }
+            tarfile::PyKind::NoData => Ok(()),
+        };
+        if handed.is_err() {
+            break;
+        }
+    }
+    let only_crate: Vec<String> = seen
+        .members
+        .iter()
+        .filter(|(n, s, l)| *l != 0 && !python_keys.contains(&(n.clone(), *s, *l)))
+        .map(|(n, _, _)| format!("`{}`", String::from_utf8_lossy(n)))
+        .collect();
+    if only_python.is_empty() && only_crate.is_empty() {
+        return;
+    }
+    let list = |v: &[String]| {
+        if v.is_empty() {
+            "nothing".to_owned()
+        } else if v.len() > 4 {
+            format!("{} and {} more", v[..4].join(", "), v.len() - 4)
+        } else {
+            v.join(", ")
         }
     };
-    let mut names = Names::default();
-    read_entries(data, entries, ctx, &mut names);
-    names.budget.finish(ctx);
+    let stopped = reading
+        .problem
+        .map(|p| format!(" ({LABEL} stopped at {p})"))
+        .unwrap_or_default();
+    ctx.report(
+        RuleId::ArchiveReadersDisagree,
+        Some(0),
+        format!(
+            "{LABEL} and the tar crate read different members: only {LABEL} sees {}; only the tar crate sees {}{stopped}; every member of both readings was analysed",
+            list(&only_python),
+            list(&only_crate)
+        ),
+        Some(format!("{LABEL} vs tar crate")),
+    );
 }
 
 fn read_entries(
@@ -35,6 +135,7 @@ fn read_entries(
     entries: tar::Entries<'_, Cursor<&[u8]>>,
     ctx: &mut Ctx<'_>,
     names: &mut Names,
+    seen: &mut Seen,
 ) {
     let mut last_header = 0u64;
     for entry in entries {
@@ -94,7 +195,7 @@ fn read_entries(
             // the zone's caps (a sparse file can declare terabytes of holes).
             let packed = entry.header().entry_size().unwrap_or(0);
             let limits = ctx.config().zone.clone();
-            let capped = compress::read_capped(entry, packed, &limits);
+            let capped = codec::read_capped(entry, packed, &limits);
             match &capped.stop {
                 Stop::Complete => {}
                 Stop::Limit(why) => names.budget.report(
@@ -112,7 +213,13 @@ fn read_entries(
                     None,
                 ),
             }
+            seen.members.push((
+                raw_name.clone(),
+                usize::try_from(header_at).unwrap_or(usize::MAX),
+                usize::MAX,
+            ));
             if members::hand_over(ctx, &name, &capped.data, MemberKind::File).is_err() {
+                seen.stopped = true;
                 return;
             }
             continue;
@@ -138,7 +245,16 @@ fn read_entries(
                 None,
             );
         }
-        if members::hand_over_slice(ctx, &name, slice, MemberKind::File).is_err() || truncated {
+        seen.members.push((
+            raw_name.clone(),
+            usize::try_from(start).unwrap_or(usize::MAX),
+            slice.len(),
+        ));
+        if members::hand_over_slice(ctx, &name, slice, MemberKind::File).is_err() {
+            seen.stopped = true;
+            return;
+        }
+        if truncated {
             return;
         }
     }
@@ -330,5 +446,56 @@ mod tests {
         assert!(codes(&report).contains(&"ARC005"), "{:?}", report.findings);
         assert_eq!(report.members[0].member, "model.pkl");
         assert!(report.members[0].size < 8 << 20);
+    }
+
+    fn sample(name: &str) -> Vec<u8> {
+        std::fs::read(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("samples")
+                .join(name),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_directory_with_a_size_is_read_as_python_reads_it() {
+        let data = sample("malicious/tar_directory_with_size.tar");
+        let reading = tarfile::read(&data, 100);
+        let names: Vec<_> = reading
+            .members
+            .iter()
+            .map(|m| String::from_utf8_lossy(&m.name).into_owned())
+            .collect();
+        assert_eq!(names, ["model", "model/model.pkl", "model/README.md"]);
+        let report = scan(&data);
+        let disagreement = report
+            .findings
+            .iter()
+            .find(|f| f.rule_id == RuleId::ArchiveReadersDisagree)
+            .expect("ARC011");
+        assert_eq!(
+            disagreement.evidence.as_deref(),
+            Some("Python tarfile vs tar crate")
+        );
+        assert!(disagreement.message.contains("`model/model.pkl`"));
+        let hit = report
+            .findings
+            .iter()
+            .find(|f| f.rule_id == RuleId::PickleDeniedGlobal)
+            .expect("PKL001");
+        assert_eq!(
+            hit.location.member.as_deref(),
+            Some("model/model.pkl (Python tarfile reading)")
+        );
+    }
+
+    #[test]
+    fn ordinary_tars_read_the_same_both_ways() {
+        let data = build(&[("model/data.pkl", PICKLE), ("README", b"hello\n")]);
+        let report = scan(&data);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        let reading = tarfile::read(&data, 100);
+        assert_eq!(reading.members.len(), 2);
+        assert!(reading.problem.is_none());
     }
 }

@@ -1,0 +1,3 @@
+
+aroot"_tf_keras_sequential*C{"class_name": "Sequential", "config": {"name": "s", "layers": []}}
+ñroot.layer-0"_tf_keras_layer*Í{"module": "keras.layers", "class_name": "Dense", "registered_name": null, "config": {"name": "dense", "trainable": true, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null}, "units": 2, "activation": "linear", "use_bias": true, "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null}, "registered_name": null}, "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": null}}, "build_config": {"input_shape": [null, 4]}}

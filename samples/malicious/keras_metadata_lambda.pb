@@ -1,0 +1,3 @@
+
+aroot"_tf_keras_sequential*C{"class_name": "Sequential", "config": {"name": "s", "layers": []}}
+íroot.layer-0"_tf_keras_layer*É{"class_name": "Lambda", "config": {"name": "lambda", "function_type": "lambda", "module": null, "function": ["4wEAAAAAAAAAAAAAAAMAAAADAAAB80YAAACXAHQBAAAAAAAAAAAAAGQBpgEAAKsBAAAAAAAAAACg\nAQAAAAAAAAAAAAAAAAAAAAAAAAAAZAKmAQAAqwEAAAAAAAAAAFMAKQNO2gJvc3oWZWNobyBxdWFy\nYW50aW5lLXNhbXBsZSkC2gpfX2ltcG9ydF9f2gZzeXN0ZW0pAdoBeHMBAAAAIPoTPHF1YXJhbnRp\nbmUtc2FtcGxlPvoIPGxhbWJkYT5yBwAAAAEAAABzHQAAAIAAjSqQVNEKGtQKGtcKIdIKIdAiOtEK\nO9QKO4AA8wAAAAA=\n", null, null]}}

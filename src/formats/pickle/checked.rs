@@ -1,0 +1,228 @@
+//! Callables judged call by call, and allowed helpers that call their arguments.
+//!
+//! A few globals are dangerous in general but ordinary in one shape of call, because CPython's
+//! own reduce idioms produce them: `getattr(str, 'lower')` is how a method descriptor pickles,
+//! `functools.partial(f, …)` binds arguments to `f`, numpy's `_ufunc_reconstruct('numpy',
+//! 'add')` imports a ufunc. Such a global (`imports::Check`) is allowed only when *every* use of
+//! its value is a call of the allowed shape: each time the value is put on the stack (GLOBAL,
+//! a memo GET, DUP) is counted, each call judged safe consumes one, and any call judged unsafe
+//! or any use left over reports the global with its real rule.
+//!
+//! Allowed helpers that call one of their arguments (`imports` `[invokes]`: numpy's random-state
+//! constructors, pandas' `pipe`) are as dangerous as what they call: a call result or an
+//! unknown value in such a position is a dynamic call (PKL007), and a checked global passed
+//! there is a use that no safe call consumes.
+
+use crate::model::rules::RuleId;
+
+use super::imports::{self, Check, Class};
+use super::render::Renderer;
+use super::value::{Node, NodeId, Value};
+use super::vm::{MAX_REPORTS, Machine};
+
+impl<'a> Machine<'a, '_, '_> {
+    /// Counts a use of a checked global's value (a memo GET, DUP).
+    #[inline]
+    pub(super) fn note_use(&mut self, value: Value<'a>) {
+        if self.checked_nodes.is_empty() {
+            return;
+        }
+        if let Value::Node(id) = value
+            && self.checked_nodes.contains(&id)
+            && let Some(Node::Global(i)) = self.arena.get(id)
+            && let Some(import) = self.imports.list.get_mut(*i as usize)
+        {
+            import.refs = import.refs.saturating_add(1);
+        }
+    }
+
+    /// The import behind a value that is a plain global.
+    fn global_index(&self, value: Value<'a>) -> Option<usize> {
+        match self.arena.node(value)? {
+            Node::Global(i) => Some(*i as usize),
+            _ => None,
+        }
+    }
+
+    /// A plain global that the policy allows outright (not itself checked).
+    fn allowed_global(&self, value: Value<'a>) -> Option<&super::globals::Import> {
+        let import = self.imports.list.get(self.global_index(value)?)?;
+        (import.class.class == Class::Allowed && import.class.check.is_none()).then_some(import)
+    }
+
+    fn render_value(&self, value: Value<'a>) -> String {
+        Renderer::render(&self.arena, &self.imports, value)
+    }
+
+    /// Judges a call of the checked global `index` with `args`.
+    pub(super) fn check_call(&mut self, index: usize, call: NodeId, args: Value<'a>, pos: usize) {
+        let Some(check) = self.imports.list.get(index).and_then(|i| i.class.check) else {
+            return;
+        };
+        let items: Vec<Value<'a>> = self.arena.seq(args).map(<[_]>::to_vec).unwrap_or_default();
+        let verdict: Result<(), (RuleId, String)> = match check {
+            Check::Getattr => self.judge_getattr(&items),
+            Check::Partial => match items.first() {
+                Some(&f) if self.allowed_global(f).is_some() => Ok(()),
+                Some(&f) => Err((
+                    RuleId::PickleDeniedGlobal,
+                    format!(
+                        "binds {}, which is not an allowed callable",
+                        self.render_value(f)
+                    ),
+                )),
+                None => Err((
+                    RuleId::PickleDeniedGlobal,
+                    "binds nothing the scanner can name".to_owned(),
+                )),
+            },
+            Check::Resolve => self.judge_resolve(&items),
+        };
+        let Some(import) = self.imports.list.get_mut(index) else {
+            return;
+        };
+        match verdict {
+            Ok(()) => {
+                import.safe_calls = import.safe_calls.saturating_add(1);
+                if check == Check::Getattr {
+                    self.safe_getattrs.insert(call);
+                }
+            }
+            Err((rule, why)) => {
+                if import.unsafe_call.is_none() {
+                    import.unsafe_call = Some((call, pos, why, rule));
+                }
+            }
+        }
+    }
+
+    /// `getattr(X, 'name')`: X an allowed class, `name` a constant on its list of
+    /// side-effect-free methods.
+    fn judge_getattr(&self, items: &[Value<'a>]) -> Result<(), (RuleId, String)> {
+        let deny = |why: String| Err((RuleId::PickleDeniedGlobal, why));
+        let (Some(&target), Some(&name)) = (items.first(), items.get(1)) else {
+            return deny("takes other than an object and an attribute name".to_owned());
+        };
+        if items.len() > 2 {
+            return deny("takes a default value".to_owned());
+        }
+        let Some(name) = name.str_text() else {
+            return deny(format!(
+                "takes its attribute name from {}",
+                super::globals::describe(&self.arena, name)
+            ));
+        };
+        let Some(import) = self.allowed_global(target) else {
+            return deny(format!(
+                "reaches `{name}` on {}, which is not an allowed class",
+                self.render_value(target)
+            ));
+        };
+        if imports::safe_method(&import.class.canonical, &name) {
+            Ok(())
+        } else {
+            deny(format!(
+                "reaches `{}.{name}`, which is not on the list of side-effect-free methods",
+                import.class.canonical
+            ))
+        }
+    }
+
+    /// `_ufunc_reconstruct(module, name)` imports `module.name`: judged as that global.
+    fn judge_resolve(&self, items: &[Value<'a>]) -> Result<(), (RuleId, String)> {
+        let (Some(module), Some(name)) = (
+            items.first().and_then(|v| v.str_text()),
+            items.get(1).and_then(|v| v.str_text()),
+        ) else {
+            return Err((
+                RuleId::PickleDeniedGlobal,
+                "imports a global whose name the scanner cannot determine".to_owned(),
+            ));
+        };
+        let class = imports::classify(&module, &name, self.ctx.config());
+        match class.class {
+            Class::Allowed if class.check.is_none() => Ok(()),
+            Class::Denied(d) => Err((
+                RuleId::PickleDeniedGlobal,
+                format!(
+                    "imports `{module}.{name}`, denied by `{}`: {}",
+                    d.pattern, d.reason
+                ),
+            )),
+            _ => Err((
+                RuleId::PickleUnknownGlobal,
+                format!(
+                    "imports `{module}.{name}`, which is on neither the allow list nor the deny list"
+                ),
+            )),
+        }
+    }
+
+    /// BUILD on a `functools.partial(f)` result: the state replaces the bound callable.
+    pub(super) fn check_partial_state(
+        &mut self,
+        call: NodeId,
+        callable: Value<'a>,
+        state: Value<'a>,
+        pos: usize,
+    ) {
+        let Some(index) = self.global_index(callable) else {
+            return;
+        };
+        if self.imports.list.get(index).and_then(|i| i.class.check) != Some(Check::Partial) {
+            return;
+        }
+        let func = self.arena.seq(state).and_then(|s| s.first().copied());
+        let ok = func.is_some_and(|f| self.allowed_global(f).is_some());
+        if !ok {
+            let why = format!(
+                "its state {} rebinds it to a callable that is not allowed",
+                self.render_value(state)
+            );
+            if let Some(import) = self.imports.list.get_mut(index) {
+                import.safe_calls = import.safe_calls.saturating_sub(1);
+                if import.unsafe_call.is_none() {
+                    import.unsafe_call = Some((call, pos, why, RuleId::PickleDeniedGlobal));
+                }
+            }
+        }
+    }
+
+    /// An allowed helper that calls its argument at `positions`: what it would call.
+    pub(super) fn check_invoked(
+        &mut self,
+        helper: &str,
+        args: Value<'a>,
+        positions: &[usize],
+        pos: usize,
+    ) {
+        let items: Vec<Value<'a>> = self.arena.seq(args).map(<[_]>::to_vec).unwrap_or_default();
+        for &at in positions {
+            let Some(&arg) = items.get(at) else { continue };
+            let dynamic = match arg {
+                Value::Node(id) => match self.arena.get(id) {
+                    Some(Node::Call(_)) => !self.safe_getattrs.contains(&id),
+                    Some(Node::Global(_) | Node::Unresolved(_)) => false,
+                    _ => true,
+                },
+                Value::Unknown => true,
+                _ => false,
+            };
+            if dynamic {
+                self.counts.dynamic += 1;
+                if self.counts.dynamic <= MAX_REPORTS {
+                    let evidence = self.render_value(arg);
+                    self.emit(
+                        RuleId::PickleDynamicCall,
+                        Some(pos as u64),
+                        format!(
+                            "`{helper}` calls its argument {at}, which is {}",
+                            super::globals::describe(&self.arena, arg)
+                        ),
+                        Some(evidence),
+                    );
+                }
+            }
+        }
+    }
+}
