@@ -116,7 +116,8 @@ pub fn admit(
     let mut prepared = Vec::new();
     let mut total = Tally::default();
     for path in paths {
-        let plan = Plan::new(std::slice::from_ref(path), None, jobs, &Filter::default()).context("starting workers")?;
+        let plan = Plan::new(std::slice::from_ref(path), None, jobs, &Filter::default())
+            .context("starting workers")?;
         let mut recorder = Recorder {
             inner: &mut *sink,
             items: Vec::new(),
