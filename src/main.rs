@@ -394,6 +394,10 @@ struct LimitArgs {
     /// Bytes in one member path [default: 4096].
     #[arg(long, value_name = "N")]
     max_path_len: Option<usize>,
+    /// Seconds to analyse one artifact, members included; past it the analysis stops and the
+    /// artifact is suspicious (FMT006) [default: 600].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
     /// Bytes of a safetensors JSON header [default: 100M].
     #[arg(long, value_name = "SIZE")]
     max_safetensors_header: Option<Size>,
@@ -414,6 +418,7 @@ impl LimitArgs {
             max_members: self.max_members,
             max_depth: self.max_depth,
             max_path_len: self.max_path_len,
+            timeout: self.timeout,
         }
     }
 

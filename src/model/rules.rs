@@ -328,6 +328,15 @@ rules! {
         explanation: "A zero-byte file carries no code and no data. It is reported so that an empty model file in a registry (a failed upload or download) is noticed.",
         remediation: "Nothing to fix for safety; check the upload if a model was expected here.",
     },
+    AnalysisTimeExceeded => {
+        code: "FMT006",
+        name: "analysis-time-exceeded",
+        severity: High,
+        implies: Suspicious,
+        summary: "Analysis stopped when the artifact's time budget ran out",
+        explanation: "Every artifact has a time budget (`--timeout`, `[limits] timeout`, 600 seconds by default) for unpacking, parsing and interpreting it. Inputs can be built to make a scanner slow (nested archives, slow codecs, pickles of hundreds of millions of opcodes) so that a pipeline hangs or gives up; the scanner stops where the budget runs out, keeps what it found, and reports this. Whatever was not reached was not analysed.",
+        remediation: "Treat the artifact as unverified. If it is genuinely this large or slow to read, raise `--timeout` and scan again.",
+    },
     SafetensorsMalformedHeader => {
         code: "SFT001",
         name: "safetensors-malformed-header",

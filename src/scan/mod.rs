@@ -3,6 +3,7 @@
 //! where a loader could, probe it, and decide the verdict from the findings.
 
 pub mod context;
+pub(crate) mod deadline;
 pub mod registry;
 
 use std::fs::File;
@@ -310,8 +311,20 @@ fn scan(
             context::lend(&mut matcher),
             analyse,
         );
+        let _deadline = deadline::Deadline::start(config.zone.timeout);
         analyse(format, data, &mut ctx, MemberKind::File);
         analyse_other_readings(format, data, &mut ctx);
+        if deadline::passed() {
+            ctx.report(
+                RuleId::AnalysisTimeExceeded,
+                None,
+                format!(
+                    "the analysis took longer than the budget of {} s per artifact and stopped; what came after was not analysed",
+                    config.zone.timeout.as_secs()
+                ),
+                None,
+            );
+        }
         let carries_pickle = format == Format::Pickle
             || ctx
                 .state()
@@ -326,7 +339,7 @@ fn scan(
             .findings
             .iter()
             .any(|f| f.verdict == Implies::Malicious);
-        if config.probe.mode != ProbeMode::Off && !malicious {
+        if config.probe.mode != ProbeMode::Off && !malicious && !deadline::passed() {
             let support = probe_support(label(format, &ctx.state().members), format);
             ctx.state().robustness = probe::run(support, data, &mut ctx);
         }

@@ -11,6 +11,7 @@
 //! full machine, which is the reference. So it can make a scan faster, never change its result.
 
 use crate::config::PickleLimits;
+use crate::scan::deadline;
 
 use super::ops::{self, Arg, Op};
 
@@ -63,7 +64,10 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
     let mut opcodes = 0u64;
     loop {
         opcodes += 1;
-        if opcodes > limits.max_opcodes || stack.len() + marks.len() >= limits.max_stack {
+        if opcodes > limits.max_opcodes
+            || stack.len() + marks.len() >= limits.max_stack
+            || (opcodes.is_multiple_of(1 << 16) && deadline::passed())
+        {
             return None;
         }
         let instr = ops::read(data, pos).ok()?;
@@ -205,12 +209,17 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
                 if index >= limits.max_memo || index > memo.len().saturating_add(4096) {
                     return None;
                 }
-                if index >= memo.len() {
-                    memo.resize(index + 1, Kind::Absent);
+                if index == memo.len() {
+                    memo.push(top);
+                    memo_count += 1;
+                } else {
+                    if index > memo.len() {
+                        memo.resize(index + 1, Kind::Absent);
+                    }
+                    let slot = memo.get_mut(index)?;
+                    memo_count += usize::from(*slot == Kind::Absent);
+                    *slot = top;
                 }
-                let slot = memo.get_mut(index)?;
-                memo_count += usize::from(*slot == Kind::Absent);
-                *slot = top;
             }
             _ => return None,
         }
@@ -230,7 +239,7 @@ fn make_tuple(stack: &mut Vec<Kind>, from: usize) {
 
 /// Whether `items` are key/value pairs whose keys can be dict keys.
 fn pairs_keyable(items: &[Kind]) -> bool {
-    items.len() % 2 == 0 && items.iter().step_by(2).all(|k| k.hashable())
+    items.len().is_multiple_of(2) && items.iter().step_by(2).all(|k| k.hashable())
 }
 
 #[cfg(test)]

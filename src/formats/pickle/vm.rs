@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::config::PickleLimits;
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
+use crate::scan::deadline;
 
 use super::globals::Imports;
 use super::ops::{self, Arg, Instr, Op};
@@ -302,6 +303,10 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                         self.limits.max_opcodes
                     ),
                 ));
+            }
+            // The scan reports a spent time budget once, for the whole artifact.
+            if count.is_multiple_of(1 << 16) && deadline::passed() {
+                return Err(Halt::quiet());
             }
             let instr =
                 ops::read(self.data, pos).map_err(|e| Halt::malformed(e.pos(), e.describe()))?;
