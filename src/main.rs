@@ -443,6 +443,8 @@ enum OutputFormat {
     Jsonl,
     Sarif,
     Summary,
+    /// One self-contained HTML file (charts, a sortable, filterable table of artifacts).
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -844,6 +846,9 @@ fn open_sink(
         OutputFormat::Jsonl => Box::new(report::jsonl::Jsonl::new(out)),
         OutputFormat::Json => buffered(out, |out, items, info, tally| {
             report::json::write(out, items, info, tally)
+        }),
+        OutputFormat::Html => buffered(out, |out, items, info, tally| {
+            report::html::write(out, items, info, tally)
         }),
         OutputFormat::Sarif => {
             let options = report::sarif::Options {
