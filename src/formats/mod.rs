@@ -3,10 +3,12 @@
 pub mod hdf5;
 pub mod hostcalls;
 pub mod keras;
+pub mod nemo;
 pub mod numpy;
 pub mod onnx;
 pub mod pickle;
 pub mod safetensors;
+pub mod skops;
 pub mod tensorflow;
 pub mod tflite;
 pub mod torchscript;

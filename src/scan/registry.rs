@@ -83,6 +83,9 @@ fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 fn text(data: &[u8], ctx: &mut Ctx<'_>) {
+    if formats::skops::analyse_text(data, ctx) || formats::nemo::analyse_text(data, ctx) {
+        return;
+    }
     if !formats::keras::analyse_text(data, ctx) {
         formats::safetensors::index::analyse(data, ctx);
     }

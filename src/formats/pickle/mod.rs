@@ -25,6 +25,7 @@ mod inspect;
 mod layout;
 mod ops;
 mod rare;
+mod rebuild;
 mod render;
 mod salvage;
 mod sniff;
@@ -38,6 +39,8 @@ use crate::config::Config;
 use crate::scan::context::Ctx;
 
 pub use imports::PolicyError;
+/// The import policy, for other formats that import by name (skops, Hydra configs).
+pub use imports::{Class, Classification, Denial, classify};
 
 /// Analyses every pickle stream in `data` (starting at offset 0) and reports what loading it
 /// would import, call and mutate.
