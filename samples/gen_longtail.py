@@ -30,6 +30,8 @@ RULES = {
     "NEM001": ("nemo-denied-target", MALICIOUS),
     "NEM002": ("nemo-unknown-target", SUSPICIOUS),
     "NEM003": ("nemo-config-malformed", SUSPICIOUS),
+    "MSG001": ("msgpack-malformed", SUSPICIOUS),
+    "GBM001": ("gbm-malformed", SUSPICIOUS),
     "PKL010": ("pickle-rebuilds-code", SUSPICIOUS),
     "PKL011": ("pickle-rebuilt-code-host-call", MALICIOUS),
 }
@@ -191,6 +193,69 @@ def cloudpickle_function(g, fields: tuple, extra_globals: dict | None = None):
     return g.Call(g.G(cp, "_make_function"), (code, func_globals, None, None, None))
 
 
+# --- msgpack (Flax) and gradient boosting ------------------------------------------------------
+
+
+def mp(value) -> bytes:
+    """A minimal msgpack packer (what `msgpack.packb` writes for these types)."""
+    if value is None:
+        return b"\xc0"
+    if isinstance(value, bool):
+        return b"\xc3" if value else b"\xc2"
+    if isinstance(value, int):
+        assert 0 <= value < 128
+        return bytes([value])
+    if isinstance(value, float):
+        return b"\xcb" + struct.pack(">d", value)
+    if isinstance(value, str):
+        data = value.encode()
+        assert len(data) < 32
+        return bytes([0xA0 | len(data)]) + data
+    if isinstance(value, bytes):
+        return b"\xc4" + bytes([len(value)]) + value
+    if isinstance(value, tuple) and value and value[0] == "ext":
+        _, code, payload = value
+        return b"\xc7" + bytes([len(payload), code]) + payload
+    if isinstance(value, (list, tuple)):
+        assert len(value) < 16
+        return bytes([0x90 | len(value)]) + b"".join(mp(v) for v in value)
+    if isinstance(value, dict):
+        assert len(value) < 16
+        return bytes([0x80 | len(value)]) + b"".join(mp(k) + mp(v) for k, v in value.items())
+    raise TypeError(value)
+
+
+def flax_array(shape: tuple, values: list[float]) -> tuple:
+    """Flax's ndarray extension (code 1): msgpack of (shape, dtype name, raw bytes)."""
+    return ("ext", 1, mp((list(shape), "float32", struct.pack("<%df" % len(values), *values))))
+
+
+def flax_state() -> bytes:
+    return mp({"params": {"Dense_0": {"bias": flax_array((2,), [0.0, 0.0]),
+                                      "kernel": flax_array((2, 2), [0.5, -0.5, 0.25, 1.0])}},
+               "step": 3})
+
+
+def ubj_key(name: str) -> bytes:
+    return b"L" + struct.pack(">q", len(name)) + name.encode()
+
+
+def xgboost_ubj() -> bytes:
+    """The start of what XGBoost's UBJWriter writes: `{` and int64-length keys, typed float arrays."""
+    names = b"[#L" + struct.pack(">q", 2) + b"".join(b"S" + ubj_key(n) for n in ("age", "income"))
+    weights = b"[$d#L" + struct.pack(">q", 2) + struct.pack(">ff", 0.5, -0.5)
+    learner = (b"{" + ubj_key("attributes") + b"{}" + ubj_key("feature_names") + names
+               + ubj_key("leaf_weights") + weights + b"}")
+    version = b"[#L" + struct.pack(">q", 3) + b"i\x03i\x01i\x02"
+    return b"{" + ubj_key("learner") + learner + ubj_key("version") + version + b"}"
+
+
+def catboost_cbm(root: int = 4) -> bytes:
+    """`CBM1`, the little-endian core size, then a FlatBuffer whose first word is its root offset."""
+    core = struct.pack("<I", root) + b"\x00" * 12
+    return b"CBM1" + struct.pack("<I", len(core)) + core
+
+
 def samples(register, g) -> None:
     hook = code_fields(HOOK_CODE, (None, 0, CMD), ("os", "system"), ("v", "_os"), "hook")
     double = code_fields(LAMBDA_CODE, (None, 2), (), ("v",), "<lambda>")
@@ -268,3 +333,25 @@ def samples(register, g) -> None:
              desc="cloudpickle function whose globals import os with subimport('os')",
              build=lambda: g.ok_dumps(cloudpickle_function(
                  g, double, {"os": g.Call(g.G("cloudpickle.cloudpickle", "subimport"), ("os",))}), 4))
+
+    # --- msgpack / gradient boosting ---
+    register("benign/flax_state.msgpack", CLEAN,
+             desc="flax.serialization.to_bytes of {'params': {'Dense_0': {bias, kernel}}, 'step': 3}: "
+                  "arrays as extension 1",
+             build=flax_state)
+    register("malicious/flax_state_truncated.msgpack", SUSPICIOUS, ("MSG001", "runs past the end"),
+             desc="the Flax state cut short inside its last array (msgpack.unpackb refuses it)",
+             build=lambda: flax_state()[:-20] + b"\xc0" * 0)
+    register("benign/xgboost_model.ubj", CLEAN,
+             desc="an XGBoost UBJSON model as UBJWriter writes it (int64 key lengths, typed float arrays)",
+             build=xgboost_ubj)
+    register("malicious/xgboost_count_overrun.ubj", SUSPICIOUS, ("GBM001", "more than the bytes left"),
+             desc="an XGBoost UBJSON model whose feature_names array declares 2^40 items in a few bytes",
+             build=lambda: xgboost_ubj().replace(b"[#L" + struct.pack(">q", 2) + b"S",
+                                                 b"[#L" + struct.pack(">q", 1 << 40) + b"S", 1))
+    register("benign/catboost_model.cbm", CLEAN,
+             desc="a CatBoost .cbm: CBM1, the model core's size, a FlatBuffer core",
+             build=catboost_cbm)
+    register("malicious/catboost_root_outside.cbm", SUSPICIOUS, ("GBM001", "root table"),
+             desc="a CatBoost .cbm whose FlatBuffer root offset points past its core",
+             build=lambda: catboost_cbm(root=4096))

@@ -4,14 +4,17 @@
 Pinned versions (install into a venv; needs PyPI, nothing else):
     python3 -m venv /tmp/venv-longtail
     /tmp/venv-longtail/bin/pip install skops==0.11.0 scikit-learn==1.9.1 numpy==2.4.6 \
-        scipy==1.17.1 dill==0.3.9 cloudpickle==3.1.1 omegaconf==2.3.0
+        scipy==1.17.1 dill==0.3.9 cloudpickle==3.1.1 omegaconf==2.3.0 \
+        xgboost-cpu==3.1.2 lightgbm==4.6.0 msgpack==1.1.2 flax==0.12.0 jax==0.10.2 jaxlib==0.10.2
     /tmp/venv-longtail/bin/python scripts/longtail_reference.py tests/data/longtail
 
 What is written, and what the scanner must say (tests/longtail_reference.rs):
 - `benign/`: ordinary files of each library in ordinary use: skops archives of common
   estimators, dill and cloudpickle pickles of plain data and of module-level functions,
   OmegaConf-saved NeMo-style configurations packed into `.nemo` tars the way NeMo's
-  `SaveRestoreConnector` packs them. Each is `clean` with no finding above `info`.
+  `SaveRestoreConnector` packs them, XGBoost UBJSON/JSON and LightGBM text models, Flax
+  `to_bytes` msgpack state. Each is `clean` with no finding above `info` (one skops archive
+  holds types skops itself lists as untrusted: `suspicious`, SKP002, as skops would say).
 - `code/`: dill and cloudpickle pickles of lambdas and local functions (functions pickled by
   value, rebuilt from code when loaded): `suspicious`, PKL010, never malicious.
 - `attacks/`: files the real writers produce from a hostile object: a cloudpickle/dill pickle of
@@ -216,12 +219,46 @@ def nemo_files(out):
               [("model_config.yaml", OmegaConf.to_yaml(evil).encode()), ("model_weights.ckpt", weights)])
 
 
+def gbm_models(out):
+    import lightgbm as lgb
+    import xgboost as xgb
+    x, y = data()
+    names = ["age", "income", "score", "tenure"]
+    booster = xgb.train({"max_depth": 2, "objective": "binary:logistic", "seed": 0},
+                        xgb.DMatrix(x, label=y, feature_names=names), num_boost_round=3)
+    os.makedirs(os.path.join(out, "benign"), exist_ok=True)
+    booster.save_model(os.path.join(out, "benign", "xgboost_model.ubj"))
+    booster.save_model(os.path.join(out, "benign", "xgboost_model.json"))
+    model = lgb.train({"objective": "binary", "verbose": -1, "num_leaves": 4, "seed": 0},
+                      lgb.Dataset(x, label=y, feature_name=names), num_boost_round=3)
+    model.save_model(os.path.join(out, "benign", "lightgbm_model.txt"))
+
+
+def flax_state(out):
+    import jax
+    import jax.numpy as jnp
+    from flax import linen as nn
+    from flax import serialization
+
+    class Mlp(nn.Module):
+        @nn.compact
+        def __call__(self, v):
+            return nn.Dense(2)(nn.relu(nn.Dense(8)(v)))
+
+    params = Mlp().init(jax.random.PRNGKey(0), jnp.ones((1, 4)))
+    write(os.path.join(out, "benign", "flax_mlp.msgpack"), serialization.to_bytes(params))
+    state = {"params": params, "step": 3, "lr": 0.001, "complex": jnp.array([1 + 2j])}
+    write(os.path.join(out, "benign", "flax_state.msgpack"), serialization.to_bytes(state))
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else "tests/data/longtail"
     skops_models(out)
     skops_attacks(out)
     pickled_functions(out)
     nemo_files(out)
+    gbm_models(out)
+    flax_state(out)
 
 
 if __name__ == "__main__":

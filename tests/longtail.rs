@@ -1,5 +1,6 @@
 //! Long-tail formats written by the real libraries (tests/data/longtail/, made by
-//! scripts/longtail_reference.py with skops, scikit-learn, dill, cloudpickle and OmegaConf):
+//! scripts/longtail_reference.py with skops, scikit-learn, dill, cloudpickle, OmegaConf, XGBoost,
+//! LightGBM and Flax):
 //! ordinary files are clean with no finding above info, functions pickled by value are
 //! suspicious (never malicious), and what the same writers produce from hostile objects is
 //! malicious with the rule and evidence that say why.
@@ -70,13 +71,19 @@ fn ordinary_files_are_clean() {
         assert!(above_info(&report).is_empty(), "{name}");
         checked += 1;
     }
-    assert!(checked >= 12, "{checked}");
+    assert!(checked >= 17, "{checked}");
 }
 
 #[test]
 fn formats_are_named_by_layout() {
     assert_eq!(scan(&data("benign/asr_model.nemo")).format, "nemo");
     assert_eq!(scan(&data("benign/skops_tree.skops")).format, "skops");
+    assert_eq!(
+        scan(&data("benign/xgboost_model.ubj")).format,
+        "xgboost-ubj"
+    );
+    assert_eq!(scan(&data("benign/flax_mlp.msgpack")).format, "msgpack");
+    assert_eq!(scan(&data("benign/flax_state.msgpack")).format, "msgpack");
 }
 
 #[test]

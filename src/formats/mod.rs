@@ -1,8 +1,10 @@
 //! Leaf analysers, one module per format.
 
+pub mod gbm;
 pub mod hdf5;
 pub mod hostcalls;
 pub mod keras;
+pub mod msgpack;
 pub mod nemo;
 pub mod numpy;
 pub mod onnx;

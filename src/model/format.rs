@@ -83,6 +83,12 @@ formats! {
     Tensorflow => { name: "tensorflow", container: false, carries_code: false },
     /// A TFLite FlatBuffer.
     Tflite => { name: "tflite", container: false, carries_code: false },
+    /// MessagePack, as Flax writes model state (`flax.serialization.to_bytes`).
+    Msgpack => { name: "msgpack", container: false, carries_code: false },
+    /// An XGBoost model in UBJSON (`Booster.save_model("*.ubj")`).
+    XgboostUbj => { name: "xgboost-ubj", container: false, carries_code: false },
+    /// A CatBoost model (`.cbm`: `CBM1`, then a FlatBuffers model core).
+    Catboost => { name: "catboost", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }

@@ -66,6 +66,9 @@ pub fn registration(format: Format) -> Registration {
             Run(formats::tflite::analyse),
             Support::NotYet("tflite tensors"),
         ),
+        Format::Msgpack => row(Run(formats::msgpack::analyse), NoModel),
+        Format::XgboostUbj => row(Run(formats::gbm::analyse_xgboost), NoModel),
+        Format::Catboost => row(Run(formats::gbm::analyse_catboost), NoModel),
         Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
     }
