@@ -1500,6 +1500,10 @@ import gen_framework  # noqa: E402
 
 RULES.update(gen_framework.RULES)
 gen_framework.samples(register)
+import gen_longtail  # noqa: E402
+
+RULES.update(gen_longtail.RULES)
+gen_longtail.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

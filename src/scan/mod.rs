@@ -129,6 +129,11 @@ fn zip_is_a_member(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
 /// writes them (`torch.save`: `<name>/data.pkl` beside `<name>/data/`; `torch.jit.save`: also
 /// `<name>/constants.pkl` and `<name>/code/`).
 fn label(format: Format, members: &[MemberReport]) -> Label {
+    // NeMo's SaveRestoreConnector packs a folder, so names may start with `./`.
+    let in_root = |m: &MemberReport, name: &str| m.member.trim_start_matches("./") == name;
+    if format == Format::Tar && members.iter().any(|m| in_root(m, "model_config.yaml")) {
+        return Label::Nemo;
+    }
     if format != Format::Zip {
         return Label::Format(format);
     }
@@ -143,6 +148,8 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
     let root_member = |name: &str| members.iter().any(|m| m.member == name);
     if root_member("config.json") && root_member("metadata.json") {
         Label::Keras
+    } else if root_member("schema.json") && members.iter().all(|m| !m.member.contains('/')) {
+        Label::Skops
     } else if top_level("constants.pkl") {
         Label::Torchscript
     } else if top_level("data.pkl") {
@@ -158,6 +165,8 @@ fn probe_support(label: Label, format: Format) -> probe::Support {
     match label {
         Label::PytorchZip | Label::Torchscript => probe::Support::NotYet("PyTorch checkpoints"),
         Label::Keras => probe::Support::NotYet("keras weights"),
+        Label::Skops => probe::Support::NotYet("skops estimators"),
+        Label::Nemo => probe::Support::NotYet("NeMo checkpoints"),
         Label::Format(_) | Label::Unreadable => registry::registration(format).probe,
     }
 }
@@ -430,5 +439,9 @@ mod tests {
             );
         }
         assert_eq!(label(Format::Pickle, &torch), Label::Format(Format::Pickle));
+        let nemo = members(&["./model_config.yaml", "./model_weights.ckpt"]);
+        assert_eq!(label(Format::Tar, &nemo), Label::Nemo);
+        let skops = members(&["140.npy", "schema.json"]);
+        assert_eq!(label(Format::Zip, &skops), Label::Skops);
     }
 }

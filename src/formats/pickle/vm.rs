@@ -196,6 +196,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub checked_nodes: Vec<super::value::NodeId>,
     /// getattr calls judged safe: calling their result is calling a listed method.
     pub safe_getattrs: HashSet<super::value::NodeId>,
+    /// Code objects and functions rebuilt by dill/cloudpickle helpers (`rebuild`).
+    pub rebuilds: super::rebuild::Rebuilds,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -245,9 +247,11 @@ pub fn run_stream<'a>(
         skipped_arrays: false,
         checked_nodes: Vec::new(),
         safe_getattrs: HashSet::new(),
+        rebuilds: super::rebuild::Rebuilds::default(),
     };
     let result = m.run(start);
     m.flush_imports();
+    m.flush_rebuilds();
     let outcome = match result {
         Ok((end, value)) => Outcome {
             end: Some(end),
