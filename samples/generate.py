@@ -1504,6 +1504,10 @@ import gen_llm  # noqa: E402
 
 RULES.update(gen_llm.RULES)
 gen_llm.samples(register)
+import gen_longtail  # noqa: E402
+
+RULES.update(gen_longtail.RULES)
+gen_longtail.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ pub mod hub;
 pub mod model;
 pub mod policy;
 pub mod probe;
+pub mod provenance;
 pub mod report;
 pub mod scan;
 pub mod signatures;

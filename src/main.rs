@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use quarantine::batch::{Batch, Cache, Plan, Shard};
 use quarantine::config::SignatureSettings;
@@ -88,6 +88,31 @@ enum Command {
     /// Combine the JSONL outputs of several runs (the shards of one) into one report.
     #[command(after_help = EXIT_CODES)]
     Merge(MergeArgs),
+    /// Scan, and when every artifact passes, sign the model (an OpenSSF Model Signing bundle)
+    /// and the admission (an in-toto attestation of the verdict). A failing verdict writes
+    /// nothing and exits 1; a malicious finding is never admitted. The scan report goes to
+    /// standard output or --report FILE.
+    #[command(after_help = EXIT_CODES, mut_arg("output", |a| a.short(None).long("report")))]
+    Admit(Box<AdmitArgs>),
+    #[command(flatten)]
+    Provenance(quarantine::provenance::cli::Command),
+    /// Print a shell completion script: `quarantine completions bash > /etc/bash_completion.d/quarantine`,
+    /// `quarantine completions zsh > "${fpath[1]}/_quarantine"`,
+    /// `quarantine completions fish > ~/.config/fish/completions/quarantine.fish`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `quarantine man > /usr/local/share/man/man1/quarantine.1`.
+    Man,
+}
+
+#[derive(clap::Args)]
+struct AdmitArgs {
+    #[command(flatten)]
+    scan: ScanArgs,
+    #[command(flatten)]
+    admit: quarantine::provenance::cli::AdmitArgs,
 }
 
 #[derive(clap::Args)]
@@ -190,7 +215,8 @@ struct ScanArgs {
     /// Files or directories to scan, or Hugging Face model repositories as
     /// `hf://org/name[@revision]` (downloaded, verified against the Hub's hashes, then scanned).
     /// Directories are walked recursively; nothing is skipped except `.git` directories and what
-    /// --exclude/--include leave out.
+    /// --exclude/--include leave out. `-` alone reads one artifact from standard input, named
+    /// `<stdin>` in the report.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Keep the verified files of `hf://` repositories in DIR under their real names.
@@ -258,6 +284,8 @@ struct ScanArgs {
     limits: LimitArgs,
     #[command(flatten)]
     probe: ProbeArgs,
+    #[command(flatten)]
+    log: quarantine::provenance::cli::LogArgs,
 }
 
 /// The robustness probe: weights read into candle, models run without their code and attacked
@@ -385,6 +413,10 @@ struct LimitArgs {
     /// Bytes in one member path [default: 4096].
     #[arg(long, value_name = "N")]
     max_path_len: Option<usize>,
+    /// Seconds to analyse one artifact, members included; past it the analysis stops and the
+    /// artifact is suspicious (FMT006) [default: 600].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
     /// Bytes of a safetensors JSON header [default: 100M].
     #[arg(long, value_name = "SIZE")]
     max_safetensors_header: Option<Size>,
@@ -405,6 +437,7 @@ impl LimitArgs {
             max_members: self.max_members,
             max_depth: self.max_depth,
             max_path_len: self.max_path_len,
+            timeout: self.timeout,
         }
     }
 
@@ -434,6 +467,8 @@ enum OutputFormat {
     Jsonl,
     Sarif,
     Summary,
+    /// One self-contained HTML file (charts, a sortable, filterable table of artifacts).
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -495,6 +530,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(*args),
         Command::Merge(args) => merge(args),
+        Command::Admit(args) => admit(*args),
+        Command::Provenance(command) => quarantine::provenance::cli::run(command),
         Command::Policy {
             print_default,
             check,
@@ -510,6 +547,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules(args) => rules(args),
+        Command::Completions { shell } => {
+            let mut out = io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "quarantine", &mut out);
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Explain { rule, signatures } => {
             if let Ok(RuleRef::Signature(code)) = rule.parse::<RuleRef>() {
                 let loaded = signatures.load(&[])?;
@@ -616,7 +665,10 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
         .any(|s| s.namespace == namespace && Path::new(&s.file).starts_with(dir))
 }
 
-fn scan(args: ScanArgs) -> Result<ExitCode> {
+/// The policy and scan settings of a `scan` (or `admit`) command line.
+fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
+    let stdin = reads_stdin(&args.paths)?;
+    // `hf://` references are downloaded later; the policy is looked for above local paths only.
     let local: Vec<PathBuf> = args
         .paths
         .iter()
@@ -624,36 +676,26 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         .cloned()
         .collect();
     for path in &local {
+        if stdin {
+            break;
+        }
         if let Err(e) = std::fs::metadata(path)
             && e.kind() == io::ErrorKind::NotFound
         {
             anyhow::bail!("{}: no such file or directory", path.display());
         }
     }
-    let policy = load_policy(args.policy, args.no_policy, &local)?;
-    let filter = {
-        let include: Vec<String> = policy
-            .include()
-            .iter()
-            .chain(&args.include)
-            .cloned()
-            .collect();
-        let exclude: Vec<String> = policy
-            .exclude()
-            .iter()
-            .chain(&args.exclude)
-            .cloned()
-            .collect();
-        Filter::new(&include, &exclude).map_err(anyhow::Error::msg)?
-    };
+    // Standard input has no place in a tree: only a policy named with --policy applies.
+    let scanned: &[PathBuf] = if stdin { &[] } else { &local };
+    let policy = load_policy(args.policy.clone(), args.no_policy, scanned)?;
     let signatures = args.signatures.load(policy.rule_dirs())?;
     let config = Config {
         probe: args.probe.settings(&policy)?,
         onnx: args.limits.onnx(),
         safetensors: args.limits.safetensors(),
-        allow_globals: args.allow_globals,
-        deny_globals: args.deny_globals,
-        keep_zone: args.keep_zone,
+        allow_globals: args.allow_globals.clone(),
+        deny_globals: args.deny_globals.clone(),
+        keep_zone: args.keep_zone.clone(),
         signatures: SignatureSettings {
             rules: Some(Arc::new(signatures)),
             small_file_bytes: args
@@ -665,6 +707,47 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;
+    Ok((policy, config))
+}
+
+/// Whether the paths say `-` (standard input), which must then stand alone.
+fn reads_stdin(paths: &[PathBuf]) -> Result<bool> {
+    let dash = paths.iter().any(|p| p.as_os_str() == "-");
+    if dash && paths.len() > 1 {
+        anyhow::bail!("`-` (standard input) is scanned alone, not with other paths");
+    }
+    Ok(dash)
+}
+
+/// `quarantine scan -`: one artifact from standard input.
+fn scan_stdin(args: ScanArgs, policy: Policy, config: Config) -> Result<ExitCode> {
+    if args.shard.is_some() || args.cache.is_some() || args.log.log.is_some() {
+        anyhow::bail!("--shard, --cache and --log do not apply to standard input");
+    }
+    let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let input =
+        quarantine::batch::stdin::read(io::stdin().lock(), quarantine::batch::stdin::MEMORY_LIMIT)
+            .context("reading standard input")?;
+    let (mut sink, report_file) = open_sink(&args.output, &[], Some(&config))?;
+    let batch = Batch {
+        config: &config,
+        cli_limits: &args.limits.overrides(),
+        policy: &policy,
+        cache: None,
+        jobs: 1,
+    };
+    let tally = batch
+        .run_stdin(input.bytes(), sink.as_mut())
+        .context("writing the report")?;
+    commit_report(sink, report_file)?;
+    Ok(exit_code(&tally, fail_on, args.output.allow_errors))
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let (policy, config) = prepare(&args)?;
+    if reads_stdin(&args.paths)? {
+        return scan_stdin(args, policy, config);
+    }
     let cache = match &args.cache {
         Some(dir) => match Cache::open(dir) {
             Ok(cache) => Some(cache),
@@ -678,12 +761,15 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         None => None,
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let log = args.log.open(&policy, None)?;
+    let filter = scan_filter(&args, &policy)?;
     let (paths, fetched) = fetch_hub_repositories(
         &args.paths,
         args.max_download_bytes,
         args.download_to.clone(),
     )?;
-    let (mut sink, report_file) = open_sink(&args.output, &paths, Some(&config))?;
+    let (inner, report_file) = open_sink(&args.output, &paths, Some(&config))?;
+    let mut sink = quarantine::provenance::cli::LogTee::new(inner);
     let mut plan = Plan::new(&paths, args.shard, args.jobs, &filter).context("starting workers")?;
     for repo in &fetched {
         plan.relabel(&repo.dir, &repo.display_prefix);
@@ -698,12 +784,16 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         cache: cache.as_ref(),
         jobs: args.jobs,
     };
-    let mut progress = Progress::new(sink.as_mut(), plan.len() as u64);
+    let mut progress = Progress::new(&mut sink, plan.len() as u64);
     let tally = batch
         .run(&plan, &mut progress)
         .context("writing the report")?;
     drop(progress);
-    commit_report(sink, report_file)?;
+    let records = std::mem::take(&mut sink.records);
+    commit_report(Box::new(sink), report_file)?;
+    if let Some(log) = &log {
+        quarantine::provenance::cli::log_scan(log, &args.paths, &policy, &tally, records)?;
+    }
     Ok(exit_code(&tally, fail_on, args.output.allow_errors))
 }
 
@@ -735,6 +825,75 @@ fn fetch_hub_repositories(
     Ok((paths, fetched))
 }
 
+/// The `--include`/`--exclude` globs of a scan, after the policy's own.
+fn scan_filter(args: &ScanArgs, policy: &Policy) -> Result<Filter> {
+    let include: Vec<String> = policy
+        .include()
+        .iter()
+        .chain(&args.include)
+        .cloned()
+        .collect();
+    let exclude: Vec<String> = policy
+        .exclude()
+        .iter()
+        .chain(&args.exclude)
+        .cloned()
+        .collect();
+    Filter::new(&include, &exclude).map_err(anyhow::Error::msg)
+}
+
+fn admit(args: AdmitArgs) -> Result<ExitCode> {
+    let AdmitArgs { scan, admit } = args;
+    if reads_stdin(&scan.paths)? {
+        anyhow::bail!("admit signs files on disk; it does not read standard input");
+    }
+    if scan
+        .paths
+        .iter()
+        .any(|p| p.to_str().and_then(hub::parse_ref).is_some())
+    {
+        anyhow::bail!(
+            "admit signs files on disk: download the repository with `scan hf://… --download-to DIR`, then admit DIR"
+        );
+    }
+    let (mut policy, config) = prepare(&scan)?;
+    policy.for_admission();
+    let fail_on = scan
+        .output
+        .fail_on
+        .map(FailOn::policy)
+        .or(policy.fail_on())
+        .unwrap_or(policy::FailOn::Suspicious);
+    let batch = Batch {
+        config: &config,
+        cli_limits: &scan.limits.overrides(),
+        policy: &policy,
+        cache: None,
+        jobs: scan.jobs,
+    };
+    // Everything `admit` signs is scanned: exclusions would admit files nobody looked at.
+    if !scan_filter(&scan, &policy)?.is_empty() {
+        anyhow::bail!(
+            "admit scans every file it signs; --include/--exclude (and a policy's include/exclude) \
+             cannot be used with it"
+        );
+    }
+    let (sink, report_file) = open_sink(&scan.output, &scan.paths, Some(&config))?;
+    let code = quarantine::provenance::cli::admit(
+        &admit,
+        &scan.log,
+        &scan.paths,
+        &batch,
+        scan.jobs,
+        fail_on,
+        sink,
+    )?;
+    if let Some(report_file) = report_file {
+        report_file.commit().context("writing the report")?;
+    }
+    Ok(code)
+}
+
 /// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.
 ///
 /// A discovered policy that sits inside a scanned directory may have come with the artifacts
@@ -750,7 +909,14 @@ fn load_policy(given: Option<PathBuf>, none: bool, paths: &[PathBuf]) -> Result<
     let Some(found) = paths.first().and_then(|p| Policy::discover(p)) else {
         return Ok(Policy::default());
     };
-    let policy = Policy::load(&found)?;
+    let mut policy = Policy::load(&found)?;
+    if let Some(log) = policy.forget_log() {
+        eprintln!(
+            "quarantine: ignoring [log] path = {} of discovered policy {} (name it with --policy)",
+            log.display(),
+            found.display()
+        );
+    }
     let weakens = policy.weakens();
     if !weakens.is_empty() && inside_scanned_dir(&found, paths) {
         anyhow::bail!(
@@ -815,6 +981,9 @@ fn open_sink(
         OutputFormat::Jsonl => Box::new(report::jsonl::Jsonl::new(out)),
         OutputFormat::Json => buffered(out, |out, items, info, tally| {
             report::json::write(out, items, info, tally)
+        }),
+        OutputFormat::Html => buffered(out, |out, items, info, tally| {
+            report::html::write(out, items, info, tally)
         }),
         OutputFormat::Sarif => {
             let options = report::sarif::Options {

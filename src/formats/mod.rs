@@ -2,10 +2,13 @@
 
 pub mod executable;
 pub mod gguf;
+pub mod gbm;
 pub mod hdf5;
 pub mod hf;
 pub mod hostcalls;
 pub mod keras;
+pub mod msgpack;
+pub mod nemo;
 pub mod numpy;
 pub mod onnx;
 pub mod pickle;
@@ -13,6 +16,7 @@ pub mod pickle;
 pub mod python;
 pub mod safetensors;
 pub mod template;
+pub mod skops;
 pub mod tensorflow;
 pub mod text;
 pub mod tflite;

@@ -13,6 +13,7 @@
 //! - `inspect`: calls, mutations of globals, nested pickles, joblib arrays, import findings.
 //! - `imports`: the import policy and the generated table of canonical names; `checked`:
 //!   callables judged call by call (getattr, partial) and helpers that call their arguments.
+//! - `plain`: a quick reading of streams that are plain data, which need no machine.
 //! - `layout`: several streams in one file, legacy PyTorch storages, trailing data.
 //! - `sniff`: recognising a pickle by its first bytes.
 
@@ -24,7 +25,9 @@ mod imports;
 mod inspect;
 mod layout;
 mod ops;
+mod plain;
 mod rare;
+mod rebuild;
 mod render;
 mod salvage;
 mod sniff;
@@ -38,6 +41,8 @@ use crate::config::Config;
 use crate::scan::context::Ctx;
 
 pub use imports::PolicyError;
+/// The import policy, for other formats that import by name (skops, Hydra configs).
+pub use imports::{Class, Classification, Denial, classify};
 
 /// Analyses every pickle stream in `data` (starting at offset 0) and reports what loading it
 /// would import, call and mutate.

@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::config::PickleLimits;
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
+use crate::scan::deadline;
 
 use super::globals::Imports;
 use super::ops::{self, Arg, Instr, Op};
@@ -53,6 +54,18 @@ pub struct Outcome {
     pub storages: Vec<Storage>,
     /// joblib array bytes were skipped inside the stream.
     pub skipped_arrays: bool,
+}
+
+impl Outcome {
+    /// A stream of plain data that ends at `end`: no storages, no value the layout needs.
+    pub fn plain_data(end: usize) -> Outcome {
+        Outcome {
+            end: Some(end),
+            summary: Summary::Other,
+            storages: Vec::new(),
+            skipped_arrays: false,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -183,6 +196,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub checked_nodes: Vec<super::value::NodeId>,
     /// getattr calls judged safe: calling their result is calling a listed method.
     pub safe_getattrs: HashSet<super::value::NodeId>,
+    /// Code objects and functions rebuilt by dill/cloudpickle helpers (`rebuild`).
+    pub rebuilds: super::rebuild::Rebuilds,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -232,9 +247,11 @@ pub fn run_stream<'a>(
         skipped_arrays: false,
         checked_nodes: Vec::new(),
         safe_getattrs: HashSet::new(),
+        rebuilds: super::rebuild::Rebuilds::default(),
     };
     let result = m.run(start);
     m.flush_imports();
+    m.flush_rebuilds();
     let outcome = match result {
         Ok((end, value)) => Outcome {
             end: Some(end),
@@ -290,6 +307,10 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                         self.limits.max_opcodes
                     ),
                 ));
+            }
+            // The scan reports a spent time budget once, for the whole artifact.
+            if count.is_multiple_of(1 << 16) && deadline::passed() {
+                return Err(Halt::quiet());
             }
             let instr =
                 ops::read(self.data, pos).map_err(|e| Halt::malformed(e.pos(), e.describe()))?;
