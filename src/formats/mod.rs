@@ -1,8 +1,8 @@
 //! Leaf analysers, one module per format.
 
 pub mod executable;
-pub mod gguf;
 pub mod gbm;
+pub mod gguf;
 pub mod hdf5;
 pub mod hf;
 pub mod hostcalls;
@@ -15,8 +15,8 @@ pub mod pickle;
 #[cfg(feature = "python")]
 pub mod python;
 pub mod safetensors;
-pub mod template;
 pub mod skops;
+pub mod template;
 pub mod tensorflow;
 pub mod text;
 pub mod tflite;
