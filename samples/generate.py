@@ -47,7 +47,7 @@ PY = "print('quarantine-sample')"
 
 CLEAN, SUSPICIOUS, MALICIOUS = "clean", "suspicious", "malicious"
 
-# The scanner's rule registry (src/rules.rs): id -> (name, verdict the rule implies).
+# The scanner's rule registry (src/model/rules/table.rs): id -> (name, verdict the rule implies).
 RULES = {
     "PKL001": ("pickle-denied-global", MALICIOUS),
     "PKL002": ("pickle-unknown-global", SUSPICIOUS),
