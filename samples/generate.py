@@ -1503,6 +1503,28 @@ def truncated_stream_gz() -> bytes:
     return whole[: len(whole) // 2]
 
 
+@sample("malicious/gzip_zero_padded_members.pkl.gz", MALICIOUS, ("PKL001", "posix.system"),
+        desc="gzip: an empty member, eight zero bytes of padding, then the payload pickle in a second member; "
+             "Python's gzip (pandas.read_pickle, joblib) skips zero padding between members")
+def gzip_zero_padded_members() -> bytes:
+    return gzip_bytes(b"") + b"\0" * 8 + gzip_bytes(ok_dumps(system(), 4))
+
+
+def zstd_raw_frame(data: bytes) -> bytes:
+    """One zstd frame holding `data` as a single raw (uncompressed) block: magic, a frame header
+    with a one-byte content size, a last-block header."""
+    assert len(data) < 256
+    block = struct.pack("<I", (len(data) << 3) | 1)[:3]
+    return b"\x28\xb5\x2f\xfd" + bytes([0x20, len(data)]) + block + data
+
+
+@sample("malicious/zstd_skippable_frame.pkl.zst", MALICIOUS, ("PKL001", "posix.system"),
+        desc="zstd: a skippable frame (magic 0x184D2A50, eight bytes) before the frame holding the payload "
+             "pickle; libzstd, the zstandard package and pandas.read_pickle skip it")
+def zstd_skippable_frame() -> bytes:
+    return struct.pack("<II", 0x184D2A50, 8) + b"\0" * 8 + zstd_raw_frame(ok_dumps(system(), 4))
+
+
 @sample("malicious/npy_short_data.npy", SUSPICIOUS, ("NPY001", "-"),
         desc=".npy header declaring shape (1000,) float64 followed by only 16 bytes of data")
 def npy_short_data() -> bytes:

@@ -17,6 +17,29 @@ const LZ4_FRAME: &[u8] = b"\x04\x22\x4d\x18";
 const GGUF: &[u8] = b"GGUF";
 const HDF5: &[u8] = b"\x89HDF\r\n\x1a\n";
 
+/// Skippable zstd frames (magic `0x184D2A50`–`0x184D2A5F`) followed by more of them at most.
+const MAX_SKIPPABLE_FRAMES: usize = 16;
+
+/// Whether `data` is zstd behind skippable frames: libzstd, `zstandard` and `zstd -d` skip
+/// them and decompress the frame that follows (so must the scanner, or the payload hides
+/// behind eight bytes of metadata).
+fn zstd_after_skippable_frames(data: &[u8]) -> bool {
+    let mut rest = data;
+    for _ in 0..MAX_SKIPPABLE_FRAMES {
+        match rest {
+            [0x50..=0x5f, 0x2a, 0x4d, 0x18, a, b, c, d, tail @ ..] => {
+                let size = u32::from_le_bytes([*a, *b, *c, *d]) as usize;
+                let Some(next) = tail.get(size..) else {
+                    return false;
+                };
+                rest = next;
+            }
+            _ => return rest.starts_with(ZSTD) && rest.len() < data.len(),
+        }
+    }
+    false
+}
+
 /// Detects the format of `data` from its content alone.
 pub fn detect(data: &[u8]) -> Format {
     if data.is_empty() {
@@ -36,6 +59,9 @@ pub fn detect(data: &[u8]) -> Format {
     ];
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
+    }
+    if zstd_after_skippable_frames(data) {
+        return Format::Zstd;
     }
     if crate::formats::executable::kind(data).is_some() {
         return Format::Executable;

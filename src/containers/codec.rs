@@ -78,7 +78,7 @@ pub(crate) fn decode(codec: Codec, data: &[u8], limits: &ZoneLimits) -> Capped {
     match codec {
         Codec::Deflate => read_capped(flate2::read::DeflateDecoder::new(data), packed, limits),
         Codec::Deflate64 => read_capped(deflate64::Deflate64Decoder::new(data), packed, limits),
-        Codec::Gzip => read_capped(flate2::read::MultiGzDecoder::new(data), packed, limits),
+        Codec::Gzip => read_capped(GzipMembers::new(data), packed, limits),
         Codec::Zlib => read_capped(flate2::read::ZlibDecoder::new(data), packed, limits),
         Codec::Bzip2 => read_capped(bzip2::read::MultiBzDecoder::new(data), packed, limits),
         Codec::Xz => read_capped(
@@ -96,6 +96,44 @@ pub(crate) fn decode(codec: Codec, data: &[u8], limits: &ZoneLimits) -> Capped {
             Err(e) => Capped::corrupt(describe(&e)),
         },
         Codec::Lz4Frame => read_capped(lz4_flex::frame::FrameDecoder::new(data), packed, limits),
+    }
+}
+
+/// Gzip members one after another, as Python's `gzip` (and so `pandas.read_pickle`, joblib)
+/// reads them: zero bytes between members are padding and skipped, where flate2's
+/// `MultiGzDecoder` stops with an error and would leave the members after the padding unread.
+struct GzipMembers<'a> {
+    rest: &'a [u8],
+    current: Option<flate2::bufread::GzDecoder<&'a [u8]>>,
+}
+
+impl<'a> GzipMembers<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        GzipMembers {
+            rest: data,
+            current: Some(flate2::bufread::GzDecoder::new(data)),
+        }
+    }
+}
+
+impl Read for GzipMembers<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if let Some(mut member) = self.current.take() {
+                let n = member.read(buf)?;
+                if n > 0 || buf.is_empty() {
+                    self.current = Some(member);
+                    return Ok(n);
+                }
+                self.rest = member.into_inner();
+            }
+            let padding = self.rest.iter().take_while(|&&b| b == 0).count();
+            self.rest = &self.rest[padding..];
+            if self.rest.is_empty() {
+                return Ok(0);
+            }
+            self.current = Some(flate2::bufread::GzDecoder::new(self.rest));
+        }
     }
 }
 

@@ -140,6 +140,33 @@ mod tests {
     }
 
     #[test]
+    fn zero_padding_between_gzip_members_is_skipped_as_python_does() {
+        // Python's gzip skips zero bytes after a member; the member behind them is read.
+        let mut data = gzip(b"", None);
+        data.extend_from_slice(&[0; 8]);
+        data.extend(gzip(PICKLE, None));
+        data.extend_from_slice(&[0; 3]);
+        let report = scan_bytes(&data, "t.gz", &Config::default());
+        assert_eq!(report.members[0].size, PICKLE.len() as u64);
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+        // Anything else after a member is not gzip: Python raises there.
+        let mut data = gzip(PICKLE, None);
+        data.extend_from_slice(b"\x00\x00junk");
+        assert!(codes(&scan_bytes(&data, "t.gz", &Config::default())).contains(&"ARC001"));
+    }
+
+    #[test]
+    fn zstd_behind_skippable_frames_is_decompressed() {
+        let mut data = vec![0x50, 0x2a, 0x4d, 0x18, 8, 0, 0, 0];
+        data.extend_from_slice(&[0; 8]);
+        data.extend(zstd::encode_all(PICKLE, 3).unwrap());
+        let report = scan_bytes(&data, "t", &Config::default());
+        assert_eq!(report.format, "zstd");
+        assert_eq!(report.members[0].format, "pickle");
+        assert!(report.findings.is_empty(), "{:?}", report.findings);
+    }
+
+    #[test]
     fn truncated_gzip_is_corrupt_but_its_start_is_analysed() {
         let data = gzip(&PICKLE.repeat(100), Some("x.pkl"));
         let cut = &data[..data.len() - 20];
