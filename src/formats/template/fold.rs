@@ -437,10 +437,70 @@ pub fn filter(name: &str, target: Val, pos: &[Val], kw: &BTreeMap<String, Val>) 
         "string" | "safe" | "e" | "escape" | "forceescape" => {
             target.to_text().map_or(Val::Unknown, short)
         }
-        "trim" => match target {
-            Val::Str(s) => Val::Str(s.trim().to_owned()),
+        "trim" | "strip" | "lstrip" | "rstrip" => match (target, arg(0, "chars")) {
+            (Val::Str(s), chars) => {
+                let set: Option<Vec<char>> = match chars {
+                    None | Some(Val::None) => None,
+                    Some(Val::Str(c)) => Some(c.chars().collect()),
+                    Some(_) => return Val::Unknown,
+                };
+                let strip = |c: char| set.as_ref().map_or(c.is_whitespace(), |s| s.contains(&c));
+                Val::Str(
+                    match name {
+                        "lstrip" => s.trim_start_matches(strip),
+                        "rstrip" => s.trim_end_matches(strip),
+                        _ => s.trim_matches(strip),
+                    }
+                    .to_owned(),
+                )
+            }
             _ => Val::Unknown,
         },
+        // Padding to a width: `'globals'|center(11)|replace(' ', '_')` is `_globals_`-like.
+        "center" | "ljust" | "rjust" => {
+            let (Val::Str(s), width) = (target, arg(0, "width")) else {
+                return Val::Unknown;
+            };
+            let width = match width {
+                None if name == "center" => 80,
+                Some(Val::Int(w)) => *w,
+                _ => return Val::Unknown,
+            };
+            let fill = match arg(1, "fillchar") {
+                None => ' ',
+                Some(Val::Str(f)) if f.chars().count() == 1 => f.chars().next().unwrap_or(' '),
+                Some(_) => return Val::Unknown,
+            };
+            let len = s.chars().count() as i64;
+            if width <= len {
+                return Val::Str(s);
+            }
+            if width as usize > MAX_LEN {
+                return Val::Unknown;
+            }
+            let margin = width - len;
+            // CPython's str.center puts the odd space on the left when the width is odd.
+            let left = match name {
+                "center" => margin / 2 + (margin & width & 1),
+                "rjust" => margin,
+                _ => 0,
+            };
+            let pad = |n: i64| std::iter::repeat_n(fill, n as usize).collect::<String>();
+            Val::Str(pad(left) + &s + &pad(margin - left))
+        }
+        "swapcase" => target.as_str().map_or(Val::Unknown, |s| {
+            Val::Str(
+                s.chars()
+                    .flat_map(|c| {
+                        if c.is_uppercase() {
+                            c.to_lowercase().collect::<Vec<_>>()
+                        } else {
+                            c.to_uppercase().collect::<Vec<_>>()
+                        }
+                    })
+                    .collect(),
+            )
+        }),
         "lower" => target
             .as_str()
             .map_or(Val::Unknown, |s| Val::Str(s.to_lowercase())),
