@@ -151,7 +151,7 @@ fn pickle_cli_vs_openssl() {
 /// storages of 64 MiB each) of about `gib` GiB, once.
 fn checkpoint(gib: u64) -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
-    let path = dir.join(format!("checkpoint-{gib}g.pt"));
+    let path = dir.join(format!("state-dict-{gib}g.pt"));
     if path.exists() {
         return path;
     }
@@ -162,10 +162,9 @@ fn checkpoint(gib: u64) -> PathBuf {
         .compression_method(zip::CompressionMethod::Stored)
         .large_file(false);
     let storages = gib * 16;
-    let mut pickle = vec![0x80, 2];
-    pickle.extend_from_slice(b"ccollections\nOrderedDict\nq\x00)Rq\x01.");
     zip.start_file("archive/data.pkl", stored).unwrap();
-    zip.write_all(&pickle).unwrap();
+    zip.write_all(&state_dict_pickle(storages, 16 << 20))
+        .unwrap();
     let block: Vec<u8> = (0..64u32 << 20)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 11) as u8)
         .collect();
@@ -178,6 +177,35 @@ fn checkpoint(gib: u64) -> PathBuf {
     zip.finish().unwrap().flush().unwrap();
     std::fs::rename(&tmp, &path).unwrap();
     path
+}
+
+/// `data.pkl` of a state dict of `count` float32 tensors of `numel` elements, the tensor
+/// named `layer.<n>` held in storage `n`, as `torch.save` writes it (protocol 2).
+fn state_dict_pickle(count: u64, numel: i32) -> Vec<u8> {
+    let unicode = |out: &mut Vec<u8>, text: &str| {
+        out.push(b'X');
+        out.extend_from_slice(&(text.len() as u32).to_le_bytes());
+        out.extend_from_slice(text.as_bytes());
+    };
+    let int = |out: &mut Vec<u8>, n: i32| {
+        out.push(b'J');
+        out.extend_from_slice(&n.to_le_bytes());
+    };
+    let mut out = b"\x80\x02ccollections\nOrderedDict\n)R(".to_vec();
+    for n in 0..count {
+        unicode(&mut out, &format!("layer.{n}"));
+        out.extend_from_slice(b"ctorch._utils\n_rebuild_tensor_v2\n((");
+        unicode(&mut out, "storage");
+        out.extend_from_slice(b"ctorch\nFloatStorage\n");
+        unicode(&mut out, &n.to_string());
+        unicode(&mut out, "cpu");
+        int(&mut out, numel);
+        out.extend_from_slice(b"tQK\x00");
+        int(&mut out, numel);
+        out.extend_from_slice(b"\x85K\x01\x85\x89ccollections\nOrderedDict\n)RtR");
+    }
+    out.extend_from_slice(b"u.");
+    out
 }
 
 fn median(mut samples: Vec<Duration>) -> Duration {

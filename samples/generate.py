@@ -58,6 +58,7 @@ RULES = {
     "PKL007": ("pickle-dynamic-call", SUSPICIOUS),
     "PKL008": ("pickle-unresolvable-import", SUSPICIOUS),
     "PKL009": ("pickle-extension-code", SUSPICIOUS),
+    "PKL013": ("pickle-frame-overrun", SUSPICIOUS),
     "NPY001": ("numpy-malformed", SUSPICIOUS),
     "TRC001": ("torch-layout-mismatch", SUSPICIOUS),
     "FMT001": ("unknown-format", SUSPICIOUS),
@@ -1113,6 +1114,48 @@ def newobj_ex_posix_system() -> bytes:
              "writes for an object whose __reduce__ returns (os.system, (cmd,)) on Linux")
 def reduce_stack_global_p4() -> bytes:
     return ok_dumps(system(), 4)
+
+
+def frame_overrun(shown: bytes, hidden: bytes) -> bytes:
+    """A protocol 4 stream that pickle.loads reads as `shown` and a file reader (torch.load,
+    pickle.load on a BytesIO) as `hidden` (both opcode runs ending in STOP, without PROTO).
+
+    The first FRAME holds a SHORT_BINUNICODE that declares 16 bytes but keeps only 5. Read in
+    order, the string takes the 11 bytes after the frame too, and a BINBYTES header there then
+    swallows `hidden` as bytes, which are popped before `shown` runs. A file reader drops the 5
+    bytes, reads the 16 after the frame as the string (the BINBYTES header among them), pops it,
+    and runs `hidden`. The string must decode as UTF-8, so `hidden` is padded (after its STOP)
+    to a length whose bytes are ASCII."""
+    hidden = op.POP + hidden
+    while any(b >= 0x80 for b in struct.pack("<I", len(hidden))):
+        hidden += b"\n"
+    after = b"n-data-1234" + b"B" + struct.pack("<I", len(hidden))
+    assert len(after) == 16
+    return op.proto(4) + op.frame(b"\x8c\x10benig") + after + hidden + op.POP + shown
+
+
+def posix_system_ops() -> bytes:
+    return (op.short_binunicode("posix") + op.short_binunicode("system") + op.STACK_GLOBAL
+            + op.short_binunicode(CMD) + op.TUPLE1 + op.REDUCE)
+
+
+@sample("malicious/frame_overrun_file_reading.pkl", MALICIOUS, ("PKL013", "SHORT_BINUNICODE"),
+        ("PKL001", "posix.system"),
+        desc="protocol 4: a SHORT_BINUNICODE in the first FRAME declares more bytes than the frame holds; "
+             "pickle.loads reads plain strings, a file reader (pickle.load, torch.load) drops the rest of the "
+             "frame, reads the string from after it, and calls posix.system")
+def frame_overrun_file_reading() -> bytes:
+    return frame_overrun(dumps({"note": "plain data"}, 2)[2:], posix_system_ops() + op.STOP)
+
+
+@sample("malicious/torch_zip_frame_overrun.pt", MALICIOUS, ("PKL013", "SHORT_BINUNICODE"),
+        ("PKL001", "posix.system"),
+        desc="torch zip checkpoint whose data.pkl is a frame overrun: read in order it is the plain state_dict; "
+             "torch.load reads data.pkl through io.BytesIO, drops the rest of the frame and calls posix.system "
+             "before rebuilding the same state_dict")
+def torch_zip_frame_overrun() -> bytes:
+    state = dumps(state_dict(LINEAR), 2)[2:]
+    return torch_zip(frame_overrun(state, posix_system_ops() + op.POP + state))
 
 
 @sample("malicious/stack_global_memo_hops.pkl", MALICIOUS, ("PKL001", "os.system"),

@@ -6,9 +6,12 @@
 use std::collections::HashMap;
 
 use crate::detect::hex_prefix;
+use crate::model::format::Format;
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, MemberKind};
 
+use super::frames::{self, FileReading};
+use super::ops::Op;
 use super::plain;
 use super::sniff::looks_like_pickle;
 use super::vm::{self, Outcome, Storage, StreamOptions, Summary, Workspace};
@@ -177,6 +180,10 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             };
             vm::run_stream(data, pos, ctx, plain, &mut workspace);
         }
+        let max_opcodes = ctx.config().pickle.max_opcodes;
+        if let Some(reading) = frames::file_reading(data, pos, max_opcodes) {
+            report_file_reading(data, pos, &reading, ctx);
+        }
         let Some(end) = outcome.end else {
             return;
         };
@@ -203,4 +210,33 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             return;
         }
     }
+}
+
+/// Reports a stream whose operand straddles a frame end and analyses the file reader's reading.
+fn report_file_reading(data: &[u8], pos: usize, reading: &FileReading, ctx: &mut Ctx<'_>) {
+    let op = reading.op;
+    let width = if op == Op::Frame { "frame" } else { "operand" };
+    ctx.report(
+        RuleId::PickleFrameOverrun,
+        Some(reading.op_at as u64),
+        format!(
+            "the {width} of the {} at offset {} runs past the end of its frame: an unpickler \
+             reading from a file (torch.load, pickle.load) drops the {} bytes left in the frame \
+             and reads on after it, so it runs different opcodes from pickle.loads; both \
+             readings are analysed",
+            op.name(),
+            reading.op_at,
+            reading.skipped,
+        ),
+        Some(hex_prefix(
+            data.get(reading.op_at..).unwrap_or_default(),
+            16,
+        )),
+    );
+    ctx.nested_as(
+        Format::Pickle,
+        &format!("file reading@{pos}"),
+        &reading.bytes,
+        MemberKind::File,
+    );
 }

@@ -14,12 +14,14 @@
 //! - `imports`: the import policy and the generated table of canonical names; `checked`:
 //!   callables judged call by call (getattr, partial) and helpers that call their arguments.
 //! - `plain`: a quick reading of streams that are plain data, which need no machine.
-//! - `layout`: several streams in one file, legacy PyTorch storages, trailing data.
+//! - `layout`: several streams in one file, legacy PyTorch storages, trailing data; `frames`:
+//!   the second reading of a stream whose operand runs past a frame, as a file reader sees it.
 //! - `sniff`: recognising a pickle by its first bytes.
 
 mod checked;
 mod cparse;
 mod extract;
+mod frames;
 mod globals;
 mod imports;
 mod inspect;

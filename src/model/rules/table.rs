@@ -814,4 +814,13 @@ rules! {
         explanation: "The code object a dill or cloudpickle pickle rebuilds names functions or modules that run programs (`os.system`, `subprocess`), open connections (`socket`, `urlopen`), write host files (`open`), or run further code (`eval`, `exec`, `__import__`, `getattr` with such a name as a constant). Calling the rebuilt function (which a model does when it runs, and a `__reduce__` or `__setstate__` can do at load time) runs it. For a torch.fx GraphModule the source is executed while the pickle loads (`reduce_graph_module` runs `exec` on it), so its module-level statements run at load time.",
         remediation: "Do not load the file; report it to whoever published it.",
     },
+    PickleFrameOverrun => {
+        code: "PKL013",
+        name: "pickle-frame-overrun",
+        severity: High,
+        implies: Suspicious,
+        summary: "A pickle operand runs past the end of its frame: loaders reading a file and loaders reading bytes run different opcodes",
+        explanation: "Protocol 4 frames tell the unpickler how many bytes to buffer. `pickle.loads` reads a stream in order, but CPython's unpickler reading from a file that cannot peek (`torch.load` reads `data.pkl` through `io.BytesIO`), or a large frame from any file, drops what is left of the frame when an operand runs past its end and reads the operand from the bytes after the frame. Such a file is two programs, one for each kind of loader. No pickler writes frames like this (they end at opcode boundaries, and large operands are written outside frames): it is a way to show a scanner one program and a loader another. Both readings are analysed; the file reader's is the member `file reading@<offset>`.",
+        remediation: "Treat the file as untrusted. If its source is trusted, re-save the model with the library that wrote it, from a clean environment.",
+    },
 }
