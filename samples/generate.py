@@ -1573,6 +1573,9 @@ import gen_longtail  # noqa: E402
 
 RULES.update(gen_longtail.RULES)
 gen_longtail.samples(register, sys.modules[__name__])
+import gen_policy  # noqa: E402
+
+gen_policy.samples(register, ok)
 
 
 # ---------------------------------------------------------------------------------------------

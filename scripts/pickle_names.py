@@ -12,13 +12,16 @@ only covers what the package itself defines.
 
     python3 -m venv /tmp/venv-pickle
     /tmp/venv-pickle/bin/pip install numpy==2.4.6 scipy==1.17.1 pandas==3.1.1 \\
-        pyarrow==26.0.1 scikit-learn==1.9.1 joblib==1.6.0
+        pyarrow==26.0.1 scikit-learn==1.9.1 joblib==1.6.0 transformers==5.24.0
     /tmp/venv-pickle/bin/python scripts/pickle_names.py
 
 Regenerate after upgrading a library (bump the pins above and in scripts/real_pickles.py), then
-run `cargo test --release --test real_pickles --test samples`. xgboost, lightgbm, transformers
-and torch are not enumerated (large installs); their allow entries stay package patterns, which
-apply to modules this table does not enumerate.
+run `cargo test --release --test real_pickles --test samples`. Of transformers, the modules
+whose objects real pickles hold (training arguments, trainer enumerations, configurations) are
+enumerated without torch (transformers imports torch lazily). xgboost, lightgbm, torch and
+transformers' model modules are not enumerated (large installs); there a wildcard of the allow
+list passes only names spelled like classes, and the usual imports of denied functions
+(`[aliases]` in the policy) are judged as those functions.
 
 Columns (tab-separated, sorted): module, name, kind, canonical. `kind` is class, function,
 builtin, ufunc, module or method (a side-effect-free method that `getattr(<class>, name)` may
@@ -43,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "signatures" / "pickle-names.tsv"
 POLICY = ROOT / "signatures" / "pickle-imports.toml"
 
-PINNED = ["numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "joblib"]
+PINNED = ["numpy", "scipy", "pandas", "pyarrow", "scikit-learn", "joblib", "transformers"]
 
 STDLIB = [
     "builtins", "collections", "datetime", "decimal", "fractions", "uuid", "argparse", "types",
@@ -60,8 +63,16 @@ NUMPY = [
 ]
 OTHER = ["pyarrow", "pyarrow.lib", "joblib", "joblib.numpy_pickle", "joblib.numpy_pickle_compat",
          "joblib.numpy_pickle_utils", "pandas", "pandas.arrays", "scipy.sparse"]
+# transformers: the modules whose objects real pickles hold (training_args.bin is a pickle of
+# TrainingArguments, which holds the trainer enumerations).
+TRANSFORMERS = [
+    "transformers.trainer_utils", "transformers.training_args", "transformers.training_args_seq2seq",
+    "transformers.trainer_callback", "transformers.debug_utils", "transformers.utils.generic",
+    "transformers.configuration_utils", "transformers.generation.configuration_utils",
+    "transformers.tokenization_utils_base",
+]
 # Packages walked whole (minus tests and what the deny list covers).
-WALKED = ["sklearn", "pandas.core", "pandas._libs", "scipy.sparse"]
+WALKED = ["sklearn", "pandas.core", "pandas._libs", "scipy.sparse", "scipy.interpolate"]
 SKIP_PARTS = {"tests", "test", "testing", "conftest", "_testing", "datasets", "externals",
               "linalg", "csgraph", "io", "_build_utils", "__check_build", "_distributor_init",
               "computation", "experimental"}
@@ -203,7 +214,7 @@ def safe_methods(rows: dict):
 
 def main():
     versions = {p: md.version(p) for p in PINNED}
-    modules = list(STDLIB) + NUMPY + OTHER
+    modules = list(STDLIB) + NUMPY + OTHER + TRANSFORMERS
     for package in WALKED:
         modules += walk(package)
     rows: dict = {}

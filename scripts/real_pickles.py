@@ -27,14 +27,22 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 import sklearn
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.cluster import Birch
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+from sklearn.gaussian_process import GaussianProcessClassifier
+from sklearn.impute import IterativeImputer
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.feature_selection import SelectKBest, f_classif, mutual_info_classif
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import make_scorer, f1_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, SplineTransformer, StandardScaler
 
+# scikit-learn's HistGradientBoosting with categorical columns pickles
+# functools.partial(sklearn.utils.validation.check_array, ...): judged as check_array.
 PINNED = {
     "numpy": "2.4.6",
     "scipy": "1.17.1",
@@ -101,6 +109,22 @@ def objects():
     out["numpy_generator"] = np.random.default_rng(7)
     out["numpy_random_state"] = np.random.RandomState(7)
     out["numpy_structured"] = np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")])
+
+    # Estimators whose fitted state holds private classes of their packages, and
+    # HistGradientBoosting's functools.partial(check_array, ...) for categorical frames.
+    cat = pd.DataFrame({"c": pd.Categorical(["a", "b", "c"] * 10), "x": np.arange(30.0)})
+    out["sklearn_hgb_categorical"] = HistGradientBoostingClassifier(
+        max_iter=2, max_bins=4, categorical_features="from_dtype").fit(cat, np.arange(30) % 2)
+    out["sklearn_hgb_numeric"] = HistGradientBoostingClassifier(max_iter=2, max_bins=4).fit(X, y)
+    out["sklearn_calibrated_cv"] = CalibratedClassifierCV(LogisticRegression(max_iter=50), cv=2).fit(X, y)
+    out["sklearn_gp_classifier"] = GaussianProcessClassifier(random_state=0).fit(X[:6], y[:6])
+    out["sklearn_spline_transformer"] = SplineTransformer(n_knots=3, degree=2).fit(X)
+    out["sklearn_birch"] = Birch(n_clusters=2, threshold=2.0).fit(X[:6])
+    gaps = X.copy()
+    gaps[1, 0] = gaps[4, 1] = np.nan
+    out["sklearn_iterative_imputer"] = IterativeImputer(max_iter=2, random_state=0).fit(gaps)
+    out["numpy_recarray"] = np.rec.array([(1, 2.0), (3, 4.0)], dtype=[("a", "<i4"), ("b", "<f8")])
+    out["numpy_stringdtype"] = np.array(["a", "bb"], dtype=np.dtypes.StringDType())
     return out
 
 
@@ -134,7 +158,8 @@ def main():
             p2.write_bytes(pickle.dumps(obj, protocol=2))
             written.append(p2)
     for compress in ["zlib", "gzip", "bz2", "lzma", "xz", None]:
-        for name in ("sklearn_grid_search", "pandas_frame", "scipy_csr", "numpy_masked"):
+        for name in ("sklearn_grid_search", "pandas_frame", "scipy_csr", "numpy_masked",
+                     "sklearn_hgb_categorical"):
             obj = objects()[name]
             suffix = compress or "raw"
             path = OUT / f"{name}.{suffix}.joblib"

@@ -50,6 +50,19 @@ impl<'a> Machine<'a, '_, '_> {
         (import.class.class == Class::Allowed && import.class.check.is_none()).then_some(import)
     }
 
+    /// A plain global that `functools.partial` may bind and be judged as: one the policy does
+    /// not deny and that is not itself judged call by call. An allowed one makes the partial
+    /// clean; an unknown one is reported on its own (PKL002), as the partial would call it.
+    fn bindable_global(&self, value: Value<'a>) -> bool {
+        self.global_index(value)
+            .and_then(|i| self.imports.list.get(i))
+            .is_some_and(|import| {
+                !matches!(import.class.class, Class::Denied(_))
+                    && import.class.check.is_none()
+                    && super::rebuild::role(&import.module, &import.name).is_none()
+            })
+    }
+
     fn render_value(&self, value: Value<'a>) -> String {
         Renderer::render(&self.arena, &self.imports, value)
     }
@@ -63,7 +76,8 @@ impl<'a> Machine<'a, '_, '_> {
         let verdict: Result<(), (RuleId, String)> = match check {
             Check::Getattr => self.judge_getattr(&items),
             Check::Partial => match items.first() {
-                Some(&f) if self.allowed_global(f).is_some() => Ok(()),
+                // Judged as the function it binds: that global has its own verdict.
+                Some(&f) if self.bindable_global(f) => Ok(()),
                 Some(&f) => Err((
                     RuleId::PickleDeniedGlobal,
                     format!(
@@ -77,6 +91,7 @@ impl<'a> Machine<'a, '_, '_> {
                 )),
             },
             Check::Resolve => self.judge_resolve(&items),
+            Check::FxCode => self.judge_fx_code(&items, pos),
         };
         let Some(import) = self.imports.list.get_mut(index) else {
             return;
@@ -158,6 +173,74 @@ impl<'a> Machine<'a, '_, '_> {
         }
     }
 
+    /// `reduce_graph_module(body, import_block)` runs `exec(import_block + body['_code'])`
+    /// (every pickled `torch.fx.GraphModule` is written this way): the source is read with the
+    /// Python analysis, never run. Calls that reach the host make it malicious (PKL011);
+    /// ordinary generated code is reported as rebuilt code (PKL010).
+    fn judge_fx_code(&mut self, items: &[Value<'a>], pos: usize) -> Result<(), (RuleId, String)> {
+        let body = items.first().copied();
+        let code = body.and_then(|b| {
+            self.arena
+                .dict_get(b, "_code")
+                .or_else(|| self.arena.dict_get(b, "code"))
+                .and_then(|v| v.str_text())
+        });
+        let import_block = items.get(1).and_then(|v| v.str_text());
+        let (Some(code), Some(import_block)) = (code, import_block) else {
+            return Err((
+                RuleId::PickleDeniedGlobal,
+                "executes source the scanner cannot read (no string `_code` in its body, or no import block)".to_owned(),
+            ));
+        };
+        let source = format!("{import_block}{code}");
+        let shown: String = source.chars().take(400).collect();
+        match crate::formats::python::analyse(&source) {
+            Ok(analysis) if !analysis.calls.is_empty() => {
+                let calls: Vec<String> = analysis
+                    .calls
+                    .iter()
+                    .take(8)
+                    .map(|c| {
+                        format!(
+                            "`{}` ({}, line {}, {})",
+                            c.text,
+                            c.behaviour.describe(),
+                            c.line,
+                            c.scope.describe()
+                        )
+                    })
+                    .collect();
+                Err((
+                    RuleId::PickleRebuiltCodeHostCall,
+                    format!(
+                        "executes Python source whose code calls {}",
+                        calls.join(", ")
+                    ),
+                ))
+            }
+            Ok(_) => {
+                self.emit(
+                    RuleId::PickleRebuildsCode,
+                    Some(pos as u64),
+                    "rebuilds a torch.fx GraphModule by executing its generated Python source (`torch.fx.graph_module.reduce_graph_module`); the source calls nothing that reaches the host".to_owned(),
+                    Some(shown),
+                );
+                Ok(())
+            }
+            Err(error) => {
+                self.emit(
+                    RuleId::PickleRebuildsCode,
+                    Some(pos as u64),
+                    format!(
+                        "rebuilds a torch.fx GraphModule by executing Python source the scanner cannot parse ({error})"
+                    ),
+                    Some(shown),
+                );
+                Ok(())
+            }
+        }
+    }
+
     /// BUILD on a `functools.partial(f)` result: the state replaces the bound callable.
     pub(super) fn check_partial_state(
         &mut self,
@@ -173,7 +256,7 @@ impl<'a> Machine<'a, '_, '_> {
             return;
         }
         let func = self.arena.seq(state).and_then(|s| s.first().copied());
-        let ok = func.is_some_and(|f| self.allowed_global(f).is_some());
+        let ok = func.is_some_and(|f| self.bindable_global(f));
         if !ok {
             let why = format!(
                 "its state {} rebinds it to a callable that is not allowed",

@@ -24,6 +24,15 @@ struct PolicyFile {
     checked: HashMap<String, String>,
     #[serde(default)]
     invokes: HashMap<String, Vec<usize>>,
+    #[serde(default)]
+    functions: Functions,
+    #[serde(default)]
+    aliases: HashMap<String, String>,
+}
+
+#[derive(Deserialize, Default)]
+struct Functions {
+    packages: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +70,37 @@ struct Policy {
     checked: HashMap<String, Check>,
     /// Allowed callables that call one of their arguments: argument positions.
     invokes: HashMap<String, Vec<usize>>,
+    /// Packages whose own public functions are known harmless: a wildcard of the allow list
+    /// vouches for them (elsewhere a wildcard covers classes only).
+    functions: Vec<String>,
+    /// Bare names that modules usually import from elsewhere (`partial`, `reduce`,
+    /// `system`): in a module the names table does not enumerate, such a name is judged as
+    /// its usual home.
+    aliases: HashMap<String, String>,
+}
+
+/// What is known about a name, for the decisions of wildcards.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// A class (the names table says so).
+    Class,
+    /// A function or builtin function.
+    Function,
+    /// Anything else the table records (a method, a value).
+    Other,
+    /// Not in the table: judged by the naming convention (CapWords is a class).
+    Unlisted,
+}
+
+impl Shape {
+    fn of(kind: Option<Kind>) -> Shape {
+        match kind {
+            Some(Kind::Class) => Shape::Class,
+            Some(Kind::Function | Kind::Builtin) => Shape::Function,
+            Some(_) => Shape::Other,
+            None => Shape::Unlisted,
+        }
+    }
 }
 
 /// How a checked callable is judged, call by call.
@@ -73,6 +113,9 @@ pub enum Check {
     Partial,
     /// The call imports `args[0].args[1]` (numpy's `_ufunc_reconstruct`): judged as that global.
     Resolve,
+    /// `torch.fx.graph_module.reduce_graph_module(body, import_block)` executes
+    /// `import_block + body['_code']`: judged by what that source calls.
+    FxCode,
 }
 
 /// What kind of object a name is, as the names table records it.
@@ -157,11 +200,14 @@ impl Policy {
             known_roots: HashSet::new(),
             checked: HashMap::new(),
             invokes: file.invokes,
+            functions: file.functions.packages,
+            aliases: file.aliases,
         };
         for (name, how) in file.checked {
             let check = match how.as_str() {
                 "getattr" => Check::Getattr,
                 "partial" => Check::Partial,
+                "fxcode" => Check::FxCode,
                 _ => Check::Resolve,
             };
             policy.checked.insert(name, check);
@@ -234,12 +280,31 @@ impl Policy {
         None
     }
 
-    fn allows(&self, module: &str, name: &str, config: &Config) -> bool {
-        self.allows_in(module, name, config, true)
+    fn allows(&self, module: &str, name: &str, config: &Config, shape: Shape) -> bool {
+        self.allows_in(module, name, config, true, shape)
     }
 
-    /// `allows`, where patterns cover submodules only when `below` is set.
-    fn allows_in(&self, module: &str, name: &str, config: &Config, below: bool) -> bool {
+    /// Whether the package of `module` is one whose own functions are known harmless.
+    fn functions_ok(&self, module: &str) -> bool {
+        self.functions
+            .iter()
+            .any(|p| module == p || is_below(module, p))
+    }
+
+    /// `allows`, where patterns cover submodules only when `below` is set. An exact entry or a
+    /// glob that spells part of the name allows whatever it names; a bare wildcard (`a.*`)
+    /// vouches for what the package itself defines and is known harmless: its classes (private
+    /// ones too: a class defined in the package is no gadget), and its public functions only
+    /// in the packages of `[functions]`. A name the table does not know passes a wildcard only
+    /// when it is spelled like a class (CapWords).
+    fn allows_in(
+        &self,
+        module: &str,
+        name: &str,
+        config: &Config,
+        below: bool,
+        shape: Shape,
+    ) -> bool {
         let path = format!("{module}.{name}");
         let in_module = |m: &str| module == m || (below && is_below(module, m));
         if self.allow_exact.contains(&path) || config.allow_globals.contains(&path) {
@@ -257,24 +322,34 @@ impl Policy {
         {
             return true;
         }
-        // A package wildcard stands for the package's public names: a private name (`_os`,
-        // `_unpickle`) needs an exact entry or a glob that spells its underscore.
-        if name.starts_with('_') {
-            return self.allow_globs.iter().any(|g| {
-                g.prefix.starts_with('_')
-                    && in_module(&g.module)
-                    && name.len() >= g.prefix.len() + g.suffix.len()
-                    && name.starts_with(&g.prefix)
-                    && name.ends_with(&g.suffix)
-            });
+        let glob_matches = |g: &Glob| {
+            in_module(&g.module)
+                && name.len() >= g.prefix.len() + g.suffix.len()
+                && name.starts_with(&g.prefix)
+                && name.ends_with(&g.suffix)
+        };
+        let private = name.starts_with('_');
+        // A private name (`_os`, `_unpickle`) needs a glob that spells its underscore.
+        if self
+            .allow_globs
+            .iter()
+            .any(|g| glob_matches(g) && (!private || g.prefix.starts_with('_')))
+        {
+            return true;
         }
-        self.allow_modules.iter().any(|m| in_module(m))
-            || self.allow_globs.iter().any(|g| {
-                in_module(&g.module)
-                    && name.len() >= g.prefix.len() + g.suffix.len()
-                    && name.starts_with(&g.prefix)
-                    && name.ends_with(&g.suffix)
-            })
+        if !self.allow_modules.iter().any(|m| in_module(m)) {
+            return false;
+        }
+        match shape {
+            Shape::Class => true,
+            Shape::Other => !private,
+            Shape::Function => !private && self.functions_ok(module),
+            Shape::Unlisted => {
+                !private
+                    && (name.starts_with(|c: char| c.is_ascii_uppercase())
+                        || self.functions_ok(module))
+            }
+        }
     }
 
     fn map_py2(&self, module: &str, name: &str) -> Option<(String, String)> {
@@ -365,13 +440,25 @@ pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
     // attribute chain): a re-export is judged by its home, a module object is that module.
     let entry = names.entries.get(&py3);
     let kind = entry.map(|e| e.kind);
+    // In a module the table does not enumerate, a bare name that modules usually import from
+    // elsewhere (`torch.optim.lr_scheduler.partial`) is judged as its usual home.
+    let alias = (entry.is_none()
+        && !names.modules.contains(py3_module)
+        && policy.deny(&py3, config).is_none())
+    .then(|| policy.aliases.get(py3_name))
+    .flatten()
+    .and_then(|home| home.rsplit_once('.'))
+    .filter(|(home_module, _)| *home_module != py3_module);
     let (canon_module, canon_name): (String, String) =
         match entry.and_then(|e| e.canonical.as_deref()) {
             Some(c) => match c.split_once(':') {
                 Some((m, q)) => (m.to_owned(), q.to_owned()),
                 None => (c.to_owned(), String::new()),
             },
-            None => (py3_module.to_owned(), py3_name.to_owned()),
+            None => match alias {
+                Some((m, n)) => (m.to_owned(), n.to_owned()),
+                None => (py3_module.to_owned(), py3_name.to_owned()),
+            },
         };
     let canonical = if canon_name.is_empty() {
         canon_module.clone()
@@ -383,6 +470,11 @@ pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
         .then(|| canonical.clone());
     if kind == Some(Kind::Module) {
         resolved = Some(format!("the module `{canonical}`"));
+    }
+    if alias.is_some() {
+        resolved = Some(format!(
+            "{canonical}; modules usually import `{py3_name}` from `{canon_module}`"
+        ));
     }
 
     let mut denial = policy
@@ -459,7 +551,9 @@ pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
         // Known to the table: judged by its home; a package wildcard covers what the package
         // itself defines, never what it merely imports.
         None if entry.is_some() => {
-            if !canon_name.is_empty() && policy.allows(&canon_module, &canon_name, config) {
+            if !canon_name.is_empty()
+                && policy.allows(&canon_module, &canon_name, config, Shape::of(kind))
+            {
                 Class::Allowed
             } else {
                 Class::Unknown
@@ -469,14 +563,22 @@ pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
         // harmless, or a name of another version): only a pattern written for this very module
         // allows it, never a wildcard of a parent package.
         None if names.modules.contains(py3_module) => {
-            if policy.allows_in(py3_module, py3_name, config, false) {
+            if policy.allows_in(py3_module, py3_name, config, false, Shape::Unlisted) {
                 Class::Allowed
             } else {
                 Class::Unknown
             }
         }
-        None if policy.allows(py3_module, py3_name, config)
-            || policy.allows(module, name, config) =>
+        // A guessed alias is judged as its home: allowed only where that is.
+        None if alias.is_some() => {
+            if policy.allows(&canon_module, &canon_name, config, Shape::Unlisted) {
+                Class::Allowed
+            } else {
+                Class::Unknown
+            }
+        }
+        None if policy.allows(py3_module, py3_name, config, Shape::Unlisted)
+            || policy.allows(module, name, config, Shape::Unlisted) =>
         {
             Class::Allowed
         }

@@ -801,8 +801,8 @@ rules! {
         name: "pickle-rebuilds-code",
         severity: Medium,
         implies: Suspicious,
-        summary: "Pickle rebuilds a Python function from raw code (dill, cloudpickle)",
-        explanation: "dill and cloudpickle pickle functions by value: loading calls `dill._dill._create_code`/`_create_function`, or cloudpickle's `_make_function` on a `CodeType` built by `_builtin_type`, and returns a function made from the bytecode in the file. Nothing runs until the function is called, but a model that stores functions this way hands its author arbitrary code. The scanner decoded the code's names and constants statically; none reaches a process, the network, host files or further code by name.",
+        summary: "Pickle rebuilds a Python function from raw code (dill, cloudpickle) or generated source (torch.fx)",
+        explanation: "dill and cloudpickle pickle functions by value: loading calls `dill._dill._create_code`/`_create_function`, or cloudpickle's `_make_function` on a `CodeType` built by `_builtin_type`, and returns a function made from the bytecode in the file. Nothing runs until the function is called, but a model that stores functions this way hands its author arbitrary code. The scanner decoded the code's names and constants statically; none reaches a process, the network, host files or further code by name. A pickled `torch.fx.GraphModule` is rebuilt by `torch.fx.graph_module.reduce_graph_module`, which executes the generated Python source stored in the pickle (`import_block + body['_code']`); the scanner read that source with its Python analysis (never running it) and found no call that reaches the host.",
         remediation: "Load such files only from publishers you trust, or re-save the model without pickled functions (named, importable functions instead).",
     },
     PickleRebuiltCodeHostCall => {
@@ -810,8 +810,8 @@ rules! {
         name: "pickle-rebuilt-code-host-call",
         severity: Critical,
         implies: Malicious,
-        summary: "Pickle rebuilds a function whose code calls process, network, file or code-execution functions",
-        explanation: "The code object a dill or cloudpickle pickle rebuilds names functions or modules that run programs (`os.system`, `subprocess`), open connections (`socket`, `urlopen`), write host files (`open`), or run further code (`eval`, `exec`, `__import__`, `getattr` with such a name as a constant). Calling the rebuilt function (which a model does when it runs, and a `__reduce__` or `__setstate__` can do at load time) runs it.",
+        summary: "Pickle rebuilds a function (dill, cloudpickle, torch.fx source) whose code calls process, network, file or code-execution functions",
+        explanation: "The code object a dill or cloudpickle pickle rebuilds names functions or modules that run programs (`os.system`, `subprocess`), open connections (`socket`, `urlopen`), write host files (`open`), or run further code (`eval`, `exec`, `__import__`, `getattr` with such a name as a constant). Calling the rebuilt function (which a model does when it runs, and a `__reduce__` or `__setstate__` can do at load time) runs it. For a torch.fx GraphModule the source is executed while the pickle loads (`reduce_graph_module` runs `exec` on it), so its module-level statements run at load time.",
         remediation: "Do not load the file; report it to whoever published it.",
     },
     PickleFrameOverrun => {

@@ -8,6 +8,7 @@ use crate::scan::scan_file;
 
 mod layouts;
 mod parity;
+mod policy;
 
 /// A pickle under construction.
 #[derive(Default, Clone)]

@@ -275,22 +275,28 @@ fn partial_is_as_safe_as_its_function() {
         .stop();
     let r = scan(&clean);
     assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
-    // The state rebinds the function.
-    let data = P::proto(4)
-        .sg("functools", "partial")
-        .sg("builtins", "int")
-        .tuple1()
-        .reduce()
-        .op(b'(')
-        .sg("mypkg", "run")
-        .op(b')')
-        .op(b'N')
-        .op(b'N')
-        .op(b't')
-        .op(b'b')
-        .stop();
-    let r = scan(&data);
+    // The state rebinds the function: judged as the function it rebinds to.
+    let rebind = |module: &str, name: &str| {
+        P::proto(4)
+            .sg("functools", "partial")
+            .sg("builtins", "int")
+            .tuple1()
+            .reduce()
+            .op(b'(')
+            .sg(module, name)
+            .op(b')')
+            .op(b'N')
+            .op(b'N')
+            .op(b't')
+            .op(b'b')
+            .stop()
+    };
+    let r = scan(&rebind("posix", "system"));
     assert!(denied(&r, "functools.partial").contains("functools.partial"));
+    // An unknown function: the partial is as unknown as it (PKL002 on the function).
+    let r = scan(&rebind("mypkg", "run"));
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:#?}", r.findings);
+    assert_eq!(codes(&r), vec!["PKL002"]);
 }
 
 #[test]
