@@ -1500,6 +1500,10 @@ import gen_framework  # noqa: E402
 
 RULES.update(gen_framework.RULES)
 gen_framework.samples(register)
+import gen_staged  # noqa: E402
+
+RULES.update(gen_staged.RULES)
+gen_staged.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ pub mod numpy;
 pub mod onnx;
 pub mod pickle;
 pub mod safetensors;
+pub mod staged;
 pub mod tensorflow;
 pub mod tflite;
 pub mod torchscript;

@@ -256,6 +256,15 @@ rules! {
         explanation: "EXT opcodes import whatever global the loading process registered under a number with copyreg.add_extension. The scanner cannot know that registry, so the import is unnamed. Standard libraries do not register extension codes.",
         remediation: "Treat the file as untrusted unless you know which process registers the code and what it maps to.",
     },
+    PickleStagedPayload => {
+        code: "PKL010",
+        name: "pickle-staged-payload",
+        severity: High,
+        implies: Suspicious,
+        summary: "A pickle is carried as data (raw, or base64/base85/hex/compressed), a second stage for code that unpickles it",
+        explanation: "A value inside the file (a bytes or string entry of a state dict, a metadata string, an ONNX attribute) is itself a pickle stream, directly or after decoding layers such as base64, hex, base85, zlib, gzip, bz2 or LZMA. Loading the file does not run it, so the artifact is not malicious by itself; but any application code that unpickles the value (a training script's `pickle.loads(ckpt['extra'])`, a plugin reading metadata) runs whatever the carried pickle calls. The carried pickle is analysed as a member of its own (the location's chain names the value and each decoding step), and its findings are capped at suspicious. This finding is high when the carried pickle imports or calls anything its own loading would flag; when it holds only allowed content it is an info note.",
+        remediation: "Find out which code reads the value and why it is a pickle. Do not unpickle it; store plain data (JSON, safetensors tensors) instead, or remove the value and re-export the model from a clean environment.",
+    },
     NumpyMalformed => {
         code: "NPY001",
         name: "numpy-malformed",

@@ -312,12 +312,13 @@ fn scan(
         );
         analyse(format, data, &mut ctx, MemberKind::File);
         analyse_other_readings(format, data, &mut ctx);
+        let state = ctx.state();
         let carries_pickle = format == Format::Pickle
-            || ctx
-                .state()
+            || state
                 .members
                 .iter()
-                .any(|m| m.format == Format::Pickle);
+                .enumerate()
+                .any(|(i, m)| m.format == Format::Pickle && !state.staged_members.contains(&i));
         if carries_pickle {
             check_data_only_extension(path, &mut ctx);
         }
@@ -379,6 +380,12 @@ fn scan(
         error: state.keep_error,
         robustness: state.robustness,
         reads_neighbours: state.reads_neighbours,
+        staged: crate::model::finding::StagedCost {
+            probes: state.staged.probes,
+            decodes: state.staged.decodes,
+            decoded_bytes: state.staged.decoded_bytes,
+            carried: state.staged.carried,
+        },
     }
 }
 

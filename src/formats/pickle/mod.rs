@@ -16,6 +16,7 @@
 //! - `layout`: several streams in one file, legacy PyTorch storages, trailing data.
 //! - `sniff`: recognising a pickle by its first bytes.
 
+mod carried;
 mod checked;
 mod cparse;
 mod extract;

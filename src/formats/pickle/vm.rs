@@ -183,6 +183,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub checked_nodes: Vec<super::value::NodeId>,
     /// getattr calls judged safe: calling their result is calling a listed method.
     pub safe_getattrs: HashSet<super::value::NodeId>,
+    /// String and bytes operands that are, or could decode to, a pickle (`carried.rs`).
+    pub carried: Vec<Raw<'a>>,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -232,6 +234,7 @@ pub fn run_stream<'a>(
         skipped_arrays: false,
         checked_nodes: Vec::new(),
         safe_getattrs: HashSet::new(),
+        carried: Vec::new(),
     };
     let result = m.run(start);
     m.flush_imports();
@@ -263,6 +266,7 @@ pub fn run_stream<'a>(
             }
         }
     };
+    m.examine_carried();
     let (mut stack, mut marks, mut memo) = (m.stack, m.marks, m.memo.dense);
     stack.clear();
     marks.clear();
@@ -435,7 +439,11 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kind: RawKind,
         pos: usize,
     ) -> Result<(), Halt> {
-        self.push(Value::Raw(Raw { bytes, kind }), pos)
+        let raw = Raw { bytes, kind };
+        if bytes.len() >= crate::formats::staged::MIN_LEN {
+            self.consider_carried(raw);
+        }
+        self.push(Value::Raw(raw), pos)
     }
 
     #[inline]
