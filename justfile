@@ -81,3 +81,12 @@ bench-large dir="/tmp/quarantine-large-models":
 real-world:
     cargo build --release --locked
     python3 scripts/real_world_benign.py
+
+# `quarantine verify` of a multi-GB folder vs `openssl dgst -sha256` of the same files (ratio).
+bench-verify gib="4" files="8":
+    cargo build --release --locked
+    python3 scripts/bench_verify.py --gib {{gib}} --files {{files}}
+
+# Interop with OpenSSF Model Signing (installs model-signing from PyPI into target/tmp/oms-venv).
+oms-interop:
+    cargo test --release --locked --test oms_interop -- --nocapture

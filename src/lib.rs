@@ -19,6 +19,7 @@ pub mod formats;
 pub mod model;
 pub mod policy;
 pub mod probe;
+pub mod provenance;
 pub mod report;
 pub mod scan;
 pub mod signatures;

@@ -87,6 +87,22 @@ enum Command {
     /// Combine the JSONL outputs of several runs (the shards of one) into one report.
     #[command(after_help = EXIT_CODES)]
     Merge(MergeArgs),
+    /// Scan, and when every artifact passes, sign the model (an OpenSSF Model Signing bundle)
+    /// and the admission (an in-toto attestation of the verdict). A failing verdict writes
+    /// nothing and exits 1; a malicious finding is never admitted. The scan report goes to
+    /// standard output or --report FILE.
+    #[command(after_help = EXIT_CODES, mut_arg("output", |a| a.short(None).long("report")))]
+    Admit(Box<AdmitArgs>),
+    #[command(flatten)]
+    Provenance(quarantine::provenance::cli::Command),
+}
+
+#[derive(clap::Args)]
+struct AdmitArgs {
+    #[command(flatten)]
+    scan: ScanArgs,
+    #[command(flatten)]
+    admit: quarantine::provenance::cli::AdmitArgs,
 }
 
 #[derive(clap::Args)]
@@ -249,6 +265,8 @@ struct ScanArgs {
     limits: LimitArgs,
     #[command(flatten)]
     probe: ProbeArgs,
+    #[command(flatten)]
+    log: quarantine::provenance::cli::LogArgs,
 }
 
 /// The robustness probe: weights read into candle, models run without their code and attacked
@@ -486,6 +504,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Scan(args) => scan(*args),
         Command::Merge(args) => merge(args),
+        Command::Admit(args) => admit(*args),
+        Command::Provenance(command) => quarantine::provenance::cli::run(command),
         Command::Policy {
             print_default,
             check,
@@ -607,7 +627,8 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
         .any(|s| s.namespace == namespace && Path::new(&s.file).starts_with(dir))
 }
 
-fn scan(args: ScanArgs) -> Result<ExitCode> {
+/// The policy and scan settings of a `scan` (or `admit`) command line.
+fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
     for path in &args.paths {
         if let Err(e) = std::fs::metadata(path)
             && e.kind() == io::ErrorKind::NotFound
@@ -615,30 +636,15 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             anyhow::bail!("{}: no such file or directory", path.display());
         }
     }
-    let policy = load_policy(args.policy, args.no_policy, &args.paths)?;
-    let filter = {
-        let include: Vec<String> = policy
-            .include()
-            .iter()
-            .chain(&args.include)
-            .cloned()
-            .collect();
-        let exclude: Vec<String> = policy
-            .exclude()
-            .iter()
-            .chain(&args.exclude)
-            .cloned()
-            .collect();
-        Filter::new(&include, &exclude).map_err(anyhow::Error::msg)?
-    };
+    let policy = load_policy(args.policy.clone(), args.no_policy, &args.paths)?;
     let signatures = args.signatures.load(policy.rule_dirs())?;
     let config = Config {
         probe: args.probe.settings(&policy)?,
         onnx: args.limits.onnx(),
         safetensors: args.limits.safetensors(),
-        allow_globals: args.allow_globals,
-        deny_globals: args.deny_globals,
-        keep_zone: args.keep_zone,
+        allow_globals: args.allow_globals.clone(),
+        deny_globals: args.deny_globals.clone(),
+        keep_zone: args.keep_zone.clone(),
         signatures: SignatureSettings {
             rules: Some(Arc::new(signatures)),
             small_file_bytes: args
@@ -650,6 +656,11 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;
+    Ok((policy, config))
+}
+
+fn scan(args: ScanArgs) -> Result<ExitCode> {
+    let (policy, config) = prepare(&args)?;
     let cache = match &args.cache {
         Some(dir) => match Cache::open(dir) {
             Ok(cache) => Some(cache),
@@ -663,7 +674,10 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         None => None,
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
-    let (mut sink, report_file) = open_sink(&args.output, &args.paths, Some(&config))?;
+    let log = args.log.open(&policy, None)?;
+    let filter = scan_filter(&args, &policy)?;
+    let (inner, report_file) = open_sink(&args.output, &args.paths, Some(&config))?;
+    let mut sink = quarantine::provenance::cli::LogTee::new(inner);
     let plan =
         Plan::new(&args.paths, args.shard, args.jobs, &filter).context("starting workers")?;
     let batch = Batch {
@@ -673,13 +687,74 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         cache: cache.as_ref(),
         jobs: args.jobs,
     };
-    let mut progress = Progress::new(sink.as_mut(), plan.len() as u64);
+    let mut progress = Progress::new(&mut sink, plan.len() as u64);
     let tally = batch
         .run(&plan, &mut progress)
         .context("writing the report")?;
     drop(progress);
-    commit_report(sink, report_file)?;
+    let records = std::mem::take(&mut sink.records);
+    commit_report(Box::new(sink), report_file)?;
+    if let Some(log) = &log {
+        quarantine::provenance::cli::log_scan(log, &args.paths, &policy, &tally, records)?;
+    }
     Ok(exit_code(&tally, fail_on, args.output.allow_errors))
+}
+
+/// The `--include`/`--exclude` globs of a scan, after the policy's own.
+fn scan_filter(args: &ScanArgs, policy: &Policy) -> Result<Filter> {
+    let include: Vec<String> = policy
+        .include()
+        .iter()
+        .chain(&args.include)
+        .cloned()
+        .collect();
+    let exclude: Vec<String> = policy
+        .exclude()
+        .iter()
+        .chain(&args.exclude)
+        .cloned()
+        .collect();
+    Filter::new(&include, &exclude).map_err(anyhow::Error::msg)
+}
+
+fn admit(args: AdmitArgs) -> Result<ExitCode> {
+    let AdmitArgs { scan, admit } = args;
+    let (mut policy, config) = prepare(&scan)?;
+    policy.for_admission();
+    let fail_on = scan
+        .output
+        .fail_on
+        .map(FailOn::policy)
+        .or(policy.fail_on())
+        .unwrap_or(policy::FailOn::Suspicious);
+    let batch = Batch {
+        config: &config,
+        cli_limits: &scan.limits.overrides(),
+        policy: &policy,
+        cache: None,
+        jobs: scan.jobs,
+    };
+    // Everything `admit` signs is scanned: exclusions would admit files nobody looked at.
+    if !scan_filter(&scan, &policy)?.is_empty() {
+        anyhow::bail!(
+            "admit scans every file it signs; --include/--exclude (and a policy's include/exclude) \
+             cannot be used with it"
+        );
+    }
+    let (sink, report_file) = open_sink(&scan.output, &scan.paths, Some(&config))?;
+    let code = quarantine::provenance::cli::admit(
+        &admit,
+        &scan.log,
+        &scan.paths,
+        &batch,
+        scan.jobs,
+        fail_on,
+        sink,
+    )?;
+    if let Some(report_file) = report_file {
+        report_file.commit().context("writing the report")?;
+    }
+    Ok(code)
 }
 
 /// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.
@@ -697,7 +772,14 @@ fn load_policy(given: Option<PathBuf>, none: bool, paths: &[PathBuf]) -> Result<
     let Some(found) = paths.first().and_then(|p| Policy::discover(p)) else {
         return Ok(Policy::default());
     };
-    let policy = Policy::load(&found)?;
+    let mut policy = Policy::load(&found)?;
+    if let Some(log) = policy.forget_log() {
+        eprintln!(
+            "quarantine: ignoring [log] path = {} of discovered policy {} (name it with --policy)",
+            log.display(),
+            found.display()
+        );
+    }
     let weakens = policy.weakens();
     if !weakens.is_empty() && inside_scanned_dir(&found, paths) {
         anyhow::bail!(

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
 use crate::config::{Config, LimitOverrides, ProbeMode};
-use crate::model::finding::{ArtifactReport, Severity, Verdict};
+use crate::model::finding::{ArtifactReport, Implies, Severity, Verdict};
 use crate::model::rules::RuleRef;
 use crate::zone::digest;
 
@@ -110,6 +110,16 @@ enum ProbeModeName {
     Require,
 }
 
+/// `[log]`: the audit log. Honoured only from a policy named with `--policy` (see
+/// [`Policy::forget_log`]): a log path is a place the scanner writes to.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LogSection {
+    /// Relative to the policy file's directory.
+    path: Option<PathBuf>,
+    checkpoint_every: Option<u64>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct OverrideSection {
@@ -142,6 +152,8 @@ struct PolicyFile {
     #[serde(default)]
     probe: ProbeSection,
     #[serde(default)]
+    log: LogSection,
+    #[serde(default)]
     overrides: Vec<OverrideSection>,
 }
 
@@ -165,6 +177,10 @@ pub struct Policy {
     probe_gate: Option<f64>,
     exclude: Vec<String>,
     include: Vec<String>,
+    log_path: Option<PathBuf>,
+    log_every: Option<u64>,
+    /// Set for `admit`: disabled rules never drop a finding that implies `malicious`.
+    admission: bool,
     base: Settings,
     overrides: Vec<(GlobSet, Settings)>,
 }
@@ -199,6 +215,9 @@ impl Policy {
                 path: shown.clone(),
                 message,
             })?;
+        }
+        if let Some(log) = &mut policy.log_path {
+            *log = dir.join(&*log);
         }
         policy.source = Some(PolicySource {
             path: shown,
@@ -266,6 +285,9 @@ impl Policy {
                 ProbeModeName::Require => ProbeMode::Require,
             }),
             probe_budget,
+            log_path: file.log.path,
+            log_every: file.log.checkpoint_every,
+            admission: false,
             base: Settings {
                 pickle: file.pickle,
                 rules: file.rules,
@@ -350,6 +372,29 @@ impl Policy {
         self.deep
     }
 
+    /// `[log] path`, resolved against the policy's directory, when set and trusted.
+    pub fn log_path(&self) -> Option<&Path> {
+        self.log_path.as_deref()
+    }
+
+    /// `[log] checkpoint_every`, when set.
+    pub fn log_every(&self) -> Option<u64> {
+        self.log_every
+    }
+
+    /// Drops `[log] path` from a policy that was discovered rather than named with `--policy`:
+    /// a file shipped with a model must not choose where the scanner writes. Returns the
+    /// path dropped.
+    pub fn forget_log(&mut self) -> Option<PathBuf> {
+        self.log_path.take()
+    }
+
+    /// For `admit`: a malicious artifact is never admitted, so no disabled rule may hide a
+    /// finding that implies `malicious`.
+    pub fn for_admission(&mut self) {
+        self.admission = true;
+    }
+
     /// `[probe] mode`, when set.
     pub fn probe_mode(&self) -> Option<ProbeMode> {
         self.probe_mode
@@ -410,7 +455,10 @@ impl Policy {
         if disabled.is_empty() && severity.is_empty() {
             return;
         }
-        report.findings.retain(|f| !disabled.contains(&f.rule_id));
+        let keep_malicious = self.admission;
+        report.findings.retain(|f| {
+            !disabled.contains(&f.rule_id) || (keep_malicious && f.verdict == Implies::Malicious)
+        });
         for finding in &mut report.findings {
             if let Some(s) = severity.get(&finding.rule_id) {
                 finding.severity = *s;

@@ -9,6 +9,7 @@ use crate::detect::hex_prefix;
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, MemberKind};
 
+use super::plain;
 use super::sniff::looks_like_pickle;
 use super::vm::{self, Outcome, Storage, StreamOptions, Summary, Workspace};
 
@@ -158,7 +159,14 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             want_strings: legacy.candidate && index + 1 == LEGACY_STREAMS,
             shadow: false,
         };
-        let mut outcome = vm::run_stream(data, pos, ctx, options, &mut workspace);
+        let plain = (!options.want_strings)
+            .then(|| plain::plain_data_end(data, pos, &ctx.config().pickle))
+            .flatten();
+        let mut outcome = match plain {
+            // Plain data imports and calls nothing: the full machine would find nothing.
+            Some(end) => Outcome::plain_data(end),
+            None => vm::run_stream(data, pos, ctx, options, &mut workspace),
+        };
         if outcome.skipped_arrays {
             // joblib reads array bytes after each NumpyArrayWrapper; `pickle.load` reads the
             // same bytes as opcodes. Read the stream that way too, so that a payload hidden as

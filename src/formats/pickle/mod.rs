@@ -13,6 +13,7 @@
 //! - `inspect`: calls, mutations of globals, nested pickles, joblib arrays, import findings.
 //! - `imports`: the import policy and the generated table of canonical names; `checked`:
 //!   callables judged call by call (getattr, partial) and helpers that call their arguments.
+//! - `plain`: a quick reading of streams that are plain data, which need no machine.
 //! - `layout`: several streams in one file, legacy PyTorch storages, trailing data.
 //! - `sniff`: recognising a pickle by its first bytes.
 
@@ -25,6 +26,7 @@ mod imports;
 mod inspect;
 mod layout;
 mod ops;
+mod plain;
 mod rare;
 mod render;
 mod salvage;

@@ -55,6 +55,18 @@ pub struct Outcome {
     pub skipped_arrays: bool,
 }
 
+impl Outcome {
+    /// A stream of plain data that ends at `end`: no storages, no value the layout needs.
+    pub fn plain_data(end: usize) -> Outcome {
+        Outcome {
+            end: Some(end),
+            summary: Summary::Other,
+            storages: Vec::new(),
+            skipped_arrays: false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Flow {
     Next,
