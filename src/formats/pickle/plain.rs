@@ -265,7 +265,7 @@ fn make_tuple(stack: &mut Vec<Kind>, from: usize) {
 
 /// Whether `items` are key/value pairs whose keys can be dict keys.
 fn pairs_keyable(items: &[Kind]) -> bool {
-    items.len() % 2 == 0 && items.iter().step_by(2).all(|k| k.hashable())
+    items.len().is_multiple_of(2) && items.iter().step_by(2).all(|k| k.hashable())
 }
 
 #[cfg(test)]
