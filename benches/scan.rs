@@ -1,7 +1,10 @@
 //! Benchmarks. Each prints a ratio against a baseline measured in the same run, so the figures
 //! mean something on a shared, noisy machine:
 //!
-//! - pickle opcode throughput (MB/s) on a large benign pickle of many small objects;
+//! - pickle opcode throughput (MB/s) on a large benign pickle of many small objects, read as
+//!   plain data and (with one allowed call in it) by the full machine;
+//! - a CLI scan of a 64 MB pickle of 3 M small tuples against `openssl dgst -sha256` of the same
+//!   file (target ratio <= 3), and the scanner's peak RSS (target <= 128 MiB);
 //! - a full scan of a 1 GiB PyTorch zip checkpoint against `openssl dgst -sha256` on the same
 //!   file (hashing should dominate: target ratio ≤ 1.2);
 //! - signature rules: compile time of the shipped rules cold against loading them from the
@@ -45,24 +48,103 @@ fn many_small_objects(n: usize) -> Vec<u8> {
     out
 }
 
+/// The same with one allowed call (`collections.OrderedDict()`) as the list's first item, so
+/// that the stream is not plain data and the full machine reads it.
+fn many_small_objects_with_a_call(n: usize) -> Vec<u8> {
+    let mut out = many_small_objects(n);
+    let call = b"ccollections\nOrderedDict\n)R";
+    out.splice(4..4, call.iter().copied());
+    out.splice(4..4, [b'(']);
+    out.insert(4 + 1 + call.len(), b'e');
+    out
+}
+
 fn pickle_throughput(c: &mut Criterion) {
-    let data = many_small_objects(2_000_000);
     let config = Config::default();
     let mut group = c.benchmark_group("pickle");
-    group.throughput(Throughput::Bytes(data.len() as u64));
     group.sample_size(10);
-    group.bench_function("many_small_objects", |b| {
-        b.iter(|| {
-            scan::scan_bytes_as(
-                Format::Pickle,
-                &data,
-                Path::new("bench.pkl"),
-                "bench",
-                &config,
-            )
-        })
-    });
+    for (name, data) in [
+        ("many_small_objects", many_small_objects(2_000_000)),
+        (
+            "many_small_objects_with_a_call",
+            many_small_objects_with_a_call(2_000_000),
+        ),
+    ] {
+        group.throughput(Throughput::Bytes(data.len() as u64));
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let report = scan::scan_bytes_as(
+                    Format::Pickle,
+                    &data,
+                    Path::new("bench.pkl"),
+                    "bench",
+                    &config,
+                );
+                assert_eq!(report.verdict, quarantine::Verdict::Clean);
+            })
+        });
+    }
     group.finish();
+}
+
+/// Peak resident set size of the children waited for so far, in MiB.
+fn children_peak_rss_mib() -> f64 {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_CHILDREN, &mut usage);
+        usage
+    };
+    usage.ru_maxrss as f64 / 1024.0
+}
+
+/// `quarantine scan` of a pickle of 3 M small tuples (about 64 MB) as a process, against
+/// `openssl dgst -sha256` of the same file: both pay process start-up and reading the file.
+fn pickle_cli_vs_openssl() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let run = |args: &[&std::ffi::OsStr], program: &str| {
+        let status = Command::new(program)
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.code() == Some(0)),
+            "{program} failed"
+        );
+    };
+    for (name, data) in [
+        ("plain data", many_small_objects(3_000_000)),
+        ("one call", many_small_objects_with_a_call(3_000_000)),
+    ] {
+        let path = dir.path().join("tuples.pkl");
+        std::fs::write(&path, &data).expect("write pickle");
+        let openssl = time(5, || {
+            run(
+                &["dgst".as_ref(), "-sha256".as_ref(), path.as_ref()],
+                "openssl",
+            )
+        });
+        let scan = time(5, || {
+            run(
+                &[
+                    "scan".as_ref(),
+                    "--no-policy".as_ref(),
+                    "--probe".as_ref(),
+                    "off".as_ref(),
+                    path.as_ref(),
+                ],
+                env!("CARGO_BIN_EXE_quarantine"),
+            )
+        });
+        println!(
+            "pickle of 3 M tuples ({name}, {:.0} MB): scan {:.3} s, openssl dgst -sha256 {:.3} s, ratio {:.2} (target <= 3); peak RSS so far {:.0} MiB (target <= 128)",
+            data.len() as f64 / 1e6,
+            scan.as_secs_f64(),
+            openssl.as_secs_f64(),
+            scan.as_secs_f64() / openssl.as_secs_f64(),
+            children_peak_rss_mib(),
+        );
+    }
 }
 
 /// Writes a PyTorch-style zip checkpoint (`archive/data.pkl` plus stored `archive/data/N`
@@ -253,6 +335,7 @@ fn main() {
     signature_compile();
     signature_cost_on_samples();
     if Command::new("openssl").arg("version").output().is_ok() {
+        pickle_cli_vs_openssl();
         scan_vs_openssl();
     } else {
         println!("openssl not found: checkpoint ratios skipped");

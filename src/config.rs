@@ -22,6 +22,9 @@ pub struct ZoneLimits {
     pub max_depth: u32,
     /// Bytes in one member path.
     pub max_path_len: usize,
+    /// Wall-clock time to analyse one artifact, members included (the signature and probe
+    /// budgets are spent inside it).
+    pub timeout: Duration,
 }
 
 impl Default for ZoneLimits {
@@ -33,6 +36,7 @@ impl Default for ZoneLimits {
             max_members: 100_000,
             max_depth: 8,
             max_path_len: 4096,
+            timeout: Duration::from_secs(600),
         }
     }
 }
@@ -168,6 +172,8 @@ pub struct LimitOverrides {
     pub max_members: Option<u64>,
     pub max_depth: Option<u32>,
     pub max_path_len: Option<usize>,
+    /// Seconds.
+    pub timeout: Option<u64>,
 }
 
 impl LimitOverrides {
@@ -182,6 +188,7 @@ impl LimitOverrides {
             || raised.max_members > d.max_members
             || raised.max_depth > d.max_depth
             || raised.max_path_len > d.max_path_len
+            || raised.timeout > d.timeout
     }
 
     pub fn apply(&self, zone: &mut ZoneLimits) {
@@ -196,6 +203,9 @@ impl LimitOverrides {
         zone.max_members = self.max_members.unwrap_or(zone.max_members);
         zone.max_depth = self.max_depth.unwrap_or(zone.max_depth);
         zone.max_path_len = self.max_path_len.unwrap_or(zone.max_path_len);
+        if let Some(seconds) = self.timeout {
+            zone.timeout = Duration::from_secs(seconds);
+        }
     }
 }
 

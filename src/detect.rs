@@ -37,6 +37,17 @@ pub fn detect(data: &[u8]) -> Format {
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
     }
+    // Model formats whose first bytes a weaker sniff below could also take (a msgpack map's
+    // first byte is a pickle opcode): each is checked whole or by a self-consistent header.
+    if crate::formats::gbm::looks_like_catboost(data) {
+        return Format::Catboost;
+    }
+    if crate::formats::gbm::looks_like_xgboost_ubj(data) {
+        return Format::XgboostUbj;
+    }
+    if crate::formats::msgpack::looks_like_msgpack(data) {
+        return Format::Msgpack;
+    }
     // HDF5 behind a user block: the superblock at 512, 1024, 2048, … (before the pickle sniff,
     // so that a pickle in the user block is analysed as part of the HDF5 file).
     if crate::formats::hdf5::reader::find_superblock(data).is_some() {
@@ -78,6 +89,10 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if is_zlib(data) {
         return Format::Zlib;
+    }
+    // A msgpack map that does not read whole: analysed as msgpack, so that the break is named.
+    if crate::formats::msgpack::starts_like_msgpack(data) {
+        return Format::Msgpack;
     }
     Format::Unknown
 }

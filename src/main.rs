@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use quarantine::batch::{Batch, Cache, Plan, Shard};
 use quarantine::config::SignatureSettings;
@@ -95,6 +95,15 @@ enum Command {
     Admit(Box<AdmitArgs>),
     #[command(flatten)]
     Provenance(quarantine::provenance::cli::Command),
+    /// Print a shell completion script: `quarantine completions bash > /etc/bash_completion.d/quarantine`,
+    /// `quarantine completions zsh > "${fpath[1]}/_quarantine"`,
+    /// `quarantine completions fish > ~/.config/fish/completions/quarantine.fish`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `quarantine man > /usr/local/share/man/man1/quarantine.1`.
+    Man,
 }
 
 #[derive(clap::Args)]
@@ -203,7 +212,8 @@ impl SignatureArgs {
 #[derive(clap::Args)]
 struct ScanArgs {
     /// Files or directories to scan. Directories are walked recursively; nothing is skipped
-    /// except `.git` directories and what --exclude/--include leave out.
+    /// except `.git` directories and what --exclude/--include leave out. `-` alone reads one
+    /// artifact from standard input, named `<stdin>` in the report.
     #[arg(required = true)]
     paths: Vec<PathBuf>,
     /// Skip files and directories matching GLOB below a scanned directory (ripgrep/gitignore
@@ -394,6 +404,10 @@ struct LimitArgs {
     /// Bytes in one member path [default: 4096].
     #[arg(long, value_name = "N")]
     max_path_len: Option<usize>,
+    /// Seconds to analyse one artifact, members included; past it the analysis stops and the
+    /// artifact is suspicious (FMT006) [default: 600].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
     /// Bytes of a safetensors JSON header [default: 100M].
     #[arg(long, value_name = "SIZE")]
     max_safetensors_header: Option<Size>,
@@ -414,6 +428,7 @@ impl LimitArgs {
             max_members: self.max_members,
             max_depth: self.max_depth,
             max_path_len: self.max_path_len,
+            timeout: self.timeout,
         }
     }
 
@@ -443,6 +458,8 @@ enum OutputFormat {
     Jsonl,
     Sarif,
     Summary,
+    /// One self-contained HTML file (charts, a sortable, filterable table of artifacts).
+    Html,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -521,6 +538,18 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Rules(args) => rules(args),
+        Command::Completions { shell } => {
+            let mut out = io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "quarantine", &mut out);
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            out.flush()?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Explain { rule, signatures } => {
             if let Ok(RuleRef::Signature(code)) = rule.parse::<RuleRef>() {
                 let loaded = signatures.load(&[])?;
@@ -629,14 +658,20 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
 
 /// The policy and scan settings of a `scan` (or `admit`) command line.
 fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
+    let stdin = reads_stdin(&args.paths)?;
     for path in &args.paths {
+        if stdin {
+            break;
+        }
         if let Err(e) = std::fs::metadata(path)
             && e.kind() == io::ErrorKind::NotFound
         {
             anyhow::bail!("{}: no such file or directory", path.display());
         }
     }
-    let policy = load_policy(args.policy.clone(), args.no_policy, &args.paths)?;
+    // Standard input has no place in a tree: only a policy named with --policy applies.
+    let scanned: &[PathBuf] = if stdin { &[] } else { &args.paths };
+    let policy = load_policy(args.policy.clone(), args.no_policy, scanned)?;
     let signatures = args.signatures.load(policy.rule_dirs())?;
     let config = Config {
         probe: args.probe.settings(&policy)?,
@@ -659,8 +694,44 @@ fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
     Ok((policy, config))
 }
 
+/// Whether the paths say `-` (standard input), which must then stand alone.
+fn reads_stdin(paths: &[PathBuf]) -> Result<bool> {
+    let dash = paths.iter().any(|p| p.as_os_str() == "-");
+    if dash && paths.len() > 1 {
+        anyhow::bail!("`-` (standard input) is scanned alone, not with other paths");
+    }
+    Ok(dash)
+}
+
+/// `quarantine scan -`: one artifact from standard input.
+fn scan_stdin(args: ScanArgs, policy: Policy, config: Config) -> Result<ExitCode> {
+    if args.shard.is_some() || args.cache.is_some() || args.log.log.is_some() {
+        anyhow::bail!("--shard, --cache and --log do not apply to standard input");
+    }
+    let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let input =
+        quarantine::batch::stdin::read(io::stdin().lock(), quarantine::batch::stdin::MEMORY_LIMIT)
+            .context("reading standard input")?;
+    let (mut sink, report_file) = open_sink(&args.output, &[], Some(&config))?;
+    let batch = Batch {
+        config: &config,
+        cli_limits: &args.limits.overrides(),
+        policy: &policy,
+        cache: None,
+        jobs: 1,
+    };
+    let tally = batch
+        .run_stdin(input.bytes(), sink.as_mut())
+        .context("writing the report")?;
+    commit_report(sink, report_file)?;
+    Ok(exit_code(&tally, fail_on, args.output.allow_errors))
+}
+
 fn scan(args: ScanArgs) -> Result<ExitCode> {
     let (policy, config) = prepare(&args)?;
+    if reads_stdin(&args.paths)? {
+        return scan_stdin(args, policy, config);
+    }
     let cache = match &args.cache {
         Some(dir) => match Cache::open(dir) {
             Ok(cache) => Some(cache),
@@ -719,6 +790,9 @@ fn scan_filter(args: &ScanArgs, policy: &Policy) -> Result<Filter> {
 
 fn admit(args: AdmitArgs) -> Result<ExitCode> {
     let AdmitArgs { scan, admit } = args;
+    if reads_stdin(&scan.paths)? {
+        anyhow::bail!("admit signs files on disk; it does not read standard input");
+    }
     let (mut policy, config) = prepare(&scan)?;
     policy.for_admission();
     let fail_on = scan
@@ -844,6 +918,9 @@ fn open_sink(
         OutputFormat::Jsonl => Box::new(report::jsonl::Jsonl::new(out)),
         OutputFormat::Json => buffered(out, |out, items, info, tally| {
             report::json::write(out, items, info, tally)
+        }),
+        OutputFormat::Html => buffered(out, |out, items, info, tally| {
+            report::html::write(out, items, info, tally)
         }),
         OutputFormat::Sarif => {
             let options = report::sarif::Options {

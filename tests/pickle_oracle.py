@@ -24,6 +24,7 @@ import os
 import pickle
 import pickletools
 import random
+import resource
 import struct
 import sys
 
@@ -326,6 +327,11 @@ OPS = {op.name: op for op in pickletools.opcodes}
 
 
 def main(argv):
+    # A mutant can ask CPython's unpickler for a huge memo or string; cap the address space so
+    # that it fails with MemoryError (a failed load, as in a real loader) instead of the
+    # machine killing the oracle.
+    limit = 3 << 30
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     if len(argv) >= 2 and argv[1] == "globals":
         for path in argv[2:]:
             with open(path, "rb") as f:

@@ -836,3 +836,39 @@ fn nesting_stops_at_the_ceiling_without_a_crash() {
             .any(|f| f["rule_id"] == "ARC005")
     );
 }
+
+/// A spent time budget stops the analysis of that artifact with a finding (never a silent
+/// clean), and the other artifacts of the run are judged as usual.
+#[test]
+fn a_spent_time_budget_is_a_finding_not_a_clean_or_a_hang() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gz.write_all(BENIGN).unwrap();
+    put(dir.path(), "weights.pkl.gz", &gz.finish().unwrap());
+    put(dir.path(), "other.pkl", MALICIOUS);
+    let output = scan(dir.path(), &["--format", "json", "--timeout", "0"]);
+    assert_eq!(code(&output), 1);
+    let report = parse(&output);
+    let artifacts = common::artifacts(&report);
+    let verdict_of = |name: &str| {
+        let artifact = artifacts
+            .iter()
+            .find(|a| a["path"].as_str().unwrap().ends_with(name))
+            .unwrap();
+        let rules: Vec<&str> = artifact["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["rule_id"].as_str().unwrap())
+            .collect();
+        (artifact["verdict"].as_str().unwrap().to_owned(), rules)
+    };
+    let (verdict, rules) = verdict_of("weights.pkl.gz");
+    assert_eq!(verdict, "suspicious", "{rules:?}");
+    assert!(rules.contains(&"FMT006"), "{rules:?}");
+    // The budget bounds the work, not what is already known: a denied call read before the
+    // first check is still malicious.
+    let (verdict, rules) = verdict_of("other.pkl");
+    assert_eq!(verdict, "malicious", "{rules:?}");
+}

@@ -91,8 +91,8 @@ fn carried_pickles_are_found_behind_every_encoding_and_capped_at_suspicious() {
         );
         let staged = all
             .iter()
-            .find(|f| f["rule_id"] == "PKL010" && chain_matches(&chain(f), expected))
-            .unwrap_or_else(|| panic!("{rel}: no PKL010 at {expected:?}: {all:#?}"));
+            .find(|f| f["rule_id"] == "PKL012" && chain_matches(&chain(f), expected))
+            .unwrap_or_else(|| panic!("{rel}: no PKL012 at {expected:?}: {all:#?}"));
         assert_eq!(staged["severity"], "high", "{rel}");
         assert_eq!(staged["verdict"], "suspicious", "{rel}");
         assert!(
@@ -149,8 +149,8 @@ fn a_carried_pickle_of_allowed_content_is_an_info_note() {
     assert_eq!(artifact["verdict"], "clean", "{artifact:#}");
     let note = findings(&artifact)
         .iter()
-        .find(|f| f["rule_id"] == "PKL010")
-        .expect("PKL010 note");
+        .find(|f| f["rule_id"] == "PKL012")
+        .expect("PKL012 note");
     assert_eq!(note["severity"], "info");
     assert_eq!(note["verdict"], "clean");
     assert!(chain_matches(&chain(note), &["value@N", "base64"]));

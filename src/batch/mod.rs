@@ -5,6 +5,7 @@
 
 mod cache;
 mod shard;
+pub mod stdin;
 
 use std::collections::BTreeMap;
 use std::io;

@@ -11,6 +11,7 @@ use std::io::{self, Read};
 
 use crate::bytes::ReadRef;
 use crate::config::ZoneLimits;
+use crate::scan::deadline;
 
 /// Output below this size is never judged by its compression ratio.
 const RATIO_GRACE: u64 = 1 << 20;
@@ -122,6 +123,9 @@ pub(crate) fn read_capped_after<R: Read>(
     let mut out: Vec<u8> = Vec::new();
     let mut buf = vec![0u8; CHUNK];
     let stop = loop {
+        if deadline::passed() {
+            break Stop::Limit("the artifact's time budget ran out while unpacking".to_owned());
+        }
         let n = match reader.read(&mut buf) {
             Ok(0) => break Stop::Complete,
             Ok(n) => n.min(buf.len()),

@@ -4,7 +4,7 @@
 //! a value read from the state dict or the metadata). Each is analysed as a pickle of its own,
 //! located by extending the member chain with one entry per decoding step
 //! (`value@812` → `base64` → `zlib`), and its findings are capped at `suspicious`
-//! ([`Ctx::staged`]); one PKL010 finding sums it up: `high`/suspicious when the carried pickle
+//! ([`Ctx::staged`]); one PKL012 finding sums it up: `high`/suspicious when the carried pickle
 //! does anything worse than clean, `info` when it only holds allowed content.
 //!
 //! Cost is kept off the common path. Every value is first judged by at most

@@ -198,7 +198,7 @@ pub struct ArtifactReport {
     pub staged: StagedCost,
 }
 
-/// What looking for staged payloads (pickles carried as data, `PKL010`) cost in one artifact.
+/// What looking for staged payloads (pickles carried as data, `PKL012`) cost in one artifact.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct StagedCost {
     /// Values judged by their first bytes.

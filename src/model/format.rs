@@ -83,6 +83,12 @@ formats! {
     Tensorflow => { name: "tensorflow", container: false, carries_code: false },
     /// A TFLite FlatBuffer.
     Tflite => { name: "tflite", container: false, carries_code: false },
+    /// MessagePack, as Flax writes model state (`flax.serialization.to_bytes`).
+    Msgpack => { name: "msgpack", container: false, carries_code: false },
+    /// An XGBoost model in UBJSON (`Booster.save_model("*.ubj")`).
+    XgboostUbj => { name: "xgboost-ubj", container: false, carries_code: false },
+    /// A CatBoost model (`.cbm`: `CBM1`, then a FlatBuffers model core).
+    Catboost => { name: "catboost", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }
@@ -133,6 +139,10 @@ pub enum Label {
     Torchscript,
     /// A Keras 3 `.keras` archive (config.json, metadata.json, model.weights.h5 at the root).
     Keras,
+    /// A skops archive: a flat zip with `schema.json` at the root.
+    Skops,
+    /// A NeMo `.nemo` model: a tar with `model_config.yaml` at its root.
+    Nemo,
     /// The file could not be read, so nothing is known of its content.
     Unreadable,
 }
@@ -144,6 +154,8 @@ impl Label {
             Label::PytorchZip => "pytorch-zip",
             Label::Torchscript => "torchscript",
             Label::Keras => "keras",
+            Label::Skops => "skops",
+            Label::Nemo => "nemo",
             Label::Unreadable => "unreadable",
         }
     }
@@ -152,7 +164,10 @@ impl Label {
     pub fn format(self) -> Option<Format> {
         match self {
             Label::Format(format) => Some(format),
-            Label::PytorchZip | Label::Torchscript | Label::Keras => Some(Format::Zip),
+            Label::PytorchZip | Label::Torchscript | Label::Keras | Label::Skops => {
+                Some(Format::Zip)
+            }
+            Label::Nemo => Some(Format::Tar),
             Label::Unreadable => None,
         }
     }
@@ -185,6 +200,8 @@ impl FromStr for Label {
             "pytorch-zip" => Ok(Label::PytorchZip),
             "torchscript" => Ok(Label::Torchscript),
             "keras" => Ok(Label::Keras),
+            "skops" => Ok(Label::Skops),
+            "nemo" => Ok(Label::Nemo),
             "unreadable" => Ok(Label::Unreadable),
             _ => s.parse().map(Label::Format),
         }
@@ -217,7 +234,13 @@ mod tests {
                 Ok(Label::Format(format))
             );
         }
-        for label in [Label::PytorchZip, Label::Torchscript, Label::Unreadable] {
+        for label in [
+            Label::PytorchZip,
+            Label::Torchscript,
+            Label::Skops,
+            Label::Nemo,
+            Label::Unreadable,
+        ] {
             assert_eq!(label.name().parse::<Label>(), Ok(label));
             assert!(label.name().parse::<Format>().is_err());
         }

@@ -4,6 +4,7 @@
 //! Text output streams in walk order, JSONL in completion order (each line carries its `seq`,
 //! the walk position), and JSON and SARIF, which are single documents, are written at the end.
 
+pub mod html;
 pub mod json;
 pub mod jsonl;
 pub mod output;
@@ -18,7 +19,7 @@ use std::io;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::Shard;
-use crate::model::finding::{ArtifactReport, Verdict};
+use crate::model::finding::{ArtifactReport, Finding, Severity, Verdict};
 use crate::policy::PolicySource;
 
 /// Version of the JSON report schema. Fields may be added freely; renaming or removing one
@@ -99,6 +100,21 @@ impl Summary {
             Verdict::Clean
         }
     }
+}
+
+/// The finding that decides an artifact's verdict (highest verdict, then severity), the one a
+/// one-line view names; info findings of a clean artifact are not shown as its top rule.
+pub fn top_finding(report: &ArtifactReport) -> Option<&Finding> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info || report.verdict != Verdict::Clean)
+        .max_by(|a, b| {
+            a.verdict
+                .cmp(&b.verdict)
+                .then(a.severity.cmp(&b.severity))
+                .then(b.rule_id.cmp(&a.rule_id))
+        })
 }
 
 /// How many artifacts a rule fired on.

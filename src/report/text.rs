@@ -111,16 +111,7 @@ impl<W: Write> Sink for OneLine<W> {
             return Ok(());
         }
         let v = verdict_style(report.verdict);
-        let top = report
-            .findings
-            .iter()
-            .filter(|f| f.severity > Severity::Info || report.verdict != Verdict::Clean)
-            .max_by(|a, b| {
-                a.verdict
-                    .cmp(&b.verdict)
-                    .then(a.severity.cmp(&b.severity))
-                    .then(b.rule_id.cmp(&a.rule_id))
-            });
+        let top = super::top_finding(report);
         let about = match (top, &report.error) {
             (Some(f), _) => {
                 let others = report.findings.len() - 1;

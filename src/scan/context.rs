@@ -16,6 +16,7 @@ use crate::model::finding::{Finding, Implies, Location, MemberReport, Severity};
 use crate::model::robustness::Robustness;
 use crate::model::rules::{RuleId, RuleRef};
 use crate::model::summary::{ModelReport, ModelSummary};
+use crate::scan::deadline;
 use crate::signatures::{Matcher, Stop, Vars};
 use crate::zone::digest;
 
@@ -595,21 +596,22 @@ impl<'a> Ctx<'a> {
     /// Analyses a container member (or an embedded byte string) as an input of its own: its
     /// digest is recorded, its format detected by content, and the matching analyser run.
     pub fn nested(&mut self, name: &str, data: &[u8], kind: MemberKind) {
-        if !self.too_deep(name) {
+        // Past the time budget members are left alone; the scan reports that once (FMT006).
+        if !self.too_deep(name) && !deadline::passed() {
             self.enter(detect::detect(data), name, data, kind);
         }
     }
 
     /// Like [`Ctx::nested`] with the format already decided (a second reading of the same bytes).
     pub fn nested_as(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
-        if !self.too_deep(name) {
+        if !self.too_deep(name) && !deadline::passed() {
             self.enter(format, name, data, kind);
         }
     }
 
     /// Analyses `data`, a pickle carried as data (a staged payload), at the member chain extended
     /// by `steps` (the value's name, then one entry per decoding layer). Its findings imply at
-    /// most `suspicious`: loading the artifact does not run it. One PKL010 finding sums it up,
+    /// most `suspicious`: loading the artifact does not run it. One PKL012 finding sums it up,
     /// `high` when the carried pickle does anything its own loading would flag, `info` when it
     /// holds only allowed content.
     pub fn staged(&mut self, steps: &[String], data: &[u8]) {

@@ -3,6 +3,7 @@
 //! where a loader could, probe it, and decide the verdict from the findings.
 
 pub mod context;
+pub(crate) mod deadline;
 pub mod registry;
 
 use std::fs::File;
@@ -128,6 +129,11 @@ fn zip_is_a_member(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
 /// writes them (`torch.save`: `<name>/data.pkl` beside `<name>/data/`; `torch.jit.save`: also
 /// `<name>/constants.pkl` and `<name>/code/`).
 fn label(format: Format, members: &[MemberReport]) -> Label {
+    // NeMo's SaveRestoreConnector packs a folder, so names may start with `./`.
+    let in_root = |m: &MemberReport, name: &str| m.member.trim_start_matches("./") == name;
+    if format == Format::Tar && members.iter().any(|m| in_root(m, "model_config.yaml")) {
+        return Label::Nemo;
+    }
     if format != Format::Zip {
         return Label::Format(format);
     }
@@ -142,6 +148,8 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
     let root_member = |name: &str| members.iter().any(|m| m.member == name);
     if root_member("config.json") && root_member("metadata.json") {
         Label::Keras
+    } else if root_member("schema.json") && members.iter().all(|m| !m.member.contains('/')) {
+        Label::Skops
     } else if top_level("constants.pkl") {
         Label::Torchscript
     } else if top_level("data.pkl") {
@@ -157,6 +165,8 @@ fn probe_support(label: Label, format: Format) -> probe::Support {
     match label {
         Label::PytorchZip | Label::Torchscript => probe::Support::NotYet("PyTorch checkpoints"),
         Label::Keras => probe::Support::NotYet("keras weights"),
+        Label::Skops => probe::Support::NotYet("skops estimators"),
+        Label::Nemo => probe::Support::NotYet("NeMo checkpoints"),
         Label::Format(_) | Label::Unreadable => registry::registration(format).probe,
     }
 }
@@ -310,8 +320,20 @@ fn scan(
             context::lend(&mut matcher),
             analyse,
         );
+        let _deadline = deadline::Deadline::start(config.zone.timeout);
         analyse(format, data, &mut ctx, MemberKind::File);
         analyse_other_readings(format, data, &mut ctx);
+        if deadline::passed() {
+            ctx.report(
+                RuleId::AnalysisTimeExceeded,
+                None,
+                format!(
+                    "the analysis took longer than the budget of {} s per artifact and stopped; what came after was not analysed",
+                    config.zone.timeout.as_secs()
+                ),
+                None,
+            );
+        }
         let state = ctx.state();
         let carries_pickle = format == Format::Pickle
             || state
@@ -327,7 +349,7 @@ fn scan(
             .findings
             .iter()
             .any(|f| f.verdict == Implies::Malicious);
-        if config.probe.mode != ProbeMode::Off && !malicious {
+        if config.probe.mode != ProbeMode::Off && !malicious && !deadline::passed() {
             let support = probe_support(label(format, &ctx.state().members), format);
             ctx.state().robustness = probe::run(support, data, &mut ctx);
         }
@@ -424,5 +446,9 @@ mod tests {
             );
         }
         assert_eq!(label(Format::Pickle, &torch), Label::Format(Format::Pickle));
+        let nemo = members(&["./model_config.yaml", "./model_weights.ckpt"]);
+        assert_eq!(label(Format::Tar, &nemo), Label::Nemo);
+        let skops = members(&["140.npy", "schema.json"]);
+        assert_eq!(label(Format::Zip, &skops), Label::Skops);
     }
 }

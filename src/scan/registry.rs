@@ -66,6 +66,9 @@ pub fn registration(format: Format) -> Registration {
             Run(formats::tflite::analyse),
             Support::NotYet("tflite tensors"),
         ),
+        Format::Msgpack => row(Run(formats::msgpack::analyse), NoModel),
+        Format::XgboostUbj => row(Run(formats::gbm::analyse_xgboost), NoModel),
+        Format::Catboost => row(Run(formats::gbm::analyse_catboost), NoModel),
         Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
     }
@@ -83,6 +86,9 @@ fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 fn text(data: &[u8], ctx: &mut Ctx<'_>) {
+    if formats::skops::analyse_text(data, ctx) || formats::nemo::analyse_text(data, ctx) {
+        return;
+    }
     if !formats::keras::analyse_text(data, ctx) {
         formats::safetensors::index::analyse(data, ctx);
     }

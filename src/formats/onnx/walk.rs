@@ -279,6 +279,19 @@ impl<'c, 'a> Walker<'c, 'a> {
         if tensor.data_location == DataLocation::External as i32 || !tensor.external_data.is_empty()
         {
             self.external.check(self.ctx, tensor, context);
+        } else if elements(&tensor.dims) > 0 && !carries_data(tensor) {
+            // `onnx.checker` rejects it; a tool that allocates by the declared shape (a
+            // converter, `numpy_helper.to_array`) is asked for memory the file never held.
+            self.ctx.report(
+                RuleId::OnnxMalformed,
+                None,
+                format!(
+                    "{context} declares {:?} ({} elements) and carries no data",
+                    tensor.dims,
+                    elements(&tensor.dims)
+                ),
+                None,
+            );
         }
         if tensor.data_type == DataType::String as i32 {
             for (i, s) in tensor.string_data.iter().enumerate() {
@@ -389,6 +402,17 @@ fn qualified(domain: &str, op_type: &str) -> String {
     } else {
         format!("{domain}.{op_type}")
     }
+}
+
+/// Whether a tensor holds values in any of its data fields.
+fn carries_data(tensor: &TensorProto) -> bool {
+    !(tensor.raw_data.is_empty()
+        && tensor.float_data.is_empty()
+        && tensor.int32_data.is_empty()
+        && tensor.string_data.is_empty()
+        && tensor.int64_data.is_empty()
+        && tensor.double_data.is_empty()
+        && tensor.uint64_data.is_empty())
 }
 
 /// Elements of a tensor with these dims (negative dims count as zero).

@@ -241,6 +241,14 @@ impl<'a> Machine<'a, '_, '_> {
         if let Some(g) = global
             && !chained
         {
+            let role = self
+                .imports
+                .list
+                .get(g as usize)
+                .and_then(|i| super::rebuild::role(&i.module, &i.name));
+            if let Some(role) = role {
+                self.rebuild_call(g as usize, role, id, args, pos);
+            }
             if checked {
                 self.check_call(g as usize, id, args, pos);
             }
@@ -255,8 +263,13 @@ impl<'a> Machine<'a, '_, '_> {
             }
         }
         // Calling what a safe getattr returned is calling a listed side-effect-free method.
-        let method_call =
-            hops == 1 && matches!(callable, Value::Node(c) if self.safe_getattrs.contains(&c));
+        let method_call = hops == 1
+            && match callable {
+                Value::Node(c) => {
+                    self.safe_getattrs.contains(&c) || self.rebuild_result_call(c, args, pos)
+                }
+                _ => false,
+            };
         if (global.is_none() || chained) && !method_call {
             self.counts.dynamic += 1;
             if self.counts.dynamic <= MAX_REPORTS {
@@ -497,7 +510,30 @@ impl<'a> Machine<'a, '_, '_> {
     pub(super) fn flush_imports(&mut self) {
         let mut findings = Vec::new();
         let (mut denied, mut unknown, mut unknown_left) = (0usize, 0usize, Vec::new());
-        for import in &self.imports.list {
+        for (index, import) in self.imports.list.iter().enumerate() {
+            if import.class.class != Class::Allowed
+                && super::rebuild::role(&import.module, &import.name).is_some()
+            {
+                // A dill/cloudpickle helper: judged call by call (`rebuild`); what it rebuilds
+                // is reported by `flush_rebuilds`.
+                if let Some((_, pos, why)) =
+                    self.rebuilds.refused.iter().find(|(i, _, _)| *i == index)
+                {
+                    let evidence = match import.call {
+                        Some((node, _)) => {
+                            Renderer::render(&self.arena, &self.imports, Value::Node(node))
+                        }
+                        None => import.written(),
+                    };
+                    findings.push((
+                        RuleId::PickleDeniedGlobal,
+                        *pos,
+                        format!("calls `{}`, which {why}", import.written()),
+                        evidence,
+                    ));
+                }
+                continue;
+            }
             if import.class.check.is_some() {
                 if let Some((node, pos, why, rule)) = &import.unsafe_call {
                     let message = match &import.class.class {

@@ -28,6 +28,7 @@ mod layout;
 mod ops;
 mod plain;
 mod rare;
+mod rebuild;
 mod render;
 mod salvage;
 mod sniff;
@@ -41,6 +42,8 @@ use crate::config::Config;
 use crate::scan::context::Ctx;
 
 pub use imports::PolicyError;
+/// The import policy, for other formats that import by name (skops, Hydra configs).
+pub use imports::{Class, Classification, Denial, classify};
 
 /// Analyses every pickle stream in `data` (starting at offset 0) and reports what loading it
 /// would import, call and mutate.

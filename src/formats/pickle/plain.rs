@@ -12,6 +12,7 @@
 
 use crate::config::PickleLimits;
 use crate::formats::staged;
+use crate::scan::deadline;
 
 use super::ops::{self, Arg, Op};
 
@@ -87,7 +88,10 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
     let mut opcodes = 0u64;
     loop {
         opcodes += 1;
-        if opcodes > limits.max_opcodes || stack.len() + marks.len() >= limits.max_stack {
+        if opcodes > limits.max_opcodes
+            || stack.len() + marks.len() >= limits.max_stack
+            || (opcodes.is_multiple_of(1 << 16) && deadline::passed())
+        {
             return None;
         }
         let instr = ops::read(data, pos).ok()?;
@@ -240,12 +244,17 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
                 if index >= limits.max_memo || index > memo.len().saturating_add(4096) {
                     return None;
                 }
-                if index >= memo.len() {
-                    memo.resize(index + 1, Kind::Absent);
+                if index == memo.len() {
+                    memo.push(top);
+                    memo_count += 1;
+                } else {
+                    if index > memo.len() {
+                        memo.resize(index + 1, Kind::Absent);
+                    }
+                    let slot = memo.get_mut(index)?;
+                    memo_count += usize::from(*slot == Kind::Absent);
+                    *slot = top;
                 }
-                let slot = memo.get_mut(index)?;
-                memo_count += usize::from(*slot == Kind::Absent);
-                *slot = top;
             }
             _ => return None,
         }

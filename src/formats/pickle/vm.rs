@@ -6,6 +6,7 @@ use std::collections::{HashMap, HashSet};
 use crate::config::PickleLimits;
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
+use crate::scan::deadline;
 
 use super::globals::Imports;
 use super::ops::{self, Arg, Instr, Op};
@@ -197,6 +198,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub safe_getattrs: HashSet<super::value::NodeId>,
     /// String and bytes operands that are, or could decode to, a pickle (`carried.rs`).
     pub carried: Vec<Raw<'a>>,
+    /// Code objects and functions rebuilt by dill/cloudpickle helpers (`rebuild`).
+    pub rebuilds: super::rebuild::Rebuilds,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -247,9 +250,11 @@ pub fn run_stream<'a>(
         checked_nodes: Vec::new(),
         safe_getattrs: HashSet::new(),
         carried: Vec::new(),
+        rebuilds: super::rebuild::Rebuilds::default(),
     };
     let result = m.run(start);
     m.flush_imports();
+    m.flush_rebuilds();
     let outcome = match result {
         Ok((end, value)) => Outcome {
             end: Some(end),
@@ -306,6 +311,10 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                         self.limits.max_opcodes
                     ),
                 ));
+            }
+            // The scan reports a spent time budget once, for the whole artifact.
+            if count.is_multiple_of(1 << 16) && deadline::passed() {
+                return Err(Halt::quiet());
             }
             let instr =
                 ops::read(self.data, pos).map_err(|e| Halt::malformed(e.pos(), e.describe()))?;

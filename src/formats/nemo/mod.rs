@@ -1,0 +1,380 @@
+//! NeMo `.nemo` models and Hydra configurations.
+//!
+//! A `.nemo` file is a tar (NeMo's `SaveRestoreConnector` packs a folder with `tarfile`):
+//! `model_config.yaml` beside `model_weights.ckpt` (a `torch.save` zip) and tokenizer or other
+//! artifacts. The tar and its members go through the tar, zip and pickle analysers like any
+//! other; what is NeMo's own is the configuration: `restore_from` loads it with OmegaConf and
+//! instantiates it with Hydra, which imports every `_target_` anywhere in the tree (Hydra's
+//! `_locate`: import the longest importable module prefix, then `getattr` the rest) and calls it
+//! with the sibling keys as arguments (`_args_` positional; `_partial_: true` makes a
+//! `functools.partial` that NeMo calls later). NeMo's own `from_config_dict` also imports the
+//! root's `target` (or legacy `cls`) class path.
+//!
+//! Each target is judged by the pickle engine's import policy (deny list: `os.system`,
+//! `subprocess.*`, `builtins.exec`; allow list), then by a list of the packages NeMo models
+//! instantiate (NeMo, PyTorch, Lightning); anything else is unknown.
+
+pub mod yaml;
+
+use crate::formats::hostcalls;
+use crate::formats::pickle::{Class, classify};
+use crate::model::rules::RuleId;
+use crate::scan::context::Ctx;
+use yaml::Yaml;
+
+/// Larger configurations are not parsed (a NeMo model_config.yaml is a few KiB).
+const MAX_CONFIG: usize = 16 << 20;
+/// Findings listed per rule per configuration.
+const MAX_LISTED: usize = 32;
+
+/// Packages whose classes NeMo configurations instantiate in ordinary use. A target under one
+/// of these (and not denied) is accepted; private and double-underscore names never are.
+const HYDRA_PACKAGES: &[&str] = &[
+    "nemo.collections",
+    "nemo.core",
+    "nemo.lightning",
+    "nemo.utils.exp_manager",
+    "torch.nn",
+    "torch.optim",
+    "torch.utils.data",
+    "torchmetrics",
+    "lightning.pytorch",
+    "pytorch_lightning",
+    "megatron.core",
+    "omegaconf",
+];
+
+/// Whether `data` may be a Hydra configuration: text that names `_target_`, or a NeMo root
+/// `target:` line.
+fn may_be_hydra(data: &[u8]) -> bool {
+    memchr::memmem::find(data, b"_target_").is_some()
+        || data.starts_with(b"target:")
+        || memchr::memmem::find(data, b"\ntarget:").is_some()
+}
+
+/// A dotted Python path (`pkg.mod.Class`), as a `target`/`cls` value must be to be imported.
+fn is_dotted_path(text: &str) -> bool {
+    text.contains('.')
+        && text.split('.').all(|p| {
+            let mut chars = p.chars();
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}
+
+/// Analyses text if it is a Hydra/NeMo configuration; returns whether it was one.
+pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    if !may_be_hydra(data) {
+        return false;
+    }
+    let Ok(text) = std::str::from_utf8(data) else {
+        return false;
+    };
+    if data.len() > MAX_CONFIG {
+        if memchr::memmem::find(data, b"_target_:").is_some() {
+            ctx.report(
+                RuleId::NemoConfigMalformed,
+                None,
+                format!(
+                    "a Hydra configuration of {} bytes is larger than the {MAX_CONFIG} bytes the scanner parses; its targets were not checked",
+                    data.len()
+                ),
+                None,
+            );
+            return true;
+        }
+        return false;
+    }
+    match yaml::parse(text) {
+        Ok(doc) => {
+            let Some(root) = doc.root.as_ref() else {
+                return false;
+            };
+            if !matches!(root, Yaml::Map(_)) {
+                return false;
+            }
+            let mut walk = Walk {
+                ctx,
+                targets: Vec::new(),
+                malformed: Vec::new(),
+            };
+            walk.root(root);
+            let is_config = !walk.targets.is_empty() || !walk.malformed.is_empty();
+            if !is_config {
+                return false;
+            }
+            if !doc.tags.is_empty() {
+                walk.malformed.push(format!(
+                    "uses YAML tags ({}), which OmegaConf's loader refuses and unsafe YAML loaders resolve to Python objects",
+                    doc.tags.join(", ")
+                ));
+            }
+            walk.finish();
+            true
+        }
+        Err(e) => {
+            // Not YAML this reader takes: judge every `_target_:` line as Hydra would read it,
+            // and say the whole was not read.
+            let targets = target_lines(text);
+            if targets.is_empty() || crate::scan::context::is_documentation(ctx.name(), data) {
+                return false;
+            }
+            let mut walk = Walk {
+                ctx,
+                targets: Vec::new(),
+                malformed: vec![format!(
+                    "the configuration is {e}; `_target_` lines were judged one by one"
+                )],
+            };
+            for (line, target) in targets {
+                walk.targets.push(Target {
+                    path: target,
+                    at: format!("line {line}"),
+                    key: "_target_",
+                    partial: false,
+                    args: String::new(),
+                });
+            }
+            walk.finish();
+            true
+        }
+    }
+}
+
+/// `_target_: value` lines of a text the YAML reader refused.
+fn target_lines(text: &str) -> Vec<(usize, String)> {
+    text.lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let line = line.trim_start().trim_start_matches("- ");
+            let value = line
+                .strip_prefix("_target_:")
+                .or_else(|| line.strip_prefix("\"_target_\":"))?;
+            let value = value
+                .split('#')
+                .next()
+                .unwrap_or_default()
+                .trim()
+                .trim_end_matches(',')
+                .trim_matches(['"', '\'']);
+            (!value.is_empty()).then(|| (i + 1, value.to_owned()))
+        })
+        .take(1024)
+        .collect()
+}
+
+/// A target Hydra or NeMo would import.
+struct Target {
+    path: String,
+    /// Where in the tree (`preprocessor._target_`).
+    at: String,
+    key: &'static str,
+    partial: bool,
+    /// The call's arguments, rendered short.
+    args: String,
+}
+
+struct Walk<'c, 'x> {
+    ctx: &'c mut Ctx<'x>,
+    targets: Vec<Target>,
+    malformed: Vec<String>,
+}
+
+/// `key=value, …` of a mapping's non-underscore keys, short.
+fn render_args(map: &Yaml) -> String {
+    let Yaml::Map(pairs) = map else {
+        return String::new();
+    };
+    let mut parts = Vec::new();
+    if let Some(Yaml::Seq(args)) = map.get("_args_") {
+        for a in args.iter().take(4) {
+            parts.push(render_value(a));
+        }
+    }
+    for (k, v) in pairs.iter().take(8) {
+        let Some(k) = k.as_str() else { continue };
+        if k.starts_with('_') && k.ends_with('_') {
+            continue;
+        }
+        parts.push(format!("{k}={}", render_value(v)));
+    }
+    parts.join(", ")
+}
+
+fn render_value(v: &Yaml) -> String {
+    match v {
+        Yaml::Scalar { text, .. } => {
+            let short: String = text.chars().take(80).collect();
+            format!("{short:?}")
+        }
+        Yaml::Seq(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .take(6)
+                .map(render_value)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Yaml::Map(_) => "{…}".to_owned(),
+    }
+}
+
+impl Walk<'_, '_> {
+    fn root(&mut self, root: &Yaml) {
+        // NeMo's `from_config_dict`: the model class by its `target` (or legacy `cls`).
+        for key in ["target", "cls"] {
+            if let Some(Yaml::Scalar { text, .. }) = root.get(key)
+                && is_dotted_path(text)
+            {
+                self.targets.push(Target {
+                    path: text.clone(),
+                    at: key.to_owned(),
+                    key: if key == "target" { "target" } else { "cls" },
+                    partial: false,
+                    args: String::new(),
+                });
+            }
+        }
+        // Iteratively, so that nesting costs no stack (the reader bounds depth as well).
+        let mut stack: Vec<(&Yaml, String)> = vec![(root, String::new())];
+        while let Some((node, at)) = stack.pop() {
+            match node {
+                Yaml::Scalar { .. } => {}
+                Yaml::Seq(items) => {
+                    for (i, item) in items.iter().enumerate().rev() {
+                        stack.push((item, format!("{at}[{i}]")));
+                    }
+                }
+                Yaml::Map(pairs) => {
+                    match node.get("_target_") {
+                        Some(Yaml::Scalar { text, .. }) => {
+                            let partial = node
+                                .get("_partial_")
+                                .and_then(Yaml::as_str)
+                                .is_some_and(|p| p.eq_ignore_ascii_case("true"));
+                            self.targets.push(Target {
+                                path: text.clone(),
+                                at: join(&at, "_target_"),
+                                key: "_target_",
+                                partial,
+                                args: render_args(node),
+                            });
+                        }
+                        Some(_) => self.malformed.push(format!(
+                            "`{}` is not a string; Hydra cannot import it",
+                            join(&at, "_target_")
+                        )),
+                        None => {}
+                    }
+                    for (k, v) in pairs.iter().rev() {
+                        let name = k.as_str().unwrap_or("?");
+                        stack.push((v, join(&at, name)));
+                    }
+                }
+            }
+        }
+    }
+
+    fn finish(self) {
+        let Walk {
+            ctx,
+            targets,
+            malformed,
+        } = self;
+        let config = ctx.config();
+        let (mut denied, mut unknown) = (0usize, 0usize);
+        let mut seen = std::collections::HashSet::new();
+        for t in &targets {
+            if !seen.insert((t.path.clone(), t.at.clone())) {
+                continue;
+            }
+            let (module, name) = t.path.rsplit_once('.').unwrap_or(("builtins", &t.path));
+            let class = classify(module, name, config);
+            let call = if t.partial {
+                let sep = if t.args.is_empty() { "" } else { ", " };
+                format!("functools.partial({}{sep}{})", t.path, t.args)
+            } else {
+                format!("{}({})", t.path, t.args)
+            };
+            let who = match t.key {
+                "_target_" => "Hydra imports and calls",
+                _ => "NeMo imports the model class",
+            };
+            let evidence = match &class.resolved {
+                Some(r) => format!("{call} at {} (resolved: {r})", t.at),
+                None => format!("{call} at {}", t.at),
+            };
+            let reach = hostcalls::name_reach(&t.path);
+            let private = t.path.split('.').any(|p| p.starts_with('_'));
+            let listed = !private
+                && HYDRA_PACKAGES.iter().any(|p| {
+                    t.path.starts_with(p) && t.path.as_bytes().get(p.len()) == Some(&b'.')
+                });
+            match &class.class {
+                Class::Denied(d) => {
+                    denied += 1;
+                    if denied <= MAX_LISTED {
+                        ctx.report(
+                            RuleId::NemoDeniedTarget,
+                            None,
+                            format!(
+                                "{who} `{}`, denied by `{}`: {}",
+                                t.path, d.pattern, d.reason
+                            ),
+                            Some(evidence),
+                        );
+                    }
+                }
+                Class::Allowed => {}
+                Class::Unknown if listed => {}
+                Class::Unknown => match reach.filter(|_| !listed) {
+                    Some(r) => {
+                        denied += 1;
+                        if denied <= MAX_LISTED {
+                            ctx.report(
+                                RuleId::NemoDeniedTarget,
+                                None,
+                                format!("{who} `{}`, which {}", t.path, r.as_str()),
+                                Some(evidence),
+                            );
+                        }
+                    }
+                    None => {
+                        unknown += 1;
+                        if unknown <= MAX_LISTED {
+                            ctx.report(
+                                RuleId::NemoUnknownTarget,
+                                None,
+                                format!(
+                                    "{who} `{}`, which is outside the NeMo, PyTorch and Lightning names and on neither the allow list nor the deny list",
+                                    t.path
+                                ),
+                                Some(evidence),
+                            );
+                        }
+                    }
+                },
+            }
+        }
+        for why in malformed.iter().take(MAX_LISTED) {
+            ctx.report(
+                RuleId::NemoConfigMalformed,
+                None,
+                format!("Hydra configuration: {why}"),
+                None,
+            );
+        }
+    }
+}
+
+fn join(at: &str, key: &str) -> String {
+    if at.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{at}.{key}")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Hydra/NeMo configurations written by hand, shaped like NeMo's model_config.yaml.
+
+use crate::testing::{codes, scan};
+
+const CONFIG: &str = "\
+sample_rate: 16000
+target: nemo.collections.asr.models.ctc_models.EncDecCTCModel
+preprocessor:
+  _target_: nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor
+  normalize: per_feature
+encoder:
+  _target_: nemo.collections.asr.modules.ConvASREncoder
+  jasper:
+  - filters: 32
+optim:
+  name: adam
+  sched:
+    _target_: torch.optim.lr_scheduler.CosineAnnealingLR
+    T_max: 10
+";
+
+fn with_preprocessor(block: &str) -> Vec<u8> {
+    let start = CONFIG.find("preprocessor:\n").unwrap();
+    let end = CONFIG.find("encoder:\n").unwrap();
+    format!("{}{block}{}", &CONFIG[..start], &CONFIG[end..]).into_bytes()
+}
+
+#[test]
+fn an_ordinary_config_is_clean() {
+    let report = scan(CONFIG.as_bytes());
+    assert!(report.findings.is_empty(), "{:?}", report.findings);
+}
+
+#[test]
+fn denied_targets_are_malicious_with_the_call() {
+    for (block, what) in [
+        (
+            "preprocessor:\n  _target_: os.system\n  command: echo quarantine-sample\n",
+            "os.system(command=\"echo quarantine-sample\")",
+        ),
+        (
+            "preprocessor:\n  _target_: subprocess.run\n  _partial_: true\n  _args_:\n  - [sh, -c, id]\n",
+            "functools.partial(subprocess.run, [\"sh\", \"-c\", \"id\"])",
+        ),
+        (
+            "preprocessor:\n  _target_: builtins.exec\n  _args_: [\"print(1)\"]\n",
+            "builtins.exec(\"print(1)\")",
+        ),
+    ] {
+        let report = scan(&with_preprocessor(block));
+        assert_eq!(codes(&report), ["NEM001"], "{block}");
+        let evidence = report.findings[0].evidence.as_deref().unwrap();
+        assert!(evidence.contains(what), "{evidence}");
+        assert!(evidence.contains("preprocessor._target_"), "{evidence}");
+    }
+}
+
+#[test]
+fn nemo_root_target_is_judged_too() {
+    let text = CONFIG.replace(
+        "nemo.collections.asr.models.ctc_models.EncDecCTCModel",
+        "subprocess.Popen",
+    );
+    let report = scan(text.as_bytes());
+    assert_eq!(codes(&report), ["NEM001"]);
+}
+
+#[test]
+fn unknown_targets_are_suspicious() {
+    let report = scan(&with_preprocessor(
+        "preprocessor:\n  _target_: mypkg.layers.Custom\n",
+    ));
+    assert_eq!(codes(&report), ["NEM002"]);
+    // A private name under an allowed package is not vouched for.
+    let report = scan(&with_preprocessor(
+        "preprocessor:\n  _target_: nemo.collections._private.thing\n",
+    ));
+    assert_eq!(codes(&report), ["NEM002"]);
+}
+
+#[test]
+fn tags_alias_bombs_and_broken_yaml_fail_closed() {
+    let report = scan(&with_preprocessor(
+        "preprocessor: !!python/object/apply:os.system ['id']\n",
+    ));
+    assert!(codes(&report).contains(&"NEM003"), "{:?}", report.findings);
+    let mut bomb = String::from("_target_: torch.nn.Linear\na0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..10 {
+        bomb.push_str(&format!(
+            "a{i}: &a{i} [{}]\n",
+            vec![format!("*a{}", i - 1); 9].join(", ")
+        ));
+    }
+    let report = scan(bomb.as_bytes());
+    assert_eq!(codes(&report), ["NEM003"]);
+    assert!(report.findings[0].message.contains("alias"));
+    // Broken YAML: the `_target_` lines are still judged.
+    let report = scan(b"a: [unclosed\n_target_: os.system\n");
+    let c = codes(&report);
+    assert!(c.contains(&"NEM001") && c.contains(&"NEM003"), "{c:?}");
+}
+
+#[test]
+fn other_yaml_and_text_are_left_alone() {
+    for text in [
+        &b"name: ci\non: [push]\njobs:\n  build:\n    runs-on: ubuntu-latest\n"[..],
+        b"just some notes about _target_ keys\n",
+        b"target: 0.5\n",
+    ] {
+        let report = scan(text);
+        assert!(
+            !codes(&report).iter().any(|c| c.starts_with("NEM")),
+            "{:?}",
+            report.findings
+        );
+    }
+}

@@ -1,0 +1,145 @@
+//! Long-tail formats written by the real libraries (tests/data/longtail/, made by
+//! scripts/longtail_reference.py with skops, scikit-learn, dill, cloudpickle, OmegaConf, XGBoost,
+//! LightGBM and Flax):
+//! ordinary files are clean with no finding above info, functions pickled by value are
+//! suspicious (never malicious), and what the same writers produce from hostile objects is
+//! malicious with the rule and evidence that say why.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use quarantine::model::finding::{ArtifactReport, Severity};
+use quarantine::{Config, Verdict};
+
+fn data(sub: &str) -> PathBuf {
+    common::repo().join("tests/data/longtail").join(sub)
+}
+
+fn files(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+fn scan(path: &Path) -> ArtifactReport {
+    let name = path.file_name().unwrap().to_string_lossy().into_owned();
+    quarantine::scan::scan_file(path, &name, &Config::default())
+}
+
+fn above_info(report: &ArtifactReport) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.severity > Severity::Info)
+        .map(|f| format!("{} {}", f.rule_id, f.message))
+        .collect()
+}
+
+/// skops lists these types as untrusted itself (`get_untrusted_types`): a user has to trust
+/// them by hand, so the scanner's SKP002 agrees with the loader.
+const UNTRUSTED_BY_SKOPS: &[&str] = &["skops_hgb.skops"];
+
+#[test]
+fn ordinary_files_are_clean() {
+    let mut checked = 0;
+    for path in files(&data("benign")) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        let report = scan(&path);
+        if UNTRUSTED_BY_SKOPS.contains(&name.as_str()) {
+            assert_eq!(report.verdict, Verdict::Suspicious, "{name}");
+            assert!(
+                report
+                    .findings
+                    .iter()
+                    .all(|f| f.rule_id.code() == "SKP002" && f.message.contains("_BinMapper")),
+                "{name}: {:?}",
+                above_info(&report)
+            );
+            continue;
+        }
+        assert_eq!(
+            report.verdict,
+            Verdict::Clean,
+            "{name}: {:?}",
+            above_info(&report)
+        );
+        assert!(above_info(&report).is_empty(), "{name}");
+        checked += 1;
+    }
+    assert!(checked >= 17, "{checked}");
+}
+
+#[test]
+fn formats_are_named_by_layout() {
+    assert_eq!(scan(&data("benign/asr_model.nemo")).format, "nemo");
+    assert_eq!(scan(&data("benign/skops_tree.skops")).format, "skops");
+    assert_eq!(
+        scan(&data("benign/xgboost_model.ubj")).format,
+        "xgboost-ubj"
+    );
+    assert_eq!(scan(&data("benign/flax_mlp.msgpack")).format, "msgpack");
+    assert_eq!(scan(&data("benign/flax_state.msgpack")).format, "msgpack");
+}
+
+#[test]
+fn functions_pickled_by_value_are_suspicious_and_say_what_is_rebuilt() {
+    for path in files(&data("code")) {
+        let report = scan(&path);
+        let name = path.display();
+        assert_eq!(
+            report.verdict,
+            Verdict::Suspicious,
+            "{name}: {:?}",
+            above_info(&report)
+        );
+        let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
+        assert!(codes.iter().all(|c| *c == "PKL010"), "{name}: {codes:?}");
+        let evidence = report.findings[0].evidence.as_deref().unwrap();
+        assert!(evidence.contains("builds code `"), "{name}: {evidence}");
+    }
+}
+
+#[test]
+fn hostile_objects_from_the_real_writers_are_malicious() {
+    for (file, rule, evidence) in [
+        ("cloudpickle_os_system.pkl", "PKL011", "system"),
+        ("dill_os_system.pkl", "PKL011", "system"),
+        ("dill_lambda_urlopen.pkl", "PKL011", "urlopen"),
+        (
+            "skops_func_posix_system.skops",
+            "SKP001",
+            "\"posix\"), \"system\"",
+        ),
+        ("skops_func_runstring.skops", "SKP001", "runstring"),
+        ("skops_method_write_text.skops", "SKP001", "\"write_text\""),
+        (
+            "nemo_target_os_system.nemo",
+            "NEM001",
+            "os.system(command=\"echo quarantine-sample\")",
+        ),
+    ] {
+        let report = scan(&data("attacks").join(file));
+        assert_eq!(report.verdict, Verdict::Malicious, "{file}");
+        let finding = report
+            .findings
+            .iter()
+            .find(|f| f.rule_id.code() == rule)
+            .unwrap_or_else(|| panic!("{file}: no {rule} in {:?}", above_info(&report)));
+        let text = format!(
+            "{} {}",
+            finding.message,
+            finding.evidence.as_deref().unwrap_or_default()
+        );
+        assert!(text.contains(evidence), "{file}: {text}");
+        // No polyglot finding for a .nemo (its checkpoint is a member, not a second reading).
+        assert!(
+            report.findings.iter().all(|f| f.rule_id.code() != "FMT003"),
+            "{file}"
+        );
+    }
+}
