@@ -256,7 +256,20 @@ def catboost_cbm(root: int = 4) -> bytes:
     return b"CBM1" + struct.pack("<I", len(core)) + core
 
 
+def fresh_ids(register):
+    """`register` whose builds each number their skops nodes from the same start, so that a
+    sample is the same bytes however many times and in whatever order it is built."""
+    def wrapped(*args, build, **kwargs):
+        def build_fresh():
+            global _ids
+            _ids = iter(range(140_000_000_000_000, 140_000_000_100_000, 16))
+            return build()
+        register(*args, build=build_fresh, **kwargs)
+    return wrapped
+
+
 def samples(register, g) -> None:
+    register = fresh_ids(register)
     hook = code_fields(HOOK_CODE, (None, 0, CMD), ("os", "system"), ("v", "_os"), "hook")
     double = code_fields(LAMBDA_CODE, (None, 2), (), ("v",), "<lambda>")
     evil_eval = code_fields(LAMBDA_CODE, (None, "eval"), ("getattr",), ("payload",), "_obfuscated_eval")

@@ -279,7 +279,7 @@ impl<'c, 'a> Walker<'c, 'a> {
         if tensor.data_location == DataLocation::External as i32 || !tensor.external_data.is_empty()
         {
             self.external.check(self.ctx, tensor, context);
-        } else if elements(&tensor.dims) > 0 && !carries_data(tensor) {
+        } else if !tensor.dims.is_empty() && elements(&tensor.dims) > 0 && !carries_data(tensor) {
             // `onnx.checker` rejects it; a tool that allocates by the declared shape (a
             // converter, `numpy_helper.to_array`) is asked for memory the file never held.
             self.ctx.report(
