@@ -70,6 +70,12 @@ fuzz-tflite seconds="600":
 fuzz-safetensors seconds="600":
     cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O safetensors corpus/safetensors ../samples/benign/sharded_checkpoint -- -max_total_time={{seconds}} -rss_limit_mb=2048
 
+fuzz-gguf seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O gguf corpus/gguf ../tests/data/gguf -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
+fuzz-template seconds="600":
+    cd fuzz && RUSTC_BOOTSTRAP=1 cargo fuzz run -O template corpus/template ../tests/data/templates/hub -- -max_total_time={{seconds}} -rss_limit_mb=2048
+
 # Time and peak RSS of scanning a 500 MB ONNX model and a 5 GB (sparse) safetensors file.
 bench-large dir="/tmp/quarantine-large-models":
     cargo build --release --locked

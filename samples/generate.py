@@ -47,7 +47,7 @@ PY = "print('quarantine-sample')"
 
 CLEAN, SUSPICIOUS, MALICIOUS = "clean", "suspicious", "malicious"
 
-# The scanner's rule registry (src/rules.rs): id -> (name, verdict the rule implies).
+# The scanner's rule registry (src/model/rules/table.rs): id -> (name, verdict the rule implies).
 RULES = {
     "PKL001": ("pickle-denied-global", MALICIOUS),
     "PKL002": ("pickle-unknown-global", SUSPICIOUS),
@@ -1500,6 +1500,10 @@ import gen_framework  # noqa: E402
 
 RULES.update(gen_framework.RULES)
 gen_framework.samples(register)
+import gen_llm  # noqa: E402
+
+RULES.update(gen_llm.RULES)
+gen_llm.samples(register)
 import gen_staged  # noqa: E402
 
 RULES.update(gen_staged.RULES)

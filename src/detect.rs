@@ -37,6 +37,12 @@ pub fn detect(data: &[u8]) -> Format {
     if let Some((_, format)) = magic.iter().find(|(m, _)| data.starts_with(m)) {
         return *format;
     }
+    if crate::formats::executable::kind(data).is_some() {
+        return Format::Executable;
+    }
+    if crate::formats::gguf::is_legacy(data) {
+        return Format::GgmlLegacy;
+    }
     // Model formats whose first bytes a weaker sniff below could also take (a msgpack map's
     // first byte is a pickle opcode): each is checked whole or by a self-consistent header.
     if crate::formats::gbm::looks_like_catboost(data) {

@@ -16,6 +16,7 @@ pub mod config;
 pub mod containers;
 pub mod detect;
 pub mod formats;
+pub mod hub;
 pub mod model;
 pub mod policy;
 pub mod probe;

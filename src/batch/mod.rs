@@ -91,6 +91,33 @@ impl Plan {
         self.items.len()
     }
 
+    /// Reports the files found below `dir` under `prefix` followed by their path below it (a
+    /// downloaded repository: `hf://org/name@<commit>/`).
+    pub fn relabel(&mut self, dir: &std::path::Path, prefix: &str) {
+        for item in &mut self.items {
+            if let ItemKind::File(artifact) = &mut item.kind
+                && let Ok(below) = artifact.path.strip_prefix(dir)
+            {
+                let below = below
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/");
+                artifact.display = format!("{prefix}{below}");
+                artifact.relative = below;
+            }
+        }
+    }
+
+    /// Adds a result for something that could not be scanned (an `error` verdict).
+    pub fn add_unreadable(&mut self, display: String, message: String) {
+        let seq = self.items.iter().map(|i| i.seq + 1).max().unwrap_or(0);
+        self.items.push(Item {
+            seq,
+            kind: ItemKind::Unreadable { display, message },
+        });
+    }
+
     pub fn is_empty(&self) -> bool {
         self.items.is_empty()
     }

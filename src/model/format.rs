@@ -77,6 +77,11 @@ formats! {
     Onnx => { name: "onnx", container: false, carries_code: false },
     /// GGUF (llama.cpp): weights plus metadata, including a Jinja chat template.
     Gguf => { name: "gguf", container: false, carries_code: false },
+    /// llama.cpp's formats before GGUF (`ggml`, `ggmf`, `ggjt` magics).
+    GgmlLegacy => { name: "ggml", container: false, carries_code: false },
+    /// An ELF, PE, Mach-O or Actually Portable Executable (llamafile). What it carries (an
+    /// appended zip, an embedded GGUF) is analysed as members.
+    Executable => { name: "executable", container: false, carries_code: false },
     /// HDF5, as Keras `.h5` models use (they can carry marshalled Python in Lambda layers).
     Hdf5 => { name: "hdf5", container: false, carries_code: false },
     /// A TensorFlow protobuf: SavedModel, MetaGraphDef, GraphDef, Keras's keras_metadata.pb.

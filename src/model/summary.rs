@@ -19,6 +19,7 @@ pub struct ModelReport {
 pub enum ModelSummary {
     Onnx(OnnxSummary),
     Safetensors(SafetensorsSummary),
+    Gguf(GgufSummary),
     Keras(FrameworkSummary),
     Hdf5(FrameworkSummary),
     Tensorflow(FrameworkSummary),
@@ -102,4 +103,31 @@ pub struct DtypeTotal {
     pub tensors: u64,
     pub parameters: u64,
     pub bytes: u64,
+}
+
+/// A GGUF file: what its metadata says the model is, and what its tensors hold.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GgufSummary {
+    pub version: u32,
+    pub big_endian: bool,
+    /// `general.architecture` (`llama`, `qwen2`…).
+    pub architecture: Option<String>,
+    /// `general.name`.
+    pub name: Option<String>,
+    /// `general.file_type` by its llama.cpp name (`MOSTLY_Q4_K_M`), or the number.
+    pub file_type: Option<String>,
+    /// `<arch>.context_length`, `<arch>.block_count`, `<arch>.embedding_length`.
+    pub context_length: Option<u64>,
+    pub block_count: Option<u64>,
+    pub embedding_length: Option<u64>,
+    /// `tokenizer.ggml.model` and the number of `tokenizer.ggml.tokens`.
+    pub tokenizer: Option<String>,
+    pub vocabulary: Option<u64>,
+    /// Chat templates carried: `default` for `tokenizer.chat_template`, else the name.
+    pub chat_templates: Vec<String>,
+    pub metadata_entries: u64,
+    pub tensors: u64,
+    pub parameters: u64,
+    /// Per ggml type (`Q4_K`, `F16`…): tensors, elements and bytes.
+    pub types: BTreeMap<String, DtypeTotal>,
 }

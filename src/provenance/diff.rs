@@ -212,6 +212,25 @@ fn shape_of(path: &Path) -> Shape {
                     format!("{} {}", f.producer, f.version),
                 );
             }
+            crate::model::summary::ModelSummary::Gguf(g) => {
+                let fields = [
+                    ("architecture", format!("{:?}", g.architecture)),
+                    ("file type", format!("{:?}", g.file_type)),
+                    ("context length", format!("{:?}", g.context_length)),
+                    ("tensors", g.tensors.to_string()),
+                    ("parameters", g.parameters.to_string()),
+                    ("chat templates", g.chat_templates.join(", ")),
+                ];
+                for (key, value) in fields {
+                    shape.graph.insert(format!("{member}{key}"), value);
+                }
+                for (ty, total) in &g.types {
+                    shape.graph.insert(
+                        format!("{member}type {ty}"),
+                        format!("{} tensors", total.tensors),
+                    );
+                }
+            }
             crate::model::summary::ModelSummary::Safetensors(_) => {}
         }
     }

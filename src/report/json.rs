@@ -19,7 +19,12 @@
 //!                             "op_histogram": {"Conv": 3}, "nodes", "graphs", "functions",
 //!                             "initializers", "parameters"}
 //!                            | {"member", "format": "safetensors", "tensors", "parameters",
-//!                               "dtypes": {"F32": {"tensors", "parameters", "bytes"}}}],
+//!                               "dtypes": {"F32": {"tensors", "parameters", "bytes"}}}
+//!                            | {"member", "format": "gguf", "version", "big_endian",
+//!                               "architecture", "name", "file_type", "context_length",
+//!                               "block_count", "embedding_length", "tokenizer", "vocabulary",
+//!                               "chat_templates": ["default"], "metadata_entries", "tensors",
+//!                               "parameters", "types": {"Q4_K": {"tensors", "parameters", "bytes"}}}],
 //!                 "robustness": null | {"grade", "summary", "skipped", "device", "runtime_ms",
 //!                                "weights": {...}, "behaviour": {..., "epsilons": [...]}}}]}
 //! ```

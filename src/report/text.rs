@@ -421,6 +421,31 @@ fn model_line(model: &ModelReport) -> String {
                 dtypes.join(", ")
             )
         }
+        ModelSummary::Gguf(m) => {
+            let types: Vec<String> = m
+                .types
+                .iter()
+                .map(|(t, total)| format!("{t} {}", total.parameters))
+                .collect();
+            let or = |v: &Option<String>| v.clone().unwrap_or_else(|| "?".to_owned());
+            let context = m
+                .context_length
+                .map_or_else(String::new, |c| format!(", context {c}"));
+            let templates = if m.chat_templates.is_empty() {
+                String::new()
+            } else {
+                format!("; chat templates {}", m.chat_templates.join(", "))
+            };
+            format!(
+                "model{place}: gguf v{} ({} `{}`{context}): {} tensors, {} parameters ({}){templates}",
+                m.version,
+                or(&m.architecture),
+                or(&m.name),
+                m.tensors,
+                m.parameters,
+                types.join(", ")
+            )
+        }
     }
 }
 

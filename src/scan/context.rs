@@ -159,6 +159,10 @@ pub enum Origin {
     FrameworkString,
     /// A text file, or a text member of an archive (script, config, template).
     TextMember,
+    /// A string value (or the strings of an array value, one a line) of GGUF metadata.
+    GgufMetadata,
+    /// A Jinja chat template (GGUF metadata, `tokenizer_config.json`, `chat_template.jinja`).
+    ChatTemplate,
     /// A text file or member that is documentation no loader runs: a README or model card,
     /// `*.md`, `*.rst`, `*.txt`, wheel `METADATA` ([`is_documentation`]).
     Documentation,
@@ -181,6 +185,8 @@ impl Origin {
             Origin::SafetensorsMetadata => "safetensors_metadata",
             Origin::FrameworkString => "framework_string",
             Origin::TextMember => "text_member",
+            Origin::GgufMetadata => "gguf_metadata",
+            Origin::ChatTemplate => "chat_template",
             Origin::Documentation => "documentation",
             Origin::SmallFile => "small_file",
             Origin::RawBytes => "raw_bytes",
@@ -198,6 +204,8 @@ pub const ORIGINS: &[Origin] = &[
     Origin::OnnxStringTensor,
     Origin::SafetensorsMetadata,
     Origin::TextMember,
+    Origin::GgufMetadata,
+    Origin::ChatTemplate,
     Origin::Documentation,
     Origin::SmallFile,
     Origin::RawBytes,
@@ -214,11 +222,13 @@ impl Origin {
             | Origin::PickleString
             | Origin::OnnxAttribute
             | Origin::FrameworkString
-            | Origin::TextMember => "code",
+            | Origin::TextMember
+            | Origin::ChatTemplate => "code",
             Origin::OnnxDocString
             | Origin::OnnxMetadata
             | Origin::OnnxStringTensor
-            | Origin::SafetensorsMetadata => "metadata",
+            | Origin::SafetensorsMetadata
+            | Origin::GgufMetadata => "metadata",
             Origin::SmallFile | Origin::RawBytes => "data",
             Origin::Documentation => "documentation",
         }

@@ -31,7 +31,7 @@ const fn row(analyser: Analyser, probe: Support) -> Registration {
 
 /// The registration of `format`.
 pub fn registration(format: Format) -> Registration {
-    use Analyser::{NotYet, Run};
+    use Analyser::Run;
     use Support::{NoModel, Reads};
     match format {
         Format::Empty => row(Run(empty), NoModel),
@@ -56,7 +56,9 @@ pub fn registration(format: Format) -> Registration {
             Reads(probe::safetensors),
         ),
         Format::Onnx => row(Run(formats::onnx::analyse), Reads(probe::onnx_model)),
-        Format::Gguf => row(NotYet, Support::NotYet("gguf tensors")),
+        Format::Gguf => row(Run(formats::gguf::analyse), Support::NotYet("gguf tensors")),
+        Format::GgmlLegacy => row(Run(formats::gguf::analyse_legacy), NoModel),
+        Format::Executable => row(Run(formats::executable::analyse), NoModel),
         Format::Hdf5 => row(Run(formats::hdf5::analyse), Support::NotYet("hdf5 tensors")),
         Format::Tensorflow => row(
             Run(formats::tensorflow::analyse),
@@ -90,7 +92,7 @@ fn text(data: &[u8], ctx: &mut Ctx<'_>) {
         return;
     }
     if !formats::keras::analyse_text(data, ctx) {
-        formats::safetensors::index::analyse(data, ctx);
+        formats::text::analyse(data, ctx);
     }
 }
 
@@ -127,7 +129,7 @@ mod tests {
             .copied()
             .filter(|&f| matches!(registration(f).analyser, Analyser::NotYet))
             .collect();
-        assert_eq!(not_yet, [Format::Gguf]);
+        assert_eq!(not_yet, Vec::<Format>::new());
     }
 
     /// Containers hand their members to the probe through detection, never their own bytes.

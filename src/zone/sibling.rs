@@ -36,11 +36,32 @@ pub fn lexical_escape(name: &str) -> Option<&'static str> {
     }
 }
 
+/// The Hugging Face hub cache repository (`…/models--org--name`, also `datasets--`, `spaces--`)
+/// that the canonical path `path` lies in, if any.
+pub fn hub_repo_root(path: &Path) -> Option<&Path> {
+    path.ancestors().find(|a| {
+        a.file_name().is_some_and(|n| {
+            let n = n.to_string_lossy();
+            ["models--", "datasets--", "spaces--"]
+                .iter()
+                .any(|p| n.starts_with(p) && n.len() > p.len())
+        })
+    })
+}
+
+/// Whether `real` is a blob of the hub cache repository that the snapshot directory `dir`
+/// belongs to: snapshot files are links to `../../blobs/<hash>`, which is the file a loader reads.
+pub fn hub_blob_of(dir: &Path, real: &Path) -> bool {
+    hub_repo_root(dir).is_some_and(|repo| {
+        dir.starts_with(repo.join("snapshots")) && real.starts_with(repo.join("blobs"))
+    })
+}
+
 /// Resolves `name` (already lexically inside) against the canonical directory `dir`.
 pub fn resolve(dir: &Path, name: &str) -> Resolved {
     match dir.join(name).canonicalize() {
         Err(e) => Resolved::Missing(format!("which cannot be found next to the model ({e})")),
-        Ok(real) if !real.starts_with(dir) => Resolved::Escapes(real),
+        Ok(real) if !real.starts_with(dir) && !hub_blob_of(dir, &real) => Resolved::Escapes(real),
         Ok(real) => match real.metadata() {
             Ok(meta) if meta.is_file() => Resolved::File(meta.len()),
             Ok(_) => Resolved::Missing("which is not a regular file".to_owned()),
@@ -62,6 +83,23 @@ mod tests {
         assert!(lexical_escape("..\\x").is_some());
         assert!(lexical_escape("weights.bin").is_none());
         assert!(lexical_escape("data/w..bin").is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn hub_snapshot_links_to_blobs_resolve_inside() {
+        let root = tempfile::tempdir().unwrap();
+        let repo = root.path().join("models--org--name");
+        let snap = repo.join("snapshots/abc");
+        std::fs::create_dir_all(&snap).unwrap();
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        std::fs::write(repo.join("blobs/123"), b"1234").unwrap();
+        std::fs::write(root.path().join("secret"), b"x").unwrap();
+        std::os::unix::fs::symlink("../../blobs/123", snap.join("w.bin")).unwrap();
+        std::os::unix::fs::symlink("../../../secret", snap.join("s.bin")).unwrap();
+        let dir = snap.canonicalize().unwrap();
+        assert_eq!(resolve(&dir, "w.bin"), Resolved::File(4));
+        assert!(matches!(resolve(&dir, "s.bin"), Resolved::Escapes(_)));
     }
 
     #[cfg(unix)]

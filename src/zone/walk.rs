@@ -189,7 +189,11 @@ impl Walker {
                     continue;
                 }
             };
-            if !canonical.starts_with(root) {
+            // A hub cache snapshot links every file to `../../blobs/<hash>` of its repository:
+            // followed (the blob is the file the model uses), and nothing else outside the root.
+            let hub_blob =
+                crate::zone::sibling::hub_blob_of(canonical_dir, &canonical) && canonical.is_file();
+            if !canonical.starts_with(root) && !hub_blob {
                 self.error(
                     &path,
                     format!(
@@ -345,6 +349,32 @@ mod tests {
         let mut sorted = artifacts.clone();
         sorted.sort_by(|a, b| a.path.cmp(&b.path));
         assert_eq!(sorted, artifacts);
+    }
+
+    #[test]
+    fn a_snapshot_folder_scanned_alone_follows_its_blobs_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let repo = dir.path().join("models--org--name");
+        let snap = repo.join("snapshots/rev1");
+        std::fs::create_dir_all(repo.join("blobs")).unwrap();
+        std::fs::create_dir_all(snap.join("onnx")).unwrap();
+        std::fs::write(repo.join("blobs/abc"), b"x").unwrap();
+        std::fs::write(repo.join("blobs/def"), b"y").unwrap();
+        std::fs::write(dir.path().join("secret"), b"z").unwrap();
+        std::os::unix::fs::symlink("../../blobs/abc", snap.join("config.json")).unwrap();
+        std::os::unix::fs::symlink("../../../blobs/def", snap.join("onnx/model.onnx")).unwrap();
+        std::os::unix::fs::symlink("../../../secret", snap.join("stolen")).unwrap();
+        std::os::unix::fs::symlink("../../blobs", snap.join("all-blobs")).unwrap();
+        let (artifacts, errors) = walk(std::slice::from_ref(&snap), &pool());
+        let names: Vec<&str> = artifacts.iter().map(|a| a.relative.as_str()).collect();
+        assert_eq!(names, ["config.json", "onnx/model.onnx"], "{errors:?}");
+        assert!(artifacts[0].display.ends_with("snapshots/rev1/config.json"));
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors
+                .iter()
+                .all(|e| e.message.contains("leaves the scanned directory"))
+        );
     }
 
     #[test]

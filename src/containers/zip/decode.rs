@@ -150,8 +150,13 @@ impl Analysis<'_, '_, '_> {
                             Format::Unknown | Format::Empty | Format::Text
                         )
                 }
+                // A complete deflate stream that decodes to recognisable content (text
+                // included) is plain even when its CRC was changed: PyTorch's reader checks
+                // neither the flag nor, then, anything that would refuse it.
                 Decoded::Inflated(c) => {
-                    c.stop == Stop::Complete && crc32fast::hash(&c.data) == r.crc
+                    c.stop == Stop::Complete
+                        && (crc32fast::hash(&c.data) == r.crc
+                            || !matches!(detect::detect(&c.data), Format::Unknown | Format::Empty))
                 }
                 Decoded::Unsupported => false,
             };

@@ -300,6 +300,11 @@ fn is_dunder(part: &str) -> bool {
 /// The reason given for the user's `--deny-global` entries.
 const USER_DENIED: &str = "on the --deny-global list";
 
+/// Whether the user denied this global with `--deny-global` (that always wins).
+pub(super) fn user_denied(class: &Class) -> bool {
+    matches!(class, Class::Denied(d) if d.reason == USER_DENIED)
+}
+
 fn is_below(path: &str, prefix: &str) -> bool {
     path.len() > prefix.len()
         && path.starts_with(prefix)

@@ -512,6 +512,7 @@ impl<'a> Machine<'a, '_, '_> {
         let (mut denied, mut unknown, mut unknown_left) = (0usize, 0usize, Vec::new());
         for (index, import) in self.imports.list.iter().enumerate() {
             if import.class.class != Class::Allowed
+                && !super::imports::user_denied(&import.class.class)
                 && super::rebuild::role(&import.module, &import.name).is_some()
             {
                 // A dill/cloudpickle helper: judged call by call (`rebuild`); what it rebuilds

