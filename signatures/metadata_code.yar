@@ -4,6 +4,10 @@
 // `exec`s a metadata field, a web UI that renders it) or a lure for the person reading it.
 // The rules apply to metadata origins only, and match nowhere else (the code rules say more
 // there): `safetensors_metadata`, `onnx_metadata`, `onnx_doc_string`, `gguf_metadata`, …
+// A GGUF tokenizer's vocabulary and merges (`tokenizer.ggml.tokens`, `tokenizer.ggml.merges`) are
+// not text anyone reads or runs: they are fragments of text the model emits (`<script`, `eval`,
+// ` os`), extracted one a line, so neighbours would read as code nobody wrote. They are left out
+// here (the other signature rules and the staged-pickle check still read them).
 
 rule python_process_or_network_code {
     meta:
@@ -19,6 +23,7 @@ rule python_process_or_network_code {
         $exec = /(^|[^.\w])(exec|eval)\s*\(\s*(['"]|compile\s*\(|open\s*\()/
     condition:
         (origin contains "metadata" or origin contains "doc_string")
+        and not context matches /^metadata `tokenizer\.ggml\.(tokens|merges)`$/
         and (($import and $call) or $dunder or $exec)
 }
 
@@ -35,7 +40,9 @@ rule shell_command {
         $rm_rf = /\brm\s+(-[a-zA-Z]*(rf|fr)[a-zA-Z]*|-r\s+-f|-f\s+-r|--recursive\s+--force|--force\s+--recursive)\s+(\/|~|\$|\*|\.\.?\/)/
         $fetch_run = /\b(curl|wget)\s[^\n]{1,256}(&&|;)\s*(sudo\s+)?(chmod\s+(\+x|[0-7]{3})|\.\/[\w.-]{1,64}|(ba)?sh\s+[\w\/.-]{1,128}|python[0-9.]{0,4}\s+[\w\/.-]{1,128})/
     condition:
-        (origin contains "metadata" or origin contains "doc_string") and any of them
+        (origin contains "metadata" or origin contains "doc_string")
+        and not context matches /^metadata `tokenizer\.ggml\.(tokens|merges)`$/
+        and any of them
 }
 
 rule html_script {
@@ -50,7 +57,9 @@ rule html_script {
         $js_link = /(href|src|action)\s*=\s*["']?\s*javascript:/ nocase
         $handler = /<(img|svg|body|iframe|video|audio|details|input)\b[^>]{0,256}\son(error|load|toggle|focus|mouseover)\s*=/ nocase
     condition:
-        (origin contains "metadata" or origin contains "doc_string") and any of them
+        (origin contains "metadata" or origin contains "doc_string")
+        and not context matches /^metadata `tokenizer\.ggml\.(tokens|merges)`$/
+        and any of them
 }
 
 rule exfiltration_url {
@@ -64,5 +73,7 @@ rule exfiltration_url {
         $ip_query = /https?:\/\/[1-9][0-9]{0,2}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}(:[0-9]{1,5})?\/[^\s"'<>]{0,200}[?&][a-zA-Z_]{1,20}=/
         $endpoint = /https?:\/\/[^\s\/"'<>]{1,128}\/([^\s"'<>?]{0,128}\/)?(exfil|exfiltrate|steal|beacon|collect|harvest|upload|report)\b[^\s"'<>]{0,128}[?&][a-zA-Z_]{1,20}=/ nocase
     condition:
-        (origin contains "metadata" or origin contains "doc_string") and any of them
+        (origin contains "metadata" or origin contains "doc_string")
+        and not context matches /^metadata `tokenizer\.ggml\.(tokens|merges)`$/
+        and any of them
 }

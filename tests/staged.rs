@@ -36,12 +36,13 @@ fn chain(finding: &Value) -> Vec<String> {
         .collect()
 }
 
-/// `value@N` in a chain stands for any offset.
+/// `…@N` in a chain (`value@N`, ``metadata `key`@N``) stands for any offset.
 fn chain_matches(actual: &[String], expected: &[&str]) -> bool {
     actual.len() == expected.len()
         && actual.iter().zip(expected).all(|(a, e)| {
-            if *e == "value@N" {
-                a.strip_prefix("value@")
+            if let Some(prefix) = e.strip_suffix("@N") {
+                a.strip_prefix(prefix)
+                    .and_then(|rest| rest.strip_prefix('@'))
                     .is_some_and(|n| n.parse::<u64>().is_ok())
             } else {
                 a == e
@@ -79,6 +80,10 @@ fn carried_pickles_are_found_behind_every_encoding_and_capped_at_suspicious() {
         (
             "malicious/staged_onnx_doc_pickle.onnx",
             &["model doc_string", "hex"],
+        ),
+        (
+            "malicious/staged_gguf_meta_pickle.gguf",
+            &["metadata `general.notes`@N", "base64"],
         ),
     ];
     for (rel, expected) in cases {
@@ -187,6 +192,14 @@ fn code_in_metadata_is_suspicious_never_malicious() {
             "malicious/staged_onnx_metadata.onnx",
             "YAR:metadata_code.python_process_or_network_code",
         ),
+        (
+            "malicious/staged_gguf_meta_script.gguf",
+            "YAR:metadata_code.html_script",
+        ),
+        (
+            "malicious/staged_gguf_meta_shell.gguf",
+            "YAR:metadata_code.shell_command",
+        ),
     ];
     for (rel, rule) in cases {
         let artifact = scan_one(&sample(rel));
@@ -220,6 +233,8 @@ fn ordinary_buffers_images_and_model_cards_stay_clean() {
         "benign/staged_random_buffers.pkl",
         "benign/staged_meta_ordinary.safetensors",
         "benign/staged_onnx_ordinary.onnx",
+        "benign/staged_gguf_model_card.gguf",
+        "benign/llama_chatml.gguf",
         "benign/torch_state_dict.pt",
         "benign/linear.safetensors",
     ] {
@@ -243,6 +258,7 @@ fn ordinary_checkpoints_cost_no_decode() {
         "benign/sklearn_logistic_regression.pkl",
         "benign/staged_random_buffers.pkl",
         "benign/staged_meta_ordinary.safetensors",
+        "benign/staged_gguf_model_card.gguf",
     ]
     .iter()
     .map(|r| sample(r))
