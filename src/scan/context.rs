@@ -51,6 +51,10 @@ pub(crate) struct ScanState {
     input_base: usize,
     /// Members of a container that are slices of the file itself: offset, length, format.
     pub(crate) spans: Vec<(usize, usize, Format)>,
+    /// Zip members at any depth (a container's member, a pickle's trailing data) that are
+    /// slices of the file itself: offset, length. The zip a reader finds from the file's end
+    /// was already read when one of them holds all of it.
+    pub(crate) zip_slices: Vec<(usize, usize)>,
     /// What looking for staged payloads (pickles carried as data) has cost so far.
     pub(crate) staged: crate::formats::staged::Budget,
     /// Indices in `members` of staged payloads and what they hold: loading the artifact does
@@ -700,12 +704,14 @@ impl<'a> Ctx<'a> {
     fn enter(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
         let offset = (data.as_ptr() as usize).wrapping_sub(self.state.input_base);
         let container = matches!(self.format, Format::Zip | Format::Tar | Format::SevenZip);
-        if container
-            && offset
-                .checked_add(data.len())
-                .is_some_and(|e| e <= self.state.input_len as usize)
-        {
+        let in_input = offset
+            .checked_add(data.len())
+            .is_some_and(|e| e <= self.state.input_len as usize);
+        if container && in_input {
             self.state.spans.push((offset, data.len(), format));
+        }
+        if format == Format::Zip && in_input {
+            self.state.zip_slices.push((offset, data.len()));
         }
         let mut chain = self.chain.clone();
         chain.push(name.to_owned());
