@@ -244,7 +244,7 @@ pub fn zip_archive_bounds(data: &[u8]) -> Option<(usize, usize)> {
     let stated = data
         .get(at + 16..at + 20)
         .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
-    Some((at, dir_at.checked_sub(stated).unwrap_or(0)))
+    Some((at, dir_at.saturating_sub(stated)))
 }
 
 /// An end record some loader would follow to a central directory: one at its stated offset
