@@ -1569,6 +1569,10 @@ import gen_llm  # noqa: E402
 
 RULES.update(gen_llm.RULES)
 gen_llm.samples(register)
+import gen_staged  # noqa: E402
+
+RULES.update(gen_staged.RULES)
+gen_staged.samples(register, sys.modules[__name__])
 import gen_longtail  # noqa: E402
 
 RULES.update(gen_longtail.RULES)

@@ -261,6 +261,18 @@ pub fn zip_end_record(data: &[u8]) -> Option<(usize, usize)> {
     Some((at, at.saturating_sub(size)))
 }
 
+/// The last self-consistent end record, and where the archive it closes starts as `zipfile`
+/// computes it: the directory's start (computed back from the record) less the directory
+/// offset the record states, i.e. the bytes prepended to the archive (0 when the stated offset
+/// lies past that start).
+pub fn zip_archive_bounds(data: &[u8]) -> Option<(usize, usize)> {
+    let (at, dir_at) = zip_end_record(data)?;
+    let stated = data
+        .get(at + 16..at + 20)
+        .map_or(0, |b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    Some((at, dir_at.saturating_sub(stated)))
+}
+
 /// An end record some loader would follow to a central directory: one at its stated offset
 /// (miniz), or where the record's size puts it (Python's `zipfile`, after the ZIP64 structures
 /// when they sit right before the record), or an empty archive. Four random bytes in a tensor

@@ -130,3 +130,47 @@ fn hostile_objects_from_the_real_writers_are_malicious() {
         );
     }
 }
+
+/// A `.nemo` whose checkpoint member's tar size field is cut short (a seeded mutant of the
+/// oracle test): `tarfile` hands over only the first 512 bytes of the checkpoint, but
+/// `zipfile`, reading the whole file from its end record (the tar's bytes before the checkpoint
+/// counted as prepended data), still reads every member of it. That zip reading is analysed too.
+#[test]
+fn a_tar_member_cut_short_does_not_hide_the_zip_read_from_the_end() {
+    let mut bytes = std::fs::read(data("attacks").join("nemo_target_os_system.nemo")).unwrap();
+    // The second header (the checkpoint's) is at 1024 in this file (two blocks of YAML before).
+    let header = (0..bytes.len())
+        .step_by(512)
+        .find(|&b| bytes[b..b + 100].starts_with(b"./model_weights.ckpt"))
+        .expect("checkpoint header");
+    bytes[header + 124..header + 136].copy_from_slice(b"00000001000\0");
+    bytes[header + 148..header + 156].copy_from_slice(b"        ");
+    let sum: u32 = bytes[header..header + 512]
+        .iter()
+        .map(|&b| u32::from(b))
+        .sum();
+    bytes[header + 148..header + 156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cut.nemo");
+    std::fs::write(&path, &bytes).unwrap();
+    let report = scan(&path);
+    let read_from_end: Vec<&str> = report
+        .members
+        .iter()
+        .map(|m| m.member.as_str())
+        .filter(|m| m.starts_with("(zip reading)!"))
+        .collect();
+    for member in ["data.pkl", "data/0", "version", "byteorder"] {
+        assert!(
+            read_from_end.iter().any(|m| m.ends_with(member)),
+            "no `{member}` from the zip reading: {:?}",
+            report.members.iter().map(|m| &m.member).collect::<Vec<_>>()
+        );
+    }
+    assert!(
+        report.findings.iter().any(|f| f.rule_id.code() == "FMT003"),
+        "{:?}",
+        above_info(&report)
+    );
+    assert_eq!(report.verdict, Verdict::Malicious);
+}

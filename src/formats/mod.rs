@@ -16,6 +16,7 @@ pub mod pickle;
 pub mod python;
 pub mod safetensors;
 pub mod skops;
+pub mod staged;
 pub mod template;
 pub mod tensorflow;
 pub mod text;

@@ -193,6 +193,22 @@ pub struct ArtifactReport {
     /// repository files), not on its bytes alone, so it is never taken from `--cache`.
     #[serde(skip)]
     pub reads_neighbours: bool,
+    /// What looking for staged payloads cost (not part of the JSON report).
+    #[serde(skip)]
+    pub staged: StagedCost,
+}
+
+/// What looking for staged payloads (pickles carried as data, `PKL012`) cost in one artifact.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct StagedCost {
+    /// Values judged by their first bytes.
+    pub probes: u64,
+    /// Full decodes (base64, hex, base85, decompression), every layer counted.
+    pub decodes: u32,
+    /// Bytes those decodes produced.
+    pub decoded_bytes: u64,
+    /// Carried pickles found and analysed.
+    pub carried: u32,
 }
 
 impl ArtifactReport {
@@ -211,6 +227,7 @@ impl ArtifactReport {
             error: Some(error),
             robustness: None,
             reads_neighbours: false,
+            staged: StagedCost::default(),
         }
     }
 

@@ -12,7 +12,7 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::detect;
 use crate::model::Format;
-use crate::model::finding::{Finding, Location, MemberReport};
+use crate::model::finding::{Finding, Implies, Location, MemberReport, Severity};
 use crate::model::robustness::Robustness;
 use crate::model::rules::{RuleId, RuleRef};
 use crate::model::summary::{ModelReport, ModelSummary};
@@ -51,6 +51,15 @@ pub(crate) struct ScanState {
     input_base: usize,
     /// Members of a container that are slices of the file itself: offset, length, format.
     pub(crate) spans: Vec<(usize, usize, Format)>,
+    /// Zip members at any depth (a container's member, a pickle's trailing data) that are
+    /// slices of the file itself: offset, length. The zip a reader finds from the file's end
+    /// was already read when one of them holds all of it.
+    pub(crate) zip_slices: Vec<(usize, usize)>,
+    /// What looking for staged payloads (pickles carried as data) has cost so far.
+    pub(crate) staged: crate::formats::staged::Budget,
+    /// Indices in `members` of staged payloads and what they hold: loading the artifact does
+    /// not read them.
+    pub(crate) staged_members: Vec<usize>,
 }
 
 /// Nesting is analysed by recursion (member -> detection -> analyser -> member), so its depth is
@@ -94,6 +103,9 @@ pub struct Ctx<'a> {
     matcher: Option<&'a mut (dyn Matcher + 'a)>,
     /// Runs the analyser of a format over nested bytes (injected by the scan layer).
     dispatch: Dispatch,
+    /// The bytes are a staged payload (a pickle carried as data): loading the artifact does not
+    /// run them, so their findings imply at most `suspicious`.
+    staged: bool,
 }
 
 /// Analyses `data` as `format`: the scan layer's dispatch, handed down so that containers can
@@ -308,6 +320,7 @@ impl<'a> Ctx<'a> {
             whole,
             matcher,
             dispatch,
+            staged: false,
         }
     }
 
@@ -388,7 +401,17 @@ impl<'a> Ctx<'a> {
         }
     }
 
-    fn push(&mut self, finding: Finding) {
+    fn push(&mut self, mut finding: Finding) {
+        if self.staged {
+            let worst = &mut self.state.staged.worst;
+            *worst = (*worst).max(Some(finding.verdict));
+            if finding.verdict > Implies::Suspicious {
+                finding.verdict = Implies::Suspicious;
+                finding
+                    .message
+                    .push_str(" (in a staged payload: loading this file does not run it)");
+            }
+        }
         // The same trick repeated a thousand times is one finding for the reader, and a crafted
         // file cannot make the report (or this duplicate check) grow without bound.
         if self.state.findings.contains(&finding) {
@@ -416,6 +439,15 @@ impl<'a> Ctx<'a> {
     /// a time budget; when it runs out, one YAR001 finding says so and later extracts are not
     /// scanned.
     pub fn extract(&mut self, origin: Origin, context: &str, offset: Option<u64>, data: &[u8]) {
+        if crate::formats::staged::examines(origin) && data.len() >= crate::formats::staged::MIN_LEN
+        {
+            let anchor = match offset {
+                Some(at) => format!("{context}@{}", at.saturating_add(self.offset_base)),
+                None => context.to_owned(),
+            };
+            self.state.staged.probes += 1;
+            crate::formats::staged::examine(self, &anchor, data);
+        }
         if data.len() < MIN_EXTRACT || self.state.signature_stopped {
             return;
         }
@@ -510,6 +542,7 @@ impl<'a> Ctx<'a> {
             whole: None,
             matcher: lend(&mut self.matcher),
             dispatch: self.dispatch,
+            staged: self.staged,
         }
     }
 
@@ -590,6 +623,67 @@ impl<'a> Ctx<'a> {
         }
     }
 
+    /// Analyses `data`, a pickle carried as data (a staged payload), at the member chain extended
+    /// by `steps` (the value's name, then one entry per decoding layer). Its findings imply at
+    /// most `suspicious`: loading the artifact does not run it. One PKL012 finding sums it up,
+    /// `high` when the carried pickle does anything its own loading would flag, `info` when it
+    /// holds only allowed content.
+    pub fn staged(&mut self, steps: &[String], data: &[u8]) {
+        let name = steps.join("!");
+        if self.too_deep(&name) {
+            return;
+        }
+        let first = self.state.findings.len();
+        let outer = self.state.staged.worst.take();
+        self.state.staged.carried += 1;
+        let saved = std::mem::replace(&mut self.staged, true);
+        let chain_len = self.chain.len();
+        // Every step but the last is a level of its own in the chain; `enter` adds the last.
+        let (last, before) = steps
+            .split_last()
+            .map_or(("", &[][..]), |(l, b)| (l.as_str(), b));
+        self.chain.extend(before.iter().cloned());
+        self.enter(Format::Pickle, last, data, MemberKind::File);
+        self.chain.truncate(chain_len);
+        self.staged = saved;
+        let inner = self.state.staged.worst.take();
+        self.state.staged.worst = outer.max(inner);
+        let mut chain = self.chain.clone();
+        chain.extend(steps.iter().cloned());
+        let evidence = self.state.findings.get(first..).and_then(|new| {
+            new.iter()
+                .filter(|f| f.verdict > Implies::Clean && f.evidence.is_some())
+                .max_by_key(|f| f.severity)
+                .and_then(|f| f.evidence.clone())
+        });
+        let harmful = inner.is_some_and(|v| v > Implies::Clean);
+        let how = steps.join(" → ");
+        let message = if harmful {
+            format!(
+                "a pickle is carried as data ({} bytes, {how}): loading this file does not run it, but code that unpickles the value would",
+                data.len()
+            )
+        } else {
+            format!(
+                "a pickle with only allowed content is carried as data ({} bytes, {how})",
+                data.len()
+            )
+        };
+        let location = Location {
+            path: self.path.to_owned(),
+            member: Some(chain.join("!")),
+            member_chain: chain,
+            offset: None,
+            line: None,
+        };
+        let mut finding = Finding::new(RuleId::PickleStagedPayload, location, message, evidence);
+        if !harmful {
+            finding.severity = Severity::Info;
+            finding.verdict = Implies::Clean;
+        }
+        self.push(finding);
+    }
+
     /// Reports and returns `true` when a member one level further down would pass the zone's
     /// depth limit, or the ceiling that no setting can raise.
     fn too_deep(&mut self, name: &str) -> bool {
@@ -610,16 +704,21 @@ impl<'a> Ctx<'a> {
     fn enter(&mut self, format: Format, name: &str, data: &[u8], kind: MemberKind) {
         let offset = (data.as_ptr() as usize).wrapping_sub(self.state.input_base);
         let container = matches!(self.format, Format::Zip | Format::Tar | Format::SevenZip);
-        if container
-            && offset
-                .checked_add(data.len())
-                .is_some_and(|e| e <= self.state.input_len as usize)
-        {
+        let in_input = offset
+            .checked_add(data.len())
+            .is_some_and(|e| e <= self.state.input_len as usize);
+        if container && in_input {
             self.state.spans.push((offset, data.len(), format));
+        }
+        if format == Format::Zip && in_input {
+            self.state.zip_slices.push((offset, data.len()));
         }
         let mut chain = self.chain.clone();
         chain.push(name.to_owned());
         let member = chain.join("!");
+        if self.staged {
+            self.state.staged_members.push(self.state.members.len());
+        }
         self.state.members.push(MemberReport {
             member,
             sha256: digest::sha256_hex_chunked(data, self.release),
@@ -647,6 +746,7 @@ impl<'a> Ctx<'a> {
             whole: None,
             matcher: lend(&mut self.matcher),
             dispatch: self.dispatch,
+            staged: self.staged,
         };
         (self.dispatch)(format, data, &mut child, kind);
     }

@@ -101,8 +101,7 @@ fn analyse_other_readings(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
             ),
             Some(format!("{} vs {}", format.name(), other.name())),
         );
-        let already_read =
-            other == Format::Zip && ctx.state().members.iter().any(|m| m.format == Format::Zip);
+        let already_read = other == Format::Zip && zip_already_read(data, ctx);
         if !already_read {
             ctx.nested_as(
                 other,
@@ -112,6 +111,23 @@ fn analyse_other_readings(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
             );
         }
     }
+}
+
+/// Whether the zip `zipfile` finds from the end of `data` was already read whole as a zip
+/// member that is a slice of the file (a pickle's trailing data, a container's member): one of
+/// those slices runs from at or before the archive's start (where the end record puts its
+/// first local header, prepended bytes counted as `zipfile` counts them) to past the end record.
+/// A zip member that holds only part of it (a tar member whose size field was cut short, the
+/// rest of the archive following in the tar's later blocks) is not that reading: `zipfile`
+/// still reads every member through the end record, so the whole file is read as a zip too.
+fn zip_already_read(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    let Some((end_at, start)) = detect::zip_archive_bounds(data) else {
+        return false;
+    };
+    ctx.state()
+        .zip_slices
+        .iter()
+        .any(|&(offset, len)| offset <= start && end_at.saturating_add(22) <= offset + len)
 }
 
 /// Whether the zip found from the end of `data` lies inside one zip member of the file's
@@ -334,12 +350,13 @@ fn scan(
                 None,
             );
         }
+        let state = ctx.state();
         let carries_pickle = format == Format::Pickle
-            || ctx
-                .state()
+            || state
                 .members
                 .iter()
-                .any(|m| m.format == Format::Pickle);
+                .enumerate()
+                .any(|(i, m)| m.format == Format::Pickle && !state.staged_members.contains(&i));
         if carries_pickle {
             check_data_only_extension(path, &mut ctx);
         }
@@ -401,6 +418,12 @@ fn scan(
         error: state.keep_error,
         robustness: state.robustness,
         reads_neighbours: state.reads_neighbours,
+        staged: crate::model::finding::StagedCost {
+            probes: state.staged.probes,
+            decodes: state.staged.decodes,
+            decoded_bytes: state.staged.decoded_bytes,
+            carried: state.staged.carried,
+        },
     }
 }
 

@@ -60,6 +60,7 @@ impl Hit {
     ) -> Finding {
         let rule = self.rule;
         let applies = rule.applies_to(origin);
+        let metadata = origin.class() == "metadata";
         let origin = origin.as_str();
         let mut about = rule
             .description
@@ -88,11 +89,18 @@ impl Hit {
             (Some(r), true) => format!("{REMEDIATION} Reference: {r}"),
             (None, true) => REMEDIATION.to_owned(),
         };
-        let (severity, verdict) = if applies {
+        let (severity, mut verdict) = if applies {
             (rule.severity, rule.implies)
         } else {
             (Severity::Info, Implies::Clean)
         };
+        // No loader runs metadata: code there is a second stage for other code, or a lure.
+        if metadata && verdict == Implies::Malicious {
+            verdict = Implies::Suspicious;
+            about = format!(
+                "metadata is not executed by loading; it is a staged payload or a lure: {about}"
+            );
+        }
         Finding {
             rule_id: rule.id,
             severity,

@@ -38,6 +38,10 @@ pub const SHIPPED: &[(&str, &str)] = &[
         include_str!("../../signatures/exfiltration.yar"),
     ),
     (
+        "signatures/metadata_code.yar",
+        include_str!("../../signatures/metadata_code.yar"),
+    ),
+    (
         "signatures/miners.yar",
         include_str!("../../signatures/miners.yar"),
     ),

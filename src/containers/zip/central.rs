@@ -25,7 +25,7 @@ use memchr::memmem;
 
 use super::records::{
     CENTRAL_LEN, CENTRAL_SIG, CentralEntry, END_LEN, END_SIG, END64_LEN, END64_LOCATOR_LEN,
-    END64_LOCATOR_SIG, END64_SIG, METHOD_STORED, parse_central_entry,
+    END64_LOCATOR_SIG, END64_SIG, METHOD_STORED, parse_central_entry, parse_central_entry_short,
 };
 use crate::bytes::ReadRef;
 
@@ -218,9 +218,12 @@ fn zipfile(data: &[u8], candidates: &[usize], max_entries: usize) -> Result<Dire
             dir.problem = Some("the zip file version is over 6.3 (NotImplementedError)".to_owned());
             break;
         }
-        match parse_central_entry(data, pos) {
+        // Name, extra field and comment are read from the directory's bytes: cut short by
+        // their end, they are read short (`BytesIO.read`), not refused.
+        let directory = data.get(..limit).unwrap_or_default();
+        match parse_central_entry_short(directory, pos) {
             Ok((entry, next)) => {
-                if let Err(why) = check_extra(data, pos) {
+                if let Err(why) = check_extra(directory, pos) {
                     dir.problem = Some(why);
                     break;
                 }
@@ -241,8 +244,10 @@ fn zipfile(data: &[u8], candidates: &[usize], max_entries: usize) -> Result<Dire
 fn check_extra(data: &[u8], at: usize) -> Result<(), String> {
     let name_len = usize::from(data.u16_le(at + 28).unwrap_or_default());
     let extra_len = usize::from(data.u16_le(at + 30).unwrap_or_default());
+    let from = at + CENTRAL_LEN + name_len;
     let extra = data
-        .read_at(at + CENTRAL_LEN + name_len, extra_len)
+        .read_at(from, extra_len)
+        .or_else(|_| data.get(from.min(data.len())..).ok_or(()))
         .unwrap_or_default();
     let mut pos = 0usize;
     while extra.len().saturating_sub(pos) >= 4 {

@@ -106,6 +106,20 @@ impl CentralEntry {
 
 /// Parses the central header at `at`; returns it and where the next one starts.
 pub(super) fn parse_central_entry(data: &[u8], at: usize) -> Result<(CentralEntry, usize), String> {
+    parse_central(data, at, false)
+}
+
+/// A central directory entry as CPython's `zipfile` reads it from the directory's bytes
+/// (`io.BytesIO(fp.read(size_cd))`): a name, extra field or comment cut short by the end of
+/// `data` is read short, not refused; the offset after it is where the stated lengths end.
+pub(super) fn parse_central_entry_short(
+    data: &[u8],
+    at: usize,
+) -> Result<(CentralEntry, usize), String> {
+    parse_central(data, at, true)
+}
+
+fn parse_central(data: &[u8], at: usize, short: bool) -> Result<(CentralEntry, usize), String> {
     let fixed = data
         .read_at(at, CENTRAL_LEN)
         .map_err(|_| "a central header is truncated")?;
@@ -118,14 +132,15 @@ pub(super) fn parse_central_entry(data: &[u8], at: usize) -> Result<(CentralEntr
     let extra_len = usize::from(f16(30));
     let comment_len = usize::from(f16(32));
     let name_at = at + CENTRAL_LEN;
-    let name = data
-        .read_at(name_at, name_len)
-        .map_err(|_| "a central header's name is truncated")?;
-    let extra = data
-        .read_at(name_at + name_len, extra_len)
-        .map_err(|_| "a central header's extra field is truncated")?;
+    let read = |from: usize, len: usize, what: &str| match data.read_at(from, len) {
+        Ok(bytes) => Ok(bytes),
+        Err(_) if short => Ok(data.get(from.min(data.len())..).unwrap_or_default()),
+        Err(_) => Err(format!("a central header's {what} is truncated")),
+    };
+    let name = read(name_at, name_len, "name")?;
+    let extra = read(name_at + name_len, extra_len, "extra field")?;
     let next = name_at + name_len + extra_len + comment_len;
-    if next > data.len() {
+    if next > data.len() && !short {
         return Err("a central header's comment is truncated".to_owned());
     }
     let (csize, usize, offset) = (f32(20), f32(24), f32(42));

@@ -830,3 +830,24 @@ fn the_same_inflated_bytes_are_analysed_once() {
     let report = scan(&data);
     assert_eq!(members(&report).len(), 1, "{:?}", report.members);
 }
+
+/// CPython's `zipfile` reads the directory from `fp.read(size_cd)` through a `BytesIO`: a
+/// comment (or name, or extra field) whose stated length runs past the directory's bytes is
+/// read short, and the member is still read. A seeded mutant of the oracle test made this.
+#[test]
+fn zipfile_reads_a_central_comment_running_past_the_directory() {
+    let mut data = build(&[("a.pkl", PICKLE, DEFLATED)]);
+    let c = find_all(&data, CENTRAL_SIG)[0];
+    put16(&mut data, c + 32, 0xffec);
+    let readings = central::readings(&data, 10);
+    let zipfile = readings[0].as_ref().unwrap();
+    assert_eq!(zipfile.reader, Reader::Zipfile);
+    assert!(zipfile.usable(), "{:?}", zipfile.problem);
+    assert_eq!(zipfile.entries.len(), 1);
+    let report = scan(&data);
+    assert!(
+        report.members.iter().any(|m| m.member == "a.pkl"),
+        "{:?}",
+        report.members
+    );
+}

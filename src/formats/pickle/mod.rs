@@ -18,6 +18,7 @@
 //!   the second reading of a stream whose operand runs past a frame, as a file reader sees it.
 //! - `sniff`: recognising a pickle by its first bytes.
 
+mod carried;
 mod checked;
 mod cparse;
 mod extract;

@@ -11,6 +11,7 @@
 //! full machine, which is the reference. So it can make a scan faster, never change its result.
 
 use crate::config::PickleLimits;
+use crate::formats::staged;
 use crate::scan::deadline;
 
 use super::ops::{self, Arg, Op};
@@ -46,6 +47,29 @@ impl Kind {
             | Kind::Tuple(false) => false,
         }
     }
+}
+
+/// Whether a string or bytes operand is, or could decode to, a pickle carried as data: the full
+/// machine must read the stream then, to hand it to the staged-payload analysis.
+fn may_carry(bytes: &[u8]) -> bool {
+    bytes.len() >= staged::MIN_LEN && staged::worth_decoding(bytes)
+}
+
+/// [`may_carry`] for UTF-8 text, read as the machine reads it: as Latin-1 when it is not ASCII
+/// (`s.encode('latin1')` gives code that unpickles it the original bytes).
+fn may_carry_text(text: &[u8]) -> bool {
+    if text.is_ascii() {
+        return may_carry(text);
+    }
+    let Ok(s) = std::str::from_utf8(text) else {
+        return false;
+    };
+    let latin1: Option<Vec<u8>> = s
+        .chars()
+        .take(1024)
+        .map(|c| u8::try_from(u32::from(c)).ok())
+        .collect();
+    latin1.is_some_and(|b| may_carry(&b))
 }
 
 /// The end of the plain-data stream that starts at `start` (just after its STOP), or `None`
@@ -112,12 +136,23 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
             (Op::None | Op::NewTrue | Op::NewFalse | Op::BinFloat, _) => stack.push(Kind::Scalar),
             // Python 2 strings decode as ASCII under `pickle.load`'s default encoding.
             (Op::BinString | Op::ShortBinString, Arg::Bytes(text)) if text.is_ascii() => {
+                if may_carry(text) {
+                    return None;
+                }
                 stack.push(Kind::Scalar);
             }
             (Op::BinUnicode | Op::ShortBinUnicode | Op::BinUnicode8, Arg::Bytes(text))
                 if std::str::from_utf8(text).is_ok() =>
             {
+                if may_carry_text(text) {
+                    return None;
+                }
                 stack.push(Kind::Scalar);
+            }
+            (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8 | Op::ByteArray8, Arg::Bytes(b))
+                if may_carry(b) =>
+            {
+                return None;
             }
             (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8, _) => stack.push(Kind::Scalar),
             (Op::ByteArray8, _) => stack.push(Kind::ByteArray),

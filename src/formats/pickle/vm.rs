@@ -196,6 +196,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub checked_nodes: Vec<super::value::NodeId>,
     /// getattr calls judged safe: calling their result is calling a listed method.
     pub safe_getattrs: HashSet<super::value::NodeId>,
+    /// String and bytes operands that are, or could decode to, a pickle (`carried.rs`).
+    pub carried: Vec<Raw<'a>>,
     /// Code objects and functions rebuilt by dill/cloudpickle helpers (`rebuild`).
     pub rebuilds: super::rebuild::Rebuilds,
 }
@@ -247,6 +249,7 @@ pub fn run_stream<'a>(
         skipped_arrays: false,
         checked_nodes: Vec::new(),
         safe_getattrs: HashSet::new(),
+        carried: Vec::new(),
         rebuilds: super::rebuild::Rebuilds::default(),
     };
     let result = m.run(start);
@@ -280,6 +283,7 @@ pub fn run_stream<'a>(
             }
         }
     };
+    m.examine_carried();
     let (mut stack, mut marks, mut memo) = (m.stack, m.marks, m.memo.dense);
     stack.clear();
     marks.clear();
@@ -456,7 +460,11 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kind: RawKind,
         pos: usize,
     ) -> Result<(), Halt> {
-        self.push(Value::Raw(Raw { bytes, kind }), pos)
+        let raw = Raw { bytes, kind };
+        if bytes.len() >= crate::formats::staged::MIN_LEN {
+            self.consider_carried(raw);
+        }
+        self.push(Value::Raw(raw), pos)
     }
 
     #[inline]

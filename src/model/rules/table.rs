@@ -814,6 +814,15 @@ rules! {
         explanation: "The code object a dill or cloudpickle pickle rebuilds names functions or modules that run programs (`os.system`, `subprocess`), open connections (`socket`, `urlopen`), write host files (`open`), or run further code (`eval`, `exec`, `__import__`, `getattr` with such a name as a constant). Calling the rebuilt function (which a model does when it runs, and a `__reduce__` or `__setstate__` can do at load time) runs it. For a torch.fx GraphModule the source is executed while the pickle loads (`reduce_graph_module` runs `exec` on it), so its module-level statements run at load time.",
         remediation: "Do not load the file; report it to whoever published it.",
     },
+    PickleStagedPayload => {
+        code: "PKL012",
+        name: "pickle-staged-payload",
+        severity: High,
+        implies: Suspicious,
+        summary: "A pickle is carried as data (raw, or base64/base85/hex/compressed), a second stage for code that unpickles it",
+        explanation: "A value inside the file (a bytes or string entry of a state dict, a metadata string, an ONNX attribute) is itself a pickle stream, directly or after decoding layers such as base64, hex, base85, zlib, gzip, bz2 or LZMA. Loading the file does not run it, so the artifact is not malicious by itself; but any application code that unpickles the value (a training script's `pickle.loads(ckpt['extra'])`, a plugin reading metadata) runs whatever the carried pickle calls. The carried pickle is analysed as a member of its own (the location's chain names the value and each decoding step), and its findings are capped at suspicious. This finding is high when the carried pickle imports or calls anything its own loading would flag; when it holds only allowed content it is an info note.",
+        remediation: "Find out which code reads the value and why it is a pickle. Do not unpickle it; store plain data (JSON, safetensors tensors) instead, or remove the value and re-export the model from a clean environment.",
+    },
     PickleFrameOverrun => {
         code: "PKL013",
         name: "pickle-frame-overrun",
