@@ -147,10 +147,24 @@ const MICROSOFT_CONTRIB_OPS: &[&str] = &[
 /// included.
 const EXTENSIONS_DOMAIN: &str = "ai.onnx.contrib";
 
+/// The NCHWc kernels of ONNX Runtime's CPU provider (`com.microsoft.nchwc`), which its graph
+/// optimiser writes into models saved with `optimized_model_filepath`.
+const MICROSOFT_NCHWC_OPS: &[&str] = &[
+    "AveragePool",
+    "Conv",
+    "GlobalAveragePool",
+    "GlobalMaxPool",
+    "MaxPool",
+    "ReorderInput",
+    "ReorderOutput",
+    "Upsample",
+];
+
 /// Whether ONNX Runtime resolves `domain`.`op_type` on its own, without a custom operator library.
 pub fn is_standard(domain: &str, op_type: &str) -> bool {
     STANDARD_DOMAINS.contains(&domain)
         || (domain == "com.microsoft" && MICROSOFT_CONTRIB_OPS.contains(&op_type))
+        || (domain == "com.microsoft.nchwc" && MICROSOFT_NCHWC_OPS.contains(&op_type))
 }
 
 /// Whether the operator dispatches to Python code registered in the loading process: ONNX
@@ -206,6 +220,8 @@ mod tests {
         assert!(is_standard("ai.onnx.ml", "TreeEnsembleClassifier"));
         assert!(is_standard("com.microsoft", "FusedMatMul"));
         assert!(!is_standard("com.microsoft", "MyOwnKernel"));
+        assert!(is_standard("com.microsoft.nchwc", "ReorderInput"));
+        assert!(!is_standard("com.microsoft.nchwc", "MyOwnKernel"));
         assert!(!is_standard("com.example", "Relu"));
         assert!(is_python_op("ai.onnx.contrib", "PyReverseMatrix"));
         assert!(is_python_op("", "PyOp"));
