@@ -21,7 +21,7 @@ use std::ops::Range;
 
 use crate::scan::deadline;
 
-use super::ops::{self, Arg, Op};
+use super::ops::{self, Arg, Instr, Op};
 
 /// The file reading of one stream, when it differs from the in-order reading.
 pub(super) struct FileReading {
@@ -255,46 +255,66 @@ impl Reader<'_> {
     }
 }
 
-/// Whether an instruction of the stream at `start`, read in order, runs past the end of the
-/// frame it starts in (the readings agree up to the first one, so in-order bookkeeping of
-/// the buffer is exact until then). The quick test that spares ordinary streams the replay.
-fn straddles(data: &[u8], start: usize, max_opcodes: u64) -> bool {
-    let mut pos = start;
-    // End of the buffered frame; `pos >= end` when no frame is buffered.
-    let mut end = start;
-    for _ in 0..max_opcodes {
-        let Ok(instr) = ops::read(data, pos) else {
-            return false;
-        };
-        let buffered = instr.pos < end;
+/// In-order bookkeeping of the buffered frame, exact up to the first instruction that runs
+/// past the end of the frame it starts in (the readings agree until then).
+pub(super) struct FrameTracker {
+    /// End of the buffered frame; an instruction at or past it is read from the file.
+    end: usize,
+}
+
+impl FrameTracker {
+    pub(super) fn new(start: usize) -> Self {
+        FrameTracker { end: start }
+    }
+
+    /// Whether a file reader could read `instr` otherwise than in order (it runs past its
+    /// frame). May say yes where the readings still agree; never says no where they part.
+    pub(super) fn crosses(&mut self, instr: &Instr<'_>) -> bool {
+        let buffered = instr.pos < self.end;
         match (instr.op, instr.arg) {
             (Op::Frame, Arg::Int(len)) => {
                 let after = usize::try_from(len)
                     .ok()
                     .and_then(|len| instr.next.checked_add(len));
                 match after {
-                    Some(after) if buffered && after <= end => {}
-                    _ if buffered && instr.next != end => return true,
-                    Some(after) => end = after,
-                    None => return false,
+                    Some(after) if buffered && after <= self.end => false,
+                    Some(after) if !buffered || instr.next == self.end => {
+                        self.end = after;
+                        false
+                    }
+                    _ => true,
                 }
             }
-            (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8 | Op::ByteArray8, _) => {
+            (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8 | Op::ByteArray8, arg) => {
                 // Read with `readinto`, which runs on into the file; only the length field
                 // can jump.
-                let payload = match &instr.arg {
+                let payload = match arg {
                     Arg::Bytes(bytes) => bytes.len(),
                     _ => 0,
                 };
-                let header_end = instr.next - payload;
-                if buffered && header_end > end {
-                    return true;
-                }
-                end = end.max(instr.next);
+                let crosses = buffered && instr.next - payload > self.end;
+                self.end = self.end.max(instr.next);
+                crosses
             }
-            (Op::Stop, _) => return false,
-            _ if buffered && instr.next > end => return true,
-            _ => {}
+            _ => buffered && instr.next > self.end,
+        }
+    }
+}
+
+/// Whether an instruction of the stream at `start`, read in order, runs past the end of the
+/// frame it starts in: the quick test that spares ordinary streams the replay.
+fn straddles(data: &[u8], start: usize, max_opcodes: u64) -> bool {
+    let mut frames = FrameTracker::new(start);
+    let mut pos = start;
+    for _ in 0..max_opcodes {
+        let Ok(instr) = ops::read(data, pos) else {
+            return false;
+        };
+        if frames.crosses(&instr) {
+            return true;
+        }
+        if instr.op == Op::Stop {
+            return false;
         }
         pos = instr.next;
     }

@@ -180,8 +180,11 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             };
             vm::run_stream(data, pos, ctx, plain, &mut workspace);
         }
+        // The plain-data reading refuses streams a file reader would read otherwise.
         let max_opcodes = ctx.config().pickle.max_opcodes;
-        if let Some(reading) = frames::file_reading(data, pos, max_opcodes) {
+        if plain.is_none()
+            && let Some(reading) = frames::file_reading(data, pos, max_opcodes)
+        {
             report_file_reading(data, pos, &reading, ctx);
         }
         let Some(end) = outcome.end else {

@@ -14,6 +14,7 @@ use crate::config::PickleLimits;
 use crate::formats::staged;
 use crate::scan::deadline;
 
+use super::frames::FrameTracker;
 use super::ops::{self, Arg, Op};
 
 /// The kind of a value, as far as the opcodes that may follow it care.
@@ -86,6 +87,7 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
     let mut memo_count = 0usize;
     let mut pos = start;
     let mut opcodes = 0u64;
+    let mut frames = FrameTracker::new(start);
     loop {
         opcodes += 1;
         if opcodes > limits.max_opcodes
@@ -95,6 +97,10 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
             return None;
         }
         let instr = ops::read(data, pos).ok()?;
+        // A file reader would read this stream otherwise: the full path reads both ways.
+        if frames.crosses(&instr) {
+            return None;
+        }
         pos = instr.next;
         // CPython's stack fence: nothing below the innermost mark may be popped.
         let fence = marks.last().copied().unwrap_or(0);
