@@ -199,6 +199,11 @@ def samples(register) -> None:
     register("malicious/chat_template_request_gadget.jinja", MALICIOUS, ("TPL001", "request"),
              desc="chat template taking attribute names from Flask's request.args (the names never appear)",
              build=lambda: REQUEST_GADGET.encode())
+    register("malicious/chat_template_padded_name.jinja", MALICIOUS, ("TPL001", "__globals__"),
+             desc="chat template padding a plain word into a dunder: \"globals\"|center(11)|replace(\" \", \"_\") "
+                  "is __globals__ (str.center puts the odd space on the left)",
+             build=lambda: ("{% set g = lipsum|attr(\"globals\"|center(11)|replace(\" \", \"_\")) %}"
+                            "{{ g[\"os\"][\"popen\"](\"echo quarantine-sample\")[\"read\"]() }}").encode())
     register("malicious/chat_template_unparseable.jinja", SUSPICIOUS, ("TPL002", "does not parse"),
              desc="chat template with an unclosed expression: what it does cannot be established",
              build=lambda: UNPARSEABLE.encode())
