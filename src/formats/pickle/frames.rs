@@ -306,7 +306,10 @@ impl FrameTracker {
 fn straddles(data: &[u8], start: usize, max_opcodes: u64) -> bool {
     let mut frames = FrameTracker::new(start);
     let mut pos = start;
-    for _ in 0..max_opcodes {
+    for count in 0..max_opcodes {
+        if count.is_multiple_of(1 << 16) && count > 0 && deadline::passed() {
+            return false;
+        }
         let Ok(instr) = ops::read(data, pos) else {
             return false;
         };
