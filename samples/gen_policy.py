@@ -10,26 +10,7 @@ only; pickles are written opcode by opcode and never unpickled.
 
 from __future__ import annotations
 
-import struct
-
-CLEAN, SUSPICIOUS, MALICIOUS = "clean", "suspicious", "malicious"
-CMD = "echo quarantine-sample"
-
-
-def u(text: str) -> bytes:
-    raw = text.encode()
-    if len(raw) < 256:
-        return b"\x8c" + bytes([len(raw)]) + raw
-    return b"X" + struct.pack("<I", len(raw)) + raw
-
-
-def sg(module: str, name: str) -> bytes:
-    """STACK_GLOBAL over two strings."""
-    return u(module) + u(name) + b"\x93"
-
-
-def p4(body: bytes) -> bytes:
-    return b"\x80\x04\x95" + struct.pack("<Q", len(body)) + body
+from gen_pickle_parity import CLEAN, CMD, MALICIOUS, SUSPICIOUS, p4, sg, u
 
 
 def tup(*items: bytes) -> bytes:
