@@ -17,7 +17,8 @@ const LZ4_FRAME: &[u8] = b"\x04\x22\x4d\x18";
 const GGUF: &[u8] = b"GGUF";
 const HDF5: &[u8] = b"\x89HDF\r\n\x1a\n";
 
-/// Skippable zstd frames (magic `0x184D2A50`–`0x184D2A5F`) followed by more of them at most.
+/// Skippable zstd frames (magic `0x184D2A50`–`0x184D2A5F`) stepped over, at most, before the
+/// zstd frame.
 const MAX_SKIPPABLE_FRAMES: usize = 16;
 
 /// Whether `data` is zstd behind skippable frames: libzstd, `zstandard` and `zstd -d` skip

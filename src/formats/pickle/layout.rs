@@ -11,7 +11,6 @@ use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, MemberKind};
 
 use super::frames::{self, FileReading};
-use super::ops::Op;
 use super::plain;
 use super::sniff::looks_like_pickle;
 use super::vm::{self, Outcome, Storage, StreamOptions, Summary, Workspace};
@@ -180,7 +179,8 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             };
             vm::run_stream(data, pos, ctx, plain, &mut workspace);
         }
-        // The plain-data reading refuses streams a file reader would read otherwise.
+        // The plain-data reading refuses streams a file reader would read otherwise; other
+        // streams get the quick test of their own, whatever made the machine halt.
         let max_opcodes = ctx.config().pickle.max_opcodes;
         if plain.is_none()
             && let Some(reading) = frames::file_reading(data, pos, max_opcodes)
@@ -217,17 +217,15 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
 
 /// Reports a stream whose operand straddles a frame end and analyses the file reader's reading.
 fn report_file_reading(data: &[u8], pos: usize, reading: &FileReading, ctx: &mut Ctx<'_>) {
-    let op = reading.op;
-    let width = if op == Op::Frame { "frame" } else { "operand" };
     ctx.report(
         RuleId::PickleFrameOverrun,
         Some(reading.op_at as u64),
         format!(
-            "the {width} of the {} at offset {} runs past the end of its frame: an unpickler \
+            "the operand of the {} at offset {} runs past the end of its frame: an unpickler \
              reading from a file (torch.load, pickle.load) drops the {} bytes left in the frame \
              and reads on after it, so it runs different opcodes from pickle.loads; both \
              readings are analysed",
-            op.name(),
+            reading.op.name(),
             reading.op_at,
             reading.skipped,
         ),
