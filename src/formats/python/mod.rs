@@ -289,29 +289,12 @@ impl Walker<'_> {
 
     /// The qualified name an expression names (`sp.run` → `subprocess.run`).
     fn qualified(&self, e: &Expr) -> Option<String> {
-        match e {
-            Expr::Name(n) => {
-                let id = n.id.as_str();
-                Some(
-                    self.aliases
-                        .get(id)
-                        .cloned()
-                        .unwrap_or_else(|| id.to_owned()),
-                )
-            }
-            Expr::Attribute(a) => {
-                let base = self.qualified(&a.value)?;
-                Some(format!("{base}.{}", a.attr.as_str()))
-            }
-            // `getattr(os, 'system')`
-            Expr::Call(c) if self.qualified(&c.func).as_deref() == Some("getattr") => {
-                let [obj, Expr::StringLiteral(name)] = &c.arguments.args[..] else {
-                    return None;
-                };
-                Some(format!("{}.{}", self.qualified(obj)?, name.value.to_str()))
-            }
-            _ => None,
-        }
+        dotted_name(e, &|id| {
+            self.aliases
+                .get(id)
+                .cloned()
+                .unwrap_or_else(|| id.to_owned())
+        })
     }
 
     fn import(&mut self, stmt: &Stmt) {
@@ -466,6 +449,30 @@ impl Walker<'_> {
         };
         finder.visit_expr(e);
         finder.found
+    }
+}
+
+/// The dotted name an expression spells (`torch.ops.aten.save`, `getattr(os, 'system')`), its
+/// root name mapped through `resolve` (the file's imports).
+pub fn dotted_name(e: &Expr, resolve: &dyn Fn(&str) -> String) -> Option<String> {
+    match e {
+        Expr::Name(n) => Some(resolve(n.id.as_str())),
+        Expr::Attribute(a) => {
+            let base = dotted_name(&a.value, resolve)?;
+            Some(format!("{base}.{}", a.attr.as_str()))
+        }
+        // `getattr(os, 'system')`
+        Expr::Call(c) if dotted_name(&c.func, resolve).as_deref() == Some("getattr") => {
+            let [obj, Expr::StringLiteral(name)] = &c.arguments.args[..] else {
+                return None;
+            };
+            Some(format!(
+                "{}.{}",
+                dotted_name(obj, resolve)?,
+                name.value.to_str()
+            ))
+        }
+        _ => None,
     }
 }
 
