@@ -259,7 +259,7 @@ mod parsed {
     use ruff_text_size::Ranged;
 
     use super::{Access, FileAccess, MAX_REPORTED, file_builtin};
-    use crate::formats::python::{MAX_SOURCE, dotted_name};
+    use crate::formats::python::{MAX_SOURCE, Plain, dotted_name};
 
     /// `None` when the source does not parse as Python.
     pub(super) fn file_access(source: &str) -> Option<Vec<FileAccess>> {
@@ -332,7 +332,7 @@ mod parsed {
 
     impl<'a> Visitor<'a> for Finder<'_> {
         fn visit_expr(&mut self, e: &'a Expr) {
-            let named = |e: &Expr| dotted_name(e, &|id| id.to_owned());
+            let named = |e: &Expr| dotted_name(e, &Plain);
             match e {
                 Expr::Call(call) => {
                     if let Some(target) = named(&call.func)
