@@ -1577,6 +1577,10 @@ import gen_longtail  # noqa: E402
 
 RULES.update(gen_longtail.RULES)
 gen_longtail.samples(register, sys.modules[__name__])
+import gen_frontdoor  # noqa: E402
+
+RULES.update(gen_frontdoor.RULES)
+gen_frontdoor.samples(register, sys.modules[__name__])
 import gen_policy  # noqa: E402
 
 gen_policy.samples(register, ok)

@@ -114,7 +114,7 @@ pub fn detect(data: &[u8]) -> Format {
         return Format::Tensorflow;
     }
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
-    if is_text(data) {
+    if is_text(data) || crate::formats::json::is_wide_json(data) {
         return Format::Text;
     }
     if is_lzma_alone(data) {

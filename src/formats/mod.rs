@@ -6,6 +6,7 @@ pub mod gguf;
 pub mod hdf5;
 pub mod hf;
 pub mod hostcalls;
+pub mod json;
 pub mod keras;
 pub mod msgpack;
 pub mod nemo;

@@ -54,7 +54,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         let context = format!("attribute `{}` of `{}`", attr.name, attr.object);
         if CONFIG_ATTRIBUTES.contains(&attr.name.as_str()) {
             for s in strings {
-                match serde_json::from_slice::<Value>(s) {
+                match crate::formats::json::parse_like_python(s) {
                     Ok(value) if attr.name == "model_config" || keras::is_config(&value) => {
                         if attr.name == "model_config" {
                             entry = value

@@ -17,6 +17,7 @@ use std::path::Path;
 
 use serde_json::Value as Json;
 
+use crate::formats::json;
 #[cfg(feature = "python")]
 use crate::formats::python;
 use crate::model::rules::RuleId;
@@ -130,15 +131,23 @@ fn walk(value: &Json, path: &str, depth: u32, found: &mut Found) {
 
 /// Analyses a JSON text that may be a Hugging Face config.
 pub fn analyse_config(data: &[u8], ctx: &mut Ctx<'_>) {
-    if data.len() > MAX_CONFIG
-        || !KEYS
-            .iter()
-            .any(|k| memchr::memmem::find(data, k.as_bytes()).is_some())
-    {
+    if data.len() > MAX_CONFIG || !json::may_hold_key(data, KEYS) {
         return;
     }
-    let Ok(value @ Json::Object(_)) = serde_json::from_slice::<Json>(data) else {
-        return;
+    let value = match json::parse_like_python(data) {
+        Ok(value @ Json::Object(_)) => value,
+        Ok(_) => return,
+        Err(e) => {
+            if json::starts_like_json(data) {
+                ctx.report(
+                    RuleId::HfRemoteCode,
+                    None,
+                    format!("the text spells a remote-code key (`auto_map`, `custom_pipelines`, `trust_remote_code`) like a Hugging Face config but is not JSON Python reads ({e}); what it would make the loader import was not checked"),
+                    None,
+                );
+            }
+            return;
+        }
     };
     let mut found = Found::default();
     walk(&value, "", 0, &mut found);

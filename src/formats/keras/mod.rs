@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use serde_json::Value;
 
 use crate::formats::hostcalls::{self, Reach};
+use crate::formats::json;
 use crate::model::rules::RuleId;
 use crate::model::summary::{FrameworkSummary, ModelSummary};
 use crate::scan::context::{Ctx, MemberKind, Origin};
@@ -74,11 +75,23 @@ const FILE_KEYS: &[&str] = &[
 /// Analyses text if it is a Keras configuration (`config.json` of a `.keras` archive,
 /// `model.to_json()`); other text is left alone. Returns whether it was one.
 pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
-    if data.len() > MAX_CONFIG || memchr::memmem::find(data, b"\"class_name\"").is_none() {
+    if data.len() > MAX_CONFIG || !json::may_hold_key(data, &["\"class_name\""]) {
         return false;
     }
-    let Ok(value) = serde_json::from_slice::<Value>(data) else {
-        return false;
+    let value = match json::parse_like_python(data) {
+        Ok(value) => value,
+        Err(e) if json::starts_like_json(data) => {
+            // Text that spells `class_name` and opens like JSON but that no JSON reader takes
+            // (Python's rules included): not silently "not a Keras configuration".
+            ctx.report(
+                RuleId::KerasMalformed,
+                None,
+                format!("the text names `class_name` like a Keras configuration but is not JSON Python reads ({e}); it was not analysed"),
+                None,
+            );
+            return true;
+        }
+        Err(_) => return false,
     };
     if !is_config(&value) {
         return false;
@@ -139,9 +152,10 @@ pub fn check_config(value: &Value, source: &str, ctx: &mut Ctx<'_>) -> ConfigSta
         lambdas: 0,
         custom: Vec::new(),
         cut: false,
+        deep: false,
     };
     walk.value(value, "$", 0);
-    if walk.cut {
+    if walk.cut || walk.deep {
         walk.ctx.report(
             RuleId::KerasMalformed,
             None,
@@ -169,13 +183,20 @@ struct Walk<'c, 'x> {
     lambdas: u64,
     custom: Vec<String>,
     cut: bool,
+    deep: bool,
 }
 
 impl Walk<'_, '_> {
     fn value(&mut self, value: &Value, at: &str, depth: u32) {
         self.nodes += 1;
-        if depth > MAX_DEPTH || self.nodes > MAX_NODES {
+        // Past the node budget the walk stops; past the depth only this subtree is skipped, so
+        // a deep unused value cannot hide the entries after it.
+        if self.nodes > MAX_NODES {
             self.cut = true;
+            return;
+        }
+        if depth > MAX_DEPTH {
+            self.deep = true;
             return;
         }
         match value {

@@ -45,11 +45,23 @@ const HYDRA_PACKAGES: &[&str] = &[
 ];
 
 /// Whether `data` may be a Hydra configuration: text that names `_target_`, or a NeMo root
-/// `target:` line.
+/// `target:` line, or one that could spell a key through a YAML double-quoted escape (`\x5f`,
+/// `\u005f`, `\U0000005f`, a `\`-newline continuation), which `yaml.safe_load` and OmegaConf
+/// decode before Hydra looks at the key. Text that then does not read as a YAML mapping with
+/// targets is left alone, so the wider check costs a parse, never a finding.
 fn may_be_hydra(data: &[u8]) -> bool {
     memchr::memmem::find(data, b"_target_").is_some()
         || data.starts_with(b"target:")
         || memchr::memmem::find(data, b"\ntarget:").is_some()
+        || if crate::formats::json::starts_like_json(data) {
+            // JSON is YAML too; its only key escapes are `\uXXXX` (a tokenizer.json full of
+            // `\u0120` is not parsed twice for nothing).
+            crate::formats::json::may_hold_key(data, &["_target_", "target"])
+        } else {
+            [&b"\\x"[..], b"\\u", b"\\U", b"\\\n", b"\\\r"]
+                .iter()
+                .any(|e| memchr::memmem::find(data, e).is_some())
+        }
 }
 
 /// A dotted Python path (`pkg.mod.Class`), as a `target`/`cls` value must be to be imported.

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 
 use serde_json::Value;
 
+use crate::formats::json;
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
 use crate::zone::sibling::{self, Resolved, lexical_escape};
@@ -16,11 +17,23 @@ const MAX_INDEX: usize = 64 << 20;
 
 /// Checks `data` if it is a sharded checkpoint index; other text is left alone.
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
-    if data.len() > MAX_INDEX || memchr::memmem::find(data, b"\"weight_map\"").is_none() {
+    if data.len() > MAX_INDEX || !json::may_hold_key(data, &["\"weight_map\""]) {
         return;
     }
-    let Ok(Value::Object(index)) = serde_json::from_slice::<Value>(data) else {
-        return;
+    let index = match json::parse_like_python(data) {
+        Ok(Value::Object(index)) => index,
+        Ok(_) => return,
+        Err(e) => {
+            if json::starts_like_json(data) {
+                ctx.report(
+                    RuleId::SafetensorsShardMissing,
+                    None,
+                    format!("the text spells `weight_map` like a sharded checkpoint index but is not JSON Python reads ({e}); its shards were not checked"),
+                    None,
+                );
+            }
+            return;
+        }
     };
     let Some(map) = index.get("weight_map") else {
         return;

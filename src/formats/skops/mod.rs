@@ -18,6 +18,7 @@ use std::collections::HashMap;
 use serde_json::Value;
 
 use crate::formats::hostcalls;
+use crate::formats::json;
 use crate::formats::pickle::{Class, classify};
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
@@ -81,8 +82,9 @@ pub fn is_schema(value: &Value) -> bool {
 
 /// Analyses text if it is a skops `schema.json`; returns whether it was one.
 pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
-    let head = data.get(..4096).unwrap_or(data);
-    if memchr::memmem::find(head, b"\"__loader__\"").is_none() {
+    // Anywhere in the text, in any spelling: Python's json reads the root's keys in any order
+    // and decodes `\u` escapes in them.
+    if !json::may_hold_key(data, &["\"__loader__\""]) {
         return false;
     }
     if data.len() > MAX_SCHEMA {
@@ -97,17 +99,18 @@ pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
         );
         return true;
     }
-    let value = match serde_json::from_slice::<Value>(data) {
+    let value = match json::parse_like_python(data) {
         Ok(v) => v,
         Err(e) => {
-            // Text that names a skops loader near its start but is no JSON skops can read.
-            if memchr::memmem::find(head, b"\"_skops_version\"").is_some()
-                || memchr::memmem::find(head, b"\"protocol\"").is_some()
-            {
+            // Text that opens like JSON and names a skops loader, but that Python's json does
+            // not read either: reported, never passed over.
+            if json::starts_like_json(data) {
                 ctx.report(
                     RuleId::SkopsMalformed,
                     None,
-                    format!("skops schema is not JSON the scanner can read ({e}); its types were not checked"),
+                    format!(
+                        "skops schema is not JSON Python reads ({e}); its types were not checked"
+                    ),
                     None,
                 );
                 return true;

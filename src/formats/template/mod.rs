@@ -11,6 +11,7 @@
 //! Python will look up.
 
 pub mod fold;
+mod literals;
 mod repair;
 mod walk;
 
@@ -18,6 +19,7 @@ use minijinja::machinery::parse;
 use minijinja::syntax::SyntaxConfig;
 use serde_json::Value as Json;
 
+use crate::formats::json;
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, Origin};
 
@@ -80,18 +82,98 @@ pub fn analyse_template(
         return;
     }
     match analyse_source(source) {
-        Err(e) => {
-            if strictness == Strictness::Template {
-                ctx.report(
-                    RuleId::TemplateUnparseable,
-                    offset,
-                    format!("the chat template ({context}) does not parse as Jinja2: {e}"),
-                    None,
-                );
-            }
-        }
+        Err(e) => unparsed(source, &e, context, offset, strictness, ctx),
         Ok(analysis) => report(&analysis, context, offset, ctx),
     }
+}
+
+/// Names that, in a string constant of a template the scanner could not parse, say the
+/// template is built to leave the sandbox.
+const ESCAPE_NAMES: &[&str] = &[
+    "__globals__",
+    "__builtins__",
+    "__import__",
+    "__subclasses__",
+    "__class__",
+    "__init__",
+    "__mro__",
+    "__base__",
+    "__bases__",
+    "__getattribute__",
+    "__getitem__",
+];
+
+/// Text that reads like a chat template: Jinja markers and the variables chat templates use.
+fn looks_like_chat_template(text: &str) -> bool {
+    looks_like_jinja(text)
+        && [
+            "messages",
+            "add_generation_prompt",
+            "bos_token",
+            "eos_token",
+            "raise_exception",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+}
+
+/// A template minijinja does not parse (Jinja2 may): reported when it is named or reads as a
+/// chat template, and its string constants (decoded as Jinja2 decodes them) still judged.
+fn unparsed(
+    source: &str,
+    error: &str,
+    context: &str,
+    offset: Option<u64>,
+    strictness: Strictness,
+    ctx: &mut Ctx<'_>,
+) {
+    let lit = literals::rewrite(&rewrite_extensions(source));
+    let joined: String = lit.strings.concat();
+    let mut internals: Vec<&str> = ESCAPE_NAMES
+        .iter()
+        .copied()
+        .filter(|n| lit.strings.iter().any(|s| s.contains(n)) || joined.contains(n))
+        .collect();
+    internals.dedup();
+    let named = strictness == Strictness::Template || looks_like_chat_template(source);
+    if !(named || !internals.is_empty() || !lit.unknown_names.is_empty()) {
+        return;
+    }
+    ctx.report(
+        RuleId::TemplateUnparseable,
+        offset,
+        format!("the chat template ({context}) does not parse as Jinja2 for the scanner: {error}; Jinja2 may still accept it, so what it does was not established"),
+        None,
+    );
+    if !internals.is_empty() {
+        ctx.report(
+            RuleId::TemplateSuspiciousConstruct,
+            offset,
+            format!(
+                "the chat template ({context}), which the scanner could not parse, has string constants naming Python internals ({})",
+                internals.join(", ")
+            ),
+            Some(internals.join(", ")),
+        );
+    }
+    unknown_names(&lit.unknown_names, context, offset, ctx);
+}
+
+fn unknown_names(names: &[String], context: &str, offset: Option<u64>, ctx: &mut Ctx<'_>) {
+    if names.is_empty() {
+        return;
+    }
+    let list = names
+        .iter()
+        .map(|n| format!("\\N{{{n}}}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    ctx.report(
+        RuleId::TemplateSuspiciousConstruct,
+        offset,
+        format!("the chat template ({context}) spells characters by Unicode name in a string ({list}), names the scanner cannot decode; Jinja2 decodes them, so the strings they build were not judged"),
+        Some(list),
+    );
 }
 
 fn report(analysis: &Analysis, context: &str, offset: Option<u64>, ctx: &mut Ctx<'_>) {
@@ -168,7 +250,9 @@ fn parse_message(e: &minijinja::Error) -> String {
 
 /// Parses and analyses a template. `Err` holds the parser's message.
 pub fn analyse_source(source: &str) -> Result<Analysis, String> {
-    let original = rewrite_extensions(source);
+    // Jinja2's string escapes decoded, and Jinja2 syntax minijinja refuses rewritten.
+    let lit = literals::rewrite(&rewrite_extensions(source));
+    let original = lit.text;
     let repaired;
     let source: &str = match parse(&original, "chat_template", SyntaxConfig::default()) {
         Ok(_) => &original,
@@ -185,7 +269,20 @@ pub fn analyse_source(source: &str) -> Result<Analysis, String> {
     };
     let tree =
         parse(source, "chat_template", SyntaxConfig::default()).map_err(|e| parse_message(&e))?;
-    Ok(walk::analyse(source, &tree))
+    let mut analysis = walk::analyse(source, &tree);
+    if !lit.unknown_names.is_empty() {
+        let list = lit
+            .unknown_names
+            .iter()
+            .map(|n| format!("\\N{{{n}}}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        analysis.suspicious.push((
+            "spells characters by Unicode name in a string, names the scanner cannot decode (Jinja2 decodes them, so the strings they build were not judged)".to_owned(),
+            list,
+        ));
+    }
+    Ok(analysis)
 }
 
 /// Where JSON files carry chat templates: `chat_template` as a string, or a list of
@@ -194,6 +291,15 @@ fn json_templates(value: &Json) -> Vec<(String, &str)> {
     let mut out = Vec::new();
     match value.get("chat_template") {
         Some(Json::String(t)) => out.push(("`chat_template`".to_owned(), t.as_str())),
+        // transformers keeps named templates as a dict and renders the one asked for
+        // (`"default"` unless the caller names another, `"tool_use"` with tools): all of them.
+        Some(Json::Object(named)) => {
+            for (name, t) in named {
+                if let Some(t) = t.as_str() {
+                    out.push((format!("`chat_template` `{name}`"), t));
+                }
+            }
+        }
         Some(Json::Array(list)) => {
             for (i, entry) in list.iter().enumerate() {
                 let name = entry
@@ -220,12 +326,20 @@ pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) {
     let jinja_start = ["{%", "{{", "{#"]
         .iter()
         .any(|m| trimmed.starts_with(m.as_bytes()));
-    if trimmed.starts_with(b"{") && !jinja_start {
-        if memchr::memmem::find(data, b"\"chat_template\"").is_none() {
+    if json::starts_like_json(data) && !jinja_start {
+        if !json::may_hold_key(data, &["\"chat_template\""]) {
             return;
         }
-        let Ok(value) = serde_json::from_slice::<Json>(data) else {
-            return;
+        let value = match json::parse_like_python(data) {
+            Ok(value) => value,
+            Err(e) => {
+                return ctx.report(
+                    RuleId::TemplateUnparseable,
+                    Some(0),
+                    format!("the text spells `chat_template` like a tokenizer config but is not JSON Python reads ({e}); its templates were not analysed"),
+                    None,
+                );
+            }
         };
         for (name, template) in json_templates(&value) {
             analyse_template(template, &name, Some(0), Strictness::Template, ctx);
@@ -252,7 +366,7 @@ pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) {
 /// For the fuzz target: extraction and analysis of whatever JSON or text holds.
 pub fn analyse_for_fuzzing(text: &str) -> usize {
     let mut n = 0;
-    if let Ok(value) = serde_json::from_str::<Json>(text) {
+    if let Ok(value) = json::parse_str(text) {
         for (_, t) in json_templates(&value) {
             n += analyse_source(t).map_or(0, |a| a.escapes.len());
         }

@@ -182,7 +182,7 @@ fn malformed(ctx: &mut Ctx<'_>, e: &prost::DecodeError) {
 fn keras_metadata(meta: &proto::SavedMetadata, ctx: &mut Ctx<'_>) {
     let mut layers: BTreeMap<String, u64> = BTreeMap::new();
     for node in meta.nodes.iter().take(1_000_000) {
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&node.metadata) else {
+        let Ok(value) = crate::formats::json::parse_str(&node.metadata) else {
             if !node.metadata.is_empty() {
                 ctx.report(
                     RuleId::KerasMalformed,
