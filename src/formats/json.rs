@@ -547,6 +547,50 @@ mod tests {
         assert!(!may_hold_key(br#"{"x": 1}"#, &["\"auto_map\""]));
     }
 
+    /// A short in-tree fuzz (the `json` cargo-fuzz target does the same at length): mutated
+    /// JSON never panics, and whatever serde_json reads, this reader reads the same.
+    #[test]
+    fn mutations_agree_with_serde() {
+        let seeds: [&[u8]; 4] = [
+            br#"{"a": [1, 2, {"b": "c\u005f\n"}], "d": null, "e": true, "f": -0.5e3}"#,
+            br#"{"class_name": "Functional", "config": {"layers": [[[[]]]]}, "x": NaN}"#,
+            b"[\"\\ud83d\\ude00\", 18446744073709551616, -9223372036854775808, 1e400]",
+            b"\xef\xbb\xbf{\"k\": {\"k\": {\"k\": \"v\"}}}",
+        ];
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        const ALPHABET: &[u8] = b"{}[]\",:\\u0-1eE.+ NaIfitynl\x00\xff\xfe";
+        for round in 0..20_000 {
+            let mut data = seeds[round % seeds.len()].to_vec();
+            for _ in 0..(next() % 4 + 1) {
+                let at = (next() as usize) % (data.len() + 1);
+                let c = ALPHABET[(next() as usize) % ALPHABET.len()];
+                match next() % 3 {
+                    0 if at < data.len() => data[at] = c,
+                    1 if at < data.len() => {
+                        data.remove(at);
+                    }
+                    _ => data.insert(at, c),
+                }
+            }
+            let ours = parse_like_python(&data);
+            let _ = may_hold_key(&data, &["\"auto_map\""]);
+            let _ = starts_like_json(&data);
+            if let Ok(theirs) = serde_json::from_slice::<Value>(&data) {
+                let ours =
+                    ours.unwrap_or_else(|e| panic!("{e}: {:?}", String::from_utf8_lossy(&data)));
+                if !theirs.to_string().contains(['.', 'e', 'E']) {
+                    assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(&data));
+                }
+            }
+        }
+    }
+
     #[test]
     fn trailing_and_garbage() {
         assert_eq!(parse_like_python(b"{} {\"a\": 1}").unwrap(), json!({}));

@@ -180,6 +180,53 @@ fn json_templates_in_both_shapes() {
     assert!(found[1].0.contains("rag"));
     let v: Json = serde_json::from_str(r#"{"chat_template":"x"}"#).unwrap();
     assert_eq!(json_templates(&v)[0].1, "x");
+    // transformers' dict of named templates: every entry.
+    let v: Json =
+        serde_json::from_str(r#"{"chat_template":{"default":"d","tool_use":"t"}}"#).unwrap();
+    let found = json_templates(&v);
+    assert_eq!(found.len(), 2);
+    assert!(found[0].0.contains("default") && found[0].1 == "d");
+}
+
+/// Jinja2 decodes string literals with Python's unicode-escape: `\N{…}`, `\U…`, octal and
+/// `\`-newline spell the same names as plain text.
+#[test]
+fn jinja2_string_escapes_are_decoded_as_python_does() {
+    for us in [
+        r"\N{LOW LINE}",
+        r"\N{low line}",
+        r"\U0000005f",
+        r"\137",
+        r"\x5f",
+        r"\u005f",
+    ] {
+        let name = |n: &str| n.replace('_', us);
+        let t = format!(
+            "{{{{ cycler|attr('{}')|attr('{}')|attr('{}')('os')|attr('popen')('id') }}}}",
+            name("__init__"),
+            name("__globals__"),
+            name("__getitem__")
+        );
+        assert!(is_escape(&t), "{t}");
+    }
+    assert!(is_escape("{{ cycler.__init__|attr('__glo\\\nbals__') }}"));
+    // A name outside the table: the string is reported, not dropped.
+    let a = analyse_source("{{ x|attr('\\N{LATIN SMALL LETTER O WITH DIAERESIS}') }}").unwrap();
+    assert!(a.suspicious.iter().any(|(_, e)| e.contains("DIAERESIS")));
+}
+
+/// Jinja2 syntax minijinja refuses is rewritten to what Jinja2 reads.
+#[test]
+fn jinja2_only_syntax_is_read() {
+    assert!(is_escape(
+        "x{{ bos_token, '' }}{{ cycler.__init__.__globals__.os.popen('id') }}"
+    ));
+    assert!(is_escape(
+        "{{\u{b}cycler.__init__.__globals__.os.popen('id') }}"
+    ));
+    assert!(is_escape(
+        "{%\u{a0}if x %}{{ cycler.__init__.__globals__ }}{% endif %}"
+    ));
 }
 
 /// A cheap stand-in for the fuzz target where cargo-fuzz is not installed: every collected real
