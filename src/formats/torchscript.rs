@@ -259,22 +259,26 @@ mod parsed {
     use ruff_text_size::Ranged;
 
     use super::{Access, FileAccess, MAX_REPORTED, file_builtin};
-    use crate::formats::python::{MAX_SOURCE, Plain, dotted_name};
+    use crate::formats::python::{MAX_SOURCE, Plain, dotted_name, on_deep_stack};
 
     /// `None` when the source does not parse as Python.
     pub(super) fn file_access(source: &str) -> Option<Vec<FileAccess>> {
         if source.len() > MAX_SOURCE {
             return None;
         }
-        let parsed = ruff_python_parser::parse_module(source).ok()?;
-        let mut finder = Finder {
-            source,
-            out: Vec::new(),
-        };
-        for stmt in parsed.suite() {
-            finder.visit_stmt(stmt);
-        }
-        Some(finder.out)
+        on_deep_stack(source, |source| {
+            let parsed = ruff_python_parser::parse_module(source).ok()?;
+            let mut finder = Finder {
+                source,
+                out: Vec::new(),
+            };
+            for stmt in parsed.suite() {
+                finder.visit_stmt(stmt);
+            }
+            Some(finder.out)
+        })
+        .ok()
+        .flatten()
     }
 
     struct Finder<'s> {

@@ -133,7 +133,41 @@ pub fn analyse(source: &str) -> Result<Analysis, String> {
             source.len()
         ));
     }
-    let parsed = ruff_python_parser::parse_module(source).map_err(|e| e.to_string())?;
+    on_deep_stack(source, |source| {
+        let parsed = ruff_python_parser::parse_module(source).map_err(|e| e.to_string())?;
+        Ok(walk(source, &parsed))
+    })?
+}
+
+/// Stack for a source's tree: a base, and more per byte, since each nesting level (`1 + 1 + …`,
+/// brackets) takes a few bytes of source and a few hundred bytes of stack.
+const STACK_BASE: usize = 8 << 20;
+const STACK_PER_SOURCE_BYTE: usize = 256;
+
+/// Runs `work` (parse, walk, drop the tree) on a thread whose stack grows with the source. The
+/// parser, the tree's visitor and its drop recurse once per nesting level, and CPython's own
+/// limits do not bound what a hostile file holds; this keeps any source the size limit admits
+/// from overflowing the stack (the pages are only mapped, not used, by ordinary code).
+pub fn on_deep_stack<T: Send>(
+    source: &str,
+    work: impl FnOnce(&str) -> T + Send,
+) -> Result<T, String> {
+    let stack = source
+        .len()
+        .saturating_mul(STACK_PER_SOURCE_BYTE)
+        .saturating_add(STACK_BASE);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("python-source".to_owned())
+            .stack_size(stack)
+            .spawn_scoped(scope, || work(source))
+            .map_err(|e| format!("no thread for the source's analysis: {e}"))?
+            .join()
+            .map_err(|_| "the source's analysis failed".to_owned())
+    })
+}
+
+fn walk(source: &str, parsed: &ruff_python_parser::Parsed<ast::ModModule>) -> Analysis {
     let mut walker = Walker {
         source,
         aliases: HashMap::new(),
@@ -146,7 +180,7 @@ pub fn analyse(source: &str) -> Result<Analysis, String> {
     for stmt in parsed.suite() {
         walker.visit_stmt(stmt);
     }
-    Ok(walker.out)
+    walker.out
 }
 
 /// How deep code passed to `exec`/`eval` as a constant string is read as code in its turn.

@@ -102,6 +102,12 @@ fn unparseable_and_huge_sources_are_errors() {
     assert!(analyse(&"x".repeat(MAX_SOURCE + 1)).is_err());
     let deep = "(".repeat(10_000) + &")".repeat(10_000);
     let _ = analyse(&deep);
+    // A chain of 300,000 additions is a tree 300,000 levels deep: analysed without overflowing.
+    let chain = format!(
+        "import os\nx = 1{}\nos.system('echo')\n",
+        " + 1".repeat(300_000)
+    );
+    assert_eq!(analyse(&chain).unwrap().calls[0].target, "os.system");
 }
 
 #[test]
