@@ -59,6 +59,8 @@ RULES = {
     "PKL008": ("pickle-unresolvable-import", SUSPICIOUS),
     "PKL009": ("pickle-extension-code", SUSPICIOUS),
     "PKL013": ("pickle-frame-overrun", SUSPICIOUS),
+    "PKL014": ("joblib-array-file-escape", MALICIOUS),
+    "PKL015": ("joblib-array-file-outside", SUSPICIOUS),
     "NPY001": ("numpy-malformed", SUSPICIOUS),
     "TRC001": ("torch-layout-mismatch", SUSPICIOUS),
     "FMT001": ("unknown-format", SUSPICIOUS),

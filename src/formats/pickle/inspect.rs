@@ -153,6 +153,7 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 self.check_partial_state(id, callable, state, pos);
                 self.extract_state(callable, state, pos);
+                self.joblib_array_file(callable, args, state);
                 if self.options.joblib && self.is_joblib_wrapper(callable, args) {
                     return self.joblib_array(state, pos);
                 }

@@ -26,6 +26,7 @@ mod frames;
 mod globals;
 mod imports;
 mod inspect;
+mod joblib_files;
 mod layout;
 mod ops;
 mod plain;
