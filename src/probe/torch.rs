@@ -319,4 +319,104 @@ mod tests {
         t.shape = None;
         assert!(why(t).contains("size"));
     }
+
+    /// Protocol-2 opcodes, written by hand (nothing is unpickled).
+    struct P(Vec<u8>);
+
+    impl P {
+        fn op(mut self, bytes: &[u8]) -> P {
+            self.0.extend_from_slice(bytes);
+            self
+        }
+        fn s(self, text: &str) -> P {
+            let len = u32::try_from(text.len()).unwrap().to_le_bytes();
+            self.op(b"X").op(&len).op(text.as_bytes())
+        }
+        fn global(self, module: &str, name: &str) -> P {
+            self.op(format!("c{module}\n{name}\n").as_bytes())
+        }
+        fn int(self, n: u8) -> P {
+            self.op(&[b'K', n])
+        }
+        /// `_rebuild_tensor_v2(('storage', FloatStorage, key, 'cpu', 4), 0, (2, 2), (2, 1),
+        /// False, {})`.
+        fn tensor(self, key: &str) -> P {
+            self.global("torch._utils", "_rebuild_tensor_v2")
+                .op(b"((")
+                .s("storage")
+                .global("torch", "FloatStorage")
+                .s(key)
+                .s("cpu")
+                .int(4)
+                .op(b"tQ")
+                .int(0)
+                .int(2)
+                .int(2)
+                .op(&[0x86])
+                .int(2)
+                .int(1)
+                .op(&[0x86, 0x89])
+                .op(b"}tR")
+        }
+    }
+
+    /// The names the probe reports for the tensors of `data_pkl` in a zip checkpoint whose
+    /// storages are missing (each is then named in `not_probed`).
+    fn names(data_pkl: &[u8]) -> Vec<String> {
+        use std::io::Write;
+        let mut w = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        let stored = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored);
+        w.start_file("archive/data.pkl", stored).unwrap();
+        w.write_all(data_pkl).unwrap();
+        w.start_file("archive/version", stored).unwrap();
+        w.write_all(b"3\n").unwrap();
+        let zip = w.finish().unwrap().into_inner();
+        let config = crate::config::Config::default();
+        let report = crate::scan::scan_bytes(&zip, std::path::Path::new("m.pt"), "m.pt", &config);
+        let weights = report.robustness.and_then(|r| r.weights).unwrap();
+        weights
+            .not_probed
+            .iter()
+            .map(|n| n.split(':').next().unwrap().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn tensors_are_named_by_their_keys_through_dicts_objects_and_module_states() {
+        let proto = P(vec![0x80, 2]);
+        // {'model': OrderedDict([('fc.weight', tensor), ('fc.bias', Parameter(tensor))])}
+        let nested = proto
+            .op(b"}(")
+            .s("model")
+            .global("collections", "OrderedDict")
+            .op(b")R(")
+            .s("fc.weight")
+            .tensor("0")
+            .s("fc.bias")
+            .global("torch._utils", "_rebuild_parameter")
+            .op(b"(")
+            .tensor("1")
+            .op(&[0x88])
+            .op(b"}tR")
+            .op(b"uu.");
+        assert_eq!(names(&nested.0), vec!["model.fc.bias", "model.fc.weight"]);
+        // A TorchScript-style module: attributes in BUILD states.
+        let module = P(vec![0x80, 2])
+            .global("__torch__", "Net")
+            .op(&[b')', 0x81])
+            .op(b"}(")
+            .s("fc")
+            .global("__torch__", "Linear")
+            .op(&[b')', 0x81])
+            .op(b"}(")
+            .s("weight")
+            .tensor("0")
+            .op(b"ub")
+            .op(b"ub.");
+        assert_eq!(names(&module.0), vec!["fc.weight"]);
+        // A tensor reached through no dict is numbered.
+        let bare = P(vec![0x80, 2]).tensor("0").op(b".");
+        assert_eq!(names(&bare.0), vec!["tensor 0"]);
+    }
 }
