@@ -18,8 +18,10 @@ use crate::scan::context::Ctx;
 use super::{Deadline, Holds, RawTensor, WeightPass, device, skipped};
 use crate::model::robustness::Robustness;
 
-/// Dequantised values kept for one tensor at a time (64 MiB of f32).
-pub const MAX_SAMPLE_ELEMENTS: usize = 1 << 24;
+/// Values dequantised from one tensor (16 MiB of f32, the weight probe's chunk): a larger
+/// tensor is read from an evenly spread sample of its blocks, so that the probe's budget covers
+/// many tensors of a large model rather than the first few in full.
+pub const MAX_SAMPLE_ELEMENTS: usize = 1 << 22;
 
 /// How the probe reads a ggml type.
 enum Reading {
