@@ -1550,6 +1550,9 @@ gen_onnx.samples(register)
 import gen_probe  # noqa: E402
 
 gen_probe.samples(register)
+import gen_probe_torch  # noqa: E402
+
+gen_probe_torch.samples(register, sys.modules[__name__])
 
 import gen_signatures  # noqa: E402
 

@@ -91,7 +91,12 @@ impl<'a> Machine<'a, '_, '_> {
                 );
                 self.stack.truncate(start);
             }
-            Target::Object => self.stack.truncate(start),
+            Target::Object => {
+                if matches!(op, Op::SetItem | Op::SetItems) {
+                    self.note_object_items(target, start);
+                }
+                self.stack.truncate(start);
+            }
         }
     }
 
