@@ -13,6 +13,11 @@
 //!
 //! `cargo bench --bench scan` (or `just bench`). Set `QUARANTINE_BENCH_GIB` to change the
 //! checkpoint size.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

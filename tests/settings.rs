@@ -2,6 +2,11 @@
 //! default policy file (`quarantine policy --print-default`) or the README disagree with the
 //! table. `BLESS=1 cargo test --release --test settings` rewrites the generated parts (the
 //! `[limits]` block of `src/policy/default.toml` and the README's table of limits).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 
