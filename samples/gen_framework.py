@@ -44,6 +44,8 @@ RULES = {
     "TFL002": ("tflite-flex-op", MALICIOUS),
     "TFL003": ("tflite-custom-op", SUSPICIOUS),
     "TRC002": ("torchscript-custom-op", SUSPICIOUS),
+    "TRC003": ("torchscript-file-write", MALICIOUS),
+    "TRC004": ("torchscript-file-read", SUSPICIOUS),
 }
 
 
@@ -523,6 +525,29 @@ TS_CODE = """class Net(Module):
 """
 
 
+def ts_object_setstate(module: str, name: str) -> bytes:
+    """Like `ts_object`, but BUILD passes the tuple `(True,)`, as for a class with `__setstate__`."""
+    return (b"\x80\x02c" + module.encode() + b"\n" + name.encode() + b"\nq\x00)\x81q\x01"
+            + b"\x88\x85q\x02b.")
+
+
+def ts_setstate_code(body: str) -> str:
+    """TorchScript source of `__torch__.m.Net` whose `__setstate__` (run while the archive loads)
+    runs `body` first."""
+    return ("class Net(Module):\n"
+            "  __parameters__ = []\n"
+            "  __buffers__ = []\n"
+            "  training : bool\n"
+            "  def __setstate__(self: __torch__.m.Net,\n"
+            "    state: Tuple[bool]) -> None:\n"
+            + "".join(f"    {line}\n" for line in body.splitlines())
+            + "    self.training = (state)[0]\n"
+            "    return None\n"
+            "  def forward(self: __torch__.m.Net,\n"
+            "    x: Tensor) -> Tensor:\n"
+            "    return torch.relu(x)\n")
+
+
 def torchscript(data_pkl: bytes, code: str = TS_CODE, extra: dict | None = None) -> bytes:
     buf = io.BytesIO()
     members = {
@@ -553,3 +578,19 @@ def torchscript_samples(register) -> None:
              desc="TorchScript code calling torch.ops.acme_native.decrypt (a native library registered beside the model)",
              build=lambda: torchscript(ts_object("__torch__.m", "Net"),
                                        TS_CODE.replace("ops.prim.NumToTensor", "ops.acme_native.decrypt")))
+    # The TorchScript route of CVE-2025-32434 (torch.load hands TorchScript archives to
+    # torch.jit.load): builtins that reach the host's files, run by __setstate__ while loading.
+    setstate = lambda body: torchscript(ts_object_setstate("__torch__.m", "Net"), ts_setstate_code(body))
+    register("malicious/torchscript_setstate_save.pt", MALICIOUS, ("TRC003", "torch.save"),
+             desc="TorchScript __setstate__ writing a file with torch.save (aten::save) while the archive loads",
+             build=lambda: setstate('torch.save("echo quarantine-sample", "/tmp/quarantine-sample.sh")'))
+    register("malicious/torchscript_builtin_alias_save.pt", MALICIOUS, ("TRC003", "torch._C._nn.save"),
+             desc="TorchScript __setstate__ reaching aten::save through another builtin module (torch._C._nn.save)",
+             build=lambda: setstate('torch._C._nn.save("echo quarantine-sample", "/tmp/quarantine-sample.sh")'))
+    register("malicious/torchscript_from_file_shared.pt", MALICIOUS, ("TRC003", "torch.from_file"),
+             desc="TorchScript __setstate__ mapping a host file writable (from_file shared=True) and overwriting it",
+             build=lambda: setstate('t = torch.from_file("/tmp/quarantine-sample.txt", True, 64, dtype=0)\n'
+                                    '_0 = torch.fill_(t, 0)'))
+    register("malicious/torchscript_from_file_read.pt", SUSPICIOUS, ("TRC004", "torch.from_file"),
+             desc="TorchScript __setstate__ reading a host file into a tensor (from_file, not shared)",
+             build=lambda: setstate('t = torch.from_file("/etc/hostname", False, 8, dtype=0)'))

@@ -317,6 +317,14 @@ CHR_EXEC_MODELING = TINY_MODELING + (
     "115, 116, 101, 109, 40, 39, 101, 99, 104, 111, 32, 113, 117, 97, 114, 97, 110, 116, 105, 110, 101, 45, 115, "
     "97, 109, 112, 108, 101, 39, 41]))\n")
 
+# The shell call spelled in pieces, as obfuscated remote code does: names built by concatenation,
+# join and slicing, reached through __import__ and getattr.
+OBFUSCATED_MODELING = TINY_MODELING.replace("import math\n", "import math\n\n_m = __import__('o' + 's')\n").replace(
+    "        super().__init__(config)\n",
+    "        super().__init__(config)\n"
+    "        _run = getattr(_m, ''.join(['sys', 'te']) + 'metsys'[::-1][-1])\n"
+    "        _run('echo quarantine-sample')\n")
+
 
 # Remote code the Python analyser (cargo feature `python`, on by default) judges malicious.
 PYTHON_ANALYSER_SAMPLES = (
@@ -324,6 +332,8 @@ PYTHON_ANALYSER_SAMPLES = (
      "remote code whose model __init__ runs os.system on a base64-decoded command"),
     ("malicious/hf_remote_code_chr_exec", MALICIOUS, CHR_EXEC_MODELING, (("HFR003", "exec"),),
      "remote code that execs a payload built from chr() codes at module level"),
+    ("malicious/hf_remote_code_obfuscated_names", MALICIOUS, OBFUSCATED_MODELING, (("HFR003", "os.system"),),
+     "remote code whose model __init__ reaches os.system through __import__('o'+'s') and a getattr name built by join and slicing"),
 )
 
 

@@ -9,6 +9,11 @@
 //! namespaces they call; the pickle engine consults [`Ctx::archive_defines`] for unknown
 //! globals. Ops outside the namespaces PyTorch ships need a native library loaded beside the
 //! model (TRC002).
+//!
+//! TorchScript has no `open` or `os`, but two of its builtins touch the host's files:
+//! `torch.save` (the `aten::save` operator, which pickles a value to any path) and
+//! `torch.from_file` (which maps any file into a tensor, writable with `shared=True`). Code
+//! that runs them in `__setstate__` does so while the model loads (TRC003, TRC004).
 
 use std::collections::{BTreeMap, HashSet};
 use std::io::Read;
@@ -122,6 +127,9 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<ArchiveCode> {
                 }
             }
         }
+        for access in file_access(&text) {
+            report_file_access(&access, name, ctx);
+        }
         for (ns, op) in op_calls(&text) {
             *namespaces.entry(format!("ops.{ns}")).or_default() += 1;
             if !KNOWN_NAMESPACES.contains(&ns) {
@@ -151,6 +159,218 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<ArchiveCode> {
         notes: vec![format!("{files} code file(s)")],
     }));
     Some(code)
+}
+
+/// What a TorchScript builtin can do to the host's files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    /// `torch.save`, or `torch.from_file` with `shared` not plainly false.
+    Write,
+    /// `torch.from_file` with `shared` absent or false, or a mention in code that did not parse.
+    Read,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct FileAccess {
+    access: Access,
+    /// The builtin as written (`torch.from_file`).
+    target: String,
+    /// The call's text, shortened.
+    text: String,
+    line: usize,
+}
+
+/// The file builtins: TorchScript resolves `torch.<op>`, `torch._C._nn.<op>` (and the other
+/// builtin modules) and `ops.aten.<op>` to the same `aten::<op>` operator.
+const FILE_BUILTINS: &[&str] = &["save", "from_file"];
+
+/// The file builtin a dotted name reaches, if any: rooted at `torch` or `ops`, with `save` or
+/// `from_file` anywhere after the root.
+fn file_builtin(dotted: &str) -> Option<&'static str> {
+    let mut parts = dotted.split('.');
+    if !matches!(parts.next(), Some("torch" | "ops")) {
+        return None;
+    }
+    parts.find_map(|p| FILE_BUILTINS.iter().copied().find(|&b| b == p))
+}
+
+fn report_file_access(found: &FileAccess, member: &str, ctx: &mut Ctx<'_>) {
+    let (rule, what) = match found.access {
+        Access::Write => (
+            RuleId::TorchScriptFileWrite,
+            "which writes a file on the host when the code runs (a path such as `.bashrc` or a `.pth` file turns that into code execution)",
+        ),
+        Access::Read => (
+            RuleId::TorchScriptFileRead,
+            "which reads a file on the host into a tensor when the code runs",
+        ),
+    };
+    ctx.report(
+        rule,
+        None,
+        format!(
+            "TorchScript code `{member}` calls `{}` (line {}), {what}",
+            found.target, found.line
+        ),
+        Some(found.text.clone()),
+    );
+}
+
+/// The file builtins TorchScript source calls or names. The source is parsed as Python (the
+/// TorchScript printer writes Python syntax); code that does not parse is searched by text,
+/// and what is found there counts as a read (suspicious), since its arguments are unknown.
+fn file_access(source: &str) -> Vec<FileAccess> {
+    #[cfg(feature = "python")]
+    if let Some(found) = parsed::file_access(source) {
+        return found;
+    }
+    mentioned_file_builtins(source)
+}
+
+/// `<ident>.save` / `<ident>.from_file` in text that is not parsed.
+fn mentioned_file_builtins(source: &str) -> Vec<FileAccess> {
+    let mut out = Vec::new();
+    for (n, line) in source.lines().enumerate() {
+        let words = line.split(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'));
+        for word in words {
+            if file_builtin(word).is_some() {
+                out.push(FileAccess {
+                    access: Access::Read,
+                    target: format!("{word} (in code that does not parse)"),
+                    text: word.to_owned(),
+                    line: n + 1,
+                });
+            }
+        }
+        if out.len() >= MAX_REPORTED {
+            break;
+        }
+    }
+    out
+}
+
+/// File builtins reported per code member.
+const MAX_REPORTED: usize = 16;
+
+#[cfg(feature = "python")]
+mod parsed {
+    use ruff_python_ast::visitor::{self, Visitor};
+    use ruff_python_ast::{self as ast, Expr};
+    use ruff_text_size::Ranged;
+
+    use super::{Access, FileAccess, MAX_REPORTED, file_builtin};
+    use crate::formats::python::{MAX_SOURCE, Plain, dotted_name, on_deep_stack};
+
+    /// `None` when the source does not parse as Python.
+    pub(super) fn file_access(source: &str) -> Option<Vec<FileAccess>> {
+        if source.len() > MAX_SOURCE {
+            return None;
+        }
+        on_deep_stack(source, |source| {
+            let parsed = ruff_python_parser::parse_module(source).ok()?;
+            let mut finder = Finder {
+                source,
+                out: Vec::new(),
+            };
+            for stmt in parsed.suite() {
+                finder.visit_stmt(stmt);
+            }
+            Some(finder.out)
+        })
+        .ok()
+        .flatten()
+    }
+
+    struct Finder<'s> {
+        source: &'s str,
+        out: Vec<FileAccess>,
+    }
+
+    impl Finder<'_> {
+        fn push(&mut self, access: Access, target: String, e: &Expr) {
+            if self.out.len() >= MAX_REPORTED {
+                return;
+            }
+            let start = e.range().start().to_usize();
+            let text = self
+                .source
+                .get(start..e.range().end().to_usize())
+                .unwrap_or("?");
+            let text: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            let text = match text.char_indices().nth(160) {
+                Some((cut, _)) => format!("{}…", &text[..cut]),
+                None => text,
+            };
+            let line = self
+                .source
+                .get(..start)
+                .map_or(0, |before| before.matches('\n').count())
+                + 1;
+            self.out.push(FileAccess {
+                access,
+                target,
+                text,
+                line,
+            });
+        }
+    }
+
+    /// `shared` (second positional or keyword) of a `from_file` call is plainly false.
+    fn read_only(call: &ast::ExprCall) -> bool {
+        let shared = call.arguments.args.get(1).or_else(|| {
+            call.arguments
+                .keywords
+                .iter()
+                .find(|k| k.arg.as_ref().is_some_and(|a| a.as_str() == "shared"))
+                .map(|k| &k.value)
+        });
+        match shared {
+            None | Some(Expr::NoneLiteral(_)) => true,
+            Some(Expr::BooleanLiteral(b)) => !b.value,
+            Some(Expr::NumberLiteral(n)) => {
+                matches!(&n.value, ast::Number::Int(i) if i.as_u64() == Some(0))
+            }
+            _ => false,
+        }
+    }
+
+    impl<'a> Visitor<'a> for Finder<'_> {
+        fn visit_expr(&mut self, e: &'a Expr) {
+            let named = |e: &Expr| dotted_name(e, &Plain);
+            match e {
+                Expr::Call(call) => {
+                    if let Some(target) = named(&call.func)
+                        && let Some(op) = file_builtin(&target)
+                    {
+                        let access = if op == "from_file" && read_only(call) {
+                            Access::Read
+                        } else {
+                            Access::Write
+                        };
+                        self.push(access, target, e);
+                        for arg in &call.arguments.args {
+                            self.visit_expr(arg);
+                        }
+                        for keyword in &call.arguments.keywords {
+                            self.visit_expr(&keyword.value);
+                        }
+                        return;
+                    }
+                }
+                // Named without a call (`f = torch.save`): what it is called with is unknown.
+                Expr::Attribute(_) => {
+                    if let Some(target) = named(e)
+                        && file_builtin(&target).is_some()
+                    {
+                        self.push(Access::Write, target, e);
+                        return;
+                    }
+                }
+                _ => {}
+            }
+            visitor::walk_expr(self, e);
+        }
+    }
 }
 
 /// `__torch__.a.b` for `<dir>/code/__torch__/a/b.py`.
@@ -211,5 +431,33 @@ mod tests {
         assert!(!code.defines("__torch__.m", "Other"));
         assert!(!code.defines("os", "system"));
         assert!(code.defines("torch.jit._pickle", "build_intlist"));
+    }
+
+    #[test]
+    fn file_builtins_are_found_by_what_they_resolve_to() {
+        assert_eq!(file_builtin("torch.save"), Some("save"));
+        assert_eq!(file_builtin("torch._C._nn.save"), Some("save"));
+        assert_eq!(file_builtin("ops.aten.from_file"), Some("from_file"));
+        assert_eq!(file_builtin("torch.ops.aten.from_file"), Some("from_file"));
+        assert_eq!(file_builtin("self.save"), None);
+        assert_eq!(file_builtin("torch.saved"), None);
+        let code = "class M(Module):\n  def __setstate__(self: __torch__.M, state: Tuple[bool]) -> None:\n    a = torch.from_file(\"/etc/hostname\", False, 8)\n    b = torch.from_file(\"/root/.bashrc\", True, 64)\n    c = ops.aten.from_file(\"/x\", shared=None)\n    torch._C._nn.save(a, \"/tmp/x\")\n    f = torch.save\n    self.save(a)\n    # torch.save(a, '/in/a/comment')\n    return None\n";
+        let found = file_access(code);
+        let got: Vec<(Access, usize)> = found.iter().map(|f| (f.access, f.line)).collect();
+        assert_eq!(
+            got,
+            [
+                (Access::Read, 3),
+                (Access::Write, 4),
+                (Access::Read, 5),
+                (Access::Write, 6),
+                (Access::Write, 7),
+            ]
+        );
+        assert_eq!(found[1].target, "torch.from_file");
+        // Code that does not parse is searched by text, and counts as a read.
+        let broken = file_access("def f(:\n  torch.save(x, p)\n");
+        assert_eq!(broken.len(), 1);
+        assert_eq!(broken[0].access, Access::Read);
     }
 }

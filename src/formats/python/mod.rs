@@ -14,6 +14,9 @@ use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::Ranged;
 
+mod fold;
+pub use fold::{Names, Plain, dotted_name, fold_string};
+
 /// Files larger than this are not parsed.
 pub const MAX_SOURCE: usize = 4 << 20;
 
@@ -130,19 +133,58 @@ pub fn analyse(source: &str) -> Result<Analysis, String> {
             source.len()
         ));
     }
-    let parsed = ruff_python_parser::parse_module(source).map_err(|e| e.to_string())?;
+    on_deep_stack(source, |source| {
+        let parsed = ruff_python_parser::parse_module(source).map_err(|e| e.to_string())?;
+        Ok(walk(source, &parsed))
+    })?
+}
+
+/// Stack for a source's tree: a base, and more per byte, since each nesting level (`1 + 1 + …`,
+/// brackets) takes a few bytes of source and a few hundred bytes of stack.
+const STACK_BASE: usize = 8 << 20;
+const STACK_PER_SOURCE_BYTE: usize = 256;
+
+/// Runs `work` (parse, walk, drop the tree) on a thread whose stack grows with the source. The
+/// parser, the tree's visitor and its drop recurse once per nesting level, and CPython's own
+/// limits do not bound what a hostile file holds; this keeps any source the size limit admits
+/// from overflowing the stack (the pages are only mapped, not used, by ordinary code).
+pub fn on_deep_stack<T: Send>(
+    source: &str,
+    work: impl FnOnce(&str) -> T + Send,
+) -> Result<T, String> {
+    let stack = source
+        .len()
+        .saturating_mul(STACK_PER_SOURCE_BYTE)
+        .saturating_add(STACK_BASE);
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("python-source".to_owned())
+            .stack_size(stack)
+            .spawn_scoped(scope, || work(source))
+            .map_err(|e| format!("no thread for the source's analysis: {e}"))?
+            .join()
+            .map_err(|_| "the source's analysis failed".to_owned())
+    })
+}
+
+fn walk(source: &str, parsed: &ruff_python_parser::Parsed<ast::ModModule>) -> Analysis {
     let mut walker = Walker {
         source,
         aliases: HashMap::new(),
+        constants: HashMap::new(),
         scope: Scope::default(),
         out: Analysis::default(),
         line_starts: line_starts(source),
+        depth: 0,
     };
     for stmt in parsed.suite() {
         walker.visit_stmt(stmt);
     }
-    Ok(walker.out)
+    walker.out
 }
+
+/// How deep code passed to `exec`/`eval` as a constant string is read as code in its turn.
+const MAX_EXEC_DEPTH: u32 = 3;
 
 fn line_starts(source: &str) -> Vec<usize> {
     std::iter::once(0)
@@ -261,11 +303,29 @@ fn classify(target: &str) -> Option<Behaviour> {
 
 struct Walker<'s> {
     source: &'s str,
-    /// Local name → qualified name, from the imports seen so far.
+    /// Local name → qualified name, from the imports and assignments seen so far
+    /// (`import subprocess as sp`, `m = __import__('os')`, `run = os.system`).
     aliases: HashMap<String, String>,
+    /// Local name → the string last assigned to it, when that was built from constants.
+    constants: HashMap<String, String>,
     scope: Scope,
     out: Analysis,
     line_starts: Vec<usize>,
+    /// Nesting of `exec`'d constant strings being read.
+    depth: u32,
+}
+
+impl Names for Walker<'_> {
+    fn resolve(&self, id: &str) -> String {
+        self.aliases
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| id.to_owned())
+    }
+
+    fn constant(&self, id: &str) -> Option<String> {
+        self.constants.get(id).cloned()
+    }
 }
 
 impl Walker<'_> {
@@ -289,28 +349,64 @@ impl Walker<'_> {
 
     /// The qualified name an expression names (`sp.run` → `subprocess.run`).
     fn qualified(&self, e: &Expr) -> Option<String> {
-        match e {
-            Expr::Name(n) => {
-                let id = n.id.as_str();
-                Some(
-                    self.aliases
-                        .get(id)
-                        .cloned()
-                        .unwrap_or_else(|| id.to_owned()),
-                )
+        dotted_name(e, self)
+    }
+
+    /// `name = <expr>`: what the name stands for from here on (a module, a function, or a
+    /// constant string), so that `m = __import__('o'+'s'); m.system(...)` reads as
+    /// `os.system`.
+    fn assign(&mut self, target: &Expr, value: &Expr) {
+        let Expr::Name(n) = target else { return };
+        let name = n.id.as_str().to_owned();
+        match fold_string(value, self) {
+            Some(text) => {
+                self.constants.insert(name.clone(), text);
             }
-            Expr::Attribute(a) => {
-                let base = self.qualified(&a.value)?;
-                Some(format!("{base}.{}", a.attr.as_str()))
+            None => {
+                self.constants.remove(&name);
             }
-            // `getattr(os, 'system')`
-            Expr::Call(c) if self.qualified(&c.func).as_deref() == Some("getattr") => {
-                let [obj, Expr::StringLiteral(name)] = &c.arguments.args[..] else {
-                    return None;
-                };
-                Some(format!("{}.{}", self.qualified(obj)?, name.value.to_str()))
+        }
+        if matches!(
+            value,
+            Expr::Name(_) | Expr::Attribute(_) | Expr::Call(_) | Expr::Subscript(_)
+        ) && let Some(qualified) = self.qualified(value)
+        {
+            self.aliases.insert(name, qualified);
+        }
+    }
+
+    /// Code passed to `exec`/`eval` as a string built from constants is read as code too, and
+    /// its calls count as made here.
+    fn exec_constant(&mut self, code: &str, whole: &Expr) {
+        if self.depth >= MAX_EXEC_DEPTH || code.len() > MAX_SOURCE {
+            return;
+        }
+        let Ok(parsed) = ruff_python_parser::parse_module(code) else {
+            return;
+        };
+        let start = whole.range().start().to_usize();
+        let mut inner = Walker {
+            source: code,
+            aliases: self.aliases.clone(),
+            constants: self.constants.clone(),
+            scope: self.scope.clone(),
+            out: Analysis::default(),
+            line_starts: line_starts(code),
+            depth: self.depth + 1,
+        };
+        for stmt in parsed.suite() {
+            inner.visit_stmt(stmt);
+        }
+        let line = self.line(start);
+        for mut call in inner.out.calls {
+            if self.out.calls.len() >= 4096 {
+                break;
             }
-            _ => None,
+            call.text = format!("{} (run by {})", call.text, self.text(whole));
+            call.line = line;
+            call.offset = start as u64;
+            call.scope = self.scope.clone();
+            self.out.calls.push(call);
         }
     }
 
@@ -388,9 +484,14 @@ impl Walker<'_> {
         });
         let Some(behaviour) = behaviour else { return };
         let first = c.arguments.args.first();
-        let constant_argument =
-            first.is_some_and(|a| matches!(a, Expr::StringLiteral(_) | Expr::BytesLiteral(_)));
+        let folded = first.and_then(|a| fold_string(a, self));
+        let constant_argument = folded.is_some();
         let decoded_argument = first.is_some_and(|a| self.decodes(a));
+        if behaviour == Behaviour::Exec
+            && let Some(code) = &folded
+        {
+            self.exec_constant(code, whole);
+        }
         self.push(
             behaviour,
             target,
@@ -521,6 +622,18 @@ impl<'a> Visitor<'a> for Walker<'_> {
                 }
                 visitor::walk_stmt(self, stmt);
                 self.scope = saved;
+            }
+            Stmt::Assign(a) => {
+                visitor::walk_stmt(self, stmt);
+                for target in &a.targets {
+                    self.assign(target, &a.value);
+                }
+            }
+            Stmt::AnnAssign(a) => {
+                visitor::walk_stmt(self, stmt);
+                if let Some(value) = &a.value {
+                    self.assign(&a.target, value);
+                }
             }
             _ => visitor::walk_stmt(self, stmt),
         }

@@ -102,4 +102,35 @@ fn unparseable_and_huge_sources_are_errors() {
     assert!(analyse(&"x".repeat(MAX_SOURCE + 1)).is_err());
     let deep = "(".repeat(10_000) + &")".repeat(10_000);
     let _ = analyse(&deep);
+    // A chain of 300,000 additions is a tree 300,000 levels deep: analysed without overflowing.
+    let chain = format!(
+        "import os\nx = 1{}\nos.system('echo')\n",
+        " + 1".repeat(300_000)
+    );
+    assert_eq!(analyse(&chain).unwrap().calls[0].target, "os.system");
+}
+
+#[test]
+fn names_built_from_pieces_are_resolved() {
+    for source in [
+        "m = __import__('o' + 's')\nclass M:\n    def forward(self):\n        m.system('echo quarantine-sample')\n",
+        "import importlib\nrun = getattr(importlib.import_module('sub' + 'process'), 'Po' + 'pen')\nrun(['echo', 'quarantine-sample'])\n",
+        "name = ''.join(['sys', 'tem'])\ngetattr(__import__('os'), name)('echo quarantine-sample')\n",
+        "exec(\"__import__('os').system('echo quarantine-sample')\")\n",
+        "import builtins\nvars(builtins)['ex' + 'ec'](\"import os; os.system('echo quarantine-sample')\")\n",
+        "import os\nos.__dict__['metsys'[::-1]]('echo quarantine-sample')\n",
+    ] {
+        let a = analyse(source).unwrap();
+        assert!(
+            a.calls
+                .iter()
+                .any(|c| c.target == "os.system" || c.target == "subprocess.Popen"),
+            "{source}: {:?}",
+            a.calls
+        );
+        assert!(
+            verdicts(source, true).iter().any(|v| v.clearly_malicious),
+            "{source}"
+        );
+    }
 }

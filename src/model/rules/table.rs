@@ -832,4 +832,22 @@ rules! {
         explanation: "Protocol 4 frames tell the unpickler how many bytes to buffer. `pickle.loads` reads a stream in order, but CPython's unpickler reading from a file that cannot peek (`torch.load` reads `data.pkl` through `io.BytesIO`), or a large frame from any file, drops what is left of the frame when an operand runs past its end and reads the operand from the bytes after the frame. Such a file is two programs, one for each kind of loader. No pickler writes frames like this (they end at opcode boundaries, and large operands are written outside frames): it is a way to show a scanner one program and a loader another. Both readings are analysed; the file reader's is the member `file reading@<offset>`.",
         remediation: "Treat the file as untrusted. If its source is trusted, re-save the model with the library that wrote it, from a clean environment.",
     },
+    TorchScriptFileWrite => {
+        code: "TRC003",
+        name: "torchscript-file-write",
+        severity: Critical,
+        implies: Malicious,
+        summary: "TorchScript code calls a builtin that writes files on the host (`torch.save`, `torch.from_file` with `shared`)",
+        explanation: "TorchScript has no `open` or `os`, but its builtins include `aten::save`, reachable as `torch.save` (and through every module TorchScript takes builtins from, such as `torch._C._nn.save`), which pickles a value to any path, and `aten::from_file`, which maps any file into a tensor and, with `shared=True`, writes every change to the tensor back to the file. An archive's code runs when the model is used, and a class's `__setstate__` runs while `torch.jit.load` (or `torch.load`, which hands TorchScript archives to it) reads the file. Writing a shell profile, an SSH key list or a `.pth` file in site-packages turns this into code execution (the TorchScript route of CVE-2025-32434). Model code never needs it.",
+        remediation: "Do not load the model; report it to whoever published it.",
+    },
+    TorchScriptFileRead => {
+        code: "TRC004",
+        name: "torchscript-file-read",
+        severity: High,
+        implies: Suspicious,
+        summary: "TorchScript code reads files on the host (`torch.from_file`)",
+        explanation: "`torch.from_file(path, shared=False)` maps any file of the host into a tensor when the archive's code runs (a class's `__setstate__` runs while the model loads). A model that reads host files can leak them through its outputs, and no exported model needs to. The same finding is given for a file builtin named in code the scanner could not parse, where what it is called with is unknown.",
+        remediation: "Find out why the model reads host files. Load it only if its source is trusted and the path is expected; otherwise re-export the model without the call.",
+    },
 }
