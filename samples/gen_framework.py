@@ -470,6 +470,23 @@ def framework_graph_samples(register) -> None:
              build=lambda: saved_model(dense_nodes() + [
                  const_str("prefix", "../../../tmp/planted/ckpt"), const_str("names", "w"), const_str("slices", ""),
                  tf_node("restore", "RestoreV2", ["prefix", "names", "slices"])]))
+    register("malicious/tf_experimental_dataset_to_tfrecord.pb", MALICIOUS, ("TFG003", "ExperimentalDatasetToTFRecord"),
+             desc="GraphDef writing a shell profile with ExperimentalDatasetToTFRecord, the older name of DatasetToTFRecord",
+             build=lambda: graph_def(dense_nodes() + [
+                 const_str("dataset", CMD), const_str("path", "/root/.bashrc"), const_str("compression", ""),
+                 tf_node("persist", "ExperimentalDatasetToTFRecord", ["dataset", "path", "compression"])]))
+    register("malicious/tf_decode_proto_descriptor_file.pb", MALICIOUS, ("TFG003", "/etc/passwd"),
+             desc="GraphDef whose DecodeProtoV2 reads its descriptor set from /etc/passwd (descriptor_source attribute)",
+             build=lambda: graph_def(dense_nodes() + [
+                 placeholder("messages", DT_STRING),
+                 tf_node("decode", "DecodeProtoV2", ["messages"], [("descriptor_source", av_s("/etc/passwd")),
+                                                                 ("message_type", av_s("x.Y"))])]))
+    register("benign/tf_decode_proto_local.pb", CLEAN,
+             desc="GraphDef decoding protos with DecodeProtoV2 and the built-in descriptors (descriptor_source local://)",
+             build=lambda: graph_def(dense_nodes() + [
+                 placeholder("messages", DT_STRING),
+                 tf_node("decode", "DecodeProtoV2", ["messages"], [("descriptor_source", av_s("local://")),
+                                                                 ("message_type", av_s("tensorflow.Example"))])]))
     register("malicious/tf_matchingfiles_runtime.pb", SUSPICIOUS, ("TFG004", "MatchingFiles"),
              desc="GraphDef listing files with MatchingFiles on a pattern fed at run time",
              build=lambda: graph_def(dense_nodes() + [placeholder("pattern", DT_STRING),

@@ -71,6 +71,21 @@ def pad(n: int, align: int = 32) -> int:
     return (n + align - 1) // align * align
 
 
+def tensor_blob(tid: int, n: int, nbytes: int) -> bytes:
+    """Tensor data that looks like weights (small values around zero) for the float types and
+    Q8_0 (an f16 scale of 0.01 per block of 32 int8 values), so that the robustness probe reads
+    ordinary weights; a byte pattern for the other types."""
+    values = [((i * 7 + 3) % 251 - 125) / 1000 for i in range(n)]
+    if tid == 0:
+        return struct.pack(f"<{n}f", *values)
+    if tid == 1:
+        return struct.pack(f"<{n}e", *values)
+    if tid == 8:
+        return b"".join(struct.pack("<e", 0.01) + bytes((i * 7 + 3) % 64 for i in range(b * 32, b * 32 + 32))
+                        for b in range(n // 32))
+    return bytes((i * 7 + 3) % 251 for i in range(nbytes))
+
+
 def gguf(kvs: list[bytes], tensors: list[tuple[str, list[int], tuple, int | None]] = (),
          align: int = 32, version: int = 3, trailing: bytes = b"", counts=None) -> bytes:
     """A GGUF file. `tensors`: (name, dims, ggml type, data offset or None for packed)."""
@@ -83,7 +98,7 @@ def gguf(kvs: list[bytes], tensors: list[tuple[str, list[int], tuple, int | None
         at = offset if at is None else at
         infos += gstr(name) + struct.pack("<I", len(dims)) + b"".join(struct.pack("<Q", d) for d in dims)
         infos += struct.pack("<IQ", tid, at)
-        blob = bytes((i * 7 + 3) % 251 for i in range(nbytes))
+        blob = tensor_blob(tid, n, nbytes)
         blobs += blob + bytes(pad(len(blob), align) - len(blob))
         offset = pad(offset + nbytes, align)
     n_tensors, n_kv = counts or (len(tensors), len(kvs))

@@ -87,8 +87,9 @@ def nested_ifs(depth: int) -> bytes:
     return model(inner)
 
 
-def external(location: str, length: int = 16) -> bytes:
-    w = tensor("w", pb.FLOAT, [4], external=[("location", location), ("offset", "0"), ("length", str(length))])
+def external(location: str, length: int = 16, earlier: tuple = ()) -> bytes:
+    entries = [("location", e) for e in earlier] + [("location", location), ("offset", "0"), ("length", str(length))]
+    w = tensor("w", pb.FLOAT, [4], external=entries)
     g = graph("ext", [node("Add", ["x", "w"], ["y"])], inputs=[value_info("x", pb.FLOAT, [4])],
               outputs=[value_info("y", pb.FLOAT, [4])], initializers=[w])
     return model(g)
@@ -139,6 +140,9 @@ def samples(register) -> None:
     register("malicious/onnx_external_data_dotdot.onnx", MALICIOUS, ("ONX002", "../../../root/.ssh/id_rsa"),
              desc="ONNX external data location that climbs out of the model directory with `..`",
              build=lambda: external("../../../root/.ssh/id_rsa"))
+    register("malicious/onnx_external_data_repeated_location.onnx", MALICIOUS, ("ONX002", "/etc/passwd"),
+             desc="ONNX external data naming `location` twice: a harmless file first, /etc/passwd last (onnx and ONNX Runtime read the last)",
+             build=lambda: external("/etc/passwd", earlier=("onnx_weights.bin",)))
     register("malicious/onnx_external_data_missing.onnx", SUSPICIOUS, ("ONX003", "onnx_missing_weights.bin"),
              desc="ONNX external data naming a file that is not next to the model",
              build=lambda: external("onnx_missing_weights.bin"))

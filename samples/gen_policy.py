@@ -65,6 +65,15 @@ def partial_check_array() -> bytes:
     return p4(sg("functools", "partial") + f + b"\x85R" + state + b"b.")
 
 
+def joblib_legacy_wrapper(filename: str, cls: str = "NDArrayWrapper") -> bytes:
+    """What joblib < 0.10 wrote for an array kept in a file of its own:
+    {'w': NDArrayWrapper(filename=..., subclass=numpy.ndarray, allow_mmap=False)}."""
+    wrapper = (sg("joblib.numpy_pickle_compat", cls) + b")\x81"
+               + b"}(" + u("filename") + u(filename) + u("subclass") + sg("numpy", "ndarray")
+               + u("allow_mmap") + b"\x89ub")
+    return p4(b"}" + u("w") + wrapper + b"s.")
+
+
 def samples(register, ok):
     def add(path, expected, *findings, desc, build):
         register(path, expected, *findings, desc=desc, build=lambda: ok(build()))
@@ -170,6 +179,25 @@ def samples(register, ok):
         ("PKL001", "numpy.genfromtxt"),
         desc="numpy.genfromtxt('http://192.0.2.1/x.csv'): fetches a URL",
         build=lambda: one_call("numpy", "genfromtxt", u("http://192.0.2.1/x.csv")))
+    add("malicious/policy_joblib_legacy_array_absolute.pkl", MALICIOUS,
+        ("PKL014", "/tmp/quarantine-sample.npy"),
+        desc="legacy joblib NDArrayWrapper naming an absolute array file, which joblib.load "
+             "unpickles with numpy.load(allow_pickle=True)",
+        build=lambda: joblib_legacy_wrapper("/tmp/quarantine-sample.npy"))
+    add("malicious/policy_joblib_legacy_zarray_dotdot.pkl", SUSPICIOUS,
+        ("PKL015", "../"),
+        desc="legacy joblib ZNDArrayWrapper reading its compressed array from a file above the "
+             "pickle's directory",
+        build=lambda: joblib_legacy_wrapper("../../quarantine-sample.z", "ZNDArrayWrapper"))
+    add("malicious/policy_joblib_legacy_sibling/model.pkl", MALICIOUS,
+        ("PKL001", "posix.system"),
+        desc="legacy joblib pickle whose NDArrayWrapper names a sibling file holding a pickle "
+             "that calls posix.system (joblib.load unpickles it): found when the pickle is scanned alone",
+        build=lambda: joblib_legacy_wrapper("model.pkl_01.npy"))
+    add("malicious/policy_joblib_legacy_sibling/model.pkl_01.npy", MALICIOUS,
+        ("PKL001", "posix.system"),
+        desc="the array file of the legacy joblib pickle above: a pickle, not an .npy array",
+        build=lambda: p4(call("posix", "system", u(CMD)) + b"."))
     add("benign/policy_partial_check_array.pkl", CLEAN,
         desc="functools.partial(sklearn.utils.validation.check_array, dtype=..., "
              "ensure_all_finite=False) as scikit-learn's HistGradientBoosting pickles it",

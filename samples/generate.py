@@ -59,6 +59,8 @@ RULES = {
     "PKL008": ("pickle-unresolvable-import", SUSPICIOUS),
     "PKL009": ("pickle-extension-code", SUSPICIOUS),
     "PKL013": ("pickle-frame-overrun", SUSPICIOUS),
+    "PKL014": ("joblib-array-file-escape", MALICIOUS),
+    "PKL015": ("joblib-array-file-outside", SUSPICIOUS),
     "NPY001": ("numpy-malformed", SUSPICIOUS),
     "TRC001": ("torch-layout-mismatch", SUSPICIOUS),
     "FMT001": ("unknown-format", SUSPICIOUS),
@@ -1548,6 +1550,9 @@ gen_onnx.samples(register)
 import gen_probe  # noqa: E402
 
 gen_probe.samples(register)
+import gen_probe_torch  # noqa: E402
+
+gen_probe_torch.samples(register, sys.modules[__name__])
 
 import gen_signatures  # noqa: E402
 

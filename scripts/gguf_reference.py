@@ -31,6 +31,10 @@ def vocab(n: int) -> list[str]:
     return special + [f"tok{i}" for i in range(n - len(special))]
 
 
+# Byte offsets of the f16 scales (d, dmin) in a block of each k-quant (ggml's block_q*_K).
+K_SCALES = {Q.Q2_K: (80, 82), Q.Q3_K: (108,), Q.Q4_K: (0, 2), Q.Q5_K: (0, 2), Q.Q6_K: (208,)}
+
+
 def tensors(w: gguf.GGUFWriter, types: list[Q], rng: np.random.Generator) -> None:
     for i, qtype in enumerate(types):
         data = rng.standard_normal((4, 256)).astype(np.float32)
@@ -45,7 +49,11 @@ def tensors(w: gguf.GGUFWriter, types: list[Q], rng: np.random.Generator) -> Non
                 # gguf-py has no quantiser for the k-quants: write block bytes of the right size,
                 # as convert scripts do for weights that arrive already quantised.
                 block, size = gguf.GGML_QUANT_SIZES[qtype]
-                q = np.frombuffer(rng.bytes(4 * 256 // block * size), dtype=np.uint8).reshape(4, -1)
+                q = np.frombuffer(rng.bytes(4 * 256 // block * size), dtype=np.uint8).reshape(4, -1).copy()
+                # Random bytes would make the blocks' f16 scales random too (NaN among them);
+                # a quantiser writes small finite ones: set each super-block scale to 0.001.
+                for at in K_SCALES.get(qtype, ()):
+                    q.reshape(-1, size)[:, at:at + 2] = np.frombuffer(np.float16(0.001).tobytes(), dtype=np.uint8)
             w.add_tensor(f"blk.{i}.ffn_up.weight", q, raw_dtype=qtype)
     w.add_tensor("output_norm.weight", np.ones(256, dtype=np.float32))
 

@@ -6,7 +6,7 @@ outputs are committed under tests/data/pickle-real/ (small files: tiny data sets
 
     python3 -m venv /tmp/venv-pickle
     /tmp/venv-pickle/bin/pip install numpy==2.4.6 scipy==1.17.1 pandas==3.1.1 \\
-        pyarrow==26.0.1 scikit-learn==1.9.1 joblib==1.6.0
+        pyarrow==26.0.1 scikit-learn==1.9.1 joblib==1.6.0 omegaconf==2.4.0
     /tmp/venv-pickle/bin/python scripts/real_pickles.py
 
 The Python 3.13 `pathlib._local.PosixPath` pickles are hand-built (this machine has CPython
@@ -36,6 +36,8 @@ from sklearn.impute import IterativeImputer
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from sklearn.feature_selection import SelectKBest, f_classif, mutual_info_classif
 from sklearn.linear_model import LogisticRegression
+from sklearn.manifold import Isomap
+from sklearn.neighbors import BallTree, KernelDensity, KNeighborsClassifier
 from sklearn.metrics import make_scorer, f1_score
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import Pipeline, make_pipeline
@@ -50,6 +52,7 @@ PINNED = {
     "pyarrow": "26.0.1",
     "scikit-learn": "1.9.1",
     "joblib": "1.6.0",
+    "omegaconf": "2.4.0",
 }
 
 OUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "pickle-real"
@@ -125,6 +128,18 @@ def objects():
     out["sklearn_iterative_imputer"] = IterativeImputer(max_iter=2, random_state=0).fit(gaps)
     out["numpy_recarray"] = np.rec.array([(1, 2.0), (3, 4.0)], dtype=[("a", "<i4"), ("b", "<f8")])
     out["numpy_stringdtype"] = np.array(["a", "bb"], dtype=np.dtypes.StringDType())
+    # Neighbour estimators: their trees and distance metrics are rebuilt through the Cython
+    # helpers `newObj` of sklearn.neighbors._kd_tree/_ball_tree and sklearn.metrics._dist_metrics.
+    out["sklearn_knn"] = KNeighborsClassifier(n_neighbors=2, algorithm="kd_tree").fit(X, y)
+    out["sklearn_ball_tree"] = BallTree(X)
+    out["sklearn_kernel_density"] = KernelDensity().fit(X)
+    out["sklearn_isomap"] = Isomap(n_neighbors=3, n_components=1).fit(X)
+    # Lightning and NeMo checkpoints keep `hyper_parameters` as OmegaConf containers.
+    from omegaconf import OmegaConf
+    out["omegaconf_hyper_parameters"] = {
+        "hyper_parameters": OmegaConf.create({"lr": 0.1, "layers": [8, 8], "name": "mlp", "any": None}),
+        "callbacks": OmegaConf.create([{"monitor": "val_loss"}]),
+    }
     return out
 
 

@@ -173,3 +173,83 @@ fn onnx_graphs_the_probe_cannot_run_say_why() {
     let huge = robustness(&sample("malicious/probe_terabytes.onnx"), &[]);
     assert_eq!(huge["grade"], "refused", "{huge}");
 }
+
+fn weights(r: &Value) -> (u64, u64, Vec<String>) {
+    let w = &r["weights"];
+    let not_probed = w["not_probed"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    (
+        w["tensors"].as_u64().unwrap_or(0),
+        w["probed"].as_u64().unwrap_or(0),
+        not_probed,
+    )
+}
+
+fn gguf(name: &str) -> PathBuf {
+    common::repo().join("tests/data/gguf").join(name)
+}
+
+#[test]
+fn pytorch_checkpoints_npz_and_gguf_get_weight_figures() {
+    for (path, tensors, probed) in [
+        (sample("benign/torch_state_dict.pt"), 2, 2),
+        (sample("benign/legacy_torch.pt"), 1, 1),
+        (sample("benign/arrays.npz"), 2, 1),
+        (gguf("llama3.1-tools-q8.gguf"), 4, 4),
+        (gguf("qwen2.5-kquants.gguf"), 5, 5),
+    ] {
+        let r = robustness(&path, &[]);
+        let (t, p, not_probed) = weights(&r);
+        assert_eq!((t, p), (tensors, probed), "{}: {r}", path.display());
+        assert!(not_probed.is_empty(), "{}: {not_probed:?}", path.display());
+        assert!(r["skipped"].is_null(), "{}: {r}", path.display());
+    }
+    // A state dict that is a plain MLP is run, from a zip checkpoint and from a legacy file.
+    for name in ["benign/probe_mlp_torch.pt", "benign/probe_mlp_legacy.pt"] {
+        let r = robustness(&sample(name), &[]);
+        assert_eq!(r["grade"], "robust", "{name}: {r}");
+        assert_eq!(weights(&r).1, 4, "{name}: {r}");
+        assert!(
+            r["weights"]["lipschitz_bound"].as_f64().is_some(),
+            "{name}: {r}"
+        );
+    }
+}
+
+#[test]
+fn a_tensor_past_its_storage_is_skipped_with_the_reason() {
+    let path = sample("benign/probe_torch_overrun.pt");
+    let (exit, report) = scan_json(&[&path], &[]);
+    let artifact = &artifacts(&report)[0];
+    assert_eq!(exit, 0, "{artifact}");
+    let (tensors, probed, not_probed) = weights(&artifact["robustness"]);
+    assert_eq!((tensors, probed), (4, 3), "{artifact}");
+    assert!(
+        not_probed.iter().any(|n| n.starts_with("net.0.weight:")
+            && n.contains("past the end of its 128-byte storage")),
+        "{not_probed:?}"
+    );
+}
+
+#[test]
+fn a_truncated_gguf_tensor_is_skipped_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = std::fs::read(gguf("llama3.1-tools-q8.gguf")).unwrap();
+    let cut = dir.path().join("cut.gguf");
+    std::fs::write(&cut, &data[..data.len() - 700]).unwrap();
+    let (_, report) = scan_json(&[&cut], &[]);
+    let artifact = &artifacts(&report)[0];
+    let (tensors, probed, not_probed) = weights(&artifact["robustness"]);
+    assert_eq!(tensors, 4, "{artifact}");
+    assert!(probed < 4, "{artifact}");
+    assert!(
+        not_probed.iter().any(|n| n.contains("run past the end")),
+        "{not_probed:?}"
+    );
+}

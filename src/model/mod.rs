@@ -6,6 +6,7 @@ pub mod format;
 pub mod robustness;
 pub mod rules;
 pub mod summary;
+pub mod tensors;
 
 pub use finding::{ArtifactReport, Finding, Implies, Location, MemberReport, Severity, Verdict};
 pub use format::{Format, Label};

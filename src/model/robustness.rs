@@ -84,6 +84,11 @@ pub struct WeightSummary {
     pub unexpected_inf: u64,
     #[serde(default)]
     pub non_finite: Vec<NonFiniteTensor>,
+    /// Tensors whose statistics come from an evenly spread sample of their blocks (large
+    /// quantised GGUF tensors, dequantised within the probe's budget); their `parameters` and
+    /// `bytes` count the sample.
+    #[serde(default)]
+    pub sampled_tensors: u64,
 }
 
 /// A tensor with NaN or infinite values, and where they sit: `bound` (a scalar or small

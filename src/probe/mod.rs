@@ -8,9 +8,12 @@
 pub mod attack;
 pub mod behaviour;
 pub mod device;
+pub mod gguf;
 pub mod mlp;
+pub mod npz;
 pub mod onnx;
 pub mod onnx_ops;
+pub mod torch;
 pub mod weights;
 
 use std::time::{Duration, Instant};
@@ -146,6 +149,7 @@ pub fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> 
     let mut result = probe_tensors(
         &tensors,
         not_probed,
+        0,
         &device,
         &deadline,
         ctx,
@@ -190,7 +194,15 @@ pub fn numpy_array(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> 
         data: bytes,
     };
     let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(&[tensor], Vec::new(), &device, &deadline, ctx, Holds::Data);
+    let mut result = probe_tensors(
+        &[tensor],
+        Vec::new(),
+        0,
+        &device,
+        &deadline,
+        ctx,
+        Holds::Data,
+    );
     result.device = device::name(&device).to_owned();
     if result.grade == Grade::WeightsOnly {
         result.summary = format!("{} (an array: there is no model to run)", result.summary);
@@ -216,6 +228,7 @@ pub fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> R
     let mut result = probe_tensors(
         &tensors,
         decoded.unread.clone(),
+        0,
         &device,
         &deadline,
         ctx,
@@ -360,30 +373,94 @@ pub fn non_finite_place(
 
 /// The weight probe over every tensor, with findings for non-finite values where they do not
 /// belong, and for outliers.
+/// `ignored`: tensors of the artifact that hold no weights (integer counters and indices),
+/// counted but not read.
 fn probe_tensors(
     tensors: &[RawTensor<'_>],
-    mut not_probed: Vec<String>,
+    not_probed: Vec<String>,
+    ignored: u64,
     device: &Device,
     deadline: &Deadline,
     ctx: &mut Ctx<'_>,
     holds: Holds,
 ) -> Robustness {
-    let mut w = WeightSummary {
-        tensors: (tensors.len() + not_probed.len()) as u64,
-        ..WeightSummary::default()
-    };
-    let mut spectral = Vec::new();
-    let mut cut_short = None;
+    let declared = tensors.len() as u64 + ignored;
+    let mut pass = WeightPass::new(not_probed, declared, holds);
     for t in tensors {
-        if !is_float(t.dtype) {
-            continue;
+        pass.tensor(t, device, deadline, ctx);
+    }
+    let lipschitz = mlp::recognise(tensors).ok().and_then(|layers| {
+        layers
+            .iter()
+            .map(|l| {
+                pass.spectral
+                    .iter()
+                    .find(|(n, _)| *n == l.weight.name)
+                    .map(|(_, s)| *s)
+            })
+            .product()
+    });
+    pass.finish(lipschitz)
+}
+
+/// The weight probe, one tensor at a time (so that a caller can hand over tensors it builds and
+/// drops one by one, such as dequantised GGUF blocks).
+pub(crate) struct WeightPass {
+    w: WeightSummary,
+    spectral: Vec<(String, f64)>,
+    cut_short: Option<String>,
+    not_probed: Vec<String>,
+    holds: Holds,
+}
+
+impl WeightPass {
+    /// A pass over `declared` tensors besides those already in `not_probed`.
+    pub(crate) fn new(not_probed: Vec<String>, declared: u64, holds: Holds) -> Self {
+        WeightPass {
+            w: WeightSummary {
+                tensors: declared + not_probed.len() as u64,
+                ..WeightSummary::default()
+            },
+            spectral: Vec::new(),
+            cut_short: None,
+            not_probed,
+            holds,
         }
+    }
+
+    /// `n` more tensors in the artifact (for callers that hand tensors over one by one).
+    pub(crate) fn declare(&mut self, n: u64) {
+        self.w.tensors += n;
+    }
+
+    /// A tensor that was not read, and why (counted by [`WeightPass::declare`] or `new`).
+    pub(crate) fn not_probed(&mut self, why: String) {
+        self.not_probed.push(why);
+    }
+
+    /// A tensor read from a sample of its values (counted in `sampled_tensors`).
+    pub(crate) fn sampled(&mut self) {
+        self.w.sampled_tensors += 1;
+    }
+
+    /// Reads one tensor; returns whether it was read.
+    pub(crate) fn tensor(
+        &mut self,
+        t: &RawTensor<'_>,
+        device: &Device,
+        deadline: &Deadline,
+        ctx: &mut Ctx<'_>,
+    ) -> bool {
+        if !is_float(t.dtype) {
+            return false;
+        }
+        let w = &mut self.w;
         let stats = match weights::probe(t, device, deadline) {
             Ok(stats) => stats,
             Err(e) => {
-                not_probed.push(format!("{}: {e}", t.name));
-                cut_short.get_or_insert_with(|| e.to_string());
-                continue;
+                self.not_probed.push(format!("{}: {e}", t.name));
+                self.cut_short.get_or_insert_with(|| e.to_string());
+                return false;
             }
         };
         w.probed += 1;
@@ -394,7 +471,7 @@ fn probe_tensors(
         w.zero_tensors += u64::from(stats.is_zero());
         w.constant_tensors += u64::from(stats.is_constant() && !stats.is_zero());
         if stats.nan + stats.inf > 0 {
-            let place = non_finite_place(t, &stats, holds, device);
+            let place = non_finite_place(t, &stats, self.holds, device);
             w.non_finite_tensors += 1;
             if place.is_unexpected() {
                 w.unexpected_nan += stats.nan;
@@ -441,57 +518,64 @@ fn probe_tensors(
         }
         if let Some(norm) = stats.spectral_norm {
             keep_max(&mut w.max_spectral_norm, &t.name, norm);
-            spectral.push((t.name.clone(), norm));
+            self.spectral.push((t.name.clone(), norm));
         }
+        true
     }
-    if let Ok(layers) = mlp::recognise(tensors) {
-        w.lipschitz_bound = layers
-            .iter()
-            .map(|l| {
-                spectral
-                    .iter()
-                    .find(|(n, _)| *n == l.weight.name)
-                    .map(|(_, s)| *s)
-            })
-            .product();
-    }
-    let left_out = not_probed.len().saturating_sub(MAX_NAMED);
-    not_probed.truncate(MAX_NAMED);
-    if left_out > 0 {
-        not_probed.push(format!("{left_out} more"));
-    }
-    w.not_probed = not_probed;
-    let (grade, summary) = if w.unexpected_nan + w.unexpected_inf > 0 {
-        (
-            Grade::Tampered,
-            format!(
-                "tampered: {} NaN and {} infinite values spread through weights",
-                w.unexpected_nan, w.unexpected_inf
-            ),
-        )
-    } else {
-        let mut summary = format!("weights-only: {} of {} tensors probed", w.probed, w.tensors);
-        if w.nan + w.inf > 0 {
-            let places: std::collections::BTreeSet<&str> =
-                w.non_finite.iter().map(|n| n.place.as_str()).collect();
-            let places: Vec<&str> = places.into_iter().collect();
-            summary.push_str(&format!(
-                "; {} NaN and {} infinite values, where they are normal ({})",
-                w.nan,
-                w.inf,
-                places.join(", ")
-            ));
+
+    /// The result, with the Lipschitz bound of a recognised layer chain.
+    pub(crate) fn finish(self, lipschitz_bound: Option<f64>) -> Robustness {
+        let WeightPass {
+            mut w,
+            cut_short,
+            mut not_probed,
+            ..
+        } = self;
+        w.lipschitz_bound = lipschitz_bound;
+        let left_out = not_probed.len().saturating_sub(MAX_NAMED);
+        not_probed.truncate(MAX_NAMED);
+        if left_out > 0 {
+            not_probed.push(format!("{left_out} more"));
         }
-        (Grade::WeightsOnly, summary)
-    };
-    Robustness {
-        grade,
-        summary,
-        skipped: cut_short.map(|why| format!("weight probe cut short: {why}")),
-        device: String::new(),
-        runtime_ms: 0,
-        weights: Some(w),
-        behaviour: None,
+        w.not_probed = not_probed;
+        let (grade, summary) = if w.unexpected_nan + w.unexpected_inf > 0 {
+            (
+                Grade::Tampered,
+                format!(
+                    "tampered: {} NaN and {} infinite values spread through weights",
+                    w.unexpected_nan, w.unexpected_inf
+                ),
+            )
+        } else {
+            let mut summary = format!("weights-only: {} of {} tensors probed", w.probed, w.tensors);
+            if w.sampled_tensors > 0 {
+                summary.push_str(&format!(
+                    " ({} from a sample of their blocks)",
+                    w.sampled_tensors
+                ));
+            }
+            if w.nan + w.inf > 0 {
+                let places: std::collections::BTreeSet<&str> =
+                    w.non_finite.iter().map(|n| n.place.as_str()).collect();
+                let places: Vec<&str> = places.into_iter().collect();
+                summary.push_str(&format!(
+                    "; {} NaN and {} infinite values, where they are normal ({})",
+                    w.nan,
+                    w.inf,
+                    places.join(", ")
+                ));
+            }
+            (Grade::WeightsOnly, summary)
+        };
+        Robustness {
+            grade,
+            summary,
+            skipped: cut_short.map(|why| format!("weight probe cut short: {why}")),
+            device: String::new(),
+            runtime_ms: 0,
+            weights: Some(w),
+            behaviour: None,
+        }
     }
 }
 

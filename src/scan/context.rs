@@ -60,7 +60,12 @@ pub(crate) struct ScanState {
     /// Indices in `members` of staged payloads and what they hold: loading the artifact does
     /// not read them.
     pub(crate) staged_members: Vec<usize>,
+    /// Tensors pickles describe (`_rebuild_tensor_v2` arguments), for the probe.
+    pub(crate) pickled_tensors: Vec<crate::model::tensors::PickledTensors>,
 }
+
+/// Pickle streams whose tensor descriptions are kept per artifact.
+const MAX_TENSOR_RECORDS: usize = 64;
 
 /// Nesting is analysed by recursion (member -> detection -> analyser -> member), so its depth is
 /// capped here whatever `max_depth` says: 64 levels fit the batch workers' stacks many times
@@ -339,6 +344,28 @@ impl<'a> Ctx<'a> {
     pub fn summarise(&mut self, summary: ModelSummary) {
         let member = (!self.chain.is_empty()).then(|| self.chain.join("!"));
         self.state.models.push(ModelReport { member, summary });
+    }
+
+    /// Keeps the tensors a pickle stream describes for the robustness probe, at the current
+    /// member (nothing from a staged payload, which loading does not run).
+    pub fn record_tensors(&mut self, mut tensors: crate::model::tensors::PickledTensors) {
+        if self.staged
+            || tensors.tensors.is_empty()
+            || self.state.pickled_tensors.len() >= MAX_TENSOR_RECORDS
+        {
+            return;
+        }
+        tensors.member = (!self.chain.is_empty()).then(|| self.chain.join("!"));
+        if self.offset_base != 0 {
+            // Byte ranges are kept only for the artifact's own bytes.
+            tensors.storages.clear();
+        }
+        self.state.pickled_tensors.push(tensors);
+    }
+
+    /// The tensors pickles described so far ([`Ctx::record_tensors`]).
+    pub fn pickled_tensors(&self) -> &[crate::model::tensors::PickledTensors] {
+        &self.state.pickled_tensors
     }
 
     /// The innermost member's name, or the artifact's file name: what `is_documentation` and

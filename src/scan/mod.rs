@@ -175,11 +175,17 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
     }
 }
 
-/// How the probe treats the artifact: as its format's registration says, except that PyTorch
-/// checkpoints (zips by format) hold weights it cannot read yet.
-fn probe_support(label: Label, format: Format) -> probe::Support {
+/// How the probe treats the artifact: as its format's registration says, except for zips that
+/// are models: PyTorch checkpoints and TorchScript archives (tensors from `data.pkl`, read from
+/// `data/<key>`) and `.npz` archives (their float arrays).
+fn probe_support(label: Label, format: Format, members: &[MemberReport]) -> probe::Support {
     match label {
-        Label::PytorchZip | Label::Torchscript => probe::Support::NotYet("PyTorch checkpoints"),
+        Label::PytorchZip | Label::Torchscript => {
+            probe::Support::Reads(probe::torch::zip_checkpoint)
+        }
+        Label::Format(Format::Zip) if probe::npz::is_npz(members) => {
+            probe::Support::Reads(probe::npz::npz)
+        }
         Label::Keras => probe::Support::NotYet("keras weights"),
         Label::Skops => probe::Support::NotYet("skops estimators"),
         Label::Nemo => probe::Support::NotYet("NeMo checkpoints"),
@@ -391,7 +397,8 @@ fn scan(
             .iter()
             .any(|f| f.verdict == Implies::Malicious);
         if config.probe.mode != ProbeMode::Off && !malicious && !deadline::passed() {
-            let support = probe_support(label(format, &ctx.state().members), format);
+            let members = &ctx.state().members;
+            let support = probe_support(label(format, members), format, members);
             ctx.state().robustness = probe::run(support, data, &mut ctx);
         }
     };

@@ -35,10 +35,7 @@ pub fn registration(format: Format) -> Registration {
     use Support::{NoModel, Reads};
     match format {
         Format::Empty => row(Run(empty), NoModel),
-        Format::Pickle => row(
-            Run(formats::pickle::analyse),
-            Support::NotYet("pickled tensors"),
-        ),
+        Format::Pickle => row(Run(formats::pickle::analyse), Reads(probe::torch::pickle)),
         Format::Numpy => row(Run(formats::numpy::analyse), Reads(probe::numpy_array)),
         Format::Zip => row(Run(zip), NoModel),
         Format::SevenZip => row(Run(containers::sevenz::analyse), NoModel),
@@ -56,7 +53,7 @@ pub fn registration(format: Format) -> Registration {
             Reads(probe::safetensors),
         ),
         Format::Onnx => row(Run(formats::onnx::analyse), Reads(probe::onnx_model)),
-        Format::Gguf => row(Run(formats::gguf::analyse), Support::NotYet("gguf tensors")),
+        Format::Gguf => row(Run(formats::gguf::analyse), Reads(probe::gguf::gguf)),
         Format::GgmlLegacy => row(Run(formats::gguf::analyse_legacy), NoModel),
         Format::Executable => row(Run(formats::executable::analyse), NoModel),
         Format::Hdf5 => row(Run(formats::hdf5::analyse), Support::NotYet("hdf5 tensors")),

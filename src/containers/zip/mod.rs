@@ -211,3 +211,53 @@ fn report_directories(
         reconcile::strict_cross_check(data, primary, ctx);
     }
 }
+
+/// The members of an archive as the first reader that accepts it reads them (the central
+/// directory PyTorch's miniz and NumPy's `zipfile` use), for the robustness probe: `visit` gets
+/// each wanted member's name and bytes — a slice of `data` for a stored member, inflated up to
+/// `cap` bytes otherwise — or why they cannot be had, one member at a time (an inflated member
+/// is dropped when `visit` returns it unkept). Reports nothing (the analysis did).
+pub fn probe_members<'a>(
+    data: &'a [u8],
+    max_members: u64,
+    cap: u64,
+    wanted: impl Fn(&[u8]) -> bool,
+    mut visit: impl FnMut(&[u8], Result<std::borrow::Cow<'a, [u8]>, String>),
+) {
+    let max_entries = usize::try_from(max_members).unwrap_or(usize::MAX);
+    let all = central::readings(data, max_entries);
+    let Some(dir) = all
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .find(|d| d.usable())
+    else {
+        return;
+    };
+    let limits = crate::config::ZoneLimits {
+        max_member_bytes: cap,
+        max_total_bytes: cap,
+        ..crate::config::ZoneLimits::default()
+    };
+    for e in dir.entries.iter().filter(|e| wanted(&e.name)) {
+        let bytes = (|| {
+            let reading = reconcile::central_reading(data, e, dir.shift)
+                .ok_or_else(|| "its local header does not parse".to_owned())?;
+            if reading.truncated {
+                return Err("the member runs past the end of the file".to_owned());
+            }
+            if reading.method != records::METHOD_STORED && e.usize > cap {
+                return Err(format!(
+                    "the member inflates to {} bytes, over the probe's limit of {cap}",
+                    e.usize
+                ));
+            }
+            decode::peek(&reading, &limits).ok_or_else(|| {
+                format!(
+                    "compression method {} is not read",
+                    decode::method_name(reading.method)
+                )
+            })
+        })();
+        visit(&e.name, bytes);
+    }
+}

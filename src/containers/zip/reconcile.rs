@@ -159,7 +159,11 @@ pub(super) fn torch_storages(
 
 /// How miniz and Python read a central entry's bytes: sizes and method from the directory, the
 /// data from after the local header the entry points at.
-fn central_reading<'a>(data: &'a [u8], e: &CentralEntry, shift: i128) -> Option<Reading<'a>> {
+pub(super) fn central_reading<'a>(
+    data: &'a [u8],
+    e: &CentralEntry,
+    shift: i128,
+) -> Option<Reading<'a>> {
     let header = parse_local(data, e.local_at(shift)?).ok()?;
     Some(primary_reading(data, e, &header))
 }

@@ -384,3 +384,71 @@ pub fn analyse_legacy(data: &[u8], ctx: &mut Ctx<'_>) {
 
 #[cfg(test)]
 mod tests;
+
+/// One tensor of a GGUF file as llama.cpp would place it, for the robustness probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacedTensor {
+    pub name: String,
+    pub ggml_type: u32,
+    /// Dimensions, innermost first (as GGUF stores them).
+    pub dims: Vec<u64>,
+    /// The byte range of its data in the file, or why it has none (unknown type, impossible
+    /// size, past the end of the file).
+    pub bytes: Result<std::ops::Range<usize>, String>,
+}
+
+/// The tensors of a GGUF file located by our own parser, every size checked against the file:
+/// whether the file is big-endian, and each tensor with its byte range or why it has none.
+/// `Err` when the header or tensor infos do not parse as far as the data section.
+pub fn placed_tensors(data: &[u8]) -> Result<(bool, Vec<PlacedTensor>), String> {
+    let (gguf, malformed) = parse::parse(data);
+    let gguf = gguf.ok_or_else(|| {
+        malformed.map_or_else(|| "the GGUF header does not parse".to_owned(), |m| m.reason)
+    })?;
+    let infos_end = gguf
+        .infos_end
+        .ok_or("the tensor infos do not parse to their end")?;
+    let alignment = match gguf.kvs.iter().find(|kv| kv.key == "general.alignment") {
+        None => DEFAULT_ALIGNMENT,
+        Some(kv) => match (&kv.value, kv.ty) {
+            (Value::UInt(a), ValueType::U32) if a.is_power_of_two() => *a,
+            _ => return Err("`general.alignment` is not a uint32 power of two".to_owned()),
+        },
+    };
+    let data_start = align_up(infos_end, alignment).ok_or("the data section overflows")?;
+    let file_len = data.len() as u64;
+    let tensors = gguf
+        .tensors
+        .iter()
+        .map(|t| {
+            let bytes = (|| {
+                let (type_name, block, block_bytes) = types::ggml_type(t.ggml_type)
+                    .ok_or_else(|| format!("unknown ggml type {}", t.ggml_type))?;
+                let (_, bytes) = types::tensor_bytes(&t.dims, block, block_bytes)
+                    .map_err(|why| format!("{type_name} tensor cannot exist: {why}"))?;
+                let start = data_start
+                    .checked_add(t.offset)
+                    .ok_or("its offset overflows")?;
+                let end = start
+                    .checked_add(bytes)
+                    .filter(|&end| end <= file_len)
+                    .ok_or_else(|| {
+                        format!(
+                            "its {bytes} bytes of {type_name} at data offset {} run past the end of the {file_len}-byte file",
+                            t.offset
+                        )
+                    })?;
+                let start = usize::try_from(start).map_err(|_| "its offset does not fit")?;
+                let end = usize::try_from(end).map_err(|_| "its size does not fit")?;
+                Ok(start..end)
+            })();
+            PlacedTensor {
+                name: t.name.clone(),
+                ggml_type: t.ggml_type,
+                dims: t.dims.clone(),
+                bytes,
+            }
+        })
+        .collect();
+    Ok((gguf.endian == parse::Endian::Big, tensors))
+}

@@ -27,13 +27,16 @@ impl ExternalData {
 
     /// Judges one tensor's external data and reports what is wrong with it.
     pub fn check(&mut self, ctx: &mut Ctx<'_>, tensor: &TensorProto, context: &str) {
+        // onnx and ONNX Runtime assign the entries in order, so the last of a repeated key wins.
         let field = |key: &str| {
             tensor
                 .external_data
                 .iter()
+                .rev()
                 .find(|e| e.key == key)
                 .map(|e| e.value.as_str())
         };
+        self.check_repeated_locations(ctx, tensor, context);
         let Some(location) = field("location").filter(|l| !l.is_empty()) else {
             return ctx.report(
                 RuleId::OnnxExternalDataInvalid,
@@ -97,6 +100,40 @@ impl ExternalData {
                         evidence,
                     );
                 }
+            }
+        }
+    }
+
+    /// A tensor that names its location more than once: no writer does that, and a reader that
+    /// takes the first sees another file than the loaders, so every spelling is judged.
+    fn check_repeated_locations(&self, ctx: &mut Ctx<'_>, tensor: &TensorProto, context: &str) {
+        let mut locations: Vec<&str> = tensor
+            .external_data
+            .iter()
+            .filter(|e| e.key == "location")
+            .map(|e| e.value.as_str())
+            .collect();
+        if locations.len() < 2 {
+            return;
+        }
+        let last = locations.pop().unwrap_or_default();
+        ctx.report(
+            RuleId::OnnxExternalDataInvalid,
+            None,
+            format!(
+                "{context} names its external data location {} times; onnx and ONNX Runtime read the last, `{last}`",
+                locations.len() + 1
+            ),
+            Some(format!("locations={locations:?} then {last:?}")),
+        );
+        for earlier in locations.into_iter().filter(|&l| l != last) {
+            if let Some(why) = lexical_escape(earlier) {
+                ctx.report(
+                    RuleId::OnnxExternalDataEscape,
+                    None,
+                    format!("{context} also names {why} as its data location"),
+                    Some(format!("location={earlier:?}")),
+                );
             }
         }
     }

@@ -91,7 +91,12 @@ impl<'a> Machine<'a, '_, '_> {
                 );
                 self.stack.truncate(start);
             }
-            Target::Object => self.stack.truncate(start),
+            Target::Object => {
+                if matches!(op, Op::SetItem | Op::SetItems) {
+                    self.note_object_items(target, start);
+                }
+                self.stack.truncate(start);
+            }
         }
     }
 
@@ -153,6 +158,7 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 self.check_partial_state(id, callable, state, pos);
                 self.extract_state(callable, state, pos);
+                self.joblib_array_file(callable, args, state);
                 if self.options.joblib && self.is_joblib_wrapper(callable, args) {
                     return self.joblib_array(state, pos);
                 }

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use crate::detect::hex_prefix;
 use crate::model::format::Format;
 use crate::model::rules::RuleId;
+use crate::model::tensors::PickledTensors;
 use crate::scan::context::{Ctx, MemberKind};
 
 use super::frames::{self, FileReading};
@@ -43,6 +44,8 @@ struct Legacy {
     candidate: bool,
     storages: Vec<Storage>,
     keys: Option<Vec<String>>,
+    /// Tensors the streams describe, kept until the storages are located.
+    tensors: PickledTensors,
 }
 
 impl Legacy {
@@ -54,6 +57,9 @@ impl Legacy {
             return;
         }
         self.storages.append(&mut outcome.storages);
+        let (mut tensors, left_out) = std::mem::take(&mut outcome.tensors);
+        self.tensors.tensors.append(&mut tensors);
+        self.tensors.left_out += left_out;
         if index + 1 == LEGACY_STREAMS {
             match std::mem::replace(&mut outcome.summary, Summary::Other) {
                 Summary::Strings(keys) => self.keys = Some(keys),
@@ -71,8 +77,9 @@ impl Legacy {
     }
 
     /// Skips the raw storages after the key list; returns where they end, or `None` when they
-    /// do not follow the layout (reported).
-    fn skip_storages(&self, data: &[u8], mut pos: usize, ctx: &mut Ctx<'_>) -> Option<usize> {
+    /// do not follow the layout (reported). The byte range of each storage's data goes to
+    /// `self.tensors`.
+    fn skip_storages(&mut self, data: &[u8], mut pos: usize, ctx: &mut Ctx<'_>) -> Option<usize> {
         let by_key: HashMap<&str, &Storage> =
             self.storages.iter().map(|s| (s.key.as_str(), s)).collect();
         let keys = self.keys.as_deref().unwrap_or_default();
@@ -117,7 +124,12 @@ impl Legacy {
                 Ok(end)
             })();
             match result {
-                Ok(end) => pos = end,
+                Ok(end) => {
+                    self.tensors
+                        .storages
+                        .push((key.clone(), pos.saturating_add(8)..end));
+                    pos = end;
+                }
                 Err((rule, offset, why)) => {
                     ctx.report(
                         rule,
@@ -191,12 +203,21 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             return;
         };
         legacy.observe(index, &mut outcome, pos, ctx);
+        if !legacy.candidate {
+            let (tensors, left_out) = std::mem::take(&mut outcome.tensors);
+            ctx.record_tensors(PickledTensors {
+                tensors,
+                left_out,
+                ..PickledTensors::default()
+            });
+        }
         index += 1;
         pos = end;
         if legacy.keys.is_some() {
             let Some(after) = legacy.skip_storages(data, pos, ctx) else {
                 return;
             };
+            ctx.record_tensors(std::mem::take(&mut legacy.tensors));
             let rest = data.get(after..).unwrap_or_default();
             if !is_padding(rest) {
                 ctx.report(

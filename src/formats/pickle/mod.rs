@@ -17,6 +17,8 @@
 //! - `layout`: several streams in one file, legacy PyTorch storages, trailing data; `frames`:
 //!   the second reading of a stream whose operand runs past a frame, as a file reader sees it.
 //! - `sniff`: recognising a pickle by its first bytes.
+//! - `tensors`: what `_rebuild_tensor_v2` calls declare (storage, offset, shape, stride) and the
+//!   state-dict keys they sit under, kept for the robustness probe.
 
 mod carried;
 mod checked;
@@ -26,6 +28,7 @@ mod frames;
 mod globals;
 mod imports;
 mod inspect;
+mod joblib_files;
 mod layout;
 mod ops;
 mod plain;
@@ -34,6 +37,7 @@ mod rebuild;
 mod render;
 mod salvage;
 mod sniff;
+mod tensors;
 mod value;
 mod vm;
 

@@ -54,6 +54,9 @@ pub struct Outcome {
     pub storages: Vec<Storage>,
     /// joblib array bytes were skipped inside the stream.
     pub skipped_arrays: bool,
+    /// Tensors the stream rebuilds from storages (`tensors.rs`), and how many more were not
+    /// kept.
+    pub tensors: (Vec<crate::model::tensors::PickledTensor>, u64),
 }
 
 impl Outcome {
@@ -64,6 +67,7 @@ impl Outcome {
             summary: Summary::Other,
             storages: Vec::new(),
             skipped_arrays: false,
+            tensors: (Vec::new(), 0),
         }
     }
 }
@@ -200,6 +204,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub carried: Vec<Raw<'a>>,
     /// Code objects and functions rebuilt by dill/cloudpickle helpers (`rebuild`).
     pub rebuilds: super::rebuild::Rebuilds,
+    /// Tensors rebuilt from storages, for the probe (`tensors`).
+    pub tensors: super::tensors::Recorder<'a>,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -251,6 +257,7 @@ pub fn run_stream<'a>(
         safe_getattrs: HashSet::new(),
         carried: Vec::new(),
         rebuilds: super::rebuild::Rebuilds::default(),
+        tensors: super::tensors::Recorder::default(),
     };
     let result = m.run(start);
     m.flush_imports();
@@ -261,6 +268,7 @@ pub fn run_stream<'a>(
             summary: m.summarize(value),
             storages: std::mem::take(&mut m.storages),
             skipped_arrays: m.skipped_arrays,
+            tensors: m.take_tensors(Some(value)),
         },
         Err(halt) => {
             // A shadow reading (joblib's array bytes read as opcodes) that breaks off is what
@@ -280,6 +288,7 @@ pub fn run_stream<'a>(
                 summary: Summary::Other,
                 storages: std::mem::take(&mut m.storages),
                 skipped_arrays: m.skipped_arrays,
+                tensors: m.take_tensors(None),
             }
         }
     };
@@ -699,6 +708,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         let value = self.alloc(Node::Call(Box::new(call)), pos)?;
         if let Value::Node(id) = value {
             self.inspect_call(id, callable, args, pos);
+            self.note_tensor_call(id, callable, args);
         }
         self.extract_call(callable, args, kwargs, pos);
         self.push(value, pos)

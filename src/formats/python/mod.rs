@@ -139,23 +139,80 @@ pub fn analyse(source: &str) -> Result<Analysis, String> {
     })?
 }
 
-/// Stack for a source's tree: a base, and more per byte, since each nesting level (`1 + 1 + …`,
-/// brackets) takes a few bytes of source and a few hundred bytes of stack.
-const STACK_BASE: usize = 8 << 20;
-const STACK_PER_SOURCE_BYTE: usize = 256;
+/// Nesting the analysis follows. CPython compiles no expression nested much deeper (3.11 raises
+/// `RecursionError` near 3,000 levels) and no block deeper than 100 indents, so a source past
+/// this cannot run, and is reported as not analysed rather than parsed.
+const MAX_NESTING: usize = 10_000;
+/// Stack for the analysis: a base, and a generous amount per level of nesting (the parser, the
+/// tree's visitor and its drop each recurse once per level; about 1 KiB per level is used).
+const STACK_BASE: usize = 16 << 20;
+const STACK_PER_LEVEL: usize = 4 << 10;
 
-/// Runs `work` (parse, walk, drop the tree) on a thread whose stack grows with the source. The
-/// parser, the tree's visitor and its drop recurse once per nesting level, and CPython's own
-/// limits do not bound what a hostile file holds; this keeps any source the size limit admits
-/// from overflowing the stack (the pages are only mapped, not used, by ordinary code).
+/// An upper bound on how deep `source`'s syntax tree nests, from its tokens alone (no
+/// recursion): within one comma-separated item of one bracket, every token that is not an atom
+/// (an operator, a dot, a keyword, an opening bracket) can add a level, and so can every indent.
+fn nesting_bound(source: &str) -> usize {
+    use ruff_python_ast::token::TokenKind as T;
+    let mut lexer = ruff_python_parser::lexer::lex(source, ruff_python_parser::Mode::Module);
+    // Per open bracket: the count when it opened, and the count of its current item.
+    let mut open: Vec<(usize, usize)> = vec![(0, 0)];
+    let (mut indent, mut deepest_indent, mut deepest) = (0usize, 0usize, 0usize);
+    loop {
+        let kind = lexer.next_token();
+        let depth = open.len();
+        let Some(top) = open.last_mut() else { break };
+        match kind {
+            T::EndOfFile => break,
+            T::Indent => {
+                indent += 1;
+                deepest_indent = deepest_indent.max(indent);
+            }
+            T::Dedent => indent = indent.saturating_sub(1),
+            T::Newline | T::Semi => open = vec![(0, 0)],
+            T::Lpar | T::Lsqb | T::Lbrace | T::FStringStart | T::TStringStart => {
+                let count = top.1 + 1;
+                deepest = deepest.max(count);
+                open.push((count, count));
+            }
+            T::Rpar | T::Rsqb | T::Rbrace | T::FStringEnd | T::TStringEnd => {
+                if depth > 1 {
+                    open.pop();
+                }
+            }
+            T::Comma | T::Colon => top.1 = top.0,
+            T::Name
+            | T::Int
+            | T::Float
+            | T::Complex
+            | T::String
+            | T::FStringMiddle
+            | T::TStringMiddle
+            | T::Comment
+            | T::NonLogicalNewline => {}
+            _ => {
+                top.1 += 1;
+                deepest = deepest.max(top.1);
+            }
+        }
+    }
+    deepest.saturating_add(deepest_indent)
+}
+
+/// Runs `work` (parse, walk, drop the tree) on a thread whose stack fits the source's nesting:
+/// the parser, the tree's visitor and its drop recurse once per level, and a hostile file can
+/// nest far deeper than any thread's default stack. A source nested past [`MAX_NESTING`] is
+/// refused.
 pub fn on_deep_stack<T: Send>(
     source: &str,
     work: impl FnOnce(&str) -> T + Send,
 ) -> Result<T, String> {
-    let stack = source
-        .len()
-        .saturating_mul(STACK_PER_SOURCE_BYTE)
-        .saturating_add(STACK_BASE);
+    let nesting = nesting_bound(source);
+    if nesting > MAX_NESTING {
+        return Err(format!(
+            "it nests up to {nesting} levels deep, more than CPython compiles (the analysis stops at {MAX_NESTING})"
+        ));
+    }
+    let stack = STACK_BASE + nesting * STACK_PER_LEVEL;
     std::thread::scope(|scope| {
         std::thread::Builder::new()
             .name("python-source".to_owned())
@@ -378,7 +435,8 @@ impl Walker<'_> {
     /// Code passed to `exec`/`eval` as a string built from constants is read as code too, and
     /// its calls count as made here.
     fn exec_constant(&mut self, code: &str, whole: &Expr) {
-        if self.depth >= MAX_EXEC_DEPTH || code.len() > MAX_SOURCE {
+        // The nested code runs on this thread's stack: only shallow code is read.
+        if self.depth >= MAX_EXEC_DEPTH || code.len() > MAX_SOURCE || nesting_bound(code) > 256 {
             return;
         }
         let Ok(parsed) = ruff_python_parser::parse_module(code) else {

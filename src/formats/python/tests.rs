@@ -102,12 +102,21 @@ fn unparseable_and_huge_sources_are_errors() {
     assert!(analyse(&"x".repeat(MAX_SOURCE + 1)).is_err());
     let deep = "(".repeat(10_000) + &")".repeat(10_000);
     let _ = analyse(&deep);
-    // A chain of 300,000 additions is a tree 300,000 levels deep: analysed without overflowing.
+    // A chain of 300,000 additions is a tree 300,000 levels deep, which CPython does not
+    // compile either: refused without overflowing the stack. Deep but compilable code is read.
     let chain = format!(
-        "import os\nx = 1{}\nos.system('echo')\n",
+        "import os\nx = 1{}\nos.system('e')\n",
         " + 1".repeat(300_000)
     );
+    assert!(analyse(&chain).unwrap_err().contains("levels deep"));
+    let chain = format!("import os\nx = 1{}\nos.system('e')\n", " + 1".repeat(5_000));
     assert_eq!(analyse(&chain).unwrap().calls[0].target, "os.system");
+    // Long literal tables are wide, not deep.
+    let table = format!(
+        "import os\nT = [{}]\nos.system('e')\n",
+        "-1, ".repeat(100_000)
+    );
+    assert_eq!(analyse(&table).unwrap().calls[0].target, "os.system");
 }
 
 #[test]

@@ -258,8 +258,12 @@ impl Judge<'_, '_> {
                 continue;
             };
             let mut paths = Vec::new();
-            for input in &node.input {
-                upstream_strings(&by_name, input, 0, &mut paths);
+            // DecodeProto's inputs are the messages; only its attribute names a file.
+            let attribute_only = ops::base_name(&node.op) == "DecodeProto";
+            if !attribute_only {
+                for input in &node.input {
+                    upstream_strings(&by_name, input, 0, &mut paths);
+                }
             }
             for key in ops::PATH_ATTRS {
                 if let Some(value) = node.attr.get(*key) {
@@ -267,7 +271,11 @@ impl Judge<'_, '_> {
                 }
             }
             // Memory-mapped graphs name their own package, not a host file.
-            paths.retain(|p| !p.starts_with("memmapped_package://"));
+            paths.retain(|p| !p.starts_with("memmapped_package://") && !ops::names_no_file(p));
+            // DecodeProto with its descriptors built in or inline reads nothing.
+            if attribute_only && paths.is_empty() {
+                continue;
+            }
             paths.sort();
             paths.dedup();
             paths.truncate(16);

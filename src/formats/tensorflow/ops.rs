@@ -129,14 +129,117 @@ pub const DANGEROUS: &[(&str, Danger)] = &[
         "CreateSummaryDbWriter",
         Danger::Unusual("writes a summary database on the host"),
     ),
+    (
+        "RpcClient",
+        Danger::Unusual("connects to a remote server (tf.distribute.experimental.rpc)"),
+    ),
+    (
+        "RpcCall",
+        Danger::Unusual("calls a remote server (tf.distribute.experimental.rpc)"),
+    ),
+    (
+        "RpcServer",
+        Danger::Unusual("starts a server on the host (tf.distribute.experimental.rpc)"),
+    ),
+    (
+        "RpcServerStart",
+        Danger::Unusual("starts a server on the host (tf.distribute.experimental.rpc)"),
+    ),
+    (
+        "DataServiceDataset",
+        Danger::Unusual("reads data from a tf.data service over the network"),
+    ),
+    (
+        "RegisterDataset",
+        Danger::Unusual("registers a dataset with a tf.data service over the network"),
+    ),
+    (
+        "DistributedSave",
+        Danger::Write("writes a dataset to a host path through a tf.data service"),
+    ),
+    (
+        "FileSystemSetConfiguration",
+        Danger::Unusual("changes the configuration of the process's file systems"),
+    ),
+    ("SnapshotChunkDataset", Danger::Dataset),
+    ("SnapshotNestedDatasetReader", Danger::Dataset),
+    (
+        "DecodeProto",
+        Danger::Read(
+            "reads a protobuf descriptor set from the host file named in its `descriptor_source`",
+        ),
+    ),
 ];
 
+/// TensorFlow registers ops under older `Experimental…` names and newer `…V2`, `…V3` versions
+/// that do the same thing: an op is judged by its base name when its exact name is not listed.
+pub fn base_name(op: &str) -> &str {
+    let op = op.strip_prefix("Experimental").unwrap_or(op);
+    match op.rfind('V') {
+        Some(at)
+            if at > 0
+                && op.len() > at + 1
+                && op
+                    .get(at + 1..)
+                    .is_some_and(|v| v.bytes().all(|b| b.is_ascii_digit())) =>
+        {
+            op.get(..at).unwrap_or(op)
+        }
+        _ => op,
+    }
+}
+
 /// Attributes that hold paths for the dangerous ops above.
-pub const PATH_ATTRS: &[&str] = &["memory_region_name", "debug_urls", "dump_root", "filename"];
+pub const PATH_ATTRS: &[&str] = &[
+    "memory_region_name",
+    "debug_urls",
+    "dump_root",
+    "filename",
+    "descriptor_source",
+];
+
+/// Attribute values that name no host file: DecodeProto's built-in descriptors and inline bytes.
+pub fn names_no_file(value: &str) -> bool {
+    value.starts_with("local://") || value.starts_with("bytes://")
+}
 
 pub fn danger(op: &str) -> Option<Danger> {
-    DANGEROUS
-        .iter()
-        .find(|(name, _)| *name == op)
+    let exact = DANGEROUS.iter().find(|(name, _)| *name == op);
+    let base = base_name(op);
+    exact
+        .or_else(|| DANGEROUS.iter().find(|(name, _)| base_name(name) == base))
         .map(|(_, d)| *d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn older_and_newer_names_of_an_op_are_judged_alike() {
+        assert_eq!(
+            base_name("ExperimentalDatasetToTFRecord"),
+            "DatasetToTFRecord"
+        );
+        assert_eq!(base_name("DebugIdentityV3"), "DebugIdentity");
+        assert_eq!(base_name("DataServiceDatasetV4"), "DataServiceDataset");
+        assert_eq!(base_name("V2"), "V2");
+        assert_eq!(base_name("MatMul"), "MatMul");
+        assert!(matches!(
+            danger("ExperimentalDatasetToTFRecord"),
+            Some(Danger::Write(_))
+        ));
+        assert!(matches!(
+            danger("ExperimentalSqlDataset"),
+            Some(Danger::Unusual(_))
+        ));
+        assert!(matches!(
+            danger("ExperimentalLMDBDataset"),
+            Some(Danger::Dataset)
+        ));
+        assert!(matches!(danger("DecodeProtoV2"), Some(Danger::Read(_))));
+        assert!(matches!(danger("SaveV2"), Some(Danger::Checkpoint)));
+        assert_eq!(danger("MatMul"), None);
+        assert_eq!(danger("ConcatV2"), None);
+    }
 }

@@ -154,8 +154,11 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     }
     for (index, op) in &flex {
         let evidence = Some(format!("operator code {index}: custom_code \"Flex{op}\""));
+        // The Flex op's attributes are not read here, so DecodeProto's descriptor source is
+        // unknown (it may name no file at all): suspicious, not malicious.
+        let decode_proto = ops::base_name(op) == "DecodeProto";
         match ops::danger(op) {
-            Some(Danger::Python(why) | Danger::Write(why) | Danger::Read(why)) => ctx.report(
+            Some(Danger::Python(why) | Danger::Write(why) | Danger::Read(why)) if !decode_proto => ctx.report(
                 RuleId::TfliteFlexOp,
                 None,
                 format!("the model runs the TensorFlow op `{op}` through the Flex delegate, which {why}"),

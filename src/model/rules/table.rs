@@ -850,4 +850,22 @@ rules! {
         explanation: "`torch.from_file(path, shared=False)` maps any file of the host into a tensor when the archive's code runs (a class's `__setstate__` runs while the model loads). A model that reads host files can leak them through its outputs, and no exported model needs to. The same finding is given for a file builtin named in code the scanner could not parse, where what it is called with is unknown.",
         remediation: "Find out why the model reads host files. Load it only if its source is trusted and the path is expected; otherwise re-export the model without the call.",
     },
+    JoblibArrayFileEscape => {
+        code: "PKL014",
+        name: "joblib-array-file-escape",
+        severity: Critical,
+        implies: Malicious,
+        summary: "A legacy joblib pickle names an array file outside its directory, which joblib.load unpickles",
+        explanation: "joblib before 0.10 wrote each array to its own file and kept in the pickle a `numpy_pickle_compat.NDArrayWrapper` whose `filename` names it. `joblib.load` joins that name to the pickle's directory and opens it with `numpy.load(..., allow_pickle=True)`, which unpickles any file that is neither `.npy` nor a zip. An absolute name, a `..` component or a link out of the directory makes the load unpickle a file of the loading machine: one an attacker planted elsewhere (a download cache, a temporary folder) runs with the loader's rights. No joblib release writes such a name. A name inside the directory is analysed as part of the pickle.",
+        remediation: "Do not load the file. Re-save the model with a current joblib (one file, arrays inline) from a trusted copy.",
+    },
+    JoblibArrayFileOutside => {
+        code: "PKL015",
+        name: "joblib-array-file-outside",
+        severity: High,
+        implies: Suspicious,
+        summary: "A legacy joblib pickle reads a compressed array from a file outside its directory",
+        explanation: "joblib before 0.10 kept zlib-compressed arrays in files of their own, named by a `ZNDArrayWrapper` in the pickle; `joblib.load` joins the `filename` to the pickle's directory and reads it into an array. An absolute name, a `..` component or a link out of the directory makes the load read a file of the loading machine into the model, which no joblib release writes.",
+        remediation: "Re-save the model with a current joblib from a trusted copy; load this file only if the named path is expected.",
+    },
 }
