@@ -8,6 +8,11 @@
 //!
 //! `cargo bench --bench probe` (or `just bench-probe`). `QUARANTINE_BENCH_GIB` changes the
 //! file size; `QUARANTINE_BENCH_DEVICE=cuda` runs the probe on a GPU (build with `--features cuda`).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 use std::io::{Read, Write};
 use std::path::Path;

@@ -13,6 +13,11 @@
 //!
 //! `cargo bench --bench scan` (or `just bench`). Set `QUARANTINE_BENCH_GIB` to change the
 //! checkpoint size.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -20,7 +25,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput};
-use std::sync::Arc;
 
 use quarantine::Format;
 use quarantine::config::SignatureSettings;
@@ -259,16 +263,17 @@ fn scan_vs_openssl() {
     deep_vs_openssl(&path, gib, openssl);
 }
 
-fn with_signatures(deep: bool) -> Config {
+/// The settings (signatures deep or not) and the shipped rules compiled, which go beside them.
+fn with_signatures(deep: bool) -> (Config, quarantine::Signatures) {
     let rules = signatures::compile(&sources::shipped()).expect("shipped rules compile");
-    Config {
+    let config = Config {
         signatures: SignatureSettings {
-            rules: Some(Arc::new(rules)),
             deep,
             ..SignatureSettings::default()
         },
         ..Config::default()
-    }
+    };
+    (config, rules)
 }
 
 fn signature_compile() {
@@ -312,8 +317,7 @@ fn signature_cost_on_samples() {
         .collect();
     files.sort();
     let plain = Config::default();
-    let signed = with_signatures(false);
-    let sigs = signed.signatures.rules.as_deref().expect("rules");
+    let (signed, sigs) = with_signatures(false);
     let mut scanner = sigs.scanner();
     let without = time(5, || {
         for f in &files {
@@ -336,9 +340,10 @@ fn signature_cost_on_samples() {
 }
 
 fn deep_vs_openssl(path: &Path, gib: u64, openssl: Duration) {
-    let config = with_signatures(true);
+    let (config, sigs) = with_signatures(true);
+    let mut scanner = sigs.scanner();
     let deep = time(3, || {
-        let report = scan::scan_file(path, "bench", &config);
+        let report = scan::scan_file_with(path, "bench", &config, Some(&mut scanner));
         assert_eq!(
             report.verdict,
             quarantine::Verdict::Clean,

@@ -5,6 +5,7 @@
 //! Parsers of hostile input use these instead of indexing: `data.u32_le(at)?` reads a
 //! little-endian field, `data.read_at(at, len)?` a slice, `data.has_at(at, sig)` compares a
 //! signature. Offsets are `usize` (positions in memory); arithmetic on them is checked.
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 use std::fmt;
 

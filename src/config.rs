@@ -1,13 +1,15 @@
 //! Scan settings: limits of the secure zone and of the pickle interpreter, and user extensions
 //! of the import policy. Defaults are the secure choice; every limit can be raised explicitly.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use crate::signatures::Signatures;
+use serde::Serialize;
+
+pub use crate::settings::{LimitOverrides, Seconds, Size};
+use crate::settings::{Setting, defaults};
 
 /// Bounds on unpacking containers (the secure zone).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ZoneLimits {
     /// Total bytes unpacked from one artifact, all members and nesting levels together.
     pub max_total_bytes: u64,
@@ -30,19 +32,19 @@ pub struct ZoneLimits {
 impl Default for ZoneLimits {
     fn default() -> Self {
         ZoneLimits {
-            max_total_bytes: 16 << 30,
-            max_member_bytes: 4 << 30,
-            max_ratio: 200,
-            max_members: 100_000,
-            max_depth: 8,
-            max_path_len: 4096,
-            timeout: Duration::from_secs(600),
+            max_total_bytes: defaults::max_total_bytes.into_field(),
+            max_member_bytes: defaults::max_member_bytes.into_field(),
+            max_ratio: defaults::max_ratio,
+            max_members: defaults::max_members,
+            max_depth: defaults::max_depth,
+            max_path_len: defaults::max_path_len,
+            timeout: defaults::timeout.into_field(),
         }
     }
 }
 
 /// Bounds on the pickle interpreter, per pickle stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct PickleLimits {
     pub max_stack: usize,
     pub max_memo: usize,
@@ -56,17 +58,17 @@ pub struct PickleLimits {
 impl Default for PickleLimits {
     fn default() -> Self {
         PickleLimits {
-            max_stack: 1 << 20,
-            max_memo: 1 << 24,
-            max_string: 64 << 20,
-            max_opcodes: 200_000_000,
-            max_nesting: 4,
+            max_stack: defaults::max_pickle_stack,
+            max_memo: defaults::max_pickle_memo,
+            max_string: defaults::max_pickle_string.into_field(),
+            max_opcodes: defaults::max_pickle_opcodes,
+            max_nesting: defaults::max_pickle_nesting,
         }
     }
 }
 
 /// Bounds on ONNX models.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct OnnxLimits {
     /// Bytes of one `ModelProto` decoded (protobuf itself stops at 2 GiB; larger models keep
     /// their weights in external data files).
@@ -82,19 +84,17 @@ pub struct OnnxLimits {
 impl Default for OnnxLimits {
     fn default() -> Self {
         OnnxLimits {
-            max_bytes: 2 << 30,
-            max_nodes: 1_000_000,
-            max_initializers: 1_000_000,
-            max_graph_depth: 24,
+            max_bytes: defaults::max_onnx_bytes.into_field(),
+            max_nodes: defaults::max_onnx_nodes,
+            max_initializers: defaults::max_onnx_initializers,
+            max_graph_depth: defaults::max_onnx_graph_depth,
         }
     }
 }
 
 /// How content is matched against the signature rules.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct SignatureSettings {
-    /// The compiled rules; `None` turns signature scanning off.
-    pub rules: Option<Arc<Signatures>>,
     /// Files and members up to this size are scanned whole (tensor storage only with `deep`).
     pub small_file_bytes: u64,
     /// Also scan the raw bytes of every artifact and member, whatever their size or kind.
@@ -106,16 +106,15 @@ pub struct SignatureSettings {
 impl Default for SignatureSettings {
     fn default() -> Self {
         SignatureSettings {
-            rules: None,
-            small_file_bytes: 1 << 20,
+            small_file_bytes: defaults::small_file_size.into_field(),
             deep: false,
-            timeout: Duration::from_secs(60),
+            timeout: defaults::signature_timeout.into_field(),
         }
     }
 }
 
 /// Bounds on safetensors files.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct SafetensorsLimits {
     /// Bytes of the JSON header (loaders refuse more than 100 MB).
     pub max_header: u64,
@@ -124,12 +123,14 @@ pub struct SafetensorsLimits {
 impl Default for SafetensorsLimits {
     fn default() -> Self {
         SafetensorsLimits {
-            max_header: 100 << 20,
+            max_header: defaults::max_safetensors_header.into_field(),
         }
     }
 }
 
-#[derive(Debug, Clone, Default)]
+/// The settings of a scan: plain data, compared and hashed as a whole (the `--cache` key takes
+/// its serialised form). The compiled signature rules travel beside it, never inside.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Config {
     pub probe: ProbeSettings,
     pub zone: ZoneLimits,
@@ -147,126 +148,19 @@ pub struct Config {
 }
 
 impl Config {
-    /// A digest of everything that can change an artifact's report: the scanner version, the
-    /// rule registry, the pickle import tables and these settings (which name the source hash of
-    /// the signature rules). Part of the `--cache` key.
-    pub fn fingerprint(&self) -> String {
-        let text = format!(
-            "{}\n{}\n{}\n{self:?}",
-            env!("CARGO_PKG_VERSION"),
-            crate::model::rules::markdown(),
-            crate::formats::pickle::imports_table(),
-        );
+    /// A digest of everything that can change an artifact's report: the scanner version,
+    /// `rules_sha256` (the rule registry, the pickle import tables and the signature rules'
+    /// source hash: `scan::rules_sha256`) and these settings, serialised. The `--cache` key.
+    pub fn fingerprint(&self, rules_sha256: &str) -> String {
+        // Serialising plain data (numbers, strings, paths, durations) cannot fail.
+        let settings = serde_json::to_string(self).unwrap_or_default();
+        let text = format!("{}\n{rules_sha256}\n{settings}", env!("CARGO_PKG_VERSION"));
         crate::zone::digest::sha256_hex(text.as_bytes())
     }
 }
 
-/// Limits set by a policy file, one of its per-path overrides, or the command line: each one
-/// given replaces the limit below it.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct LimitOverrides {
-    pub max_total_bytes: Option<Size>,
-    pub max_member_bytes: Option<Size>,
-    pub max_ratio: Option<u64>,
-    pub max_members: Option<u64>,
-    pub max_depth: Option<u32>,
-    pub max_path_len: Option<usize>,
-    /// Seconds.
-    pub timeout: Option<u64>,
-}
-
-impl LimitOverrides {
-    /// Whether any limit given is higher than its default (a looser scan).
-    pub fn raises_any(&self) -> bool {
-        let mut raised = ZoneLimits::default();
-        self.apply(&mut raised);
-        let d = ZoneLimits::default();
-        raised.max_total_bytes > d.max_total_bytes
-            || raised.max_member_bytes > d.max_member_bytes
-            || raised.max_ratio > d.max_ratio
-            || raised.max_members > d.max_members
-            || raised.max_depth > d.max_depth
-            || raised.max_path_len > d.max_path_len
-            || raised.timeout > d.timeout
-    }
-
-    pub fn apply(&self, zone: &mut ZoneLimits) {
-        let set = |slot: &mut u64, value: Option<Size>| {
-            if let Some(Size(v)) = value {
-                *slot = v;
-            }
-        };
-        set(&mut zone.max_total_bytes, self.max_total_bytes);
-        set(&mut zone.max_member_bytes, self.max_member_bytes);
-        zone.max_ratio = self.max_ratio.unwrap_or(zone.max_ratio);
-        zone.max_members = self.max_members.unwrap_or(zone.max_members);
-        zone.max_depth = self.max_depth.unwrap_or(zone.max_depth);
-        zone.max_path_len = self.max_path_len.unwrap_or(zone.max_path_len);
-        if let Some(seconds) = self.timeout {
-            zone.timeout = Duration::from_secs(seconds);
-        }
-    }
-}
-
-/// A byte count, written as a number or with a K, M, G or T suffix (powers of 1024).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Size(pub u64);
-
-impl std::str::FromStr for Size {
-    type Err = String;
-
-    fn from_str(text: &str) -> Result<Self, String> {
-        let text = text.trim();
-        let (digits, shift) = match text.char_indices().last() {
-            Some((i, c)) if c.is_ascii_alphabetic() => {
-                let shift = match c.to_ascii_uppercase() {
-                    'K' => 10,
-                    'M' => 20,
-                    'G' => 30,
-                    'T' => 40,
-                    _ => return Err(format!("unknown size suffix `{c}` (use K, M, G or T)")),
-                };
-                (text.get(..i).unwrap_or_default(), shift)
-            }
-            _ => (text, 0),
-        };
-        let value: u64 = digits
-            .parse()
-            .map_err(|_| format!("`{text}` is not a size"))?;
-        value
-            .checked_mul(1 << shift)
-            .map(Size)
-            .ok_or_else(|| format!("`{text}` is too large"))
-    }
-}
-
-impl<'de> serde::Deserialize<'de> for Size {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl serde::de::Visitor<'_> for Visitor {
-            type Value = Size;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("a byte count such as 4096 or \"16G\"")
-            }
-            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Size, E> {
-                Ok(Size(v))
-            }
-            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<Size, E> {
-                u64::try_from(v)
-                    .map(Size)
-                    .map_err(|_| E::custom("a size cannot be negative"))
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Size, E> {
-                v.parse().map_err(E::custom)
-            }
-        }
-        deserializer.deserialize_any(Visitor)
-    }
-}
-
 /// When the robustness probe runs (`--probe`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 pub enum ProbeMode {
     Off,
     /// Run where the artifact is supported; say why not where it is not.
@@ -277,7 +171,7 @@ pub enum ProbeMode {
 }
 
 /// Where the probe computes (`--device`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
 pub enum DeviceKind {
     #[default]
     Cpu,
@@ -286,7 +180,7 @@ pub enum DeviceKind {
 }
 
 /// Settings of the robustness probe (weights and behaviour).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct ProbeSettings {
     pub mode: ProbeMode,
     /// Wall-clock budget per artifact; work left when it runs out is reported as not done.
@@ -312,7 +206,7 @@ impl Default for ProbeSettings {
             budget: std::time::Duration::from_secs(5),
             device: DeviceKind::Cpu,
             inputs: None,
-            max_bytes: 1 << 30,
+            max_bytes: defaults::max_probe_bytes.into_field(),
             max_flip_permille: 250,
             gate_flip_permille: None,
         }

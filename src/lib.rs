@@ -23,6 +23,7 @@ pub mod probe;
 pub mod provenance;
 pub mod report;
 pub mod scan;
+pub mod settings;
 pub mod signatures;
 #[cfg(test)]
 mod testing;

@@ -1,5 +1,10 @@
 //! The command line's contract: exit codes, the JSON schema, `rules`/`explain`, and bad input
 //! that must give a per-artifact result without stopping the batch.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! The shared corpus (`../shared/corpus`, collected from other scanners' test suites): every bad
 //! file caught, no benign file called malicious, and a benign file called suspicious only for a
 //! reason a careful reviewer accepts. Prints a score table; skipped when the corpus is absent.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 
@@ -22,13 +27,8 @@ fn shared_corpus_is_classified_correctly() {
     // The shipped signature rules too: none may fire on a benign corpus file.
     let signatures = quarantine::signatures::compile(&quarantine::signatures::sources::shipped())
         .expect("shipped rules compile");
-    let config = Config {
-        signatures: quarantine::config::SignatureSettings {
-            rules: Some(std::sync::Arc::new(signatures)),
-            ..Default::default()
-        },
-        ..Config::default()
-    };
+    let config = Config::default();
+    let mut scanner = signatures.scanner();
     let (mut caught, mut bad, mut false_alarms, mut benign) = (0, 0, 0, 0);
     let mut failures = Vec::new();
     println!("{:<60} {:<10} {:<10} rules", "file", "expected", "verdict");
@@ -37,7 +37,8 @@ fn shared_corpus_is_classified_correctly() {
         let (Some(rel), Some(want)) = (cols.next(), cols.next()) else {
             continue;
         };
-        let report = quarantine::scan::scan_file(&corpus.join(rel), rel, &config);
+        let report =
+            quarantine::scan::scan_file_with(&corpus.join(rel), rel, &config, Some(&mut scanner));
         let rules: Vec<String> = report
             .findings
             .iter()

@@ -2,6 +2,11 @@
 //! scripts/framework_reference.py or copied from PyPI wheels): ordinary files are clean with no
 //! finding above info, a real Lambda layer is suspicious (never malicious), and hostile HDF5
 //! files written by h5py itself are malicious.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

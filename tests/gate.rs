@@ -1,6 +1,11 @@
 //! A gate people can leave on: no false alarm on ordinary models and documentation, errors that
 //! always fail, special files that never block, SARIF that GitHub code scanning ingests,
 //! exclusions, and text output sized for a terminal.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

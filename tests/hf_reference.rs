@@ -2,6 +2,11 @@
 //! `scripts/hf_reference.py`, `tests/data/hf/`): configs, tokenizer configs with real chat
 //! templates and ordinary modelling code are clean; the same code named by an `auto_map` is
 //! remote code (HFR001) and nothing more.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

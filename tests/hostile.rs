@@ -5,6 +5,11 @@
 //! analysis) well inside the outer timeout, by exiting rather than by a signal, and below the
 //! memory bound; the bombs and size bombs must not come out `clean` (a pickle of shared
 //! references or a sparse memo is only a resource test: loading it runs nothing).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -2,6 +2,11 @@
 //! is installed: `apt-get install chromium`) rendered by a real headless browser whose DOM is
 //! checked: counts, a known finding's evidence, filtering. The browser test also saves a
 //! screenshot to `target/html-report.png` (docs/html-report.png is one).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -1,5 +1,10 @@
 //! `quarantine scan hf://org/name` against a mock Hub served on 127.0.0.1 inside the test (no
 //! network): listing, download, hash checks, reported names, `--download-to`, a tampered file.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

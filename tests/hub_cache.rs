@@ -1,6 +1,11 @@
 //! A Hugging Face hub cache snapshot folder (`models--org--name/snapshots/<rev>`, every file a
 //! link into `../../blobs`) is analysed file by file: blobs are followed, reported under their
 //! snapshot names, a malicious blob fails the run, and links anywhere else stay refused.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 #![cfg(unix)]
 
 mod common;

@@ -4,6 +4,11 @@
 //! ordinary files are clean with no finding above info, functions pickled by value are
 //! suspicious (never malicious), and what the same writers produce from hostile objects is
 //! malicious with the rule and evidence that say why.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! Interoperability with OpenSSF Model Signing: `model_signing` (from PyPI, in a virtual
 //! environment kept under `target/`) and `quarantine` verify each other's bare-key signatures.
 //! Skips, saying why, only where the package cannot be installed (no Python, no network).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

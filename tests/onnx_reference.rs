@@ -1,5 +1,10 @@
 //! ONNX files written by the reference `onnx` package (`scripts/onnx_reference.py`) decode, are
 //! judged as expected, and are summarised from what the package wrote.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

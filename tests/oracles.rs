@@ -4,6 +4,11 @@
 //! seeded set of mutated archives. Every member any of them reads must be one the scanner
 //! analysed, byte for byte: its SHA-256 must be among the report's `members[].sha256`.
 //! Skipped (with a message) when `python3` is missing.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

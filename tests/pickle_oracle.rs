@@ -6,6 +6,11 @@
 //!
 //! "Reports" is checked by denying exactly the requested names (`--deny-global`): each must
 //! then come back as a PKL001 finding naming it.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -1,5 +1,10 @@
 //! Pipeline use: SARIF (validated against the official schema), JSONL, policy files, shards
 //! and merge, the cache, `--jobs`, registry layouts, and bad pipeline input.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

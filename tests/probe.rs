@@ -1,6 +1,11 @@
 //! The robustness probe through the command line: it ranks the brittle sample below the robust
 //! one, honours --probe off/require and --probe-inputs, and refuses --device cuda in a build
 //! without the feature with exit 2.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

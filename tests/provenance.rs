@@ -1,4 +1,9 @@
 //! `keygen`, `admit`, `verify`, `admitted`, `log` and `diff` end to end through the binary.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! Files written by the real libraries (`scripts/readings_reference.py`: joblib 1.5.2 with every
 //! compressor including `lz4`, numpy 2.3.4 object, structured and Fortran-order arrays, `.npz`,
 //! an `.npz` inside a tar) scan clean: no finding above `info`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

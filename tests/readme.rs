@@ -1,5 +1,10 @@
 //! The README's rule reference and `docs/rules.md` are generated from the registry (and the
 //! shipped signature rules). Run with `BLESS=1` to rewrite them.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -3,6 +3,11 @@
 //! frames with tz-aware, categorical and Arrow string columns, scipy sparse matrices, numpy
 //! masked arrays, ufuncs and random generators, joblib dumps with every compressor, hand-built
 //! Python 3.13 `pathlib._local` paths) are clean: no finding above info.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

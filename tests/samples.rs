@@ -1,5 +1,10 @@
 //! Every shipped sample is judged as `samples/MANIFEST.tsv` says, for the right reason: the
 //! verdict, the rule id, and a fragment of the evidence or message.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

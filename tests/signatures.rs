@@ -1,5 +1,10 @@
 //! Signature rules from the command line: user rule directories, compile errors and warnings,
 //! the cache of compiled rules, and the time budget.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -1,6 +1,11 @@
 //! What users see, pinned: the text and JSON output of a handful of samples, compared with
 //! golden files under `tests/snapshots/`. A change of output shows up in review as a change of
 //! these files. Run with `BLESS=1` to rewrite them after an intended change.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -2,6 +2,11 @@
 //! by a member chain with one entry per decoding step, and capped at `suspicious`; code-like
 //! metadata is suspicious; ordinary data and metadata stay clean; the checks cost nothing on
 //! ordinary checkpoints and stop at their budget.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -1,4 +1,9 @@
 //! `quarantine scan -` (standard input), `quarantine completions <shell>` and `quarantine man`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "tests and benchmarks fail by panicking"
+)]
 
 mod common;
 

@@ -128,6 +128,8 @@ pub struct Batch<'a> {
     /// Settings from the command line (limits there given separately, as they win over the
     /// policy's).
     pub config: &'a Config,
+    /// The compiled signature rules matched against every artifact; `None`: none.
+    pub signatures: Option<&'a Signatures>,
     pub cli_limits: &'a LimitOverrides,
     pub policy: &'a Policy,
     pub cache: Option<&'a Cache>,
@@ -158,12 +160,7 @@ impl Batch<'_> {
                         let (next, stop, fingerprints) = (&next, &stop, &fingerprints);
                         s.spawn(move |_| {
                             // One signature scanner per worker, reused for every artifact.
-                            let mut scanner = self
-                                .config
-                                .signatures
-                                .rules
-                                .as_deref()
-                                .map(Signatures::scanner);
+                            let mut scanner = self.signatures.map(Signatures::scanner);
                             // Pull items in walk order, so walk-ordered output rarely waits.
                             while !stop.load(Ordering::Relaxed) {
                                 let index = next.fetch_add(1, Ordering::Relaxed);
@@ -239,7 +236,7 @@ impl Batch<'_> {
                     || scan::scan_file_with(&artifact.path, &artifact.display, &config, matcher);
                 let (report, cached) = match self.cache {
                     Some(cache) => {
-                        let fingerprint = fingerprints.of(&config);
+                        let fingerprint = fingerprints.of(&config, self.signatures);
                         cache.get_or_scan(
                             &artifact.path,
                             &artifact.display,
@@ -283,22 +280,29 @@ fn pool(jobs: usize) -> io::Result<rayon::ThreadPool> {
 /// Settings fingerprints, computed once per distinct configuration (per-path overrides make a
 /// few), since each one hashes the rule registry.
 #[derive(Default)]
-struct Fingerprints(std::sync::Mutex<Vec<(String, String)>>);
+struct Fingerprints(std::sync::Mutex<Fingerprinted>);
+
+#[derive(Default)]
+struct Fingerprinted {
+    /// `scan::rules_sha256` of the run's rules, computed on first use.
+    rules: Option<String>,
+    known: std::collections::HashMap<Config, String>,
+}
 
 impl Fingerprints {
-    fn of(&self, config: &Config) -> String {
-        let mut known = self
+    fn of(&self, config: &Config, signatures: Option<&Signatures>) -> String {
+        let mut state = self
             .0
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        // `Config` is not `Eq` (it holds compiled rules); its debug form names every setting
-        // and the rules' source hash.
-        let settings = format!("{config:?}");
-        if let Some((_, fingerprint)) = known.iter().find(|(c, _)| *c == settings) {
+        if let Some(fingerprint) = state.known.get(config) {
             return fingerprint.clone();
         }
-        let fingerprint = config.fingerprint();
-        known.push((settings, fingerprint.clone()));
+        let rules = state
+            .rules
+            .get_or_insert_with(|| scan::rules_sha256(signatures));
+        let fingerprint = config.fingerprint(rules);
+        state.known.insert(config.clone(), fingerprint.clone());
         fingerprint
     }
 }

@@ -71,7 +71,16 @@ impl Batch<'_> {
             std::thread::Builder::new()
                 .stack_size(STACK)
                 .spawn_scoped(s, || {
-                    scan::scan_bytes(data, std::path::Path::new(NAME), NAME, &config)
+                    let mut scanner = self.signatures.map(crate::signatures::Signatures::scanner);
+                    scan::scan_bytes_with(
+                        data,
+                        std::path::Path::new(NAME),
+                        NAME,
+                        &config,
+                        scanner
+                            .as_mut()
+                            .map(|s| s as &mut dyn crate::signatures::Matcher),
+                    )
                 })
                 .map(|h| h.join())
         })?

@@ -1,6 +1,7 @@
 //! 7z archives, read in memory with `sevenz-rust2`. Blocks are decoded one at a time so that an
 //! encrypted or broken block does not hide the others; every entry is read through the zone's
 //! caps (per member, and a compression ratio over the whole archive) before it is analysed.
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 use std::io::{Cursor, Read};
 use std::panic::{AssertUnwindSafe, catch_unwind};

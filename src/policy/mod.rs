@@ -319,7 +319,7 @@ impl Policy {
         if !self.rule_dirs.is_empty() {
             found.push("signatures.dirs");
         }
-        if self.all_settings().any(|s| s.limits.raises_any()) {
+        if self.all_settings().any(|s| !s.limits.raised().is_empty()) {
             found.push("limits raised above the defaults");
         }
         if self.fail_on == Some(FailOn::Malicious) {
@@ -429,7 +429,7 @@ impl Policy {
             ..cli.clone()
         };
         for settings in self.settings_for(relative) {
-            settings.limits.apply(&mut config.zone);
+            settings.limits.apply(&mut config);
             config
                 .allow_globals
                 .extend_from_slice(&settings.pickle.allow_globals);
@@ -437,7 +437,7 @@ impl Policy {
                 .deny_globals
                 .extend_from_slice(&settings.pickle.deny_globals);
         }
-        cli_limits.apply(&mut config.zone);
+        cli_limits.apply(&mut config);
         config.allow_globals.extend_from_slice(&cli.allow_globals);
         config.deny_globals.extend_from_slice(&cli.deny_globals);
         config
@@ -527,7 +527,7 @@ mod tests {
         let policy = Policy::parse(DEFAULT).unwrap();
         assert_eq!(policy.fail_on(), Some(FailOn::Suspicious));
         let config = policy.config_for(&Config::default(), &LimitOverrides::default(), "a/b");
-        assert_eq!(format!("{config:?}"), format!("{:?}", Config::default()));
+        assert_eq!(config, Config::default());
     }
 
     #[test]
@@ -583,6 +583,29 @@ mod tests {
         policy.adjust("anywhere", &mut r);
         assert!(r.findings.is_empty());
         assert_eq!(r.verdict, Verdict::Clean);
+    }
+
+    #[test]
+    fn every_limit_of_the_settings_table_is_a_policy_key() {
+        let policy = Policy::parse(
+            "[limits]\nmax_pickle_stack = 4\nmax_onnx_graph_depth = 3\nsignature_timeout = 5\n\
+             [[overrides]]\npaths = [\"big/**\"]\nlimits.max_pickle_string = \"1K\"\n\
+             limits.max_safetensors_header = \"200M\"\n",
+        )
+        .unwrap();
+        let none = LimitOverrides::default();
+        let top = policy.config_for(&Config::default(), &none, "m.pkl");
+        assert_eq!(top.pickle.max_stack, 4);
+        assert_eq!(top.onnx.max_graph_depth, 3);
+        assert_eq!(top.signatures.timeout, Duration::from_secs(5));
+        assert_eq!(top.pickle.max_string, Config::default().pickle.max_string);
+        let big = policy.config_for(&Config::default(), &none, "big/m.pkl");
+        assert_eq!((big.pickle.max_stack, big.pickle.max_string), (4, 1024));
+        assert_eq!(big.safetensors.max_header, 200 << 20);
+        // Raising one of them is a weakening, like raising a zone limit.
+        assert_eq!(policy.weakens(), ["limits raised above the defaults"]);
+        let err = Policy::parse("[limits]\nmax_pickle_stak = 1\n").unwrap_err();
+        assert!(err.contains("max_pickle_stak"), "{err}");
     }
 
     #[test]

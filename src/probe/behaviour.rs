@@ -152,7 +152,7 @@ fn refuse(result: &mut Robustness, why: String, ctx: &mut Ctx<'_>) {
 
 /// How many samples of shape `sample` an `.npy` file holds, from its header alone.
 fn npy_rows(path: &Path, sample: &[usize]) -> Option<usize> {
-    let per: usize = sample.iter().product();
+    let per = super::element_count(sample)?;
     let bytes = std::fs::metadata(path).ok()?.len();
     usize::try_from(bytes / 4).ok()?.checked_div(per.max(1))
 }
@@ -165,9 +165,11 @@ fn load_inputs(
     device: &Device,
 ) -> Result<(attack::Inputs, String), String> {
     let Some(path) = &settings.inputs else {
-        let per: usize = sample.iter().product();
+        let count = super::element_count(sample)
+            .and_then(|per| per.checked_mul(samples))
+            .ok_or("the model's declared input shape is past the address space")?;
         let mut rng = StdRng::seed_from_u64(SYNTHETIC_SEED);
-        let values: Vec<f32> = (0..samples * per).map(|_| rng.random::<f32>()).collect();
+        let values: Vec<f32> = (0..count).map(|_| rng.random::<f32>()).collect();
         let mut shape = vec![samples];
         shape.extend_from_slice(sample);
         let x = Tensor::from_vec(values, shape, device).map_err(|e| e.to_string())?;

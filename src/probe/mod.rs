@@ -587,3 +587,9 @@ fn keep_max(slot: &mut Option<NamedValue>, name: &str, value: f64) {
         });
     }
 }
+
+/// The number of elements of a tensor of shape `dims`, or `None` past `usize` (declared shapes
+/// are untrusted).
+pub(crate) fn element_count(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}

@@ -185,7 +185,11 @@ pub fn eval(node: &NodeProto, inputs: &[Option<Tensor>], max: usize) -> Result<T
         }
         "Flatten" => {
             let a = axis(node, int(node, "axis", 1), x.rank() + 1)?;
-            let outer: usize = x.dims().iter().take(a).product();
+            let outer = x
+                .dims()
+                .get(..a)
+                .and_then(super::element_count)
+                .ok_or_else(|| unsupported(node, "Flatten past the address space"))?;
             x.reshape((outer, ()))?
         }
         "Reshape" => {
@@ -246,7 +250,7 @@ fn channel_shape(x: &Tensor) -> Result<Vec<usize>, ProbeError> {
 
 /// ONNX Reshape: 0 copies the input's dimension, -1 takes what is left.
 fn reshape_dims(node: &NodeProto, dims: &[usize], spec: &[i64]) -> Result<Vec<usize>, OpError> {
-    let total: usize = dims.iter().product();
+    let total = super::element_count(dims).ok_or_else(|| unsupported(node, "input too large"))?;
     let mut out = Vec::with_capacity(spec.len());
     let mut infer = None;
     for (i, &d) in spec.iter().enumerate() {
@@ -266,7 +270,8 @@ fn reshape_dims(node: &NodeProto, dims: &[usize], spec: &[i64]) -> Result<Vec<us
         }
     }
     if let Some(i) = infer {
-        let known: usize = out.iter().product();
+        let known = super::element_count(&out)
+            .ok_or_else(|| unsupported(node, "a shape past the address space"))?;
         let slot = out.get_mut(i).ok_or_else(|| unsupported(node, "bad -1"))?;
         *slot = total.checked_div(known).unwrap_or(0);
     }

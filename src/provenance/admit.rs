@@ -290,8 +290,10 @@ fn judge(
         verdict,
         fail_on: fail_on_name(fail_on).to_owned(),
         policy: batch.policy.source.clone(),
-        rules_sha256: super::rules_sha256(batch.config),
-        config_fingerprint: batch.config.fingerprint(),
+        rules_sha256: super::rules_sha256(batch.signatures),
+        config_fingerprint: batch
+            .config
+            .fingerprint(&super::rules_sha256(batch.signatures)),
         summary: *summary,
         findings: attest::tally_findings(items),
         artifacts: attest::artifact_records(items),

@@ -15,9 +15,6 @@ pub mod log;
 pub mod oms;
 pub mod verify;
 
-use crate::config::Config;
-use crate::zone::digest::sha256_hex;
-
 /// Now, RFC 3339 UTC to the second.
 pub fn now() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()
@@ -25,12 +22,6 @@ pub fn now() -> String {
 
 /// SHA-256 of what decides a verdict besides the settings: the built-in rule registry, the
 /// pickle import tables and the signature rules (their source hash).
-pub fn rules_sha256(config: &Config) -> String {
-    let text = format!(
-        "{}\n{}\n{:?}",
-        crate::model::rules::markdown(),
-        crate::formats::pickle::imports_table(),
-        config.signatures.rules
-    );
-    sha256_hex(text.as_bytes())
+pub fn rules_sha256(signatures: Option<&crate::signatures::Signatures>) -> String {
+    crate::scan::rules_sha256(signatures)
 }

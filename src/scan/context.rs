@@ -145,80 +145,63 @@ const MIN_EXTRACT: usize = 4;
 /// a memory-mapped file's pages can leave the resident set.
 pub type Release<'a> = &'a (dyn Fn(&[u8]) + Sync);
 
-/// Where a piece of extracted content came from. Signature rules can condition on it (the
-/// `origin` external variable), and findings on an extract name it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Origin {
+/// Declares [`Origin`], its names ([`Origin::as_str`]) and [`ORIGINS`] from one list, so that
+/// `ORIGINS` holds every origin by construction.
+macro_rules! origins {
+    ($($(#[$doc:meta])* $variant:ident => $name:literal,)*) => {
+        /// Where a piece of extracted content came from. Signature rules can condition on it (the
+        /// `origin` external variable), and findings on an extract name it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Origin {
+            $($(#[$doc])* $variant,)*
+        }
+
+        impl Origin {
+            /// The value signature rules see in `origin`.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $(Origin::$variant => $name,)*
+                }
+            }
+        }
+
+        /// Every origin, for rules that name them.
+        pub const ORIGINS: &[Origin] = &[$(Origin::$variant,)*];
+    };
+}
+
+origins! {
     /// A string or bytes argument of a call that loading a pickle would make.
-    PickleCallArg,
+    PickleCallArg => "pickle_call_arg",
     /// Any other string a pickle carries (attached to an unknown global, a BUILD state).
-    PickleString,
+    PickleString => "pickle_string",
     /// A string attribute of an ONNX node.
-    OnnxAttribute,
+    OnnxAttribute => "onnx_attribute",
     /// A `doc_string` of an ONNX model, graph, node or function.
-    OnnxDocString,
+    OnnxDocString => "onnx_doc_string",
     /// A `metadata_props` value of an ONNX model.
-    OnnxMetadata,
+    OnnxMetadata => "onnx_metadata",
     /// An element of an ONNX string tensor.
-    OnnxStringTensor,
+    OnnxStringTensor => "onnx_string_tensor",
     /// A `__metadata__` value of a safetensors header.
-    SafetensorsMetadata,
+    SafetensorsMetadata => "safetensors_metadata",
     /// A string a framework model carries (Keras Lambda names and constants, HDF5 attributes,
     /// TensorFlow and TFLite op attributes, TorchScript code).
-    FrameworkString,
+    FrameworkString => "framework_string",
     /// A text file, or a text member of an archive (script, config, template).
-    TextMember,
+    TextMember => "text_member",
     /// A string value (or the strings of an array value, one a line) of GGUF metadata.
-    GgufMetadata,
+    GgufMetadata => "gguf_metadata",
     /// A Jinja chat template (GGUF metadata, `tokenizer_config.json`, `chat_template.jinja`).
-    ChatTemplate,
+    ChatTemplate => "chat_template",
     /// A text file or member that is documentation no loader runs: a README or model card,
     /// `*.md`, `*.rst`, `*.txt`, wheel `METADATA` ([`is_documentation`]).
-    Documentation,
+    Documentation => "documentation",
     /// A small file or member, whole.
-    SmallFile,
+    SmallFile => "small_file",
     /// The raw bytes of an artifact or member (`--deep`).
-    RawBytes,
+    RawBytes => "raw_bytes",
 }
-
-impl Origin {
-    /// The value signature rules see in `origin`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Origin::PickleCallArg => "pickle_call_arg",
-            Origin::PickleString => "pickle_string",
-            Origin::OnnxAttribute => "onnx_attribute",
-            Origin::OnnxDocString => "onnx_doc_string",
-            Origin::OnnxMetadata => "onnx_metadata",
-            Origin::OnnxStringTensor => "onnx_string_tensor",
-            Origin::SafetensorsMetadata => "safetensors_metadata",
-            Origin::FrameworkString => "framework_string",
-            Origin::TextMember => "text_member",
-            Origin::GgufMetadata => "gguf_metadata",
-            Origin::ChatTemplate => "chat_template",
-            Origin::Documentation => "documentation",
-            Origin::SmallFile => "small_file",
-            Origin::RawBytes => "raw_bytes",
-        }
-    }
-}
-
-/// Every origin, for rules that name them.
-pub const ORIGINS: &[Origin] = &[
-    Origin::PickleCallArg,
-    Origin::PickleString,
-    Origin::OnnxAttribute,
-    Origin::OnnxDocString,
-    Origin::OnnxMetadata,
-    Origin::OnnxStringTensor,
-    Origin::SafetensorsMetadata,
-    Origin::TextMember,
-    Origin::GgufMetadata,
-    Origin::ChatTemplate,
-    Origin::Documentation,
-    Origin::SmallFile,
-    Origin::RawBytes,
-];
 
 impl Origin {
     /// The class a signature rule's `origins` meta can name instead of each origin: `code`

@@ -226,14 +226,9 @@ fn check_data_only_extension(path: &Path, ctx: &mut Ctx<'_>) {
 
 /// Scans one file on disk. Never panics and never stops a batch: a file that cannot be read
 /// gets an `error` verdict with the reason.
+/// No signature rules are matched: [`scan_file_with`] takes a scanner of compiled rules.
 pub fn scan_file(path: &Path, display: &str, config: &Config) -> ArtifactReport {
-    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
-    scan_file_with(
-        path,
-        display,
-        config,
-        scanner.as_mut().map(|s| s as &mut dyn Matcher),
-    )
+    scan_file_with(path, display, config, None)
 }
 
 /// Like [`scan_file`], with a signature scanner the caller keeps between files (one per worker
@@ -291,8 +286,28 @@ fn open_regular(path: &Path) -> Result<File, String> {
 
 /// Scans bytes already in memory as if they were the file at `path` (whose name is only
 /// compared with the content, never used to pick an analyser).
+/// No signature rules are matched: [`scan_bytes_with`] takes a scanner of compiled rules.
 pub fn scan_bytes(data: &[u8], path: &Path, display: &str, config: &Config) -> ArtifactReport {
-    scan_bytes_as(detect::detect(data), data, path, display, config)
+    scan_bytes_with(data, path, display, config, None)
+}
+
+/// Like [`scan_bytes`], with a signature scanner.
+pub fn scan_bytes_with(
+    data: &[u8],
+    path: &Path,
+    display: &str,
+    config: &Config,
+    matcher: Option<&mut dyn Matcher>,
+) -> ArtifactReport {
+    scan(
+        detect::detect(data),
+        data,
+        (path, None),
+        display,
+        config,
+        (&|_| {}, None),
+        matcher,
+    )
 }
 
 /// Like [`scan_bytes`], but analyses the bytes as `format` whatever detection would say (for
@@ -304,8 +319,6 @@ pub fn scan_bytes_as(
     display: &str,
     config: &Config,
 ) -> ArtifactReport {
-    let mut scanner = config.signatures.rules.as_deref().map(Signatures::scanner);
-    let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
     scan(
         format,
         data,
@@ -313,8 +326,20 @@ pub fn scan_bytes_as(
         display,
         config,
         (&|_| {}, None),
-        matcher,
+        None,
     )
+}
+
+/// SHA-256 of what decides a verdict besides the settings: the built-in rule registry, the
+/// pickle import tables and the signature rules (their source hash), if any.
+pub fn rules_sha256(signatures: Option<&Signatures>) -> String {
+    let text = format!(
+        "{}\n{}\n{}",
+        crate::model::rules::markdown(),
+        crate::formats::pickle::imports_table(),
+        signatures.map_or("no signature rules", Signatures::source_hash)
+    );
+    crate::zone::digest::sha256_hex(text.as_bytes())
 }
 
 /// Inputs at least this large are hashed on another thread while they are analysed.

@@ -158,6 +158,11 @@ impl Signatures {
         &self.warnings
     }
 
+    /// Hash of the rule sources and scanner version the rules were compiled from.
+    pub fn source_hash(&self) -> &str {
+        &self.source_hash
+    }
+
     /// A scanner for one worker thread.
     pub fn scanner(&self) -> SignatureScanner<'_> {
         SignatureScanner::new(self)

@@ -5,8 +5,6 @@ use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::CommandFactory;
@@ -165,7 +163,7 @@ fn found_namespace(all: &[signatures::Source], dir: &Path, namespace: &str) -> b
 }
 
 /// The policy and scan settings of a `scan` (or `admit`) command line.
-fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
+fn prepare(args: &ScanArgs) -> Result<(Policy, Config, Signatures)> {
     let stdin = reads_stdin(&args.paths)?;
     // `hf://` references are downloaded later; the policy is looked for above local paths only.
     let local: Vec<PathBuf> = args
@@ -188,25 +186,20 @@ fn prepare(args: &ScanArgs) -> Result<(Policy, Config)> {
     let scanned: &[PathBuf] = if stdin { &[] } else { &local };
     let policy = load_policy(args.policy.clone(), args.no_policy, scanned)?;
     let signatures = args.signatures.load(policy.rule_dirs())?;
+    // The limits (`args.limits`) are applied per artifact, over the policy's: `Policy::config_for`.
     let config = Config {
         probe: args.probe.settings(&policy)?,
-        onnx: args.limits.onnx(),
-        safetensors: args.limits.safetensors(),
         allow_globals: args.allow_globals.clone(),
         deny_globals: args.deny_globals.clone(),
         keep_zone: args.keep_zone.clone(),
         signatures: SignatureSettings {
-            rules: Some(Arc::new(signatures)),
-            small_file_bytes: args
-                .small_file_size
-                .map_or(SignatureSettings::default().small_file_bytes, |Size(v)| v),
             deep: args.deep || policy.deep().unwrap_or(false),
-            timeout: Duration::from_secs(args.signature_timeout),
+            ..SignatureSettings::default()
         },
         ..Config::default()
     };
     quarantine::formats::pickle::validate_config(&config)?;
-    Ok((policy, config))
+    Ok((policy, config, signatures))
 }
 
 /// Whether the paths say `-` (standard input), which must then stand alone.
@@ -219,7 +212,12 @@ fn reads_stdin(paths: &[PathBuf]) -> Result<bool> {
 }
 
 /// `quarantine scan -`: one artifact from standard input.
-fn scan_stdin(args: ScanArgs, policy: Policy, config: Config) -> Result<ExitCode> {
+fn scan_stdin(
+    args: ScanArgs,
+    policy: Policy,
+    config: Config,
+    signatures: Signatures,
+) -> Result<ExitCode> {
     if args.shard.is_some() || args.cache.is_some() || args.log.log.is_some() {
         anyhow::bail!("--shard, --cache and --log do not apply to standard input");
     }
@@ -227,10 +225,11 @@ fn scan_stdin(args: ScanArgs, policy: Policy, config: Config) -> Result<ExitCode
     let input =
         quarantine::batch::stdin::read(io::stdin().lock(), quarantine::batch::stdin::MEMORY_LIMIT)
             .context("reading standard input")?;
-    let (mut sink, report_file) = open_sink(&args.output, &[], Some(&config))?;
+    let (mut sink, report_file) = open_sink(&args.output, &[], Some(&signatures))?;
     let batch = Batch {
         config: &config,
-        cli_limits: &args.limits.overrides(),
+        signatures: Some(&signatures),
+        cli_limits: &args.limits,
         policy: &policy,
         cache: None,
         jobs: 1,
@@ -243,9 +242,9 @@ fn scan_stdin(args: ScanArgs, policy: Policy, config: Config) -> Result<ExitCode
 }
 
 fn scan(args: ScanArgs) -> Result<ExitCode> {
-    let (policy, config) = prepare(&args)?;
+    let (policy, config, signatures) = prepare(&args)?;
     if reads_stdin(&args.paths)? {
-        return scan_stdin(args, policy, config);
+        return scan_stdin(args, policy, config, signatures);
     }
     let cache = match &args.cache {
         Some(dir) => match Cache::open(dir) {
@@ -267,7 +266,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         args.max_download_bytes,
         args.download_to.clone(),
     )?;
-    let (inner, report_file) = open_sink(&args.output, &paths, Some(&config))?;
+    let (inner, report_file) = open_sink(&args.output, &paths, Some(&signatures))?;
     let mut sink = quarantine::provenance::cli::LogTee::new(inner);
     let mut plan = Plan::new(&paths, args.shard, args.jobs, &filter).context("starting workers")?;
     for repo in &fetched {
@@ -278,7 +277,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
     }
     let batch = Batch {
         config: &config,
-        cli_limits: &args.limits.overrides(),
+        signatures: Some(&signatures),
+        cli_limits: &args.limits,
         policy: &policy,
         cache: cache.as_ref(),
         jobs: args.jobs,
@@ -355,7 +355,7 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
             "admit signs files on disk: download the repository with `scan hf://… --download-to DIR`, then admit DIR"
         );
     }
-    let (mut policy, config) = prepare(&scan)?;
+    let (mut policy, config, signatures) = prepare(&scan)?;
     policy.for_admission();
     let fail_on = scan
         .output
@@ -365,7 +365,8 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         .unwrap_or(policy::FailOn::Suspicious);
     let batch = Batch {
         config: &config,
-        cli_limits: &scan.limits.overrides(),
+        signatures: Some(&signatures),
+        cli_limits: &scan.limits,
         policy: &policy,
         cache: None,
         jobs: scan.jobs,
@@ -377,7 +378,7 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
              cannot be used with it"
         );
     }
-    let (sink, report_file) = open_sink(&scan.output, &scan.paths, Some(&config))?;
+    let (sink, report_file) = open_sink(&scan.output, &scan.paths, Some(&signatures))?;
     let code = quarantine::provenance::cli::admit(
         &admit,
         &scan.log,
@@ -445,7 +446,7 @@ fn inside_scanned_dir(policy: &Path, paths: &[PathBuf]) -> bool {
 fn open_sink(
     args: &OutputArgs,
     inputs: &[PathBuf],
-    config: Option<&Config>,
+    signatures: Option<&Signatures>,
 ) -> Result<(Box<dyn Sink>, Option<ReportFile>)> {
     let choice = match args.color {
         ColorChoice::Auto => anstream::ColorChoice::Auto,
@@ -487,10 +488,7 @@ fn open_sink(
         OutputFormat::Sarif => {
             let options = report::sarif::Options {
                 root: sarif_root(args.sarif_root.as_deref())?,
-                signatures: config
-                    .and_then(|c| c.signatures.rules.as_deref())
-                    .map(|s| s.rules().to_vec())
-                    .unwrap_or_default(),
+                signatures: signatures.map(|s| s.rules().to_vec()).unwrap_or_default(),
             };
             Box::new(Buffered::new(
                 move |items: &[Scanned], info: &RunInfo, _: &Tally| {

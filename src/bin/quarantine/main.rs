@@ -9,9 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 
 use quarantine::batch::Shard;
-use quarantine::config::SignatureSettings;
-use quarantine::config::{DeviceKind, OnnxLimits, ProbeMode, ProbeSettings, SafetensorsLimits};
-use quarantine::config::{LimitOverrides, Size};
+use quarantine::config::{DeviceKind, LimitOverrides, ProbeMode, ProbeSettings, Size};
 use quarantine::policy::{self, Policy};
 use quarantine::signatures::{Signatures, cache, sources};
 
@@ -265,17 +263,11 @@ struct ScanArgs {
     /// data included), streaming. Slower; for looking inside weights.
     #[arg(long)]
     deep: bool,
-    /// Seconds all signature scans of one artifact may take together; past it, a YAR001
-    /// finding and no further matching.
-    #[arg(long, value_name = "SECS", default_value_t = SignatureSettings::default().timeout.as_secs())]
-    signature_timeout: u64,
-    /// Files and members up to SIZE are matched against signature rules whole [default: 1M].
-    #[arg(long, value_name = "SIZE")]
-    small_file_size: Option<Size>,
     #[command(flatten)]
     signatures: SignatureArgs,
+    /// Every limit, from the settings table (`quarantine::settings`).
     #[command(flatten)]
-    limits: LimitArgs,
+    limits: LimitOverrides,
     #[command(flatten)]
     probe: ProbeArgs,
     #[command(flatten)]
@@ -379,79 +371,6 @@ enum ProbeChoice {
 enum DeviceChoice {
     Cpu,
     Cuda,
-}
-
-/// Limits of the secure zone. Defaults are secure; raise one explicitly when a genuine artifact
-/// needs it. Sizes take K, M, G or T suffixes (powers of 1024). Each one given wins over the
-/// policy file.
-#[derive(clap::Args)]
-#[command(next_help_heading = "Secure zone limits")]
-struct LimitArgs {
-    /// Total bytes unpacked from one artifact, all members and levels together [default: 16G].
-    #[arg(long, value_name = "SIZE")]
-    max_total_bytes: Option<Size>,
-    /// Bytes inflated from a single archive member (stored members are read in place and not
-    /// cut) [default: 4G].
-    #[arg(long, value_name = "SIZE")]
-    max_member_bytes: Option<Size>,
-    /// Largest compression ratio accepted for a member (checked past 1 MiB unpacked)
-    /// [default: 200].
-    #[arg(long, value_name = "N")]
-    max_ratio: Option<u64>,
-    /// Members opened per artifact, all nesting levels together [default: 100000].
-    #[arg(long, value_name = "N")]
-    max_members: Option<u64>,
-    /// Container nesting depth [default: 8].
-    #[arg(long, value_name = "N")]
-    max_depth: Option<u32>,
-    /// Bytes in one member path [default: 4096].
-    #[arg(long, value_name = "N")]
-    max_path_len: Option<usize>,
-    /// Seconds to analyse one artifact, members included; past it the analysis stops and the
-    /// artifact is suspicious (FMT006) [default: 600].
-    #[arg(long, value_name = "SECONDS")]
-    timeout: Option<u64>,
-    /// Bytes of a safetensors JSON header [default: 100M].
-    #[arg(long, value_name = "SIZE")]
-    max_safetensors_header: Option<Size>,
-    /// Bytes of an ONNX model decoded (its external data files are not counted) [default: 2G].
-    #[arg(long, value_name = "SIZE")]
-    max_onnx_bytes: Option<Size>,
-    /// Nodes in one ONNX model, all graphs and functions together [default: 1000000].
-    #[arg(long, value_name = "N")]
-    max_onnx_nodes: Option<u64>,
-}
-
-impl LimitArgs {
-    fn overrides(&self) -> LimitOverrides {
-        LimitOverrides {
-            max_total_bytes: self.max_total_bytes,
-            max_member_bytes: self.max_member_bytes,
-            max_ratio: self.max_ratio,
-            max_members: self.max_members,
-            max_depth: self.max_depth,
-            max_path_len: self.max_path_len,
-            timeout: self.timeout,
-        }
-    }
-
-    fn onnx(&self) -> OnnxLimits {
-        let defaults = OnnxLimits::default();
-        OnnxLimits {
-            max_bytes: self.max_onnx_bytes.map_or(defaults.max_bytes, |Size(v)| v),
-            max_nodes: self.max_onnx_nodes.unwrap_or(defaults.max_nodes),
-            ..defaults
-        }
-    }
-
-    fn safetensors(&self) -> SafetensorsLimits {
-        let defaults = SafetensorsLimits::default();
-        SafetensorsLimits {
-            max_header: self
-                .max_safetensors_header
-                .map_or(defaults.max_header, |Size(v)| v),
-        }
-    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -5,6 +5,7 @@
 //! disagreement is a finding naming both readings. Regular files are handed to detection as
 //! slices of the input (tar stores them raw, so nothing is copied); links, devices and FIFOs
 //! are reported and never created or followed.
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 mod tarfile;
 
@@ -109,7 +110,8 @@ fn python_reading(data: &[u8], ctx: &mut Ctx<'_>, names: &mut Names, seen: &Seen
         if v.is_empty() {
             "nothing".to_owned()
         } else if v.len() > 4 {
-            format!("{} and {} more", v[..4].join(", "), v.len() - 4)
+            let shown = v.get(..4).unwrap_or_default();
+            format!("{} and {} more", shown.join(", "), v.len() - shown.len())
         } else {
             v.join(", ")
         }

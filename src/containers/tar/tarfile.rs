@@ -85,10 +85,10 @@ pub(super) fn python_int(text: &[u8], base: u32) -> Option<i128> {
     if text.is_empty() {
         return Some(0);
     }
-    let (negative, digits) = match text.as_bytes()[0] {
-        b'-' => (true, &text[1..]),
-        b'+' => (false, &text[1..]),
-        _ => (false, text),
+    let (negative, digits) = match (text.strip_prefix('-'), text.strip_prefix('+')) {
+        (Some(rest), _) => (true, rest),
+        (None, Some(rest)) => (false, rest),
+        (None, None) => (false, text),
     };
     let digits = if base == 8 {
         digits
@@ -172,7 +172,9 @@ fn from_buf(block: &[u8]) -> Result<Header, String> {
         for i in 0..4 {
             let at = 386 + i * 24;
             match (nti(field(at, at + 12)), nti(field(at + 12, at + 24))) {
-                (Some(o), Some(n)) => sparse.push((o.max(0) as u64, n.max(0) as u64)),
+                (Some(o), Some(n)) => {
+                    sparse.push((saturating_u64(o.max(0)), saturating_u64(n.max(0))))
+                }
                 _ => break,
             }
         }
@@ -214,15 +216,17 @@ fn pax_records(buf: &[u8], into: &mut Vec<(Vec<u8>, Vec<u8>)>) -> Result<(), Str
         if digits == 0 || rest.get(digits) != Some(&b' ') {
             return Ok(());
         }
-        let Some(eq) = rest[digits + 1..].iter().position(|&b| b == b'=') else {
+        let (number, after) = rest.split_at(digits);
+        let after = after.get(1..).unwrap_or_default();
+        let Some(eq) = after.iter().position(|&b| b == b'=') else {
             return Ok(());
         };
-        let length = python_int(&rest[..digits], 10).unwrap_or(0);
+        let length = python_int(number, 10).unwrap_or(0);
         if length == 0 {
             return Err("invalid header".to_owned());
         }
         let length = usize::try_from(length).map_err(|_| "invalid header")?;
-        let key = rest[digits + 1..digits + 1 + eq].to_vec();
+        let key = after.get(..eq).unwrap_or_default().to_vec();
         let value_start = digits + 2 + eq;
         let value = rest
             .get(value_start..length.saturating_sub(1).max(value_start))
@@ -371,8 +375,11 @@ fn member(
             };
             for i in 0..21 {
                 let at = i * 24;
-                match (nti(&block[at..at + 12]), nti(&block[at + 12..at + 24])) {
-                    (Some(o), Some(n)) if o != 0 && n != 0 => sparse.push((o as u64, n as u64)),
+                let number = |from: usize| block.get(from..from + 12).and_then(nti);
+                match (number(at), number(at + 12)) {
+                    (Some(o), Some(n)) if o != 0 && n != 0 => {
+                        sparse.push((saturating_u64(o), saturating_u64(n)));
+                    }
                     (Some(_), Some(_)) => {}
                     _ => break,
                 }
@@ -399,7 +406,7 @@ fn member(
             .collect();
         sparse = numbers
             .chunks(2)
-            .filter_map(|c| Some((c[0], *c.get(1)?)))
+            .filter_map(|c| Some((*c.first()?, *c.get(1)?)))
             .collect();
     }
     let sparse_10 = pax_get(pax, b"GNU.sparse.major") == Some(b"1")
@@ -457,7 +464,7 @@ fn sparse_map_10(data: &[u8], at: usize) -> Option<(Vec<(u64, u64)>, usize)> {
         let rest = data.get(pos..)?;
         let end = rest.iter().take(64).position(|&b| b == b'\n')?;
         pos += end + 1;
-        u64::try_from(python_int(&rest[..end], 10)?).ok()
+        u64::try_from(python_int(rest.get(..end)?, 10)?).ok()
     };
     let fields = line()?;
     let mut map = Vec::new();
@@ -506,6 +513,11 @@ pub(super) fn expand_sparse(
         out.resize(len, 0);
     }
     out
+}
+
+/// `v` as a `u64`, clamped to its range (a sparse map's numbers past it are nonsense either way).
+fn saturating_u64(v: i128) -> u64 {
+    u64::try_from(v.max(0)).unwrap_or(u64::MAX)
 }
 
 #[cfg(test)]

@@ -17,6 +17,7 @@
 //! directory entry). `decode` reads one member: stored members are slices of the input,
 //! compressed ones are inflated within the zone's limits and what was inflated before a limit
 //! is analysed. `records` parses the records themselves.
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 mod central;
 mod decode;

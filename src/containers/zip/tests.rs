@@ -1,4 +1,5 @@
 //! Tests of the zip readings, one archive trick per test.
+#![allow(clippy::cast_possible_truncation, reason = "test fixtures are small")]
 use std::io::Write;
 
 use zip::CompressionMethod;

@@ -4,6 +4,7 @@
 //! marker. Nothing is allocated by a declared size: counts are checked against the bytes left
 //! (items of zero-byte types are skipped without iterating), nesting is capped, and the walk is
 //! iterative.
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 /// Nesting the walk follows.
 const MAX_DEPTH: usize = 256;
@@ -66,9 +67,9 @@ fn read_int(data: &[u8], at: usize) -> Result<(u64, usize), Error> {
     let value = bytes.iter().fold(0i64, |v, &b| (v << 8) | i64::from(b));
     // Sign-extend the narrower signed types.
     let value = match marker {
-        b'i' => i64::from(bytes[0] as i8),
-        b'I' => i64::from(i16::from_be_bytes([bytes[0], bytes[1]])),
-        b'l' => i64::from(i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]])),
+        b'i' => <[u8; 1]>::try_from(bytes).map_or(value, |b| i64::from(i8::from_be_bytes(b))),
+        b'I' => <[u8; 2]>::try_from(bytes).map_or(value, |b| i64::from(i16::from_be_bytes(b))),
+        b'l' => <[u8; 4]>::try_from(bytes).map_or(value, |b| i64::from(i32::from_be_bytes(b))),
         _ => value,
     };
     let value = u64::try_from(value).map_err(|_| err(at, "a negative length"))?;
@@ -79,11 +80,11 @@ fn read_int(data: &[u8], at: usize) -> Result<(u64, usize), Error> {
 fn read_str(data: &[u8], at: usize) -> Result<(&[u8], usize), Error> {
     let (n, at) = read_int(data, at)?;
     let n = usize::try_from(n).map_err(|_| err(at, "a length past the address space"))?;
-    let end = at
+    let bytes = at
         .checked_add(n)
-        .filter(|&e| e <= data.len())
+        .and_then(|end| data.get(at..end))
         .ok_or_else(|| err(at, format!("a string of {n} bytes runs past the end")))?;
-    Ok((&data[at..end], end))
+    Ok((bytes, at + n))
 }
 
 /// The first key of the object at the start of `data`, if it is one with a plain key.
@@ -285,6 +286,7 @@ fn note(out: &mut Walk, at: usize, bytes: &[u8]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test fixtures are small")]
 mod tests {
     use super::*;
 

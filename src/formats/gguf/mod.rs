@@ -5,6 +5,7 @@
 //! that is Jinja) go to the template analyser; every other string to the signature rules.
 //! Bytes after the last tensor are analysed as content of their own. The pre-GGUF magics
 //! (`ggml`, `ggmf`, `ggjt`) are recognised by [`is_legacy`].
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 pub mod parse;
 pub mod types;
@@ -300,9 +301,12 @@ fn layout(
     }
     ranges.sort_unstable();
     for pair in ranges.windows(2) {
-        let ((_, end_a, a), (start_b, _, b)) = (pair[0], pair[1]);
-        if start_b < end_a {
-            let (a, b) = (&tensors[a], &tensors[b]);
+        let &[(_, end_a, a), (start_b, _, b)] = pair else {
+            continue;
+        };
+        if start_b < end_a
+            && let (Some(a), Some(b)) = (tensors.get(a), tensors.get(b))
+        {
             ctx.report(
                 RuleId::GgufBadLayout,
                 Some(b.info_offset),
@@ -352,7 +356,8 @@ fn layout(
 pub fn is_legacy(data: &[u8]) -> bool {
     let word = |at: usize| -> Option<u32> {
         data.get(at..at + 4)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .and_then(|b| <[u8; 4]>::try_from(b).ok())
+            .map(u32::from_le_bytes)
     };
     match data.get(..4) {
         Some(b"lmgg") => word(4).is_some_and(|n_vocab| (1..=10_000_000).contains(&n_vocab)),

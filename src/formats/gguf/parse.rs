@@ -194,18 +194,17 @@ impl<'a> Reader<'a> {
     }
 
     fn take(&mut self, n: u64, what: &str) -> R<&'a [u8]> {
-        let Some(end) = usize::try_from(n)
+        let Some(out) = usize::try_from(n)
             .ok()
             .and_then(|n| self.pos.checked_add(n))
-            .filter(|&end| end <= self.data.len())
+            .and_then(|end| self.data.get(self.pos..end))
         else {
             return self.fail(format!(
                 "{what} needs {n} bytes but only {} are left",
                 self.remaining()
             ));
         };
-        let out = &self.data[self.pos..end];
-        self.pos = end;
+        self.pos += out.len();
         Ok(out)
     }
 
@@ -320,9 +319,9 @@ impl<'a> Reader<'a> {
             Some(size) => {
                 if elem == ValueType::Bool {
                     let bytes = self.take(len, "bool array")?;
-                    if let Some(i) = bytes.iter().position(|&b| b > 1) {
+                    if let Some((i, b)) = bytes.iter().enumerate().find(|&(_, &b)| b > 1) {
                         self.pos -= bytes.len() - i;
-                        return self.fail(format!("a bool array element holds {}", bytes[i]));
+                        return self.fail(format!("a bool array element holds {b}"));
                     }
                 } else {
                     self.take(len * size, "array elements")?;
@@ -375,9 +374,11 @@ fn parse_into<'a>(data: &'a [u8], out: &mut Option<Gguf<'a>>) -> R<()> {
         r.pos = 0;
         return r.fail("does not start with `GGUF`");
     }
-    let raw = r.take(4, "the version")?;
-    let le = u32::from_le_bytes([raw[0], raw[1], raw[2], raw[3]]);
-    let be = u32::from_be_bytes([raw[0], raw[1], raw[2], raw[3]]);
+    let Ok(raw) = <[u8; 4]>::try_from(r.take(4, "the version")?) else {
+        return r.fail("the version is cut short");
+    };
+    let le = u32::from_le_bytes(raw);
+    let be = u32::from_be_bytes(raw);
     let (version, endian) = match (le, be) {
         (1..=3, _) => (le, Endian::Little),
         (_, 1..=3) => (be, Endian::Big),

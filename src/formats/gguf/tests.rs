@@ -1,3 +1,4 @@
+#![allow(clippy::cast_possible_truncation, reason = "test fixtures are small")]
 use crate::Verdict;
 use crate::model::summary::ModelSummary;
 use crate::testing::{codes, scan};

@@ -6,6 +6,7 @@
 //! (markers by the `rmp` crate; every declared length checked against the bytes left before it
 //! is used; nesting and item counts capped; no allocation sized by the input), extension codes
 //! are counted, and the strings (keys and values) go to the signature scan.
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 use rmp::Marker;
 

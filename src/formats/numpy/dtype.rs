@@ -42,9 +42,8 @@ fn from_str_at(text: &str, depth: u32) -> Option<Dtype> {
     }
     let text = text.trim();
     let bytes = text.as_bytes();
-    let order_then_digit = bytes.len() > 1
-        && matches!(bytes[0], b'<' | b'>' | b'|' | b'=')
-        && bytes[1].is_ascii_digit();
+    let order_then_digit = matches!(bytes.first(), Some(b'<' | b'>' | b'|' | b'='))
+        && bytes.get(1).is_some_and(u8::is_ascii_digit);
     if text.contains(',')
         || bytes.first().is_some_and(u8::is_ascii_digit)
         || bytes.first() == Some(&b'(')

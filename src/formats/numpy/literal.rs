@@ -268,6 +268,11 @@ impl Parser {
         })
     }
 
+    /// The characters from `start` up to the current position.
+    fn since(&self, start: usize) -> &[char] {
+        self.chars.get(start..self.pos).unwrap_or_default()
+    }
+
     fn number(&mut self) -> Result<Lit, String> {
         let start = self.pos;
         while self
@@ -275,13 +280,14 @@ impl Parser {
             .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_' || c == '.')
             || (matches!(self.peek(), Some('+' | '-'))
                 && matches!(self.chars.get(self.pos.wrapping_sub(1)), Some('e' | 'E'))
-                && !self.chars[start..self.pos]
+                && !self
+                    .since(start)
                     .iter()
                     .any(|c| matches!(c, 'x' | 'X' | 'b' | 'B' | 'o' | 'O')))
         {
             self.pos += 1;
         }
-        let mut text: String = self.chars[start..self.pos].iter().collect();
+        let mut text: String = self.since(start).iter().collect();
         if self.legacy_l && text.ends_with('L') {
             text.pop();
         }
@@ -299,7 +305,7 @@ impl Parser {
             {
                 self.pos += 1;
             }
-            let tail: String = self.chars[tail_start..self.pos].iter().collect();
+            let tail: String = self.since(tail_start).iter().collect();
             if matches!(number_value(&tail), Some(Lit::Complex)) {
                 return Ok(Lit::Complex);
             }
@@ -313,7 +319,7 @@ impl Parser {
         while self.peek().is_some_and(|c| c.is_alphanumeric() || c == '_') {
             self.pos += 1;
         }
-        let word: String = self.chars[start..self.pos].iter().collect();
+        let word: String = self.since(start).iter().collect();
         // String prefixes: r, u, b, br, rb in any case (f-strings are not literals).
         if matches!(self.peek(), Some('\'' | '"')) {
             let lower = word.to_ascii_lowercase();
@@ -426,12 +432,11 @@ impl Parser {
             self.escape(e, is_bytes, &mut out)?;
         }
         if is_bytes {
-            if out.iter().any(|c| !c.is_ascii() && (*c as u32) > 0xff) {
-                return Err("bytes can only contain ASCII literal characters".to_owned());
-            }
-            Ok(Piece::Bytes(
-                out.into_iter().map(|c| c as u32 as u8).collect(),
-            ))
+            // `\xNN` escapes stand for the bytes up to 0xff; anything above is no byte.
+            let bytes: Option<Vec<u8>> = out.into_iter().map(|c| u8::try_from(c).ok()).collect();
+            bytes
+                .map(Piece::Bytes)
+                .ok_or_else(|| "bytes can only contain ASCII literal characters".to_owned())
         } else {
             Ok(Piece::Text(out.into_iter().collect()))
         }

@@ -7,6 +7,7 @@
 //! `prod(shape) × itemsize` long. A header or dtype the scanner cannot read is a finding, and
 //! bytes after it that look like a pickle are analysed as one anyway (numpy may read the header
 //! where the scanner could not).
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 mod dtype;
 mod literal;
@@ -248,6 +249,7 @@ fn dims(shape: &Lit) -> Result<Vec<u64>, String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::cast_possible_truncation, reason = "test fixtures are small")]
 mod tests {
     use super::*;
     use crate::testing::{codes, scan};

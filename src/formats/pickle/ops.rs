@@ -1,5 +1,6 @@
 //! The pickle opcode set (protocols 0–5, as listed by CPython's `pickletools`) and a reader that
 //! decodes one instruction at a time without copying its operands.
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 /// Every opcode the CPython unpickler knows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -231,6 +232,11 @@ impl Op {
 }
 
 /// `Op::decode` for every byte, so that the hot loop decodes with one load.
+#[allow(
+    clippy::indexing_slicing,
+    clippy::cast_possible_truncation,
+    reason = "evaluated at compile time with byte < 256: an index out of range fails the build"
+)]
 static OPCODES: [Option<Op>; 256] = {
     let mut table = [None; 256];
     let mut byte = 0;

@@ -4,6 +4,7 @@
 //! region that the tensors tile exactly. Bytes after the last tensor, which loaders ignore,
 //! are analysed as content of their own (an appended pickle is a pickle). Sharded checkpoints'
 //! index files are checked in [`index`].
+#![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 pub mod index;
 mod layout;

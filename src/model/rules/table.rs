@@ -47,7 +47,7 @@ rules! {
         implies: Suspicious,
         summary: "Pickle exceeds an analysis limit (stack, memo, string size, opcode count or nesting)",
         explanation: "The stream grew the stack, the memo or a string beyond the scanner's bounds, or nests pickles deeper than it follows. The scanner stops interpreting rather than risk running out of memory, so the rest of the stream was not analysed. Benign checkpoints stay far below these limits.",
-        remediation: "Treat the file as unverified. If it is genuinely this large, raise the limit and scan again.",
+        remediation: "Treat the file as unverified. If it is genuinely this large, raise the limit the finding names (`--max-pickle-stack`, `--max-pickle-memo`, `--max-pickle-string`, `--max-pickle-opcodes`, `--max-pickle-nesting`, or the same keys under the policy's `[limits]`) and scan again.",
     },
     PickleGlobalMutation => {
         code: "PKL006",
@@ -353,7 +353,7 @@ rules! {
         implies: Suspicious,
         summary: "ONNX model exceeds an analysis limit (size, nodes, initializers, subgraph nesting)",
         explanation: "The model is larger than the scanner decodes, has more nodes or initializers than it walks, or nests subgraphs (If/Loop/Scan bodies) deeper than it follows: recursion bombs of nested graphs exist to exhaust parsers. The part beyond the limit was not analysed.",
-        remediation: "If the model is genuinely this large, raise the limit (`--max-onnx-bytes`, `--max-onnx-nodes`) and scan again; otherwise treat it as hostile.",
+        remediation: "If the model is genuinely this large, raise the limit (`--max-onnx-bytes`, `--max-onnx-nodes`, `--max-onnx-initializers`, `--max-onnx-graph-depth`, or the same keys under the policy's `[limits]`) and scan again; otherwise treat it as hostile.",
     },
     SafetensorsShardEscape => {
         code: "SFT004",
