@@ -66,10 +66,12 @@ fn dotted(e: &Expr, names: &dyn Names, depth: u32) -> Option<String> {
                 _ => None,
             }
         }
-        // `os.__dict__['system']`, `vars(os)['system']`, `globals()['exec']`.
+        // `os.__dict__['system']`, `vars(os)['system']`, `globals()['exec']`,
+        // `sys.modules['os']`.
         Expr::Subscript(s) => {
             let key = fold(&s.slice, names, depth + 1)?;
             let base = match &*s.value {
+                value if dotted(value, names, depth + 1).as_deref() == Some("sys.modules") => None,
                 Expr::Attribute(a) if a.attr.as_str() == "__dict__" => {
                     Some(dotted(&a.value, names, depth + 1)?)
                 }
@@ -432,6 +434,7 @@ mod tests {
             ("vars(builtins)['exec']", "builtins.exec"),
             ("globals()['ex' + 'ec']", "exec"),
             ("__builtins__['eval']", "eval"),
+            ("sys.modules['o' + 's'].system", "os.system"),
         ] {
             assert_eq!(
                 dotted_name(&expr(source), &Plain).as_deref(),

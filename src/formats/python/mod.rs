@@ -324,6 +324,27 @@ const CALLS: &[(&str, Behaviour)] = &[
     ("bytearray.fromhex", Behaviour::Decode),
     ("chr", Behaviour::Decode),
     ("os.dup2", Behaviour::Dup),
+    // The same functions under their C module's name, and what else runs code or fetches.
+    ("posix.popen", Behaviour::Process),
+    ("posix.posix_spawn", Behaviour::Process),
+    ("posix.posix_spawnp", Behaviour::Process),
+    ("posix.fork", Behaviour::Process),
+    ("posix.exec", Behaviour::Process),
+    ("posix.spawn", Behaviour::Process),
+    ("os.posix_spawnp", Behaviour::Process),
+    ("nt.system", Behaviour::Process),
+    ("timeit.", Behaviour::Exec),
+    ("cProfile.run", Behaviour::Exec),
+    ("cProfile.runctx", Behaviour::Exec),
+    ("profile.run", Behaviour::Exec),
+    ("profile.runctx", Behaviour::Exec),
+    ("code.interact", Behaviour::Exec),
+    ("code.InteractiveInterpreter", Behaviour::Exec),
+    ("asyncio.open_connection", Behaviour::Network),
+    ("asyncio.start_server", Behaviour::Network),
+    ("xmlrpc.client.", Behaviour::Network),
+    ("xmlrpclib.", Behaviour::Network),
+    ("urllib3.", Behaviour::Network),
 ];
 
 /// Strings that name credentials a payload steals.
@@ -349,7 +370,9 @@ fn classify(target: &str) -> Option<Behaviour> {
                 target
                     .strip_prefix(prefix)
                     .is_some_and(|rest| rest.starts_with('.'))
-            } else if name.ends_with('_') || *name == "os.exec" || *name == "os.spawn" {
+            } else if name.ends_with('_')
+                || matches!(*name, "os.exec" | "os.spawn" | "posix.exec" | "posix.spawn")
+            {
                 target.starts_with(name)
             } else {
                 target == *name

@@ -143,3 +143,33 @@ fn names_built_from_pieces_are_resolved() {
         );
     }
 }
+
+#[test]
+fn other_ways_to_run_code_count() {
+    for (source, target) in [
+        (
+            "import sys\nsys.modules['o' + 's'].system('echo quarantine-sample')\n",
+            "os.system",
+        ),
+        (
+            "import posix\nposix.posix_spawn('/bin/echo', ['echo'], {})\n",
+            "posix.posix_spawn",
+        ),
+        ("import timeit\ntimeit.timeit(CODE)\n", "timeit.timeit"),
+        (
+            "import asyncio\nasyncio.open_connection('192.0.2.1', 80)\n",
+            "asyncio.open_connection",
+        ),
+    ] {
+        let a = analyse(source).unwrap();
+        assert!(
+            a.calls.iter().any(|c| c.target == target),
+            "{source}: {:?}",
+            a.calls
+        );
+        assert!(
+            verdicts(source, true).iter().any(|v| v.clearly_malicious),
+            "{source}"
+        );
+    }
+}
