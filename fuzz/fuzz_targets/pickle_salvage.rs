@@ -8,7 +8,7 @@ use std::path::Path;
 use libfuzzer_sys::fuzz_target;
 use quarantine::config::PickleLimits;
 use quarantine::Format;
-use quarantine::{Config, engine, formats};
+use quarantine::{Config, formats, scan};
 
 fuzz_target!(|data: &[u8]| {
     let _ = formats::pickle::looks_like_pickle(data);

@@ -59,8 +59,8 @@ fn stored_zip(members: &[(String, Vec<u8>)]) -> Vec<u8> {
 fuzz_target!(|data: &[u8]| {
     let mut members = vec![("archive/data.pkl".to_owned(), data.to_vec())];
     for key in 0..4u8 {
-        let values: Vec<u8> = (0..16)
-            .flat_map(|i| (f32::from(i) * 0.1 - f32::from(key)).to_le_bytes())
+        let values: Vec<u8> = (0..16u8)
+            .flat_map(|i: u8| (f32::from(i) * 0.1 - f32::from(key)).to_le_bytes())
             .collect();
         members.push((format!("archive/data/{key}"), values));
     }
