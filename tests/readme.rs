@@ -8,24 +8,12 @@
 
 mod common;
 
-const BEGIN: &str = "<!-- rules:begin -->\n";
-const END: &str = "<!-- rules:end -->";
-
 #[test]
 fn readme_rule_reference_matches_the_registry() {
-    let path = common::repo().join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme.find(BEGIN).expect("rules:begin marker") + BEGIN.len();
-    let end = readme.find(END).expect("rules:end marker");
-    let generated = quarantine::model::rules::markdown();
-    if std::env::var_os("BLESS").is_some() {
-        let updated = format!("{}{}{}", &readme[..start], generated, &readme[end..]);
-        std::fs::write(&path, updated).unwrap();
-        return;
-    }
-    assert!(
-        readme[start..end] == generated,
-        "README rule reference is stale: run `BLESS=1 cargo test --test readme`"
+    common::readme_part_is(
+        "rules",
+        &quarantine::model::rules::markdown(),
+        "cargo test --test readme",
     );
 }
 

@@ -83,21 +83,10 @@ fn the_default_policy_limits_are_the_table() {
 
 #[test]
 fn the_readme_table_of_limits_is_the_table() {
-    const BEGIN: &str = "<!-- settings:begin -->\n";
-    const END: &str = "<!-- settings:end -->";
-    let path = common::repo().join("README.md");
-    let readme = std::fs::read_to_string(&path).unwrap();
-    let start = readme.find(BEGIN).expect("settings:begin marker") + BEGIN.len();
-    let end = readme.find(END).expect("settings:end marker");
-    let generated = settings::markdown();
-    if std::env::var_os("BLESS").is_some() {
-        let updated = format!("{}{}{}", &readme[..start], generated, &readme[end..]);
-        std::fs::write(&path, updated).unwrap();
-        return;
-    }
-    assert!(
-        readme[start..end] == generated,
-        "README's table of limits is stale: run `BLESS=1 cargo test --release --test settings`"
+    common::readme_part_is(
+        "settings",
+        &settings::markdown(),
+        "cargo test --release --test settings",
     );
 }
 

@@ -46,3 +46,23 @@ pub fn parse(output: &Output) -> Value {
 pub fn artifacts(report: &Value) -> &Vec<Value> {
     report["artifacts"].as_array().expect("artifacts array")
 }
+
+/// Checks that the part of the README between `<!-- {marker}:begin -->` and
+/// `<!-- {marker}:end -->` is `generated`; with `BLESS` set, rewrites it instead.
+pub fn readme_part_is(marker: &str, generated: &str, bless_with: &str) {
+    let begin = format!("<!-- {marker}:begin -->\n");
+    let end_marker = format!("<!-- {marker}:end -->");
+    let path = repo().join("README.md");
+    let readme = std::fs::read_to_string(&path).unwrap();
+    let start = readme.find(&begin).expect("begin marker") + begin.len();
+    let end = readme.find(&end_marker).expect("end marker");
+    if std::env::var_os("BLESS").is_some() {
+        let updated = format!("{}{}{}", &readme[..start], generated, &readme[end..]);
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    assert!(
+        readme[start..end] == *generated,
+        "README's {marker} part is stale: run `BLESS=1 {bless_with}`"
+    );
+}
