@@ -143,24 +143,38 @@ pub fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> 
             Err(_) => not_probed.push(format!("{name}: dtype {} is not read", view.dtype())),
         }
     }
+    weights_then_behaviour(tensors, not_probed, 0, &device, settings, ctx)
+}
+
+/// The probe of a model's weights (`tensors`, in any order), then, when they form a plain MLP
+/// state dict and the weights gave no reason to stop, of its behaviour, in one time budget.
+/// `ignored` counts tensors that are not weights (integer buffers).
+pub(crate) fn weights_then_behaviour(
+    mut tensors: Vec<RawTensor<'_>>,
+    mut not_probed: Vec<String>,
+    ignored: u64,
+    device: &Device,
+    settings: &ProbeSettings,
+    ctx: &mut Ctx<'_>,
+) -> Robustness {
     tensors.sort_by(|a, b| a.name.cmp(&b.name));
     not_probed.sort();
     let deadline = Deadline::after(settings.budget);
     let mut result = probe_tensors(
         &tensors,
         not_probed,
-        0,
-        &device,
+        ignored,
+        device,
         &deadline,
         ctx,
         Holds::Weights,
     );
-    result.device = device::name(&device).to_owned();
+    result.device = device::name(device).to_owned();
     if result.grade == Grade::WeightsOnly {
         behaviour::run(
             mlp_plan(&tensors),
             settings,
-            &device,
+            device,
             &deadline,
             &mut result,
             ctx,

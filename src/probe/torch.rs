@@ -15,7 +15,7 @@ use crate::model::robustness::Robustness;
 use crate::model::tensors::{PickledTensor, PickledTensors};
 use crate::scan::context::Ctx;
 
-use super::{Deadline, Holds, RawTensor, behaviour, device, mlp_plan, probe_tensors, skipped};
+use super::{RawTensor, device, skipped, weights_then_behaviour};
 
 /// Dimensions a tensor may declare.
 const MAX_RANK: usize = 64;
@@ -167,30 +167,7 @@ fn probe_record<'s>(
             record.left_out
         ));
     }
-    tensors.sort_by(|a, b| a.name.cmp(&b.name));
-    not_probed.sort();
-    let deadline = Deadline::after(settings.budget);
-    let mut result = probe_tensors(
-        &tensors,
-        not_probed,
-        ignored,
-        &device,
-        &deadline,
-        ctx,
-        Holds::Weights,
-    );
-    result.device = device::name(&device).to_owned();
-    if result.grade == crate::model::robustness::Grade::WeightsOnly {
-        behaviour::run(
-            mlp_plan(&tensors),
-            settings,
-            &device,
-            &deadline,
-            &mut result,
-            ctx,
-        );
-    }
-    result
+    weights_then_behaviour(tensors, not_probed, ignored, &device, settings, ctx)
 }
 
 /// A zip checkpoint (`<archive>/data.pkl`, storages at `<archive>/data/<key>`) or a
