@@ -581,6 +581,12 @@ def torchscript(data_pkl: bytes, code: str = TS_CODE, extra: dict | None = None)
     return buf.getvalue()
 
 
+def comment_overrun(archive: bytes) -> bytes:
+    """`archive` with its end record declaring a 1 KiB comment that is not there."""
+    eocd = archive.rfind(b"PK\x05\x06")
+    return archive[:eocd + 20] + struct.pack("<H", 0x400) + archive[eocd + 22:]
+
+
 def torchscript_samples(register) -> None:
     register("benign/torchscript_net.pt", CLEAN,
              desc="TorchScript archive whose data.pkl names __torch__.m.Net, defined by its own code/__torch__/m.py",
@@ -608,6 +614,10 @@ def torchscript_samples(register) -> None:
              desc="TorchScript __setstate__ mapping a host file writable (from_file shared=True) and overwriting it",
              build=lambda: setstate('t = torch.from_file("/tmp/quarantine-sample.txt", True, 64, dtype=0)\n'
                                     '_0 = torch.fill_(t, 0)'))
+    register("malicious/torchscript_setstate_save_comment_overrun.pt", MALICIOUS, ("TRC003", "torch.save"),
+             desc="the torch.save __setstate__ archive with its end record's comment length past the file's end: "
+                  "strict zip readers refuse it, PyTorch's miniz and Python's zipfile read it",
+             build=lambda: comment_overrun(setstate('torch.save("echo quarantine-sample", "/tmp/quarantine-sample.sh")')))
     register("malicious/torchscript_from_file_read.pt", SUSPICIOUS, ("TRC004", "torch.from_file"),
              desc="TorchScript __setstate__ reading a host file into a tensor (from_file, not shared)",
              build=lambda: setstate('t = torch.from_file("/etc/hostname", False, 8, dtype=0)'))

@@ -320,6 +320,15 @@ def samples(register, g) -> None:
     register("malicious/hydra_target_builtins_exec.yaml", MALICIOUS, ("NEM001", "exec"),
              desc="a Hydra config whose nested _target_ is builtins.exec",
              build=lambda: nemo_config(f"preprocessor:\n  _target_: builtins.exec\n  _args_:\n  - print('{CMD}')\n"))
+    register("malicious/hydra_target_interpolated.yaml", MALICIOUS, ("NEM001", "${parts.module}.${parts.fn}"),
+             desc="a Hydra config whose _target_ is built by OmegaConf interpolation from two keys (builtins + exec)",
+             build=lambda: nemo_config("parts:\n  module: builtins\n  fn: exec\npreprocessor:\n"
+                                       "  _target_: ${parts.module}.${parts.fn}\n  _args_:\n"
+                                       f"  - print('{CMD}')\n"))
+    register("malicious/hydra_target_oc_decode.yaml", MALICIOUS, ("NEM001", "posix.system"),
+             desc="a Hydra config whose _target_ is the oc.decode resolver of a quoted posix.system",
+             build=lambda: nemo_config("preprocessor:\n  _target_: ${oc.decode:'\"posix.system\"'}\n"
+                                       "  _args_:\n  - echo quarantine-sample\n"))
     register("malicious/nemo_unknown_target.nemo", SUSPICIOUS, ("NEM002", "mypkg.layers.Custom"),
              desc="a .nemo whose _target_ is a class from a package on neither list",
              build=lambda: nemo_tar(g, nemo_config("preprocessor:\n  _target_: mypkg.layers.Custom\n  size: 3\n")))

@@ -149,6 +149,10 @@ def samples(register) -> None:
     register("malicious/onnx_external_data_repeated_location.onnx", MALICIOUS, ("ONX002", "/etc/passwd"),
              desc="ONNX external data naming `location` twice: a harmless file first, /etc/passwd last (onnx and ONNX Runtime read the last)",
              build=lambda: external("/etc/passwd", earlier=("onnx_weights.bin",)))
+    register("malicious/onnx_external_data_invalid_utf8_doc.onnx", MALICIOUS, ("ONX002", "/etc/passwd"),
+             desc="the /etc/passwd external-data model with a doc_string of bytes ff fe (not UTF-8): proto2 loaders "
+                  "accept it, so it must not hide the rest of the model",
+             build=lambda: external("/etc/passwd") + b"\x32\x02\xff\xfe")
     register("malicious/onnx_external_data_missing.onnx", SUSPICIOUS, ("ONX003", "onnx_missing_weights.bin"),
              desc="ONNX external data naming a file that is not next to the model",
              build=lambda: external("onnx_missing_weights.bin"))

@@ -68,6 +68,7 @@ RULES = {
     "FMT003": ("polyglot", SUSPICIOUS),
     "FMT004": ("empty-file", CLEAN),
     "FMT005": ("format-not-analysed", SUSPICIOUS),
+    "FMT006": ("data-file", CLEAN),
     "SFT001": ("safetensors-malformed-header", SUSPICIOUS),
     "SFT002": ("safetensors-bad-layout", SUSPICIOUS),
     "SFT003": ("safetensors-trailing-data", SUSPICIOUS),
@@ -82,6 +83,7 @@ RULES = {
     "ARC004": ("archive-encrypted-member", SUSPICIOUS),
     "ARC005": ("archive-limit-exceeded", SUSPICIOUS),
     "ARC006": ("archive-unsafe-path", MALICIOUS),
+    "ARC012": ("archive-lookalike-path", SUSPICIOUS),
     "ARC007": ("archive-link-member", SUSPICIOUS),
     "ARC008": ("archive-duplicate-member", SUSPICIOUS),
     "ARC009": ("archive-flag-anomaly", SUSPICIOUS),
@@ -1063,6 +1065,30 @@ def empty_bin() -> bytes:
     return b""
 
 
+@sample("benign/readme_image.png", CLEAN, ("FMT006", "PNG image"),
+        desc="a 2x2 PNG as model cards embed (data beside a model, not a model)")
+def readme_image() -> bytes:
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+    rows = b"".join(b"\0" + bytes([200, 30, 30]) * 2 for _ in range(2))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 2, 8, 2, 0, 0, 0))
+            + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
+
+
+@sample("benign/tokenizer.model", CLEAN, ("FMT006", "SentencePiece"),
+        desc="a SentencePiece tokenizer model (protobuf pieces: <unk>, <s>, </s>, two words)")
+def sentencepiece_model() -> bytes:
+    def field(number: int, wire: int, body: bytes) -> bytes:
+        return bytes([number << 3 | wire]) + (bytes([len(body)]) + body if wire == 2 else body)
+    out = b""
+    for piece, score, kind in (("<unk>", 0.0, 2), ("<s>", 0.0, 3), ("</s>", 0.0, 3),
+                               ("\u2581the", -1.5, 1), ("\u2581model", -2.25, 1)):
+        body = field(1, 2, piece.encode()) + field(2, 5, struct.pack("<f", score)) + field(3, 0, bytes([kind]))
+        out += field(1, 2, body)
+    trainer = field(3, 0, bytes([1]))  # trainer_spec.model_type = UNIGRAM
+    return out + field(2, 2, trainer)
+
+
 # --- malicious: pickle opcode routes ------------------------------------------------------------
 
 
@@ -1451,6 +1477,16 @@ def pickle_in_tar() -> bytes:
 def zip_slip() -> bytes:
     return zip_of(("model.pkl", ok(pickle.dumps([1, 2, 3], protocol=4))),
                   ("../../evil.pkl", ok(pickle.dumps({"x": 1}, protocol=4))))
+
+
+@sample("suspicious/zip_lookalike_slip.zip", SUSPICIOUS, ("ARC012", "\uff0e\uff0e\uff0f"),
+        desc="zip whose member name climbs out with fullwidth dots and solidi (．．／．．／.bashrc), "
+             "which NFKC normalisation and the Windows best-fit code page turn into ../../.bashrc")
+def zip_lookalike_slip() -> bytes:
+    name = "\uff0e\uff0e\uff0f\uff0e\uff0e\uff0f.bashrc"
+    # Flag bit 11: the name is UTF-8, as every current zip writer marks non-ASCII names.
+    return build_zip([ZipEntry("model.pkl", ok(pickle.dumps([1, 2, 3], protocol=4))),
+                      ZipEntry(name, b"echo quarantine-sample\n", flags=0x800)])
 
 
 @sample("malicious/tar_symlink.tar", SUSPICIOUS, ("ARC007", "-"),

@@ -1,5 +1,6 @@
 //! Leaf analysers, one module per format.
 
+pub mod data;
 pub mod executable;
 pub mod gbm;
 pub mod gguf;

@@ -4,8 +4,8 @@
 //! `torch.jit.load` resolves `__torch__` names by compiling the archive's own code, never by
 //! importing Python, so such a name is allowed exactly when the archive's code defines it.
 //!
-//! Before the zip's members are analysed, [`prepare`] reads the code members (through the `zip`
-//! crate's strict reader, bounded) and collects the classes they define and the operator
+//! Before the zip's members are analysed, [`prepare`] reads the code members (as PyTorch's
+//! lenient reader does, bounded) and collects the classes they define and the operator
 //! namespaces they call; the pickle engine consults [`Ctx::archive_defines`] for unknown
 //! globals. Ops outside the namespaces PyTorch ships need a native library loaded beside the
 //! model (TRC002).
@@ -16,8 +16,8 @@
 //! that runs them in `__setstate__` does so while the model loads (TRC003, TRC004).
 
 use std::collections::{BTreeMap, HashSet};
-use std::io::Read;
 
+use crate::containers::zip;
 use crate::model::rules::RuleId;
 use crate::model::summary::{FrameworkSummary, ModelSummary};
 use crate::scan::context::Ctx;
@@ -82,15 +82,16 @@ impl ArchiveCode {
 /// `<dir>/constants.pkl` and `<dir>/code/` members). Reports custom op namespaces and records
 /// a summary.
 pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<ArchiveCode> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(data)).ok()?;
-    let names: Vec<String> = archive
-        .file_names()
-        .filter_map(|n| n.ok().map(std::borrow::Cow::into_owned))
-        .collect();
-    let is_script = names.iter().any(|n| {
-        n.strip_suffix("constants.pkl")
-            .is_some_and(|d| d.is_empty() || d.ends_with('/'))
-    });
+    // The members as PyTorch's lenient reader sees them: a strict reader refuses archives that
+    // torch.jit.load accepts (an end record whose comment length is off), which would hide the
+    // code from this analysis.
+    let max_members = ctx.config().zone.max_members;
+    let mut is_script = false;
+    let constants = |n: &[u8]| {
+        n.strip_suffix(b"constants.pkl")
+            .is_some_and(|d| d.is_empty() || d.ends_with(b"/"))
+    };
+    zip::members(data, max_members, 0, constants, |_, _| is_script = true);
     if !is_script {
         return None;
     }
@@ -99,23 +100,28 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<ArchiveCode> {
     let mut custom: BTreeMap<String, String> = BTreeMap::new();
     let mut budget = MAX_CODE;
     let mut files = 0usize;
-    for name in &names {
-        let Some(module) = code_module(name) else {
-            continue;
+    let is_code = |n: &[u8]| std::str::from_utf8(n).is_ok_and(|n| code_module(n).is_some());
+    zip::members(data, max_members, MAX_CODE, is_code, |name, text| {
+        let name = String::from_utf8_lossy(name).into_owned();
+        let Some(module) = code_module(&name) else {
+            return;
         };
         files += 1;
-        if files > MAX_FILES || budget == 0 {
-            break;
-        }
-        let Ok(file) = archive.by_name(name) else {
-            continue;
+        let Ok(text) = text else {
+            return;
         };
-        let mut text = Vec::new();
-        if file.take(budget).read_to_end(&mut text).is_err() {
-            continue;
+        if files > MAX_FILES || budget == 0 {
+            return;
         }
+        let text = text
+            .get(
+                ..usize::try_from(budget)
+                    .unwrap_or(usize::MAX)
+                    .min(text.len()),
+            )
+            .unwrap_or_default();
         budget = budget.saturating_sub(text.len() as u64);
-        let text = String::from_utf8_lossy(&text);
+        let text = String::from_utf8_lossy(text);
         for line in text.lines() {
             if let Some(rest) = line.strip_prefix("class ") {
                 let class: String = rest
@@ -128,7 +134,7 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<ArchiveCode> {
             }
         }
         for access in file_access(&text) {
-            report_file_access(&access, name, ctx);
+            report_file_access(&access, &name, ctx);
         }
         for (ns, op) in op_calls(&text) {
             *namespaces.entry(format!("ops.{ns}")).or_default() += 1;
@@ -138,7 +144,8 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<ArchiveCode> {
                     .or_insert_with(|| name.clone());
             }
         }
-    }
+    });
+    let files = files.min(MAX_FILES);
     for (op, member) in custom.iter().take(64) {
         ctx.report(
             RuleId::TorchScriptCustomOp,
@@ -389,7 +396,15 @@ fn op_calls(text: &str) -> Vec<(&str, &str)> {
     let bytes = text.as_bytes();
     let ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
     for (at, _) in text.match_indices("ops.") {
-        if at > 0 && ident(bytes[at - 1]) {
+        let before = &bytes[..at];
+        // `ops.x.y` or `torch.ops.x.y`; `torchvision.ops.boxes.nms` is a Python module path
+        // (a compiled function of the archive's own code), not an operator.
+        let attribute = before.last() == Some(&b'.')
+            && !(before.ends_with(b"torch.")
+                && !before[..at - 6]
+                    .last()
+                    .is_some_and(|&b| ident(b) || b == b'.'));
+        if before.last().is_some_and(|&b| ident(b)) || attribute {
             continue;
         }
         let rest = &text[at + 4..];
@@ -422,7 +437,10 @@ mod tests {
         );
         assert_eq!(code_module("m/code/__torch__/x.py.debug_pkl"), None);
         assert_eq!(code_module("m/extra/x.py"), None);
-        let calls = op_calls("x = ops.prim.data(y)\n z = torch.ops.my_ns.run(x)\n myops.a.b");
+        let calls = op_calls(
+            "x = ops.prim.data(y)\n z = torch.ops.my_ns.run(x)\n myops.a.b\n\
+             k = __torch__.torchvision.ops.boxes.nms(b, s)\n w = mytorch.ops.c.d",
+        );
         assert_eq!(calls, [("prim", "data"), ("my_ns", "run")]);
         let code = ArchiveCode {
             classes: ["__torch__.m.Net".to_owned()].into_iter().collect(),

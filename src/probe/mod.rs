@@ -514,7 +514,7 @@ impl WeightPass {
                     });
             }
         }
-        if stats.outliers > 0 {
+        if stats.outliers > 0 && !is_optimizer_state(&t.name) {
             w.outlier_tensors += 1;
             let z = stats.max_z.unwrap_or(f64::INFINITY);
             ctx.report(
@@ -606,4 +606,42 @@ fn keep_max(slot: &mut Option<NamedValue>, name: &str, value: f64) {
 /// are untrusted).
 pub(crate) fn element_count(dims: &[usize]) -> Option<usize> {
     dims.iter().try_fold(1usize, |n, &d| n.checked_mul(d))
+}
+
+/// Whether a tensor is an optimizer's running statistic rather than a weight: the
+/// `state.<parameter index>.<buffer>` entries of `Optimizer.state_dict()` (Adam's moments are
+/// mostly zeros with heavy-tailed squares, which the weight outlier test would flag in every
+/// resumable checkpoint).
+fn is_optimizer_state(name: &str) -> bool {
+    const BUFFERS: &[&str] = &[
+        "exp_avg",
+        "exp_avg_sq",
+        "max_exp_avg_sq",
+        "momentum_buffer",
+        "square_avg",
+        "acc_delta",
+        "exp_inf",
+        "sum",
+    ];
+    let mut parts = name.rsplit('.');
+    let (Some(buffer), Some(index), Some(state)) = (parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    state == "state" && index.bytes().all(|b| b.is_ascii_digit()) && BUFFERS.contains(&buffer)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn optimizer_state_is_told_from_weights() {
+        use super::is_optimizer_state;
+        assert!(is_optimizer_state("state.0.exp_avg_sq"));
+        assert!(is_optimizer_state(
+            "optimizer_states.0.state.12.momentum_buffer"
+        ));
+        assert!(!is_optimizer_state("model.layers.0.exp_avg_sq"));
+        assert!(!is_optimizer_state("encoder.state.weight"));
+        assert!(!is_optimizer_state("exp_avg"));
+    }
 }

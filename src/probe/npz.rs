@@ -63,7 +63,7 @@ pub fn npz(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustne
             }
         }
     };
-    crate::containers::zip::probe_members(
+    crate::containers::zip::members(
         data,
         max_members,
         settings.max_bytes,

@@ -202,7 +202,7 @@ pub fn zip_checkpoint(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) 
     let mut storages: HashMap<String, Result<Cow<'_, [u8]>, String>> = HashMap::new();
     // Inflated storages are held together; stored ones are slices of the mapped file.
     let mut held: u64 = 0;
-    crate::containers::zip::probe_members(
+    crate::containers::zip::members(
         data,
         max_members,
         settings.max_bytes,

@@ -64,7 +64,9 @@ fn run_analyser(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKind
     // Raw tensor bytes match a data format's weak magic now and then (ONNX starts with two
     // small bytes, safetensors with a length); the loader never reads them as such. Only what
     // could run code when read as bytes (a pickle, an archive holding one) is followed there.
-    if kind == MemberKind::Opaque && !format.can_carry_code() {
+    // A bare zlib stream has a two-byte header that one float in a few thousand matches, and
+    // nothing inflates a storage: it is not followed either.
+    if kind == MemberKind::Opaque && (!format.can_carry_code() || format == Format::Zlib) {
         return;
     }
     match registry::registration(format).analyser {

@@ -102,6 +102,14 @@ fn empty(_: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
+    if let Some(kind) = formats::data::recognise(data) {
+        return ctx.report(
+            RuleId::DataFile,
+            Some(0),
+            format!("a {kind}: data that no model loader runs"),
+            None,
+        );
+    }
     let max_bytes = ctx.config().onnx.max_bytes;
     if let Some(owner) = ctx
         .disk_path()

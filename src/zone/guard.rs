@@ -101,14 +101,17 @@ extern "C" fn on_sigbus(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc
         if len == 0 || address < start || address - start >= len {
             continue;
         }
+        // Everything from the faulting page to the mapping's end is past the file's new end:
+        // one replacement, rather than a fault for every page still to be read.
         let base = address & !(page - 1);
-        // SAFETY: the page lies inside a read-only mapping this process made and still holds
-        // (its slot is registered); replacing it with an anonymous zero page changes what reads
-        // of it return, which is what the fault already made meaningless, and nothing else.
+        let end = (start + len).next_multiple_of(page);
+        // SAFETY: the pages lie inside a read-only mapping this process made and still holds
+        // (its slot is registered); replacing them with anonymous zero pages changes what reads
+        // of them return, which is what the fault already made meaningless, and nothing else.
         let mapped = unsafe {
             libc::mmap(
                 base as *mut libc::c_void,
-                page,
+                end - base,
                 libc::PROT_READ,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,

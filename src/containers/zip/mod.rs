@@ -213,11 +213,12 @@ fn report_directories(
 }
 
 /// The members of an archive as the first reader that accepts it reads them (the central
-/// directory PyTorch's miniz and NumPy's `zipfile` use), for the robustness probe: `visit` gets
+/// directory PyTorch's miniz and NumPy's `zipfile` use), for analysers that need some members
+/// before the archive is walked (TorchScript code) and for the robustness probe: `visit` gets
 /// each wanted member's name and bytes — a slice of `data` for a stored member, inflated up to
 /// `cap` bytes otherwise — or why they cannot be had, one member at a time (an inflated member
 /// is dropped when `visit` returns it unkept). Reports nothing (the analysis did).
-pub fn probe_members<'a>(
+pub fn members<'a>(
     data: &'a [u8],
     max_members: u64,
     cap: u64,

@@ -284,6 +284,23 @@ impl Walk<'_, '_> {
             }
         ));
         match module {
+            // Keras writes every function it serialises as module `builtins`: it resolves the
+            // name from the registered custom objects and its own losses, metrics and
+            // activations first, and only then from Python's builtins. Only a name that is a
+            // host-calling builtin (`exec`, `open`) matters there.
+            Some("builtins") if function.is_some() => {
+                if let Some(reach) = hostcalls::name_reach(name).filter(|_| !name.contains('>')) {
+                    self.ctx.report(
+                        RuleId::KerasForeignModuleHostCall,
+                        None,
+                        format!(
+                            "{source}: `{at}` makes Keras resolve the function `{full}`, which {}; loading the model calls it (CVE-2025-1550)",
+                            reach.as_str()
+                        ),
+                        evidence.clone(),
+                    );
+                }
+            }
             Some(m) if !m.is_empty() && !is_keras_module(m) => {
                 match hostcalls::name_reach(name).or_else(|| hostcalls::module_reach(m)) {
                     Some(reach) => self.ctx.report(

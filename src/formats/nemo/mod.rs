@@ -14,6 +14,7 @@
 //! `subprocess.*`, `builtins.exec`; allow list), then by a list of the packages NeMo models
 //! instantiate (NeMo, PyTorch, Lightning); anything else is unknown.
 
+mod interpolate;
 pub mod yaml;
 
 use crate::formats::hostcalls;
@@ -145,6 +146,7 @@ pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
                     key: "_target_",
                     partial: false,
                     args: String::new(),
+                    written: None,
                 });
             }
             walk.finish();
@@ -184,6 +186,23 @@ struct Target {
     partial: bool,
     /// The call's arguments, rendered short.
     args: String,
+    /// The value as written, when it held OmegaConf interpolations that were resolved.
+    written: Option<String>,
+}
+
+impl Target {
+    /// A target whose value `text` is resolved as OmegaConf would (see [`interpolate`]).
+    fn new(text: &str, root: &Yaml, holder: &str, key: &'static str) -> Target {
+        let resolved = interpolate::resolve(text, root, holder);
+        Target {
+            path: resolved.clone().unwrap_or_else(|| text.to_owned()),
+            at: join(holder, key),
+            key,
+            partial: false,
+            args: String::new(),
+            written: resolved.map(|_| text.to_owned()),
+        }
+    }
 }
 
 struct Walk<'c, 'x> {
@@ -236,16 +255,11 @@ impl Walk<'_, '_> {
     fn root(&mut self, root: &Yaml) {
         // NeMo's `from_config_dict`: the model class by its `target` (or legacy `cls`).
         for key in ["target", "cls"] {
-            if let Some(Yaml::Scalar { text, .. }) = root.get(key)
-                && is_dotted_path(text)
-            {
-                self.targets.push(Target {
-                    path: text.clone(),
-                    at: key.to_owned(),
-                    key: if key == "target" { "target" } else { "cls" },
-                    partial: false,
-                    args: String::new(),
-                });
+            if let Some(Yaml::Scalar { text, .. }) = root.get(key) {
+                let target = Target::new(text, root, "", key);
+                if is_dotted_path(&target.path) {
+                    self.targets.push(target);
+                }
             }
         }
         // Iteratively, so that nesting costs no stack (the reader bounds depth as well).
@@ -266,11 +280,9 @@ impl Walk<'_, '_> {
                                 .and_then(Yaml::as_str)
                                 .is_some_and(|p| p.eq_ignore_ascii_case("true"));
                             self.targets.push(Target {
-                                path: text.clone(),
-                                at: join(&at, "_target_"),
-                                key: "_target_",
                                 partial,
                                 args: render_args(node),
+                                ..Target::new(text, root, &at, "_target_")
                             });
                         }
                         Some(_) => self.malformed.push(format!(
@@ -313,10 +325,13 @@ impl Walk<'_, '_> {
                 "_target_" => "Hydra imports and calls",
                 _ => "NeMo imports the model class",
             };
-            let evidence = match &class.resolved {
-                Some(r) => format!("{call} at {} (resolved: {r})", t.at),
-                None => format!("{call} at {}", t.at),
-            };
+            let mut evidence = format!("{call} at {}", t.at);
+            if let Some(written) = &t.written {
+                evidence.push_str(&format!(" (written `{written}`, which OmegaConf resolves)"));
+            }
+            if let Some(r) = &class.resolved {
+                evidence.push_str(&format!(" (resolved: {r})"));
+            }
             let reach = hostcalls::name_reach(&t.path);
             let private = t.path.split('.').any(|p| p.starts_with('_'));
             let listed = !private

@@ -11,6 +11,7 @@ pub mod proto;
 mod summary;
 #[cfg(test)]
 mod tests;
+mod utf8;
 mod walk;
 
 use prost::Message;
@@ -41,23 +42,36 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     };
     let model = match decoded {
         Ok(model) => model,
-        Err(e) => {
-            // prost stops at 100 nested messages: a recursion bomb of subgraphs.
-            let rule = if e.to_string().contains("recursion limit") {
-                RuleId::OnnxLimitExceeded
-            } else {
-                RuleId::OnnxMalformed
-            };
-            return ctx.report(
-                rule,
-                None,
-                format!(
-                    "does not decode as an ONNX ModelProto: {}",
-                    short(&e.to_string())
-                ),
-                None,
-            );
-        }
+        Err(e) => match utf8::decode_lossily(data) {
+            Some((model, fixed)) => {
+                ctx.report(
+                    RuleId::OnnxMalformed,
+                    None,
+                    format!(
+                        "{fixed} text field(s) hold bytes that are not UTF-8; onnx and ONNX Runtime load such a model anyway (proto2 does not check), so it was analysed with those bytes replaced"
+                    ),
+                    None,
+                );
+                model
+            }
+            None => {
+                // prost stops at 100 nested messages: a recursion bomb of subgraphs.
+                let rule = if e.to_string().contains("recursion limit") {
+                    RuleId::OnnxLimitExceeded
+                } else {
+                    RuleId::OnnxMalformed
+                };
+                return ctx.report(
+                    rule,
+                    None,
+                    format!(
+                        "does not decode as an ONNX ModelProto: {}",
+                        short(&e.to_string())
+                    ),
+                    None,
+                );
+            }
+        },
     };
     if model.graph.is_none() {
         ctx.report(
@@ -128,7 +142,7 @@ pub fn looks_like_onnx(data: &[u8]) -> bool {
 }
 
 /// A protobuf varint at `at`: its value and the position after it.
-fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
+pub(crate) fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
     let mut value = 0u64;
     for shift in (0..64).step_by(7) {
         let byte = *data.get(at)?;

@@ -148,6 +148,15 @@ rules! {
         explanation: "The file is a format the scanner recognises (GGUF, HDF5/Keras) but does not yet analyse in depth. These formats can carry code that runs at load time (Keras Lambda layers hold marshalled Python; GGUF chat templates are rendered by a template engine), so the scanner cannot vouch for the file.",
         remediation: "Review the file by other means, or accept the risk explicitly with `--fail-on malicious`.",
     },
+    DataFile => {
+        code: "FMT006",
+        name: "data-file",
+        severity: Info,
+        implies: Clean,
+        summary: "A data file that sits beside models (image, audio, table, tokenizer vocabulary, training log)",
+        explanation: "The file is an image (PNG, JPEG, GIF, WebP, TIFF, BMP), audio (WAV, FLAC, Ogg, MP3), a PDF, a columnar table (Parquet, Arrow, Feather, the Arrow streams of Hugging Face datasets), a TFRecord (TensorBoard event logs, TF data) or a SentencePiece tokenizer model, recognised by its structure rather than its name. No model loader runs such a file, so it is named rather than reported as an unknown binary. Archives, pickles and every other format are recognised before this, so a payload cannot pass as data.",
+        remediation: "Nothing to do.",
+    },
     EmptyFile => {
         code: "FMT004",
         name: "empty-file",
