@@ -36,14 +36,7 @@ enum Target {
 
 /// The call recorded as evidence for the global at the root of `callable`'s chain, if any.
 fn global_call<'a>(m: &Machine<'a, '_, '_>, callable: Value<'a>) -> Option<NodeId> {
-    let mut root = callable;
-    for _ in 0..64 {
-        match m.arena.call(root) {
-            Some(call) => root = call.callable,
-            None => break,
-        }
-    }
-    match m.arena.node(root)? {
+    match m.arena.node(m.arena.callable_root(callable))? {
         Node::Global(i) => m.imports.list.get(*i as usize)?.call.map(|(id, _)| id),
         _ => None,
     }
@@ -305,17 +298,10 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// Whether `node` is `value` or a call in its callable chain.
     fn chain_contains(&self, value: Value<'a>, node: NodeId) -> bool {
-        let mut at = value;
-        for _ in 0..64 {
-            if at == Value::Node(node) {
-                return true;
-            }
-            match self.arena.call(at) {
-                Some(call) => at = call.callable,
-                None => return false,
-            }
-        }
-        false
+        self.arena
+            .callable_chain(value)
+            .take(64)
+            .any(|at| at == Value::Node(node))
     }
 
     /// Offset of `bytes` in the stream's data, when they are a slice of it.
