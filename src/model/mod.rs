@@ -4,6 +4,7 @@
 pub mod budget;
 pub mod finding;
 pub mod format;
+pub mod names;
 pub mod robustness;
 pub mod rules;
 pub mod summary;
