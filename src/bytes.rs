@@ -90,6 +90,21 @@ impl<'a> ReadRef<'a> for &'a [u8] {
     }
 }
 
+/// A protobuf varint (base-128, least significant group first, at most ten bytes) at `at`: its
+/// value and the position after it; `None` when the data ends first or it runs past ten bytes.
+pub fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
+    let mut value = 0u64;
+    for shift in (0..64).step_by(7) {
+        let byte = *data.get(at)?;
+        at += 1;
+        value |= u64::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some((value, at));
+        }
+    }
+    None
+}
+
 /// A position in the data that advances as fields are read (for sequential formats).
 #[derive(Debug, Clone, Copy)]
 pub struct Cursor<'a> {
@@ -134,6 +149,13 @@ impl<'a> Cursor<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn varints_are_read_and_bounded() {
+        assert_eq!(varint(&[0x96, 0x01, 0xff], 0), Some((150, 2)));
+        assert_eq!(varint(&[0x80], 0), None);
+        assert_eq!(varint(&[0xff; 11], 0), None);
+    }
 
     #[test]
     fn reads_are_checked() {

@@ -123,7 +123,7 @@ fn scan(endpoint: &str, extra: &[&str]) -> (i32, Value) {
 }
 
 fn sample(path: &str) -> Vec<u8> {
-    std::fs::read(common::repo().join("samples").join(path)).unwrap()
+    std::fs::read(common::sample(path)).unwrap()
 }
 
 #[test]

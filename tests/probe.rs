@@ -11,12 +11,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::{artifacts, bin, code, scan_json};
+use common::{artifacts, bin, code, sample, scan_json};
 use serde_json::Value;
-
-fn sample(rel: &str) -> PathBuf {
-    common::repo().join("samples").join(rel)
-}
 
 fn robustness(path: &std::path::Path, extra: &[&str]) -> Value {
     let (_, report) = scan_json(&[path], extra);

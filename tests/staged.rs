@@ -16,9 +16,7 @@ use serde_json::Value;
 
 use quarantine::{Config, scan};
 
-fn sample(rel: &str) -> PathBuf {
-    common::repo().join("samples").join(rel)
-}
+use common::sample;
 
 fn scan_one(path: &Path) -> Value {
     let (_, report) = common::scan_json(&[path], &[]);

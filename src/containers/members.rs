@@ -1,8 +1,9 @@
 //! What every container does with a member before its bytes go back to detection: check its
 //! name (unsafe paths, length, duplicates), bound its size, and charge it to the zone.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 
+use crate::model::PerRule;
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, LimitHit, MemberKind};
 
@@ -13,11 +14,11 @@ const MAX_PER_RULE: u64 = 64;
 
 /// Per-member findings of one container, capped per rule.
 #[derive(Default)]
-pub(crate) struct Budget {
-    counts: BTreeMap<RuleId, u64>,
+pub(crate) struct ArchiveFindings {
+    caps: PerRule<RuleId, MAX_PER_RULE>,
 }
 
-impl Budget {
+impl ArchiveFindings {
     pub(crate) fn report(
         &mut self,
         ctx: &mut Ctx<'_>,
@@ -26,27 +27,15 @@ impl Budget {
         message: impl Into<String>,
         evidence: Option<String>,
     ) {
-        let seen = self.counts.entry(rule).or_default();
-        *seen += 1;
-        if *seen <= MAX_PER_RULE {
+        if self.caps.admit(rule) {
             ctx.report(rule, offset, message, evidence);
         }
     }
 
     /// Reports how many findings each rule had beyond those listed.
     pub(crate) fn finish(&self, ctx: &mut Ctx<'_>) {
-        for (&rule, &seen) in &self.counts {
-            if seen > MAX_PER_RULE {
-                ctx.report(
-                    rule,
-                    None,
-                    format!(
-                        "{} more findings of this kind in this archive were not listed",
-                        seen - MAX_PER_RULE
-                    ),
-                    None,
-                );
-            }
+        for (&rule, budget) in self.caps.overflowing() {
+            ctx.report_not_listed(rule, budget, "in this archive");
         }
     }
 }
@@ -117,7 +106,7 @@ pub(crate) fn lookalike_path(name: &str) -> Option<(String, &'static str)> {
 /// Name checks across the members of one container, and the container's finding budget.
 #[derive(Default)]
 pub(crate) struct Names {
-    pub(crate) budget: Budget,
+    pub(crate) budget: ArchiveFindings,
     seen: HashSet<Vec<u8>>,
     duplicates: HashSet<Vec<u8>>,
     judged: HashSet<Vec<u8>>,

@@ -10,7 +10,7 @@ use sevenz_rust2::{Archive, ArchiveEntry, BlockDecoder, EncoderMethod, Password}
 
 use crate::config::ZoneLimits;
 use crate::containers::codec::{self, Stop};
-use crate::containers::members::{self, Budget, Names};
+use crate::containers::members::{self, ArchiveFindings, Names};
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, MemberKind};
 
@@ -334,7 +334,13 @@ impl Blocks<'_> {
     }
 }
 
-fn report_damage(ctx: &mut Ctx<'_>, budget: &mut Budget, name: &str, why: &str, analysed: usize) {
+fn report_damage(
+    ctx: &mut Ctx<'_>,
+    budget: &mut ArchiveFindings,
+    name: &str,
+    why: &str,
+    analysed: usize,
+) {
     if why.contains("ChecksumVerificationFailed") {
         budget.report(
             ctx,

@@ -5,7 +5,7 @@
 //! cannot pass for one by a two-byte prefix; a file that matches nothing stays unknown.
 
 use crate::bytes::ReadRef;
-use crate::formats::onnx::varint;
+use crate::bytes::varint;
 
 /// What kind of data file `data` is, if it is one.
 pub fn recognise(data: &[u8]) -> Option<&'static str> {

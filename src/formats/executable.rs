@@ -4,6 +4,7 @@
 //! carries is analysed: the zip (through the engine's second reading from the end) and any GGUF
 //! found inside.
 
+use crate::bytes::ReadRef;
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, MemberKind};
 
@@ -19,11 +20,8 @@ pub fn kind(data: &[u8]) -> Option<&'static str> {
         return Some("Mach-O executable");
     }
     if data.starts_with(b"MZ") {
-        let pe = data
-            .get(0x3c..0x40)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize)
-            .and_then(|at| data.get(at..at.checked_add(4)?));
-        if pe == Some(b"PE\0\0") {
+        let pe = data.u32_le(0x3c).ok().map(|at| at as usize);
+        if pe.is_some_and(|at| data.has_at(at, b"PE\0\0")) {
             return Some("Windows PE executable");
         }
     }
@@ -51,10 +49,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         if at == 0 || found >= MAX_EMBEDDED {
             continue;
         }
-        let version = data
-            .get(at + 4..at + 8)
-            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
-        if matches!(version, Some(1..=3)) {
+        if matches!(data.u32_le(at + 4), Ok(1..=3)) {
             found += 1;
             ctx.nested(
                 &format!("embedded gguf@{at}"),

@@ -1,6 +1,7 @@
 //! Ground types that every other layer shares and that depend on nothing of the scanner's: the
 //! verdict model, the rule registry, findings and reports, the formats, model summaries.
 
+pub mod budget;
 pub mod finding;
 pub mod format;
 pub mod names;
@@ -9,6 +10,7 @@ pub mod rules;
 pub mod summary;
 pub mod tensors;
 
+pub use budget::{Budget, PerRule};
 pub use finding::{ArtifactReport, Finding, Implies, Location, MemberReport, Severity, Verdict};
 pub use format::{Format, Label};
 pub use rules::{Rule, RuleId, RuleRef};

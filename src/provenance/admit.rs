@@ -169,31 +169,11 @@ fn judge(
 ) -> Result<(Outcome, Option<Prepared>)> {
     let model_name = oms::model_name(path);
     let verdict = summary.verdict();
-    let mut reasons = Vec::new();
-    let malicious = items.iter().any(|s| {
-        s.report.verdict == Verdict::Malicious
-            || s.report
-                .findings
-                .iter()
-                .any(|f| Verdict::from(f.verdict) == Verdict::Malicious)
-    });
-    if malicious {
-        reasons.push("a malicious finding: never admitted, whatever the policy".to_owned());
-    } else if fail_on.fails(verdict) {
-        reasons.push(format!(
-            "verdict {} fails the policy (fail_on = {})",
-            verdict.as_str(),
-            fail_on_name(fail_on)
-        ));
-    }
-    if items.is_empty() {
-        reasons.push("nothing to admit: no file found".to_owned());
-    }
     let mut outcome = Outcome {
         model: path.display().to_string(),
         verdict,
         admitted: false,
-        reasons,
+        reasons: refusals(items, verdict, fail_on),
         signature: None,
         attestation: None,
         root_sha256: None,
@@ -218,41 +198,15 @@ fn judge(
             (s, a)
         }
     };
-    let mut ignore: Vec<String> = oms::GIT_PATHS.iter().map(|s| (*s).to_owned()).collect();
-    if is_dir {
-        for p in [&signature, &attestation] {
-            if let Some(rel) = below(&root, p) {
-                ignore.push(rel);
-            }
-        }
-    }
-    ignore.sort();
-    ignore.dedup();
-    let ignore = if is_dir { ignore } else { Vec::new() };
+    let ignore = if is_dir {
+        ignored_paths(&root, [&signature, &attestation])
+    } else {
+        Vec::new()
+    };
     let files = oms::list_files(path, &ignore, false)?;
     let resources = oms::hash_files(&files)?;
     let manifest = Manifest::new(model_name.clone(), resources, false, ignore.clone());
-    // What is signed must be what was scanned: every file, with the digest the scan saw.
-    for r in &manifest.resources {
-        let scanned = items.iter().find(|s| {
-            if r.name == "." {
-                items.len() == 1
-            } else {
-                s.relative_path == r.name
-            }
-        });
-        match scanned.and_then(|s| s.report.sha256.as_deref()) {
-            None => outcome.reasons.push(format!(
-                "{} was not scanned; nothing unscanned is signed",
-                r.name
-            )),
-            Some(d) if d != r.digest => outcome.reasons.push(format!(
-                "{} changed while it was being admitted (scanned {d}, now {})",
-                r.name, r.digest
-            )),
-            Some(_) => {}
-        }
-    }
+    outcome.reasons = not_as_scanned(&manifest, items);
     if !outcome.reasons.is_empty() {
         return Ok((outcome, None));
     }
@@ -272,32 +226,18 @@ fn judge(
         .filter_map(|f| std::fs::metadata(&f.path).ok())
         .map(|m| m.len())
         .sum();
-    let admission = Admission {
-        schema_version: attest::SCHEMA_VERSION,
-        admitted_at: super::now(),
-        scanner: Scanner::this(),
-        model: ModelRecord {
-            name: model_name,
-            kind: if is_dir { "directory" } else { "file" }.to_owned(),
-            path: root.display().to_string(),
-            root_sha256: root_digest.clone(),
-            files: manifest.resources.len() as u64,
-            bytes,
-            allow_symlinks: false,
-            ignore_paths: ignore,
-            signature: absolute(&signature),
-        },
-        verdict,
-        fail_on: fail_on_name(fail_on).to_owned(),
-        policy: batch.policy.source.clone(),
-        rules_sha256: super::rules_sha256(batch.signatures),
-        config_fingerprint: batch
-            .config
-            .fingerprint(&super::rules_sha256(batch.signatures)),
-        summary: *summary,
-        findings: attest::tally_findings(items),
-        artifacts: attest::artifact_records(items),
+    let model = ModelRecord {
+        name: model_name,
+        kind: if is_dir { "directory" } else { "file" }.to_owned(),
+        path: root.display().to_string(),
+        root_sha256: root_digest.clone(),
+        files: manifest.resources.len() as u64,
+        bytes,
+        allow_symlinks: false,
+        ignore_paths: ignore,
+        signature: absolute(&signature),
     };
+    let admission = admission(model, items, summary, batch, fail_on);
     outcome.admitted = true;
     outcome.files = manifest.resources.len();
     outcome.root_sha256 = Some(root_digest);
@@ -312,6 +252,99 @@ fn judge(
             admission,
         }),
     ))
+}
+
+/// Why the scan's results refuse the model, before any file is read again: a malicious
+/// finding, a verdict the policy fails, or nothing to admit.
+fn refusals(items: &[Scanned], verdict: Verdict, fail_on: FailOn) -> Vec<String> {
+    let mut reasons = Vec::new();
+    let malicious = items.iter().any(|s| {
+        s.report.verdict == Verdict::Malicious
+            || s.report
+                .findings
+                .iter()
+                .any(|f| Verdict::from(f.verdict) == Verdict::Malicious)
+    });
+    if malicious {
+        reasons.push("a malicious finding: never admitted, whatever the policy".to_owned());
+    } else if fail_on.fails(verdict) {
+        reasons.push(format!(
+            "verdict {} fails the policy (fail_on = {})",
+            verdict.as_str(),
+            fail_on_name(fail_on)
+        ));
+    }
+    if items.is_empty() {
+        reasons.push("nothing to admit: no file found".to_owned());
+    }
+    reasons
+}
+
+/// What a model directory's manifest leaves out: git's files, and the signature and
+/// attestation when they are written inside the model.
+fn ignored_paths(root: &Path, outputs: [&PathBuf; 2]) -> Vec<String> {
+    let mut ignore: Vec<String> = oms::GIT_PATHS.iter().map(|s| (*s).to_owned()).collect();
+    for p in outputs {
+        if let Some(rel) = below(root, p) {
+            ignore.push(rel);
+        }
+    }
+    ignore.sort();
+    ignore.dedup();
+    ignore
+}
+
+/// What is signed must be what was scanned: every file, with the digest the scan saw. Why
+/// not, for each file that differs.
+fn not_as_scanned(manifest: &Manifest, items: &[Scanned]) -> Vec<String> {
+    let mut reasons = Vec::new();
+    for r in &manifest.resources {
+        let scanned = items.iter().find(|s| {
+            if r.name == "." {
+                items.len() == 1
+            } else {
+                s.relative_path == r.name
+            }
+        });
+        match scanned.and_then(|s| s.report.sha256.as_deref()) {
+            None => reasons.push(format!(
+                "{} was not scanned; nothing unscanned is signed",
+                r.name
+            )),
+            Some(d) if d != r.digest => reasons.push(format!(
+                "{} changed while it was being admitted (scanned {d}, now {})",
+                r.name, r.digest
+            )),
+            Some(_) => {}
+        }
+    }
+    reasons
+}
+
+/// The admission record of a model that passed: what was scanned, how, and what was found.
+fn admission(
+    model: ModelRecord,
+    items: &[Scanned],
+    summary: &Summary,
+    batch: &Batch,
+    fail_on: FailOn,
+) -> Admission {
+    Admission {
+        schema_version: attest::SCHEMA_VERSION,
+        admitted_at: super::now(),
+        scanner: Scanner::this(),
+        model,
+        verdict: summary.verdict(),
+        fail_on: fail_on_name(fail_on).to_owned(),
+        policy: batch.policy.source.clone(),
+        rules_sha256: super::rules_sha256(batch.signatures),
+        config_fingerprint: batch
+            .config
+            .fingerprint(&super::rules_sha256(batch.signatures)),
+        summary: *summary,
+        findings: attest::tally_findings(items),
+        artifacts: attest::artifact_records(items),
+    }
 }
 
 pub fn fail_on_name(fail_on: FailOn) -> &'static str {

@@ -188,6 +188,21 @@ pub fn write(
     info: &RunInfo,
     tally: &Tally,
 ) -> io::Result<()> {
+    let (data, probed) = table_data(items)?;
+    let summary = tally.summary;
+    let verdict = summary.verdict();
+    write_header(out, info, verdict, summary.artifacts)?;
+    let counts = write_counts(out, tally, verdict)?;
+    write_verdict_chart(out, &counts, summary.artifacts)?;
+    write_rules_chart(out, tally)?;
+    write_probe_chart(out, &probed)?;
+    writeln!(out, "</section>")?;
+    write_table(out, &data)?;
+    out.flush()
+}
+
+/// The artifact table as the script's JSON, and how many artifacts the probe graded each way.
+fn table_data(items: &[Scanned]) -> io::Result<(String, BTreeMap<&'static str, usize>)> {
     let mut rules = BTreeMap::new();
     let mut probed = BTreeMap::<&'static str, usize>::new();
     let artifacts: Vec<Row> = items
@@ -219,9 +234,16 @@ pub fn write(
         })
         .collect();
     let data = script_json(&Data { artifacts, rules })?;
+    Ok((data, probed))
+}
 
-    let summary = tally.summary;
-    let verdict = summary.verdict();
+/// The document head and the page header (scanner, policy, shard).
+fn write_header(
+    out: &mut dyn Write,
+    info: &RunInfo,
+    verdict: Verdict,
+    artifacts: usize,
+) -> io::Result<()> {
     let scanner = super::json::Scanner::this();
     writeln!(
         out,
@@ -231,7 +253,7 @@ pub fn write(
          style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:\">\
          <title>quarantine: {} ({} artifacts)</title><style>{CSS}</style></head><body>",
         verdict.as_str(),
-        summary.artifacts
+        artifacts
     )?;
     writeln!(
         out,
@@ -247,7 +269,15 @@ pub fn write(
     }
     writeln!(out, "</p></header>")?;
 
-    // Verdict and counts.
+    Ok(())
+}
+
+/// One count: its name, the number, its colour.
+type Count = (&'static str, usize, &'static str);
+
+/// The run's verdict and the counts beside it; the counts, for the verdict chart.
+fn write_counts(out: &mut dyn Write, tally: &Tally, verdict: Verdict) -> io::Result<[Count; 5]> {
+    let summary = tally.summary;
     writeln!(
         out,
         "<section class=\"top\"><div id=\"verdict\" class=\"verdict\" data-verdict=\"{v}\" \
@@ -287,12 +317,20 @@ pub fn write(
         }
     )?;
 
-    // Charts.
+    Ok(counts)
+}
+
+/// The verdicts as one stacked bar with a legend (`counts[0]` is the total, not drawn).
+fn write_verdict_chart(
+    out: &mut dyn Write,
+    counts: &[Count; 5],
+    artifacts: usize,
+) -> io::Result<()> {
     writeln!(
         out,
         "<section class=\"charts\"><div class=\"chart\"><h2>Verdicts</h2>"
     )?;
-    let total = summary.artifacts.max(1) as f64;
+    let total = artifacts.max(1) as f64;
     write!(out, "<div class=\"stack\" id=\"verdict-chart\">")?;
     for (name, n, colour) in &counts[1..] {
         if *n > 0 {
@@ -312,6 +350,11 @@ pub fn write(
         )?;
     }
     writeln!(out, "</ul></div>")?;
+    Ok(())
+}
+
+/// The rules that fired in the most artifacts, as bars.
+fn write_rules_chart(out: &mut dyn Write, tally: &Tally) -> io::Result<()> {
     let top = tally.top_rules();
     writeln!(
         out,
@@ -345,12 +388,20 @@ pub fn write(
         )?;
     }
     writeln!(out, "</table></div>")?;
+    Ok(())
+}
+
+/// How many artifacts the robustness probe graded each way, when it ran.
+fn write_probe_chart(
+    out: &mut dyn Write,
+    probed: &BTreeMap<&'static str, usize>,
+) -> io::Result<()> {
     if !probed.is_empty() {
         writeln!(
             out,
             "<div class=\"chart\" id=\"robustness\"><h2>Robustness probe</h2><ul class=\"legend\">"
         )?;
-        for (grade, n) in &probed {
+        for (grade, n) in probed {
             writeln!(
                 out,
                 "<li><a href=\"#q=grade:{g}\">{g}</a> <b>{n}</b></li>",
@@ -359,8 +410,11 @@ pub fn write(
         }
         writeln!(out, "</ul></div>")?;
     }
-    writeln!(out, "</section>")?;
+    Ok(())
+}
 
+/// The artifact table's controls and frame, its data, and the script that draws it.
+fn write_table(out: &mut dyn Write, data: &str) -> io::Result<()> {
     // The table, drawn by the script.
     writeln!(
         out,
@@ -384,7 +438,7 @@ pub fn write(
         out,
         "<script type=\"application/json\" id=\"data\">{data}</script>\n<script>{JS}</script>\n</body></html>"
     )?;
-    out.flush()
+    Ok(())
 }
 
 const CSS: &str = r##"

@@ -3,7 +3,6 @@
 //! nested members go. Nested content goes back through detection and the dispatch function the
 //! scan layer injects, so no analyser depends on the scan engine above it.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use bytes::Bytes;
 use crate::config::Config;
 use crate::detect;
 use crate::model::Format;
+use crate::model::budget::{Budget, PerRule};
 use crate::model::finding::{Finding, Implies, Location, MemberReport, Severity};
 use crate::model::robustness::Robustness;
 use crate::model::rules::{RuleId, RuleRef};
@@ -25,7 +25,7 @@ use crate::zone::digest;
 pub(crate) struct ScanState {
     pub(crate) findings: Vec<Finding>,
     /// Findings listed per rule so far, and how many more were left out past the cap.
-    pub(crate) per_rule: BTreeMap<RuleRef, (usize, u64)>,
+    pub(crate) per_rule: PerRule<RuleRef, MAX_FINDINGS_PER_RULE>,
     pub(crate) members: Vec<MemberReport>,
     pub(crate) models: Vec<ModelReport>,
     /// Size of the artifact itself.
@@ -73,7 +73,7 @@ const MAX_TENSOR_RECORDS: usize = 64;
 pub const MAX_DEPTH_CEILING: u32 = 64;
 
 /// Findings of one rule listed per artifact; the rest are counted in one summary finding.
-const MAX_FINDINGS_PER_RULE: usize = 256;
+const MAX_FINDINGS_PER_RULE: u64 = 256;
 
 /// How a container member is expected to look.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -427,16 +427,16 @@ impl<'a> Ctx<'a> {
         if self.state.findings.contains(&finding) {
             return;
         }
-        let (listed, left_out) = self
-            .state
-            .per_rule
-            .entry(finding.rule_id.clone())
-            .or_default();
-        if *listed >= MAX_FINDINGS_PER_RULE {
-            *left_out += 1;
-        } else {
-            *listed += 1;
+        if self.state.per_rule.admit(finding.rule_id.clone()) {
             self.state.findings.push(finding);
+        }
+    }
+
+    /// Reports, as one finding of `rule`, how many findings `budget` left out (nothing when it
+    /// left out none); `scope` says where they were counted (`"in this archive"`).
+    pub fn report_not_listed(&mut self, rule: RuleId, budget: &Budget, scope: &str) {
+        if let Some(message) = budget.not_listed(scope) {
+            self.report(rule, None, message, None);
         }
     }
 

@@ -433,13 +433,13 @@ fn scan(
         });
         sha256
     };
-    for (rule, &(_, left_out)) in &state.per_rule {
+    for (rule, budget) in state.per_rule.overflowing() {
         // A listed finding of the rule carries its severity and verdict (signature rules take
         // theirs from the rule's meta).
         let listed = state.findings.iter().find(|f| &f.rule_id == rule);
-        if let (true, Some(listed)) = (left_out > 0, listed) {
+        if let (Some(message), Some(listed)) = (budget.not_listed(""), listed) {
             let summary = Finding {
-                message: format!("{left_out} more findings of this rule were not listed"),
+                message,
                 location: Location {
                     path: display.to_owned(),
                     member: None,

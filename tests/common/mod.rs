@@ -15,6 +15,11 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// A file under `samples/`, by its path there (`benign/plain_data_protocol2.pkl`).
+pub fn sample(rel: &str) -> PathBuf {
+    repo().join("samples").join(rel)
+}
+
 /// Runs `quarantine scan --format json` on `paths` and returns the exit code and parsed report.
 pub fn scan_json(paths: &[&Path], extra: &[&str]) -> (i32, Value) {
     let output = bin()

@@ -10,6 +10,7 @@
 
 pub mod ubjson;
 
+use crate::bytes::ReadRef;
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, Origin};
 
@@ -30,10 +31,10 @@ pub fn looks_like_xgboost_ubj(data: &[u8]) -> bool {
 
 /// Whether `data` is a CatBoost `.cbm`: the magic and a model-core size that fits.
 pub fn looks_like_catboost(data: &[u8]) -> bool {
-    let Some(size) = data.get(4..8) else {
+    let Ok(size) = data.u32_le(4) else {
         return false;
     };
-    let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+    let size = size as usize;
     data.starts_with(CATBOOST_MAGIC) && size >= 8 && size <= data.len() - 8
 }
 
@@ -52,7 +53,7 @@ pub fn analyse_xgboost(data: &[u8], ctx: &mut Ctx<'_>) {
                     None,
                 );
             }
-            for (at, s) in &w.strings {
+            for (at, s) in w.strings.iter() {
                 ctx.extract(
                     Origin::FrameworkString,
                     "xgboost model string",
@@ -71,10 +72,10 @@ pub fn analyse_xgboost(data: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 pub fn analyse_catboost(data: &[u8], ctx: &mut Ctx<'_>) {
-    let Some(size) = data.get(4..8) else {
+    let Ok(size) = data.u32_le(4) else {
         return;
     };
-    let size = u32::from_le_bytes([size[0], size[1], size[2], size[3]]) as usize;
+    let size = size as usize;
     let Some(core) = data.get(8..8 + size) else {
         ctx.report(
             RuleId::GbmMalformed,
@@ -85,9 +86,7 @@ pub fn analyse_catboost(data: &[u8], ctx: &mut Ctx<'_>) {
         return;
     };
     // The core is a FlatBuffer: its first word is the offset of the root table, inside it.
-    let root = core
-        .get(..4)
-        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]) as usize);
+    let root = core.u32_le(0).ok().map(|r| r as usize);
     if !root.is_some_and(|r| r >= 4 && r + 4 <= core.len()) {
         ctx.report(
             RuleId::GbmMalformed,

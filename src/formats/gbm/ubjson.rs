@@ -6,30 +6,18 @@
 //! iterative.
 #![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
+pub use crate::formats::walked::Error;
+use crate::formats::walked::{Strings, err};
+
 /// Nesting the walk follows.
 const MAX_DEPTH: usize = 256;
 const MAX_VALUES: u64 = 50_000_000;
-const MAX_EXTRACT_BYTES: usize = 4 << 20;
 
 #[derive(Debug, Default)]
 pub struct Walk {
     pub end: usize,
     pub values: u64,
-    pub strings: Vec<(usize, String)>,
-    strings_bytes: usize,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Error {
-    pub at: usize,
-    pub why: String,
-}
-
-fn err(at: usize, why: impl Into<String>) -> Error {
-    Error {
-        at,
-        why: why.into(),
-    }
+    pub strings: Strings,
 }
 
 /// Payload size of a fixed-size type, `None` for strings and containers.
@@ -118,170 +106,203 @@ struct Frame {
 
 /// Walks the first UBJSON value of `data`.
 pub fn walk(data: &[u8], collect: bool) -> Result<Walk, Error> {
-    let mut out = Walk::default();
-    let mut stack: Vec<Frame> = Vec::new();
-    let mut at = 0usize;
-    // The marker of the value about to be read (`None`: read it from the data).
-    let mut pending: Option<u8> = None;
+    let mut w = Walker {
+        data,
+        at: 0,
+        stack: Vec::new(),
+        out: Walk::default(),
+        collect,
+    };
     let mut started = false;
     loop {
-        // Where the next value comes from: the top frame, or the single root value.
-        let mut forced: Option<u8> = None;
-        if let Some(frame) = stack.last_mut() {
-            match frame.left {
-                Some(0) => {
-                    stack.pop();
-                    if stack.is_empty() {
-                        break;
-                    }
-                    continue;
-                }
-                None => {
-                    // Skip no-ops; a closing marker ends the container.
-                    while data.get(at) == Some(&b'N') {
-                        at += 1;
-                    }
-                    let close = if frame.object { b'}' } else { b']' };
-                    if (frame.key_next || !frame.object) && data.get(at) == Some(&close) {
-                        at += 1;
-                        stack.pop();
-                        if stack.is_empty() {
-                            break;
-                        }
-                        continue;
-                    }
-                }
-                Some(_) => {}
-            }
-            if frame.object && frame.key_next {
-                let (key, end) = read_str(data, at)?;
-                if collect {
-                    note(&mut out, at, key);
-                }
-                at = end;
-                frame.key_next = false;
-                continue;
-            }
-            if let Some(left) = frame.left.as_mut() {
-                *left -= 1;
-            }
-            if frame.object {
-                frame.key_next = true;
-            }
-            forced = frame.typ;
-        } else if started {
+        let forced = match w.next_slot(started)? {
+            Slot::End => break,
+            Slot::Again => continue,
+            Slot::Value(forced) => forced,
+        };
+        started = true;
+        w.value(forced)?;
+        if w.stack.is_empty() {
             break;
         }
-        started = true;
-        out.values += 1;
-        if out.values > MAX_VALUES {
+    }
+    w.out.end = w.at;
+    Ok(w.out)
+}
+
+/// Where the walk is: the position, the open containers, what it found.
+struct Walker<'d> {
+    data: &'d [u8],
+    at: usize,
+    stack: Vec<Frame>,
+    out: Walk,
+    collect: bool,
+}
+
+/// What comes next in the walk.
+enum Slot {
+    /// The root value is done.
+    End,
+    /// A container closed or a key was read: look again.
+    Again,
+    /// A value, of the type its container fixes (`$`) when it does.
+    Value(Option<u8>),
+}
+
+impl Walker<'_> {
+    /// Closes finished containers and reads object keys until a value is next.
+    fn next_slot(&mut self, started: bool) -> Result<Slot, Error> {
+        let data = self.data;
+        let Some(frame) = self.stack.last_mut() else {
+            return Ok(if started {
+                Slot::End
+            } else {
+                Slot::Value(None)
+            });
+        };
+        let closes = match frame.left {
+            Some(0) => true,
+            None => {
+                // Skip no-ops; a closing marker ends the container.
+                while data.get(self.at) == Some(&b'N') {
+                    self.at += 1;
+                }
+                let close = if frame.object { b'}' } else { b']' };
+                let closes = (frame.key_next || !frame.object) && data.get(self.at) == Some(&close);
+                if closes {
+                    self.at += 1;
+                }
+                closes
+            }
+            Some(_) => false,
+        };
+        if closes {
+            self.stack.pop();
+            return Ok(if self.stack.is_empty() {
+                Slot::End
+            } else {
+                Slot::Again
+            });
+        }
+        if frame.object && frame.key_next {
+            let (key, end) = read_str(data, self.at)?;
+            if self.collect {
+                self.out.strings.note(self.at, key);
+            }
+            self.at = end;
+            frame.key_next = false;
+            return Ok(Slot::Again);
+        }
+        if let Some(left) = frame.left.as_mut() {
+            *left -= 1;
+        }
+        if frame.object {
+            frame.key_next = true;
+        }
+        Ok(Slot::Value(frame.typ))
+    }
+
+    /// Reads one value: a number is skipped, a string noted, a container opened.
+    fn value(&mut self, forced: Option<u8>) -> Result<(), Error> {
+        let (data, at) = (self.data, self.at);
+        self.out.values += 1;
+        if self.out.values > MAX_VALUES {
             return Err(err(at, format!("more than {MAX_VALUES} values")));
         }
-        let marker = match forced.or(pending.take()) {
+        let marker = match forced {
             Some(m) => m,
             None => {
                 let m = *data
                     .get(at)
                     .ok_or_else(|| err(at, "the data ends inside a value"))?;
-                at += 1;
+                self.at += 1;
                 m
             }
         };
+        let at = self.at;
         if let Some(n) = fixed_size(marker) {
-            at = at
+            self.at = at
                 .checked_add(n)
                 .filter(|&e| e <= data.len())
                 .ok_or_else(|| err(at, "a number runs past the end"))?;
-            continue;
+            return Ok(());
         }
         match marker {
             b'S' | b'H' => {
                 let (s, end) = read_str(data, at)?;
-                if collect {
-                    note(&mut out, at, s);
+                if self.collect {
+                    self.out.strings.note(at, s);
                 }
-                at = end;
+                self.at = end;
+                Ok(())
             }
-            b'[' | b'{' => {
-                if stack.len() >= MAX_DEPTH {
-                    return Err(err(at, format!("nested deeper than {MAX_DEPTH} levels")));
-                }
-                let object = marker == b'{';
-                let mut typ = None;
-                let mut left = None;
-                if data.get(at) == Some(&b'$') {
-                    let t = *data
-                        .get(at + 1)
-                        .ok_or_else(|| err(at, "a container type runs past the end"))?;
-                    if fixed_size(t).is_none() && !matches!(t, b'S' | b'H' | b'[' | b'{') {
-                        return Err(err(
-                            at,
-                            format!("a container of the unknown type {:?}", t as char),
-                        ));
-                    }
-                    typ = Some(t);
-                    at += 2;
-                    if data.get(at) != Some(&b'#') {
-                        return Err(err(at, "a typed container without a count"));
-                    }
-                }
-                if data.get(at) == Some(&b'#') {
-                    let (n, end) = read_int(data, at + 1)?;
-                    at = end;
-                    // Items of a fixed type are skipped at once: no iteration per item.
-                    if let (Some(t), false) = (typ, object)
-                        && let Some(size) = fixed_size(t)
-                    {
-                        let bytes = n
-                            .checked_mul(size as u64)
-                            .and_then(|b| usize::try_from(b).ok())
-                            .and_then(|b| at.checked_add(b))
-                            .filter(|&e| e <= data.len())
-                            .ok_or_else(|| {
-                                err(at, format!("a typed array of {n} items runs past the end"))
-                            })?;
-                        at = bytes;
-                        if stack.is_empty() {
-                            break;
-                        }
-                        continue;
-                    }
-                    // Every other item takes at least one byte.
-                    if n > (data.len() - at) as u64 {
-                        return Err(err(
-                            at,
-                            format!("a container declares {n} items, more than the bytes left"),
-                        ));
-                    }
-                    left = Some(n);
-                }
-                stack.push(Frame {
-                    object,
-                    left,
-                    typ,
-                    key_next: object,
-                });
-            }
-            other => {
-                return Err(err(
-                    at.saturating_sub(1),
-                    format!("the unknown type marker {:?}", other as char),
-                ));
-            }
-        }
-        if stack.is_empty() {
-            break;
+            b'[' | b'{' => self.open(marker == b'{'),
+            other => Err(err(
+                at.saturating_sub(1),
+                format!("the unknown type marker {:?}", other as char),
+            )),
         }
     }
-    out.end = at;
-    Ok(out)
-}
 
-fn note(out: &mut Walk, at: usize, bytes: &[u8]) {
-    if bytes.len() >= 4 && out.strings_bytes + bytes.len() <= MAX_EXTRACT_BYTES {
-        out.strings_bytes += bytes.len();
-        out.strings
-            .push((at, String::from_utf8_lossy(bytes).into_owned()));
+    /// Opens an array or object after its marker: its optional type (`$`) and count (`#`).
+    /// An array of a fixed-size type is skipped at once, with no iteration per item.
+    fn open(&mut self, object: bool) -> Result<(), Error> {
+        let data = self.data;
+        let mut at = self.at;
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(err(at, format!("nested deeper than {MAX_DEPTH} levels")));
+        }
+        let mut typ = None;
+        let mut left = None;
+        if data.get(at) == Some(&b'$') {
+            let t = *data
+                .get(at + 1)
+                .ok_or_else(|| err(at, "a container type runs past the end"))?;
+            if fixed_size(t).is_none() && !matches!(t, b'S' | b'H' | b'[' | b'{') {
+                return Err(err(
+                    at,
+                    format!("a container of the unknown type {:?}", t as char),
+                ));
+            }
+            typ = Some(t);
+            at += 2;
+            if data.get(at) != Some(&b'#') {
+                return Err(err(at, "a typed container without a count"));
+            }
+        }
+        if data.get(at) == Some(&b'#') {
+            let (n, end) = read_int(data, at + 1)?;
+            at = end;
+            if let (Some(t), false) = (typ, object)
+                && let Some(size) = fixed_size(t)
+            {
+                self.at = n
+                    .checked_mul(size as u64)
+                    .and_then(|b| usize::try_from(b).ok())
+                    .and_then(|b| at.checked_add(b))
+                    .filter(|&e| e <= data.len())
+                    .ok_or_else(|| {
+                        err(at, format!("a typed array of {n} items runs past the end"))
+                    })?;
+                return Ok(());
+            }
+            // Every other item takes at least one byte.
+            if n > (data.len() - at) as u64 {
+                return Err(err(
+                    at,
+                    format!("a container declares {n} items, more than the bytes left"),
+                ));
+            }
+            left = Some(n);
+        }
+        self.at = at;
+        self.stack.push(Frame {
+            object,
+            left,
+            typ,
+            key_next: object,
+        });
+        Ok(())
     }
 }
 

@@ -198,52 +198,84 @@ fn layout(
     ctx: &mut Ctx<'_>,
     summary: &mut GgufSummary,
 ) {
-    let file_len = data.len() as u64;
     let Some(data_start) = align_up(infos_end, alignment) else {
         return;
     };
-    let mut names = HashSet::new();
-    // (start, end, index) of every tensor whose range could be computed.
-    let mut ranges = Vec::new();
-    let mut expected = Some(0u64);
-    let mut packed = true;
+    let mut layout = Layout {
+        file_len: data.len() as u64,
+        data_start,
+        alignment,
+        names: HashSet::new(),
+        ranges: Vec::new(),
+        expected: Some(0),
+        packed: true,
+    };
     for (i, t) in tensors.iter().enumerate() {
+        layout.tensor(i, t, ctx, summary);
+    }
+    let mut ranges = layout.ranges;
+    ranges.sort_unstable();
+    report_overlaps(&ranges, tensors, ctx);
+    trailing_data(data, tensors, &ranges, data_start, alignment, ctx);
+}
+
+/// The tensor data as the tensor infos lay it out, checked one tensor at a time.
+struct Layout<'t> {
+    file_len: u64,
+    data_start: u64,
+    alignment: u64,
+    names: HashSet<&'t str>,
+    /// (start, end, index) of every tensor whose range could be computed.
+    ranges: Vec<(u64, u64, usize)>,
+    /// Where llama.cpp expects the next tensor, packed in order.
+    expected: Option<u64>,
+    /// Every tensor so far sits where llama.cpp expects it (one finding for the first that
+    /// does not).
+    packed: bool,
+}
+
+impl<'t> Layout<'t> {
+    /// Checks tensor `i`'s name, type, size, alignment, range and packing, and counts it.
+    fn tensor(
+        &mut self,
+        i: usize,
+        t: &'t parse::TensorInfo,
+        ctx: &mut Ctx<'_>,
+        summary: &mut GgufSummary,
+    ) {
         let at = Some(t.info_offset);
-        if !names.insert(t.name.as_str()) {
-            ctx.report(
-                RuleId::GgufBadLayout,
-                at,
+        let bad = |ctx: &mut Ctx<'_>, message: String| {
+            ctx.report(RuleId::GgufBadLayout, at, message, None);
+        };
+        if !self.names.insert(t.name.as_str()) {
+            bad(
+                ctx,
                 format!(
                     "tensor name `{}` is used twice; llama.cpp refuses the file",
                     t.name
                 ),
-                None,
             );
         }
         let Some((type_name, block, block_bytes)) = types::ggml_type(t.ggml_type) else {
-            ctx.report(
-                RuleId::GgufBadLayout,
-                at,
+            bad(
+                ctx,
                 format!(
                     "tensor `{}` has unknown ggml type {}; loaders refuse it or read it with the wrong size",
                     t.name, t.ggml_type
                 ),
-                None,
             );
-            packed = false;
-            continue;
+            self.packed = false;
+            return;
         };
         let (elements, bytes) = match types::tensor_bytes(&t.dims, block, block_bytes) {
             Ok(size) => size,
             Err(why) => {
-                ctx.report(
-                    RuleId::GgufBadLayout,
-                    at,
+                bad(
+                    ctx,
                     format!("tensor `{}` ({type_name}) cannot exist: {why}", t.name),
-                    None,
                 );
-                packed = false;
-                continue;
+                self.packed = false;
+                return;
             }
         };
         summary.tensors += 1;
@@ -252,54 +284,55 @@ fn layout(
         total.tensors += 1;
         total.parameters = total.parameters.saturating_add(elements);
         total.bytes = total.bytes.saturating_add(bytes);
-        if t.offset % alignment != 0 {
-            ctx.report(
-                RuleId::GgufBadLayout,
-                at,
+        let (alignment, file_len) = (self.alignment, self.file_len);
+        if !t.offset.is_multiple_of(alignment) {
+            bad(
+                ctx,
                 format!(
                     "tensor `{}` starts at data offset {}, not a multiple of the alignment {alignment}",
                     t.name, t.offset
                 ),
-                None,
             );
         }
-        let range = data_start
+        let range = self
+            .data_start
             .checked_add(t.offset)
             .and_then(|start| Some((start, start.checked_add(bytes)?)));
         match range {
-            Some((start, end)) if end <= file_len => ranges.push((start, end, i)),
+            Some((start, end)) if end <= file_len => self.ranges.push((start, end, i)),
             _ => {
-                ctx.report(
-                    RuleId::GgufBadLayout,
-                    at,
+                bad(
+                    ctx,
                     format!(
                         "tensor `{}` ({type_name}, {bytes} bytes at data offset {}) runs past the end of the {file_len}-byte file",
                         t.name, t.offset
                     ),
-                    None,
                 );
-                packed = false;
+                self.packed = false;
             }
         }
-        if packed && expected != Some(t.offset) {
-            packed = false;
-            ctx.report(
-                RuleId::GgufBadLayout,
-                at,
+        if self.packed && self.expected != Some(t.offset) {
+            self.packed = false;
+            bad(
+                ctx,
                 format!(
                     "tensor `{}` is at data offset {}, but llama.cpp expects the tensors packed in order and this one at {}",
                     t.name,
                     t.offset,
-                    expected.map_or_else(|| "an overflowing offset".to_owned(), |e| e.to_string())
+                    self.expected
+                        .map_or_else(|| "an overflowing offset".to_owned(), |e| e.to_string())
                 ),
-                None,
             );
         }
-        expected = expected
+        self.expected = self
+            .expected
             .and_then(|e| e.checked_add(bytes))
             .and_then(|e| align_up(e, alignment));
     }
-    ranges.sort_unstable();
+}
+
+/// Reports each tensor whose bytes overlap the one before it (`ranges` sorted by start).
+fn report_overlaps(ranges: &[(u64, u64, usize)], tensors: &[parse::TensorInfo], ctx: &mut Ctx<'_>) {
     for pair in ranges.windows(2) {
         let &[(_, end_a, a), (start_b, _, b)] = pair else {
             continue;
@@ -315,7 +348,19 @@ fn layout(
             );
         }
     }
-    // What follows the data: llama.cpp's data size is every tensor padded to the alignment.
+}
+
+/// What follows the data (llama.cpp's data size is every tensor padded to the alignment) is
+/// reported and analysed as content of its own, when every tensor's range is known.
+fn trailing_data(
+    data: &[u8],
+    tensors: &[parse::TensorInfo],
+    ranges: &[(u64, u64, usize)],
+    data_start: u64,
+    alignment: u64,
+    ctx: &mut Ctx<'_>,
+) {
+    let file_len = data.len() as u64;
     let data_end = ranges
         .iter()
         .map(|&(_, end, _)| end)

@@ -10,6 +10,8 @@
 
 use rmp::Marker;
 
+pub use crate::formats::walked::Error;
+use crate::formats::walked::{Strings, err};
 use crate::model::rules::RuleId;
 use crate::scan::context::{Ctx, Origin};
 
@@ -17,8 +19,6 @@ use crate::scan::context::{Ctx, Origin};
 const MAX_DEPTH: usize = 512;
 /// Values walked before the walk stops.
 const MAX_VALUES: u64 = 50_000_000;
-/// Strings handed to the signature scan, and their total size.
-const MAX_EXTRACT_BYTES: usize = 4 << 20;
 
 /// What a walk found.
 #[derive(Debug, Default)]
@@ -30,22 +30,7 @@ pub struct Walk {
     /// Extension values per code (Flax: 1 ndarray, 2 complex, 3 numpy scalar).
     pub ext: std::collections::BTreeMap<i8, u64>,
     /// Strings worth a signature scan (bounded in total).
-    pub strings: Vec<(usize, String)>,
-    strings_bytes: usize,
-}
-
-/// Why a walk stopped.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Error {
-    pub at: usize,
-    pub why: String,
-}
-
-fn err(at: usize, why: impl Into<String>) -> Error {
-    Error {
-        at,
-        why: why.into(),
-    }
+    pub strings: Strings,
 }
 
 fn be(data: &[u8], at: usize, n: usize) -> Result<u64, Error> {
@@ -185,10 +170,8 @@ fn string(data: &[u8], at: usize, n: u64, collect: bool, out: &mut Walk) -> Resu
         .checked_add(n)
         .and_then(|end| data.get(at..end))
         .ok_or_else(|| err(at, format!("a string of {n} bytes runs past the end")))?;
-    if collect && n >= 4 && out.strings_bytes + n <= MAX_EXTRACT_BYTES {
-        out.strings_bytes += n;
-        out.strings
-            .push((at, String::from_utf8_lossy(bytes).into_owned()));
+    if collect {
+        out.strings.note(at, bytes);
     }
     Ok(at + n)
 }
@@ -233,7 +216,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                     None,
                 );
             }
-            for (at, s) in &w.strings {
+            for (at, s) in w.strings.iter() {
                 ctx.extract(
                     Origin::FrameworkString,
                     "msgpack string",

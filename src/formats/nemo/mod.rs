@@ -19,6 +19,7 @@ pub mod yaml;
 
 use crate::formats::hostcalls;
 use crate::formats::pickle::{Class, classify};
+use crate::model::Budget;
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
 use yaml::Yaml;
@@ -26,7 +27,7 @@ use yaml::Yaml;
 /// Larger configurations are not parsed (a NeMo model_config.yaml is a few KiB).
 const MAX_CONFIG: usize = 16 << 20;
 /// Findings listed per rule per configuration.
-const MAX_LISTED: usize = 32;
+const MAX_LISTED: u64 = 32;
 
 /// Packages whose classes NeMo configurations instantiate in ordinary use. A target under one
 /// of these (and not denied) is accepted; private and double-underscore names never are.
@@ -307,7 +308,9 @@ impl Walk<'_, '_> {
             malformed,
         } = self;
         let config = ctx.config();
-        let (mut denied, mut unknown) = (0usize, 0usize);
+        let mut denied = Budget::new(MAX_LISTED);
+        let mut unknown = Budget::new(MAX_LISTED);
+        let mut malformed_listed = Budget::new(MAX_LISTED);
         let mut seen = std::collections::HashSet::new();
         for t in &targets {
             if !seen.insert((t.path.clone(), t.at.clone())) {
@@ -340,8 +343,7 @@ impl Walk<'_, '_> {
                 });
             match &class.class {
                 Class::Denied(d) => {
-                    denied += 1;
-                    if denied <= MAX_LISTED {
+                    if denied.admit() {
                         ctx.report(
                             RuleId::NemoDeniedTarget,
                             None,
@@ -357,8 +359,7 @@ impl Walk<'_, '_> {
                 Class::Unknown if listed => {}
                 Class::Unknown => match reach.filter(|_| !listed) {
                     Some(r) => {
-                        denied += 1;
-                        if denied <= MAX_LISTED {
+                        if denied.admit() {
                             ctx.report(
                                 RuleId::NemoDeniedTarget,
                                 None,
@@ -368,8 +369,7 @@ impl Walk<'_, '_> {
                         }
                     }
                     None => {
-                        unknown += 1;
-                        if unknown <= MAX_LISTED {
+                        if unknown.admit() {
                             ctx.report(
                                 RuleId::NemoUnknownTarget,
                                 None,
@@ -384,14 +384,20 @@ impl Walk<'_, '_> {
                 },
             }
         }
-        for why in malformed.iter().take(MAX_LISTED) {
-            ctx.report(
-                RuleId::NemoConfigMalformed,
-                None,
-                format!("Hydra configuration: {why}"),
-                None,
-            );
+        for why in &malformed {
+            if malformed_listed.admit() {
+                ctx.report(
+                    RuleId::NemoConfigMalformed,
+                    None,
+                    format!("Hydra configuration: {why}"),
+                    None,
+                );
+            }
         }
+        const HERE: &str = "in this configuration";
+        ctx.report_not_listed(RuleId::NemoDeniedTarget, &denied, HERE);
+        ctx.report_not_listed(RuleId::NemoUnknownTarget, &unknown, HERE);
+        ctx.report_not_listed(RuleId::NemoConfigMalformed, &malformed_listed, HERE);
     }
 }
 

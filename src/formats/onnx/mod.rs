@@ -18,6 +18,7 @@ use prost::Message;
 
 pub use owner::external_data_owner;
 
+use crate::bytes::varint;
 use crate::model::rules::RuleId;
 use crate::model::summary::ModelSummary;
 use crate::scan::context::Ctx;
@@ -139,20 +140,6 @@ pub fn looks_like_onnx(data: &[u8]) -> bool {
         graph |= (field == GRAPH || field == OPSET_IMPORT) && wire == 2;
     }
     ir_version && graph
-}
-
-/// A protobuf varint at `at`: its value and the position after it.
-pub(crate) fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *data.get(at)?;
-        at += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((value, at));
-        }
-    }
-    None
 }
 
 #[cfg(test)]

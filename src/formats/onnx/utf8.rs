@@ -8,7 +8,7 @@
 use prost::Message;
 
 use super::proto::ModelProto;
-use super::varint;
+use crate::bytes::varint;
 
 // `SCHEMA`: for each ONNX message, its string fields (`None`) and message fields (`Some(index
 // of the message)`) by field number; `MODEL_PROTO`: the index of `ModelProto`. Written by

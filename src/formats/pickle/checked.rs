@@ -18,7 +18,7 @@ use crate::model::rules::RuleId;
 use super::imports::{self, Check, Class};
 use super::render::Renderer;
 use super::value::{Node, NodeId, Value};
-use super::vm::{MAX_REPORTS, Machine};
+use super::vm::Machine;
 
 impl<'a> Machine<'a, '_, '_> {
     /// Counts a use of a checked global's value (a memo GET, DUP).
@@ -291,20 +291,17 @@ impl<'a> Machine<'a, '_, '_> {
                 Value::Unknown => true,
                 _ => false,
             };
-            if dynamic {
-                self.counts.dynamic += 1;
-                if self.counts.dynamic <= MAX_REPORTS {
-                    let evidence = self.render_value(arg);
-                    self.emit(
-                        RuleId::PickleDynamicCall,
-                        Some(pos as u64),
-                        format!(
-                            "`{helper}` calls its argument {at}, which is {}",
-                            super::globals::describe(&self.arena, arg)
-                        ),
-                        Some(evidence),
-                    );
-                }
+            if dynamic && self.counts.dynamic.admit() {
+                let evidence = self.render_value(arg);
+                self.emit(
+                    RuleId::PickleDynamicCall,
+                    Some(pos as u64),
+                    format!(
+                        "`{helper}` calls its argument {at}, which is {}",
+                        super::globals::describe(&self.arena, arg)
+                    ),
+                    Some(evidence),
+                );
             }
         }
     }

@@ -22,14 +22,7 @@ impl<'a> Machine<'a, '_, '_> {
     /// The `module.name` of the global at the root of a callable chain, and whether it is on
     /// the allow list.
     fn root_global(&self, callable: Value<'a>) -> Option<(String, bool)> {
-        let mut root = callable;
-        for _ in 0..64 {
-            match self.arena.call(root) {
-                Some(call) => root = call.callable,
-                None => break,
-            }
-        }
-        match self.arena.node(root)? {
+        match self.arena.node(self.arena.callable_root(callable))? {
             Node::Global(i) => self
                 .imports
                 .list

@@ -10,7 +10,7 @@ use super::imports::{self, Classification};
 use super::ops::Op;
 use super::render::{GlobalNames, Renderer};
 use super::value::{Arena, Node, NodeId, Value};
-use super::vm::{Halt, MAX_REPORTS, Machine, Storage};
+use super::vm::{Halt, Machine, Storage};
 
 /// Distinct globals one stream may import before the scanner stops following it.
 const MAX_IMPORTS: usize = 65_536;
@@ -137,8 +137,7 @@ impl<'a> Machine<'a, '_, '_> {
             Renderer::render(&self.arena, &self.imports, module),
             Renderer::render(&self.arena, &self.imports, name)
         );
-        self.counts.unresolved += 1;
-        if self.counts.unresolved <= MAX_REPORTS {
+        if self.counts.unresolved.admit() {
             let message = format!(
                 "STACK_GLOBAL takes its module from {} and its name from {}; the import cannot be named",
                 describe(&self.arena, module),
@@ -169,8 +168,7 @@ impl<'a> Machine<'a, '_, '_> {
     }
 
     pub(super) fn extension(&mut self, op: Op, code: i64, pos: usize) -> Result<Value<'a>, Halt> {
-        self.counts.extension += 1;
-        if self.counts.extension <= MAX_REPORTS {
+        if self.counts.extension.admit() {
             self.emit(
                 RuleId::PickleExtensionCode,
                 Some(pos as u64),

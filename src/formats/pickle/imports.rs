@@ -429,92 +429,142 @@ pub struct Classification {
     pub invokes: &'static [usize],
 }
 
-/// Classifies the global `module.name` as a pickle would import it.
-pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
-    let policy: &'static Policy = &POLICY;
-    let names: &'static Names = &NAMES;
-    let mapped = policy.map_py2(module, name);
-    let (py3_module, py3_name) = match &mapped {
-        Some((m, n)) => (m.as_str(), n.as_str()),
-        None => (module, name),
-    };
-    let written = format!("{module}.{name}");
-    let py3 = format!("{py3_module}.{py3_name}");
-    // Where the name really leads, by the generated table (`find_class` walks the same
-    // attribute chain): a re-export is judged by its home, a module object is that module.
-    let entry = names.entries.get(&py3);
-    let kind = entry.map(|e| e.kind);
-    // In a module the table does not enumerate, a bare name that modules usually import from
-    // elsewhere (`torch.optim.lr_scheduler.partial`) is judged as its usual home.
-    let alias = (entry.is_none()
-        && !names.modules.contains(py3_module)
-        && policy.deny(&py3, config).is_none())
-    .then(|| policy.aliases.get(py3_name))
-    .flatten()
-    .and_then(|home| home.rsplit_once('.'))
-    .filter(|(home_module, _)| *home_module != py3_module);
-    let (canon_module, canon_name): (String, String) =
-        match entry.and_then(|e| e.canonical.as_deref()) {
-            Some(c) => match c.split_once(':') {
-                Some((m, q)) => (m.to_owned(), q.to_owned()),
-                None => (c.to_owned(), String::new()),
-            },
-            None => match alias {
-                Some((m, n)) => (m.to_owned(), n.to_owned()),
-                None => (py3_module.to_owned(), py3_name.to_owned()),
-            },
+/// Where a global, as written, leads: its Python 3 name, the names table's entry, its home.
+struct Resolved {
+    written: String,
+    py3_module: String,
+    py3_name: String,
+    py3: String,
+    entry: Option<&'static NameEntry>,
+    kind: Option<Kind>,
+    /// A bare name in a module the table does not enumerate, judged as its usual home.
+    alias: bool,
+    canon_module: String,
+    canon_name: String,
+    canonical: String,
+    /// What the report says the name resolves to, when that is worth saying.
+    resolved: Option<String>,
+}
+
+impl Resolved {
+    /// Follows `module.name` through the Python 2 map, the generated names table (which walks
+    /// the attribute chain `find_class` walks: a re-export leads to its home, a module object
+    /// is that module) and the table of usual homes of bare names.
+    fn of(module: &str, name: &str, config: &Config) -> Resolved {
+        let policy: &'static Policy = &POLICY;
+        let names: &'static Names = &NAMES;
+        let (py3_module, py3_name) = policy
+            .map_py2(module, name)
+            .unwrap_or_else(|| (module.to_owned(), name.to_owned()));
+        let written = format!("{module}.{name}");
+        let py3 = format!("{py3_module}.{py3_name}");
+        let entry = names.entries.get(&py3);
+        let kind = entry.map(|e| e.kind);
+        // In a module the table does not enumerate, a bare name that modules usually import
+        // from elsewhere (`torch.optim.lr_scheduler.partial`) is judged as its usual home.
+        let alias = (entry.is_none()
+            && !names.modules.contains(&py3_module)
+            && policy.deny(&py3, config).is_none())
+        .then(|| policy.aliases.get(py3_name.as_str()))
+        .flatten()
+        .and_then(|home| home.rsplit_once('.'))
+        .filter(|(home_module, _)| *home_module != py3_module);
+        let (canon_module, canon_name): (String, String) =
+            match entry.and_then(|e| e.canonical.as_deref()) {
+                Some(c) => match c.split_once(':') {
+                    Some((m, q)) => (m.to_owned(), q.to_owned()),
+                    None => (c.to_owned(), String::new()),
+                },
+                None => match alias {
+                    Some((m, n)) => (m.to_owned(), n.to_owned()),
+                    None => (py3_module.clone(), py3_name.clone()),
+                },
+            };
+        let canonical = if canon_name.is_empty() {
+            canon_module.clone()
+        } else {
+            format!("{canon_module}.{canon_name}")
         };
-    let canonical = if canon_name.is_empty() {
-        canon_module.clone()
-    } else {
-        format!("{canon_module}.{canon_name}")
-    };
-    let builtin = canon_module == "builtins" && !canon_name.is_empty() && !canon_name.contains('.');
-    let mut resolved = (canonical != written && !(module == "__builtin__" && canonical == py3))
-        .then(|| canonical.clone());
-    if kind == Some(Kind::Module) {
-        resolved = Some(format!("the module `{canonical}`"));
-    }
-    if alias.is_some() {
-        resolved = Some(format!(
-            "{canonical}; modules usually import `{py3_name}` from `{canon_module}`"
-        ));
+        let mut resolved = (canonical != written && !(module == "__builtin__" && canonical == py3))
+            .then(|| canonical.clone());
+        if kind == Some(Kind::Module) {
+            resolved = Some(format!("the module `{canonical}`"));
+        }
+        if alias.is_some() {
+            resolved = Some(format!(
+                "{canonical}; modules usually import `{py3_name}` from `{canon_module}`"
+            ));
+        }
+        Resolved {
+            written,
+            py3_module,
+            py3_name,
+            py3,
+            entry,
+            kind,
+            alias: alias.is_some(),
+            canon_module,
+            canon_name,
+            canonical,
+            resolved,
+        }
     }
 
-    let mut denial = policy
-        .deny(&canonical, config)
-        .or_else(|| policy.deny(&py3, config))
-        .or_else(|| policy.deny(&written, config));
-    if denial.is_none() && kind == Some(Kind::Module) {
-        let root = root(&canonical);
-        if policy.reexported.contains(canonical.as_str())
-            || policy.reexported.contains(root)
-            || canonical == "builtins"
-        {
-            denial = Some(Denial {
+    /// Why the global is denied, if it is: a deny pattern over any of its names, a module
+    /// object whose attributes reach everything, a dunder attribute, or an attribute path
+    /// through a re-exported module (which then becomes what it resolves to).
+    fn denial(&mut self, name: &str, config: &Config) -> Option<Denial> {
+        let policy: &'static Policy = &POLICY;
+        let denial = policy
+            .deny(&self.canonical, config)
+            .or_else(|| policy.deny(&self.py3, config))
+            .or_else(|| policy.deny(&self.written, config))
+            .or_else(|| self.module_object())
+            .or_else(|| self.dunder(name, config));
+        if denial.is_some() {
+            return denial;
+        }
+        let (suffix, denial) = self.through_reexport(config)?;
+        self.resolved = Some(suffix);
+        Some(denial)
+    }
+
+    /// A module object that re-exports others (or `builtins`) reaches everything it holds.
+    fn module_object(&self) -> Option<Denial> {
+        let policy: &'static Policy = &POLICY;
+        let canonical = &self.canonical;
+        (self.kind == Some(Kind::Module)
+            && (policy.reexported.contains(canonical.as_str())
+                || policy.reexported.contains(root(canonical))
+                || canonical == "builtins"))
+            .then(|| Denial {
                 pattern: "<module object>".to_owned(),
                 reason: format!(
                     "the name is the module `{canonical}` itself, whose attributes reach everything it holds"
                 ),
-            });
-        }
+            })
     }
-    if denial.is_none()
-        && name.split('.').any(is_dunder)
-        && !policy.allow_exact.contains(&written)
-        && !policy.allow_exact.contains(&canonical)
-        && !config.allow_globals.contains(&written)
-    {
-        denial = Some(Denial {
+
+    /// A double-underscore attribute in the name, unless allowed exactly.
+    fn dunder(&self, name: &str, config: &Config) -> Option<Denial> {
+        let policy: &'static Policy = &POLICY;
+        (name.split('.').any(is_dunder)
+            && !policy.allow_exact.contains(&self.written)
+            && !policy.allow_exact.contains(&self.canonical)
+            && !config.allow_globals.contains(&self.written))
+        .then(|| Denial {
             pattern: "<dunder attribute>".to_owned(),
             reason: "reaches interpreter internals through a double-underscore attribute (__globals__, __dict__, __getitem__, __builtins__, …)".to_owned(),
-        });
+        })
     }
-    if denial.is_none() {
-        // An attribute path through a re-exported module reaches that module. Only the name
-        // is an attribute path; the module part names real modules, which are imported.
-        let parts: Vec<&str> = py3.split('.').collect();
-        let first_attribute = py3_module.split('.').count();
+
+    /// An attribute path through a re-exported module reaches that module: the denied name it
+    /// reaches, and why. Only the name is an attribute path; the module part names real
+    /// modules, which are imported.
+    fn through_reexport(&self, config: &Config) -> Option<(String, Denial)> {
+        let policy: &'static Policy = &POLICY;
+        let parts: Vec<&str> = self.py3.split('.').collect();
+        let first_attribute = self.py3_module.split('.').count();
         for i in first_attribute..parts.len() {
             let Some(&part) = parts.get(i) else { break };
             // A private alias (`random._os`, `x._sys`) is the module it aliases.
@@ -539,74 +589,80 @@ pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
                 suffix.push_str(rest);
             }
             if let Some(d) = policy.deny(&suffix, config) {
-                resolved = Some(suffix);
-                denial = Some(d);
-                break;
+                return Some((suffix, d));
             }
+        }
+        None
+    }
+
+    /// The class of a global no deny rule matched: allowed by the user, by its kind, or by an
+    /// allow pattern over its home; unknown otherwise.
+    fn allowed_class(&self, module: &str, name: &str, config: &Config) -> Class {
+        let policy: &'static Policy = &POLICY;
+        let names: &'static Names = &NAMES;
+        let (canon_module, canon_name) = (self.canon_module.as_str(), self.canon_name.as_str());
+        let (py3_module, py3_name) = (self.py3_module.as_str(), self.py3_name.as_str());
+        let allowed = if config.allow_globals.contains(&self.written) {
+            true
+        } else if self.kind == Some(Kind::Module) {
+            false
+        } else if self.kind == Some(Kind::Ufunc) {
+            // numpy ufuncs (and scipy.special's) compute and nothing else.
+            true
+        } else if self.entry.is_some() {
+            // Known to the table: judged by its home; a package wildcard covers what the
+            // package itself defines, never what it merely imports.
+            !canon_name.is_empty()
+                && policy.allows(canon_module, canon_name, config, Shape::of(self.kind))
+        } else if names.modules.contains(py3_module) {
+            // A module the table enumerates, without this name (an import the table leaves out
+            // as harmless, or a name of another version): only a pattern written for this very
+            // module allows it, never a wildcard of a parent package.
+            policy.allows_in(py3_module, py3_name, config, false, Shape::Unlisted)
+        } else if self.alias {
+            // A guessed alias is judged as its home: allowed only where that is.
+            policy.allows(canon_module, canon_name, config, Shape::Unlisted)
+        } else {
+            policy.allows(py3_module, py3_name, config, Shape::Unlisted)
+                || policy.allows(module, name, config, Shape::Unlisted)
+        };
+        if allowed {
+            Class::Allowed
+        } else {
+            Class::Unknown
         }
     }
-    let user_allowed = config.allow_globals.contains(&written);
-    let class = match denial {
+}
+
+/// Classifies the global `module.name` as a pickle would import it.
+pub fn classify(module: &str, name: &str, config: &Config) -> Classification {
+    let policy: &'static Policy = &POLICY;
+    let mut r = Resolved::of(module, name, config);
+    let class = match r.denial(name, config) {
         Some(d) => Class::Denied(d),
-        None if user_allowed => Class::Allowed,
-        None if kind == Some(Kind::Module) => Class::Unknown,
-        // numpy ufuncs (and scipy.special's) compute and nothing else.
-        None if kind == Some(Kind::Ufunc) => Class::Allowed,
-        // Known to the table: judged by its home; a package wildcard covers what the package
-        // itself defines, never what it merely imports.
-        None if entry.is_some() => {
-            if !canon_name.is_empty()
-                && policy.allows(&canon_module, &canon_name, config, Shape::of(kind))
-            {
-                Class::Allowed
-            } else {
-                Class::Unknown
-            }
-        }
-        // A module the table enumerates, without this name (an import the table leaves out as
-        // harmless, or a name of another version): only a pattern written for this very module
-        // allows it, never a wildcard of a parent package.
-        None if names.modules.contains(py3_module) => {
-            if policy.allows_in(py3_module, py3_name, config, false, Shape::Unlisted) {
-                Class::Allowed
-            } else {
-                Class::Unknown
-            }
-        }
-        // A guessed alias is judged as its home: allowed only where that is.
-        None if alias.is_some() => {
-            if policy.allows(&canon_module, &canon_name, config, Shape::Unlisted) {
-                Class::Allowed
-            } else {
-                Class::Unknown
-            }
-        }
-        None if policy.allows(py3_module, py3_name, config, Shape::Unlisted)
-            || policy.allows(module, name, config, Shape::Unlisted) =>
-        {
-            Class::Allowed
-        }
-        None => Class::Unknown,
+        None => r.allowed_class(module, name, config),
     };
     // The user's own deny entry is final: no call shape makes such a global acceptable.
     let user_denied = matches!(&class, Class::Denied(d) if d.reason == USER_DENIED);
     let check = policy
         .checked
-        .get(&canonical)
-        .or_else(|| policy.checked.get(&py3))
+        .get(&r.canonical)
+        .or_else(|| policy.checked.get(&r.py3))
         .copied()
         .filter(|_| !user_denied);
     let invokes: &'static [usize] = policy
         .invokes
-        .get(&canonical)
-        .or_else(|| policy.invokes.get(&py3))
+        .get(&r.canonical)
+        .or_else(|| policy.invokes.get(&r.py3))
         .map_or(&[], Vec::as_slice);
+    let builtin =
+        r.canon_module == "builtins" && !r.canon_name.is_empty() && !r.canon_name.contains('.');
     Classification {
         class,
-        resolved,
+        resolved: r.resolved,
         builtin,
-        canonical,
-        kind,
+        canonical: r.canonical,
+        kind: r.kind,
         check,
         invokes,
     }

@@ -4,6 +4,7 @@
 
 use std::borrow::Cow;
 
+use crate::model::Budget;
 use crate::model::rules::RuleId;
 use crate::scan::context::MemberKind;
 
@@ -12,10 +13,12 @@ use super::ops::Op;
 use super::render::Renderer;
 use super::sniff::looks_like_pickle;
 use super::value::{Node, NodeId, Value};
-use super::vm::{Flow, Halt, MAX_REPORTS, Machine};
+use super::vm::{Flow, Halt, Machine};
 
 /// Import findings of one kind reported per stream before they are summarised.
-const MAX_IMPORT_FINDINGS: usize = 200;
+const MAX_IMPORT_FINDINGS: u64 = 200;
+/// Where the stream's caps count: the words of their summary findings.
+const IN_STREAM: &str = "in this pickle stream";
 /// Pickles nested in call arguments that are analysed per stream.
 const MAX_NESTED: usize = 64;
 /// Attributes planted on globals that are remembered per stream.
@@ -33,14 +36,7 @@ enum Target {
 
 /// The call recorded as evidence for the global at the root of `callable`'s chain, if any.
 fn global_call<'a>(m: &Machine<'a, '_, '_>, callable: Value<'a>) -> Option<NodeId> {
-    let mut root = callable;
-    for _ in 0..64 {
-        match m.arena.call(root) {
-            Some(call) => root = call.callable,
-            None => break,
-        }
-    }
-    match m.arena.node(root)? {
+    match m.arena.node(m.arena.callable_root(callable))? {
         Node::Global(i) => m.imports.list.get(*i as usize)?.call.map(|(id, _)| id),
         _ => None,
     }
@@ -101,8 +97,7 @@ impl<'a> Machine<'a, '_, '_> {
     }
 
     fn report_mutation(&mut self, op: Op, target: Value<'a>, evidence: String, pos: usize) {
-        self.counts.mutation += 1;
-        if self.counts.mutation > MAX_REPORTS {
+        if !self.counts.mutation.admit() {
             return;
         }
         let path = self.global_written(target).unwrap_or_default();
@@ -118,8 +113,8 @@ impl<'a> Machine<'a, '_, '_> {
     }
 
     fn mutate_global(&mut self, target: Value<'a>, op: Op, values: &[Value<'a>], pos: usize) {
-        if self.counts.mutation >= MAX_REPORTS {
-            self.counts.mutation += 1;
+        if self.counts.mutation.is_full() {
+            self.counts.mutation.admit();
             return;
         }
         let g = self.render(target);
@@ -186,7 +181,7 @@ impl<'a> Machine<'a, '_, '_> {
             }
         }
         let g = self.render(target);
-        let evidence = if self.counts.mutation >= MAX_REPORTS {
+        let evidence = if self.counts.mutation.is_full() {
             String::new()
         } else if planted.is_empty() {
             format!("{g}.__setstate__({})", self.render(state))
@@ -276,25 +271,22 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 _ => false,
             };
-        if (global.is_none() || chained) && !method_call {
-            self.counts.dynamic += 1;
-            if self.counts.dynamic <= MAX_REPORTS {
-                let what = if !chained {
-                    format!(
-                        "calls {} instead of an imported global",
-                        super::globals::describe(&self.arena, root)
-                    )
-                } else {
-                    "calls the result of another call".to_owned()
-                };
-                let evidence = self.render(Value::Node(id));
-                self.emit(
-                    RuleId::PickleDynamicCall,
-                    Some(pos as u64),
-                    what,
-                    Some(evidence),
-                );
-            }
+        if (global.is_none() || chained) && !method_call && self.counts.dynamic.admit() {
+            let what = if !chained {
+                format!(
+                    "calls {} instead of an imported global",
+                    super::globals::describe(&self.arena, root)
+                )
+            } else {
+                "calls the result of another call".to_owned()
+            };
+            let evidence = self.render(Value::Node(id));
+            self.emit(
+                RuleId::PickleDynamicCall,
+                Some(pos as u64),
+                what,
+                Some(evidence),
+            );
         }
         if !allowed && !self.options.shadow {
             let label = global
@@ -306,17 +298,10 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// Whether `node` is `value` or a call in its callable chain.
     fn chain_contains(&self, value: Value<'a>, node: NodeId) -> bool {
-        let mut at = value;
-        for _ in 0..64 {
-            if at == Value::Node(node) {
-                return true;
-            }
-            match self.arena.call(at) {
-                Some(call) => at = call.callable,
-                None => return false,
-            }
-        }
-        false
+        self.arena
+            .callable_chain(value)
+            .take(64)
+            .any(|at| at == Value::Node(node))
     }
 
     /// Offset of `bytes` in the stream's data, when they are a slice of it.
@@ -372,8 +357,7 @@ impl<'a> Machine<'a, '_, '_> {
                 continue;
             }
             if self.nested_seen.len() > MAX_NESTED {
-                self.counts.nesting += 1;
-                if self.counts.nesting <= MAX_REPORTS {
+                if self.counts.nesting.admit() {
                     self.emit(
                         RuleId::PickleLimitExceeded,
                         Some(at as u64),
@@ -384,8 +368,7 @@ impl<'a> Machine<'a, '_, '_> {
                 continue;
             }
             if self.ctx.depth() >= self.limits.max_nesting {
-                self.counts.nesting += 1;
-                if self.counts.nesting <= MAX_REPORTS {
+                if self.counts.nesting.admit() {
                     self.emit(
                         RuleId::PickleLimitExceeded,
                         Some(at as u64),
@@ -515,7 +498,9 @@ impl<'a> Machine<'a, '_, '_> {
     /// through it as evidence.
     pub(super) fn flush_imports(&mut self) {
         let mut findings = Vec::new();
-        let (mut denied, mut unknown, mut unknown_left) = (0usize, 0usize, Vec::new());
+        let mut denied = Budget::new(MAX_IMPORT_FINDINGS);
+        let mut unknown = Budget::new(MAX_IMPORT_FINDINGS);
+        let mut unknown_left = Vec::new();
         for (index, import) in self.imports.list.iter().enumerate() {
             if import.class.class != Class::Allowed
                 && !super::imports::user_denied(&import.class.class)
@@ -568,8 +553,7 @@ impl<'a> Machine<'a, '_, '_> {
             let (rule, message) = match &import.class.class {
                 Class::Allowed => continue,
                 Class::Denied(d) => {
-                    denied += 1;
-                    if denied > MAX_IMPORT_FINDINGS {
+                    if !denied.admit() {
                         continue;
                     }
                     let message = format!(
@@ -581,8 +565,7 @@ impl<'a> Machine<'a, '_, '_> {
                     (RuleId::PickleDeniedGlobal, message)
                 }
                 Class::Unknown => {
-                    unknown += 1;
-                    if unknown > MAX_IMPORT_FINDINGS {
+                    if !unknown.admit() {
                         unknown_left.push(import.written());
                         continue;
                     }
@@ -609,14 +592,33 @@ impl<'a> Machine<'a, '_, '_> {
             self.ctx
                 .report(rule, Some(offset as u64), message, Some(evidence));
         }
-        if !unknown_left.is_empty() {
+        if let Some(message) = unknown.not_listed(IN_STREAM) {
             let shown: Vec<&str> = unknown_left.iter().take(20).map(String::as_str).collect();
             self.emit(
                 RuleId::PickleUnknownGlobal,
                 None,
-                format!("{} more globals on neither list", unknown_left.len()),
+                format!("{message} (imports of globals on neither list)"),
                 Some(shown.join(", ")),
             );
+        }
+        if let Some(message) = denied.not_listed(IN_STREAM) {
+            self.emit(RuleId::PickleDeniedGlobal, None, message, None);
+        }
+    }
+
+    /// Reports, for each capped kind of finding, how many the stream had beyond those listed.
+    pub(super) fn report_not_listed(&mut self) {
+        let counts = [
+            (RuleId::PickleDynamicCall, self.counts.dynamic),
+            (RuleId::PickleGlobalMutation, self.counts.mutation),
+            (RuleId::PickleUnresolvableImport, self.counts.unresolved),
+            (RuleId::PickleExtensionCode, self.counts.extension),
+            (RuleId::PickleLimitExceeded, self.counts.nesting),
+        ];
+        for (rule, budget) in counts {
+            if let Some(message) = budget.not_listed(IN_STREAM) {
+                self.emit(rule, None, message, None);
+            }
         }
     }
 }

@@ -318,7 +318,7 @@ impl<'a> Machine<'a, '_, '_> {
             });
             note(s, reach);
         }
-        if self.rebuilds.code.len() < MAX_REPORTS as usize {
+        if (self.rebuilds.code.len() as u64) < MAX_REPORTS {
             self.rebuilds.code.push(Rebuilt {
                 pos,
                 via: via.to_owned(),

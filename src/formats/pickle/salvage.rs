@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use crate::model::rules::RuleId;
 
 use super::imports::{self, Class};
-use super::ops::{self, Arg, Op};
+use super::ops::{self, Arg, Instr, Op};
 use super::render::Renderer;
-use super::value::{Node, Raw, Value};
+use super::value::{Node, Raw, RawKind, Value};
 use super::vm::Machine;
 
 /// Longest operand line a salvage read accepts (bounds the newline search per byte).
@@ -38,6 +38,87 @@ struct Found {
     name: String,
     pos: usize,
     call: Option<String>,
+}
+
+/// What salvage tracks: an approximate stack and memo, and the imports found.
+struct Salvage<'a> {
+    stack: Vec<S<'a>>,
+    memo: HashMap<u64, S<'a>>,
+    /// The memo's length as MEMOIZE numbers entries.
+    memo_len: usize,
+    /// The halted stream's memo still answers GETs until its STOP.
+    same_stream: bool,
+    found: Vec<Found>,
+}
+
+impl<'a> Salvage<'a> {
+    /// Pops a value, never a mark (what sits below a mark is out of reach).
+    fn pop(&mut self) -> S<'a> {
+        match self.stack.last() {
+            Some(S::Mark) | None => S::Other,
+            Some(_) => self.stack.pop().unwrap_or(S::Other),
+        }
+    }
+
+    /// Pops the values above the topmost mark, and the mark.
+    fn pop_to_mark(&mut self) -> Vec<S<'a>> {
+        match self.stack.iter().rposition(|v| matches!(v, S::Mark)) {
+            Some(at) => {
+                let items = self.stack.split_off(at + 1);
+                self.stack.pop();
+                items
+            }
+            None => std::mem::take(&mut self.stack),
+        }
+    }
+
+    fn push(&mut self, value: S<'a>) {
+        if self.stack.len() >= MAX_STACK {
+            self.stack.drain(..MAX_STACK / 2);
+        }
+        self.stack.push(value);
+    }
+
+    /// Memoizes the top of the stack at `index` (`halted_has`: the halted stream's memo
+    /// already holds that index).
+    fn put(&mut self, index: u64, halted_has: bool) {
+        let top = self.stack.last().cloned().unwrap_or(S::Other);
+        let existed = self.memo.contains_key(&index) || halted_has;
+        if self.memo.len() < MAX_MEMO || self.memo.contains_key(&index) {
+            self.memo.insert(index, top);
+        }
+        self.memo_len += usize::from(!existed);
+    }
+}
+
+/// Finds the newlines that end text operands, once per stretch of data rather than per byte.
+struct Lines<'a> {
+    data: &'a [u8],
+    /// The next two newlines after the last position asked about (`data.len()` when none).
+    newlines: (usize, usize),
+}
+
+impl Lines<'_> {
+    fn next_newline(&self, from: usize) -> usize {
+        self.data
+            .get(from..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
+            .map_or(self.data.len(), |i| from + i)
+    }
+
+    /// Whether the operand line (two lines for GLOBAL and INST) of a text opcode at `pos`
+    /// ends within `MAX_LINE` bytes.
+    fn operand_is_near(&mut self, pos: usize, two_lines: bool) -> bool {
+        if self.newlines.0 <= pos {
+            let first = self.next_newline(pos + 1);
+            self.newlines = (first, self.next_newline(first + 1));
+        }
+        let (first, second) = self.newlines;
+        let len = self.data.len();
+        first < len
+            && first - pos <= MAX_LINE
+            && (!two_lines || (second < len && second - first <= MAX_LINE))
+    }
 }
 
 /// Text opcodes whose operand is read up to a newline.
@@ -88,242 +169,216 @@ impl<'a> Machine<'a, '_, '_> {
     pub(super) fn salvage(&mut self, from: usize, halted_at: usize) {
         let data = self.data;
         let mut pos = from;
-        let mut stack: Vec<S<'a>> = Vec::new();
-        let mut memo: HashMap<u64, S<'a>> = HashMap::new();
-        let mut memo_len = self.memo.len();
-        // The halted stream's memo still answers GETs until its STOP.
-        let mut same_stream = true;
-        let mut found: Vec<Found> = Vec::new();
-        // The next two newlines after `pos` (data.len() when there is none), found once per
-        // stretch of data rather than once per byte.
-        let mut newlines = (0usize, 0usize);
-        let next_newline = |from: usize| {
-            data.get(from..)
-                .and_then(|rest| rest.iter().position(|&b| b == b'\n'))
-                .map_or(data.len(), |i| from + i)
+        let mut state = Salvage {
+            stack: Vec::new(),
+            memo: HashMap::new(),
+            memo_len: self.memo.len(),
+            same_stream: true,
+            found: Vec::new(),
+        };
+        let mut lines = Lines {
+            data,
+            newlines: (0, 0),
         };
         while pos < data.len() {
             let Some(&byte) = data.get(pos) else { break };
-            if is_line_op(byte) {
-                if newlines.0 <= pos {
-                    let first = next_newline(pos + 1);
-                    newlines = (first, next_newline(first + 1));
-                }
-                let two_lines = matches!(byte, b'c' | b'i');
-                let near = newlines.0 < data.len()
-                    && newlines.0 - pos <= MAX_LINE
-                    && (!two_lines
-                        || (newlines.1 < data.len() && newlines.1 - newlines.0 <= MAX_LINE));
-                if !near {
-                    pos += 1;
-                    continue;
-                }
+            if is_line_op(byte) && !lines.operand_is_near(pos, matches!(byte, b'c' | b'i')) {
+                pos += 1;
+                continue;
             }
-            let instr = match ops::read(data, pos) {
-                Ok(instr) => instr,
-                Err(_) => {
-                    pos += 1;
-                    continue;
-                }
+            let Ok(instr) = ops::read(data, pos) else {
+                pos += 1;
+                continue;
             };
             pos = instr.next;
-            let pop = |stack: &mut Vec<S<'a>>| match stack.last() {
-                Some(S::Mark) | None => S::Other,
-                Some(_) => stack.pop().unwrap_or(S::Other),
-            };
-            let to_mark = |stack: &mut Vec<S<'a>>| {
-                let at = stack.iter().rposition(|v| matches!(v, S::Mark));
-                match at {
-                    Some(at) => {
-                        let items = stack.split_off(at + 1);
-                        stack.pop();
-                        items
-                    }
-                    None => std::mem::take(stack),
-                }
-            };
-            let mut push = S::Other;
-            let mut pushes = true;
-            match (instr.op, instr.arg) {
-                (Op::ShortBinUnicode | Op::BinUnicode | Op::BinUnicode8, Arg::Bytes(bytes)) => {
-                    push = S::Str(Raw {
-                        bytes,
-                        kind: super::value::RawKind::Utf8,
-                    })
-                }
-                (Op::ShortBinString | Op::BinString, Arg::Bytes(bytes)) => {
-                    push = S::Str(Raw {
-                        bytes,
-                        kind: super::value::RawKind::Latin1,
-                    })
-                }
-                (Op::String, Arg::Line(bytes)) => {
-                    push = S::Str(Raw {
-                        bytes,
-                        kind: super::value::RawKind::Escaped,
-                    })
-                }
-                (Op::Unicode, Arg::Line(bytes)) => {
-                    push = S::Str(Raw {
-                        bytes,
-                        kind: super::value::RawKind::RawUnicodeEscape,
-                    })
-                }
-                (Op::Global | Op::Inst, Arg::Lines(module, name)) => {
-                    let module = String::from_utf8_lossy(module).into_owned();
-                    let name = String::from_utf8_lossy(name).into_owned();
-                    let written = format!("{module}.{name}");
-                    if instr.op == Op::Inst {
-                        let args = S::Tuple(to_mark(&mut stack));
-                        let call = format!("{written}{}", self.salvage_args(&args));
-                        record(&mut found, module, name, instr.pos, Some(call));
-                    } else {
-                        record(&mut found, module, name, instr.pos, None);
-                    }
-                    push = S::Global(written);
-                }
-                (Op::StackGlobal, _) => {
-                    let name = pop(&mut stack);
-                    let module = pop(&mut stack);
-                    match (&module, &name) {
-                        (S::Str(m), S::Str(n)) => {
-                            if let (Some(m), Some(n)) = (m.text(), n.text()) {
-                                push = S::Global(format!("{m}.{n}"));
-                                record(&mut found, m.into_owned(), n.into_owned(), instr.pos, None);
-                            }
-                        }
-                        (S::Str(m), _) => {
-                            if let Some(m) = m.text()
-                                && let Some(denial) =
-                                    imports::classify_module(&m, self.ctx.config())
-                            {
-                                let message = format!(
-                                    "imports from `{m}`, denied by `{}`: {}; found after the analysis stopped at offset {halted_at} (approximate past that point)",
-                                    denial.pattern, denial.reason
-                                );
-                                self.emit(
-                                    RuleId::PickleDeniedGlobal,
-                                    Some(instr.pos as u64),
-                                    message,
-                                    Some(format!("STACK_GLOBAL({m:?}, …)")),
-                                );
-                            }
-                        }
-                        _ => {}
-                    }
-                }
-                (Op::Reduce | Op::NewObj, _) => {
-                    let args = pop(&mut stack);
-                    let callable = pop(&mut stack);
-                    if let S::Global(g) = &callable {
-                        let call = format!("{g}{}", self.salvage_args(&args));
-                        if let Some(f) = found
-                            .iter_mut()
-                            .rev()
-                            .find(|f| f.call.is_none() && format!("{}.{}", f.module, f.name) == *g)
-                        {
-                            f.call = Some(call);
-                        }
-                    }
-                }
-                (Op::NewObjEx, _) => {
-                    pop(&mut stack);
-                    pop(&mut stack);
-                    pop(&mut stack);
-                }
-                (Op::Mark, _) => push = S::Mark,
-                (Op::EmptyTuple, _) => push = S::Tuple(Vec::new()),
-                (Op::Tuple, _) => push = S::Tuple(to_mark(&mut stack)),
-                (Op::Tuple1 | Op::Tuple2 | Op::Tuple3, _) => {
-                    let n = match instr.op {
-                        Op::Tuple1 => 1,
-                        Op::Tuple2 => 2,
-                        _ => 3,
-                    };
-                    let mut items: Vec<S<'a>> = (0..n).map(|_| pop(&mut stack)).collect();
-                    items.reverse();
-                    push = S::Tuple(items);
-                }
-                (Op::List | Op::Dict | Op::FrozenSet | Op::Obj, _) => {
-                    to_mark(&mut stack);
-                }
-                (Op::Appends | Op::SetItems | Op::AddItems | Op::PopMark, _) => {
-                    to_mark(&mut stack);
-                    pushes = false;
-                }
-                (Op::Pop, _) => {
-                    if matches!(stack.last(), Some(S::Mark) | None) {
-                        stack.pop();
-                    } else {
-                        pop(&mut stack);
-                    }
-                    pushes = false;
-                }
-                (Op::Dup, _) => push = stack.last().cloned().unwrap_or(S::Other),
-                (Op::Append | Op::Build, _) => {
-                    pop(&mut stack);
-                    pushes = false;
-                }
-                (Op::SetItem, _) => {
-                    pop(&mut stack);
-                    pop(&mut stack);
-                    pushes = false;
-                }
-                (Op::BinPersId, _) => {
-                    pop(&mut stack);
-                }
-                (Op::Memoize | Op::Put | Op::BinPut | Op::LongBinPut, _) => {
-                    pushes = false;
-                    let index = match (instr.op, instr.arg) {
-                        (Op::Memoize, _) => Some(memo_len as u64),
-                        (_, Arg::Int(i)) => u64::try_from(i).ok(),
-                        (_, Arg::Line(line)) => super::cparse::memo_index(line).flatten(),
-                        _ => None,
-                    };
-                    if let Some(index) = index {
-                        let top = stack.last().cloned().unwrap_or(S::Other);
-                        let existed = memo.contains_key(&index)
-                            || (same_stream && self.memo.get(index).is_some());
-                        if memo.len() < MAX_MEMO || memo.contains_key(&index) {
-                            memo.insert(index, top);
-                        }
-                        memo_len += usize::from(!existed);
-                    }
-                }
-                (Op::Get | Op::BinGet | Op::LongBinGet, arg) => {
-                    let index = match arg {
-                        Arg::Int(i) => u64::try_from(i).ok(),
-                        Arg::Line(line) => super::cparse::memo_index(line).flatten(),
-                        _ => None,
-                    };
-                    push = match index {
-                        Some(i) => match memo.get(&i) {
-                            Some(v) => v.clone(),
-                            None if same_stream => self.salvage_from_memo(i),
-                            None => S::Other,
-                        },
-                        None => S::Other,
-                    };
-                }
-                (Op::Stop, _) => {
-                    // Another pickle may follow: a fresh unpickler, a fresh memo.
-                    stack.clear();
-                    memo.clear();
-                    memo_len = 0;
-                    same_stream = false;
-                    pushes = false;
-                }
-                (Op::Proto | Op::Frame, _) => pushes = false,
-                _ => {}
-            }
-            if pushes {
-                if stack.len() >= MAX_STACK {
-                    stack.drain(..MAX_STACK / 2);
-                }
-                stack.push(push);
+            if let Some(value) = self.salvage_step(&mut state, instr, halted_at) {
+                state.push(value);
             }
         }
-        self.report_salvaged(found, halted_at);
+        self.report_salvaged(state.found, halted_at);
+    }
+
+    /// Follows one instruction on the approximate stack; what it pushes, if anything.
+    fn salvage_step(
+        &mut self,
+        state: &mut Salvage<'a>,
+        instr: Instr<'a>,
+        halted_at: usize,
+    ) -> Option<S<'a>> {
+        let string = |bytes, kind| Some(S::Str(Raw { bytes, kind }));
+        match (instr.op, instr.arg) {
+            (Op::ShortBinUnicode | Op::BinUnicode | Op::BinUnicode8, Arg::Bytes(bytes)) => {
+                string(bytes, RawKind::Utf8)
+            }
+            (Op::ShortBinString | Op::BinString, Arg::Bytes(bytes)) => {
+                string(bytes, RawKind::Latin1)
+            }
+            (Op::String, Arg::Line(bytes)) => string(bytes, RawKind::Escaped),
+            (Op::Unicode, Arg::Line(bytes)) => string(bytes, RawKind::RawUnicodeEscape),
+            (Op::Global | Op::Inst, Arg::Lines(module, name)) => {
+                let module = String::from_utf8_lossy(module).into_owned();
+                let name = String::from_utf8_lossy(name).into_owned();
+                let written = format!("{module}.{name}");
+                let call = (instr.op == Op::Inst).then(|| {
+                    let args = S::Tuple(state.pop_to_mark());
+                    format!("{written}{}", self.salvage_args(&args))
+                });
+                record(&mut state.found, module, name, instr.pos, call);
+                Some(S::Global(written))
+            }
+            (Op::StackGlobal, _) => {
+                let name = state.pop();
+                let module = state.pop();
+                Some(self.salvage_stack_global(state, module, name, instr.pos, halted_at))
+            }
+            (Op::Reduce | Op::NewObj, _) => {
+                let args = state.pop();
+                let callable = state.pop();
+                self.salvage_call(state, &callable, &args);
+                Some(S::Other)
+            }
+            (Op::NewObjEx, _) => {
+                for _ in 0..3 {
+                    state.pop();
+                }
+                Some(S::Other)
+            }
+            (Op::Mark, _) => Some(S::Mark),
+            (Op::EmptyTuple, _) => Some(S::Tuple(Vec::new())),
+            (Op::Tuple, _) => Some(S::Tuple(state.pop_to_mark())),
+            (Op::Tuple1 | Op::Tuple2 | Op::Tuple3, _) => {
+                let n = match instr.op {
+                    Op::Tuple1 => 1,
+                    Op::Tuple2 => 2,
+                    _ => 3,
+                };
+                let mut items: Vec<S<'a>> = (0..n).map(|_| state.pop()).collect();
+                items.reverse();
+                Some(S::Tuple(items))
+            }
+            (Op::List | Op::Dict | Op::FrozenSet | Op::Obj, _) => {
+                state.pop_to_mark();
+                Some(S::Other)
+            }
+            (Op::Appends | Op::SetItems | Op::AddItems | Op::PopMark, _) => {
+                state.pop_to_mark();
+                None
+            }
+            (Op::Pop, _) => {
+                if matches!(state.stack.last(), Some(S::Mark) | None) {
+                    state.stack.pop();
+                } else {
+                    state.pop();
+                }
+                None
+            }
+            (Op::Dup, _) => Some(state.stack.last().cloned().unwrap_or(S::Other)),
+            (Op::Append | Op::Build, _) => {
+                state.pop();
+                None
+            }
+            (Op::SetItem, _) => {
+                state.pop();
+                state.pop();
+                None
+            }
+            (Op::BinPersId, _) => {
+                state.pop();
+                Some(S::Other)
+            }
+            (Op::Memoize | Op::Put | Op::BinPut | Op::LongBinPut, arg) => {
+                let index = match (instr.op, arg) {
+                    (Op::Memoize, _) => Some(state.memo_len as u64),
+                    (_, Arg::Int(i)) => u64::try_from(i).ok(),
+                    (_, Arg::Line(line)) => super::cparse::memo_index(line).flatten(),
+                    _ => None,
+                };
+                if let Some(index) = index {
+                    let halted_has = state.same_stream && self.memo.get(index).is_some();
+                    state.put(index, halted_has);
+                }
+                None
+            }
+            (Op::Get | Op::BinGet | Op::LongBinGet, arg) => {
+                let index = match arg {
+                    Arg::Int(i) => u64::try_from(i).ok(),
+                    Arg::Line(line) => super::cparse::memo_index(line).flatten(),
+                    _ => None,
+                };
+                Some(match index {
+                    Some(i) => match state.memo.get(&i) {
+                        Some(v) => v.clone(),
+                        None if state.same_stream => self.salvage_from_memo(i),
+                        None => S::Other,
+                    },
+                    None => S::Other,
+                })
+            }
+            (Op::Stop, _) => {
+                // Another pickle may follow: a fresh unpickler, a fresh memo.
+                state.stack.clear();
+                state.memo.clear();
+                state.memo_len = 0;
+                state.same_stream = false;
+                None
+            }
+            (Op::Proto | Op::Frame, _) => None,
+            _ => Some(S::Other),
+        }
+    }
+
+    /// STACK_GLOBAL over literal strings is an import; over a literal module alone, a denied
+    /// module is reported there and then. What it pushes.
+    fn salvage_stack_global(
+        &mut self,
+        state: &mut Salvage<'a>,
+        module: S<'a>,
+        name: S<'a>,
+        pos: usize,
+        halted_at: usize,
+    ) -> S<'a> {
+        match (&module, &name) {
+            (S::Str(m), S::Str(n)) => {
+                if let (Some(m), Some(n)) = (m.text(), n.text()) {
+                    let global = S::Global(format!("{m}.{n}"));
+                    record(&mut state.found, m.into_owned(), n.into_owned(), pos, None);
+                    return global;
+                }
+            }
+            (S::Str(m), _) => {
+                if let Some(m) = m.text()
+                    && let Some(denial) = imports::classify_module(&m, self.ctx.config())
+                {
+                    let message = format!(
+                        "imports from `{m}`, denied by `{}`: {}; found after the analysis stopped at offset {halted_at} (approximate past that point)",
+                        denial.pattern, denial.reason
+                    );
+                    self.emit(
+                        RuleId::PickleDeniedGlobal,
+                        Some(pos as u64),
+                        message,
+                        Some(format!("STACK_GLOBAL({m:?}, …)")),
+                    );
+                }
+            }
+            _ => {}
+        }
+        S::Other
+    }
+
+    /// REDUCE/NEWOBJ of an import: the call becomes the evidence of the import it goes through.
+    fn salvage_call(&self, state: &mut Salvage<'a>, callable: &S<'a>, args: &S<'a>) {
+        if let S::Global(g) = callable {
+            let call = format!("{g}{}", self.salvage_args(args));
+            if let Some(f) = state
+                .found
+                .iter_mut()
+                .rev()
+                .find(|f| f.call.is_none() && format!("{}.{}", f.module, f.name) == *g)
+            {
+                f.call = Some(call);
+            }
+        }
     }
 
     /// A value of the halted stream's memo, as far as salvage tracks values.

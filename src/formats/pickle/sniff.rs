@@ -1,6 +1,8 @@
 //! Recognising a pickle by its first bytes. Content detection asks this before it tries text, so
 //! it must not claim READMEs, JSON, source code or the small text members of PyTorch archives.
 
+use std::collections::HashSet;
+
 use super::cparse;
 use super::imports;
 use super::ops::{self, Arg, Op, ReadError};
@@ -74,9 +76,7 @@ fn identifier_path(text: &[u8]) -> bool {
 
 /// Simulates stack depths over the first opcodes of a stream.
 fn run(data: &[u8], mode: Mode, depth_of_nesting: u32) -> bool {
-    let mut depth = 0usize;
-    let mut marks: Vec<usize> = Vec::new();
-    let mut memo: Vec<i64> = Vec::new();
+    let mut stack = StackShape::default();
     let mut known_global = false;
     let mut pos = 0;
     for count in 0..WINDOW_OPS {
@@ -93,29 +93,69 @@ fn run(data: &[u8], mode: Mode, depth_of_nesting: u32) -> bool {
             Err(_) => return false,
         };
         pos = instr.next;
-        let op = instr.op;
-        if !argument_is_plausible(op, instr.arg, &mut known_global) {
+        if !argument_is_plausible(instr.op, instr.arg, &mut known_global) {
             return false;
         }
-        let floor = marks.last().copied().unwrap_or(0);
-        let avail = depth.saturating_sub(floor);
-        let (need, delta): (usize, isize) = match op {
-            Op::Mark => {
-                marks.push(depth);
-                (0, 0)
-            }
-            Op::Stop => {
+        match stack.step(instr.op, instr.arg, false) {
+            Step::Fails => return false,
+            Step::Stop { value } => {
                 let rest = data.get(pos..).unwrap_or_default();
-                return avail >= 1
+                return value
                     && (mode == Mode::AfterProto
                         || known_global
                         || is_padding(rest)
                         || (depth_of_nesting < 2 && sniff(rest, depth_of_nesting + 1)));
             }
+            Step::Next => {}
+        }
+        if mode == Mode::AfterProto && count + 1 >= AFTER_PROTO_RUN {
+            return true;
+        }
+        if pos >= data.len() {
+            // The data ends without a STOP: a long well-formed run, or an import of a real module.
+            return mode == Mode::AfterProto
+                || (known_global && count >= 1)
+                || count + 1 >= CONVINCING_RUN;
+        }
+    }
+    true
+}
+
+/// The shape of the unpickler's stack as a stream is followed: its depth, the marks, the memo
+/// indices stored. Both sniffers check each opcode against it.
+#[derive(Default)]
+struct StackShape {
+    depth: usize,
+    marks: Vec<usize>,
+    memo: HashSet<i64>,
+}
+
+/// What an opcode does to the stack's shape.
+enum Step {
+    Next,
+    /// STOP, with a value on the stack to return or not.
+    Stop {
+        value: bool,
+    },
+    /// CPython's unpickler fails here.
+    Fails,
+}
+
+impl StackShape {
+    /// Applies `op` (with its operand `arg`); `strict_memo`: a PUT whose index cannot be read
+    /// fails (rather than storing nothing).
+    fn step(&mut self, op: Op, arg: Arg<'_>, strict_memo: bool) -> Step {
+        let avail = self.depth.saturating_sub(self.floor());
+        let (need, delta): (usize, isize) = match op {
+            Op::Mark => {
+                self.marks.push(self.depth);
+                (0, 0)
+            }
+            Op::Stop => return Step::Stop { value: avail >= 1 },
             Op::Pop => {
                 if avail == 0 {
-                    if marks.pop().is_none() {
-                        return false;
+                    if self.marks.pop().is_none() {
+                        return Step::Fails;
                     }
                     (0, 0)
                 } else {
@@ -123,40 +163,43 @@ fn run(data: &[u8], mode: Mode, depth_of_nesting: u32) -> bool {
                 }
             }
             Op::PopMark | Op::List | Op::Dict | Op::Tuple | Op::FrozenSet | Op::Inst | Op::Obj => {
-                let Some(mark) = marks.pop() else {
-                    return false;
+                let Some(mark) = self.marks.pop() else {
+                    return Step::Fails;
                 };
-                if op == Op::Obj && depth == mark {
-                    return false;
+                if op == Op::Obj && self.depth == mark {
+                    return Step::Fails;
                 }
-                depth = mark + usize::from(op != Op::PopMark);
+                self.depth = mark + usize::from(op != Op::PopMark);
                 (0, 0)
             }
             Op::Appends | Op::SetItems | Op::AddItems => {
-                let Some(mark) = marks.pop() else {
-                    return false;
+                let Some(mark) = self.marks.pop() else {
+                    return Step::Fails;
                 };
-                let below = marks.last().copied().unwrap_or(0);
-                if mark <= below {
-                    return false;
+                if mark <= self.floor() {
+                    return Step::Fails;
                 }
-                depth = mark;
+                self.depth = mark;
                 (0, 0)
             }
             Op::Memoize => {
-                memo.push(i64::try_from(memo.len()).unwrap_or(i64::MAX));
+                self.memo
+                    .insert(i64::try_from(self.memo.len()).unwrap_or(i64::MAX));
                 (1, 0)
             }
             Op::Put | Op::BinPut | Op::LongBinPut => {
-                if let Some(i) = memo_arg(instr.arg) {
-                    memo.push(i);
+                match memo_arg(arg) {
+                    Some(i) => {
+                        self.memo.insert(i);
+                    }
+                    None if strict_memo => return Step::Fails,
+                    None => {}
                 }
                 (1, 0)
             }
             Op::Get | Op::BinGet | Op::LongBinGet => {
-                let index = memo_arg(instr.arg);
-                if !index.is_some_and(|i| memo.contains(&i)) {
-                    return false;
+                if !memo_arg(arg).is_some_and(|i| self.memo.contains(&i)) {
+                    return Step::Fails;
                 }
                 (0, 1)
             }
@@ -169,22 +212,17 @@ fn run(data: &[u8], mode: Mode, depth_of_nesting: u32) -> bool {
             Op::Proto | Op::Frame => (0, 0),
             _ => (0, 1),
         };
-        let avail = depth.saturating_sub(marks.last().copied().unwrap_or(0));
-        if avail < need {
-            return false;
+        if self.depth.saturating_sub(self.floor()) < need {
+            return Step::Fails;
         }
-        depth = depth.saturating_add_signed(delta);
-        if mode == Mode::AfterProto && count + 1 >= AFTER_PROTO_RUN {
-            return true;
-        }
-        if pos >= data.len() {
-            // The data ends without a STOP: a long well-formed run, or an import of a real module.
-            return mode == Mode::AfterProto
-                || (known_global && count >= 1)
-                || count + 1 >= CONVINCING_RUN;
-        }
+        self.depth = self.depth.saturating_add_signed(delta);
+        Step::Next
     }
-    true
+
+    /// The depth at the topmost mark: what lies below it is out of reach.
+    fn floor(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
 }
 
 fn argument_is_plausible(op: Op, arg: Arg<'_>, known_global: &mut bool) -> bool {
@@ -229,9 +267,7 @@ fn importable_path(text: &[u8]) -> bool {
 
 /// Follows a whole stream (see `complete_with_import`).
 fn run_full(data: &[u8]) -> bool {
-    let mut depth = 0usize;
-    let mut marks: Vec<usize> = Vec::new();
-    let mut memo: std::collections::HashSet<i64> = std::collections::HashSet::new();
+    let mut stack = StackShape::default();
     let mut imported = false;
     let mut pos = 0;
     for _ in 0..FULL_OPS {
@@ -242,7 +278,6 @@ fn run_full(data: &[u8]) -> bool {
         let op = instr.op;
         let plausible = match (op, instr.arg) {
             (Op::Global | Op::Inst, Arg::Lines(module, name)) => {
-                imported = true;
                 importable_path(module) && importable_path(name)
             }
             (Op::String, Arg::Line(inner)) => cparse::string_escapes_valid(inner),
@@ -252,82 +287,16 @@ fn run_full(data: &[u8]) -> bool {
         if !plausible {
             return false;
         }
-        let floor = marks.last().copied().unwrap_or(0);
-        let avail = depth.saturating_sub(floor);
-        let (need, delta): (usize, isize) = match op {
-            Op::Mark => {
-                marks.push(depth);
-                (0, 0)
-            }
-            Op::Stop => return avail >= 1 && imported,
-            Op::Pop => {
-                if avail == 0 {
-                    if marks.pop().is_none() {
-                        return false;
-                    }
-                    (0, 0)
-                } else {
-                    (1, -1)
-                }
-            }
-            Op::PopMark | Op::List | Op::Dict | Op::Tuple | Op::FrozenSet | Op::Inst | Op::Obj => {
-                let Some(mark) = marks.pop() else {
-                    return false;
-                };
-                if op == Op::Obj && depth == mark {
-                    return false;
-                }
-                depth = mark + usize::from(op != Op::PopMark);
-                (0, 0)
-            }
-            Op::Appends | Op::SetItems | Op::AddItems => {
-                let Some(mark) = marks.pop() else {
-                    return false;
-                };
-                let below = marks.last().copied().unwrap_or(0);
-                if mark <= below {
-                    return false;
-                }
-                depth = mark;
-                (0, 0)
-            }
-            Op::Memoize => {
-                memo.insert(i64::try_from(memo.len()).unwrap_or(i64::MAX));
-                (1, 0)
-            }
-            Op::Put | Op::BinPut | Op::LongBinPut => {
-                match memo_arg(instr.arg) {
-                    Some(i) => memo.insert(i),
-                    None => return false,
-                };
-                (1, 0)
-            }
-            Op::Get | Op::BinGet | Op::LongBinGet => {
-                if !memo_arg(instr.arg).is_some_and(|i| memo.contains(&i)) {
-                    return false;
-                }
-                (0, 1)
-            }
-            Op::StackGlobal => {
-                imported = true;
-                (2, -1)
-            }
-            Op::Ext1 | Op::Ext2 | Op::Ext4 => {
-                imported = true;
-                (0, 1)
-            }
-            Op::Dup => (1, 1),
-            Op::BinPersId | Op::Tuple1 | Op::ReadonlyBuffer => (1, 0),
-            Op::Reduce | Op::Append | Op::Build | Op::NewObj | Op::Tuple2 => (2, -1),
-            Op::SetItem | Op::Tuple3 | Op::NewObjEx => (3, -2),
-            Op::Proto | Op::Frame => (0, 0),
-            _ => (0, 1),
-        };
-        let avail = depth.saturating_sub(marks.last().copied().unwrap_or(0));
-        if avail < need {
-            return false;
+        imported |= matches!(
+            (op, instr.arg),
+            (Op::Global | Op::Inst, Arg::Lines(..))
+                | (Op::StackGlobal | Op::Ext1 | Op::Ext2 | Op::Ext4, _)
+        );
+        match stack.step(op, instr.arg, true) {
+            Step::Fails => return false,
+            Step::Stop { value } => return value && imported,
+            Step::Next => {}
         }
-        depth = depth.saturating_add_signed(delta);
     }
     false
 }

@@ -442,6 +442,18 @@ impl<'a> Arena<'a> {
         }
     }
 
+    /// `value`, then what it calls, what that calls, … (a call of a call of … a global): at
+    /// most 64 hops. Nodes only refer to older ones, so the chain ends; it is bounded all the
+    /// same.
+    pub fn callable_chain(&self, value: Value<'a>) -> impl Iterator<Item = Value<'a>> + '_ {
+        std::iter::successors(Some(value), |&v| self.call(v).map(|c| c.callable)).take(65)
+    }
+
+    /// The root of `value`'s callable chain: what the outermost call finally calls.
+    pub fn callable_root(&self, value: Value<'a>) -> Value<'a> {
+        self.callable_chain(value).last().unwrap_or(value)
+    }
+
     fn run(&self, segment: &Segment) -> &[Value<'a>] {
         let start = segment.start as usize;
         self.pool

@@ -4,6 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::config::PickleLimits;
+use crate::model::Budget;
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
 use crate::scan::deadline;
@@ -17,7 +18,7 @@ pub const TORCH_MAGIC: i128 = 0x1950_a86a_20f9_469c_fc6c;
 /// Container items kept per stream (about 24 bytes each); beyond this, items are only counted.
 const MAX_ITEMS: usize = 1 << 23;
 /// Findings of one kind reported per stream before the rest are left out.
-pub(super) const MAX_REPORTS: u32 = 8;
+pub(super) const MAX_REPORTS: u64 = 8;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct StreamOptions {
@@ -164,14 +165,28 @@ impl<'a> Memo<'a> {
     }
 }
 
-#[derive(Default)]
+/// What one stream has reported of each capped kind of finding.
 pub(super) struct Counts {
+    /// Only the first is reported: CPython's unpickler stops there.
     pub malformed: u32,
-    pub dynamic: u32,
-    pub mutation: u32,
-    pub unresolved: u32,
-    pub extension: u32,
-    pub nesting: u32,
+    pub dynamic: Budget,
+    pub mutation: Budget,
+    pub unresolved: Budget,
+    pub extension: Budget,
+    pub nesting: Budget,
+}
+
+impl Default for Counts {
+    fn default() -> Self {
+        Counts {
+            malformed: 0,
+            dynamic: Budget::new(MAX_REPORTS),
+            mutation: Budget::new(MAX_REPORTS),
+            unresolved: Budget::new(MAX_REPORTS),
+            extension: Budget::new(MAX_REPORTS),
+            nesting: Budget::new(MAX_REPORTS),
+        }
+    }
 }
 
 pub(super) struct Machine<'a, 'c, 'x> {
@@ -293,6 +308,7 @@ pub fn run_stream<'a>(
         }
     };
     m.examine_carried();
+    m.report_not_listed();
     let (mut stack, mut marks, mut memo) = (m.stack, m.marks, m.memo.dense);
     stack.clear();
     marks.clear();

@@ -20,6 +20,7 @@ use serde_json::Value;
 use crate::formats::hostcalls;
 use crate::formats::json;
 use crate::formats::pickle::{Class, classify};
+use crate::model::Budget;
 use crate::model::rules::RuleId;
 use crate::scan::context::Ctx;
 
@@ -28,7 +29,9 @@ const MAX_SCHEMA: usize = 256 << 20;
 /// Nodes visited before the walk stops (reported).
 const MAX_NODES: usize = 2_000_000;
 /// Findings of each kind listed per schema.
-const MAX_LISTED: usize = 32;
+const MAX_LISTED: u64 = 32;
+/// Where the schema's caps count: the words of their summary findings.
+const HERE: &str = "in this skops schema";
 
 /// The node classes skops' `NODE_TYPE_MAPPING` holds (all protocols): any other `__loader__`
 /// makes `get_tree` raise.
@@ -342,7 +345,8 @@ pub fn analyse_schema(schema: &Value, ctx: &mut Ctx<'_>) {
     let mut walk = Walk::default();
     walk.visit(schema, "$");
     let config = ctx.config();
-    let (mut denied, mut unknown) = (0usize, Vec::new());
+    let mut denied = Budget::new(MAX_LISTED);
+    let mut unknown = Vec::new();
     let mut seen = std::collections::HashSet::new();
     for import in &walk.imports {
         let written = match &import.method {
@@ -362,8 +366,7 @@ pub fn analyse_schema(schema: &Value, ctx: &mut Ctx<'_>) {
         let method_reach = import.method.as_deref().and_then(hostcalls::function_reach);
         match (&class.class, method_reach) {
             (Class::Denied(d), _) => {
-                denied += 1;
-                if denied <= MAX_LISTED {
+                if denied.admit() {
                     ctx.report(
                         RuleId::SkopsDeniedType,
                         None,
@@ -376,8 +379,7 @@ pub fn analyse_schema(schema: &Value, ctx: &mut Ctx<'_>) {
                 }
             }
             (_, Some(reach)) => {
-                denied += 1;
-                if denied <= MAX_LISTED {
+                if denied.admit() {
                     ctx.report(
                         RuleId::SkopsDeniedType,
                         None,
@@ -393,38 +395,43 @@ pub fn analyse_schema(schema: &Value, ctx: &mut Ctx<'_>) {
             (Class::Allowed, None) => {}
         }
     }
-    for (written, evidence) in unknown.iter().take(MAX_LISTED) {
-        ctx.report(
-            RuleId::SkopsUntrustedType,
-            None,
-            format!(
-                "schema.json makes skops import `{written}`, which is on neither the allow list nor the deny list"
-            ),
-            Some(evidence.clone()),
-        );
+    let mut untrusted = Budget::new(MAX_LISTED);
+    let mut rest = Vec::new();
+    for (written, evidence) in &unknown {
+        if untrusted.admit() {
+            ctx.report(
+                RuleId::SkopsUntrustedType,
+                None,
+                format!(
+                    "schema.json makes skops import `{written}`, which is on neither the allow list nor the deny list"
+                ),
+                Some(evidence.clone()),
+            );
+        } else if rest.len() < 20 {
+            rest.push(written.as_str());
+        }
     }
-    if unknown.len() > MAX_LISTED {
-        let rest: Vec<&str> = unknown
-            .iter()
-            .skip(MAX_LISTED)
-            .take(20)
-            .map(|(w, _)| w.as_str())
-            .collect();
+    if let Some(message) = untrusted.not_listed(HERE) {
         ctx.report(
             RuleId::SkopsUntrustedType,
             None,
-            format!("{} more types on neither list", unknown.len() - MAX_LISTED),
+            format!("{message} (types on neither list)"),
             Some(rest.join(", ")),
         );
     }
-    for why in walk.malformed.iter().take(MAX_LISTED) {
-        ctx.report(
-            RuleId::SkopsMalformed,
-            None,
-            format!("skops schema: {why}"),
-            None,
-        );
+    ctx.report_not_listed(RuleId::SkopsDeniedType, &denied, HERE);
+    let mut malformed = Budget::new(MAX_LISTED);
+    for why in &walk.malformed {
+        if malformed.admit() {
+            ctx.report(
+                RuleId::SkopsMalformed,
+                None,
+                format!("skops schema: {why}"),
+                None,
+            );
+        }
     }
+    ctx.report_not_listed(RuleId::SkopsMalformed, &malformed, HERE);
     if walk.stopped {
         ctx.report(
             RuleId::SkopsMalformed,

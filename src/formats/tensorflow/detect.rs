@@ -4,6 +4,8 @@
 //! length-delimited NodeDef while ONNX's `ModelProto` field 1 is a varint, so the two are never
 //! confused.
 
+use crate::bytes::varint;
+
 const VARINT: u8 = 0;
 const LEN: u8 = 2;
 
@@ -214,17 +216,4 @@ fn is_node(data: &[u8]) -> bool {
         .iter()
         .filter(|f| f.number == 1 || f.number == 3 || f.number == 4)
         .all(|f| std::str::from_utf8(f.payload).is_ok())
-}
-
-fn varint(data: &[u8], mut at: usize) -> Option<(u64, usize)> {
-    let mut value = 0u64;
-    for shift in (0..64).step_by(7) {
-        let byte = *data.get(at)?;
-        at += 1;
-        value |= u64::from(byte & 0x7f) << shift;
-        if byte & 0x80 == 0 {
-            return Some((value, at));
-        }
-    }
-    None
 }

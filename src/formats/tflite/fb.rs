@@ -3,6 +3,8 @@
 //! against the buffer before use and every vector length against the bytes left, so hostile
 //! input yields `None`/`Err`, never a panic or an allocation larger than the file.
 
+use crate::bytes::ReadRef;
+
 /// The whole FlatBuffer.
 pub struct Buf<'a> {
     data: &'a [u8],
@@ -14,13 +16,11 @@ impl<'a> Buf<'a> {
     }
 
     fn u32_at(&self, at: usize) -> Option<u32> {
-        let b = self.data.get(at..at.checked_add(4)?)?;
-        Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        self.data.u32_le(at).ok()
     }
 
     fn u16_at(&self, at: usize) -> Option<u16> {
-        let b = self.data.get(at..at.checked_add(2)?)?;
-        Some(u16::from_le_bytes([b[0], b[1]]))
+        self.data.u16_le(at).ok()
     }
 }
 

@@ -11,6 +11,7 @@ mod tests;
 use std::collections::BTreeMap;
 
 use crate::formats::tensorflow::ops::{self, Danger};
+use crate::model::Budget;
 use crate::model::rules::RuleId;
 use crate::model::summary::{FrameworkSummary, ModelSummary};
 use crate::scan::context::{Ctx, Origin};
@@ -55,78 +56,8 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let mut problems = Vec::new();
     let version = model.u32(&buf, 0).unwrap_or(0);
     let description = model.string(&buf, 3).unwrap_or_default();
-    // Operator codes.
-    let mut codes: Vec<String> = Vec::new();
-    let mut flex = Vec::new();
-    let mut custom = Vec::new();
-    match model.tables(&buf, 1, MAX_CODES) {
-        Ok(list) => {
-            for (i, code) in list.iter().enumerate() {
-                let deprecated = code.i8(&buf, 0).unwrap_or(0);
-                let builtin = code.i32(&buf, 3).unwrap_or(0);
-                let builtin = i32::from(deprecated).max(builtin);
-                let name = if builtin == CUSTOM {
-                    match code.string(&buf, 1) {
-                        Some(c) => c,
-                        None => {
-                            problems.push(format!("operator code {i} is custom without a name"));
-                            "?".to_owned()
-                        }
-                    }
-                } else {
-                    builtin_name(builtin)
-                };
-                if builtin == CUSTOM {
-                    if let Some(op) = name.strip_prefix("Flex") {
-                        flex.push((i, op.to_owned()));
-                    } else if !KNOWN_CUSTOM.contains(&name.as_str()) {
-                        custom.push(name.clone());
-                    }
-                }
-                codes.push(name);
-            }
-        }
-        Err(why) => problems.push(format!("operator codes: {why}")),
-    }
-    // Subgraphs and operators.
-    let mut histogram: BTreeMap<String, u64> = BTreeMap::new();
-    let mut operators = 0u64;
-    let mut subgraph_count = 0usize;
-    match model.tables(&buf, 2, MAX_SUBGRAPHS) {
-        Ok(subgraphs) => {
-            subgraph_count = subgraphs.len();
-            for (s, sub) in subgraphs.iter().enumerate() {
-                match sub.tables(&buf, 3, MAX_OPERATORS) {
-                    Ok(ops_list) => {
-                        for (o, op) in ops_list.iter().enumerate() {
-                            operators += 1;
-                            let index = op.u32(&buf, 0).unwrap_or(0) as usize;
-                            match codes.get(index) {
-                                Some(name) => *histogram.entry(name.clone()).or_default() += 1,
-                                None => problems.push(format!(
-                                    "subgraph {s} operator {o} uses operator code {index}, but there are {}",
-                                    codes.len()
-                                )),
-                            }
-                            if let Some(options) = op.bytes(&buf, 5)
-                                && !options.is_empty()
-                                && ctx.wants_extracts()
-                            {
-                                ctx.extract(
-                                    Origin::FrameworkString,
-                                    &format!("subgraph {s} operator {o} custom options"),
-                                    None,
-                                    options,
-                                );
-                            }
-                        }
-                    }
-                    Err(why) => problems.push(format!("subgraph {s} operators: {why}")),
-                }
-            }
-        }
-        Err(why) => problems.push(format!("subgraphs: {why}")),
-    }
+    let codes = Codes::read(&model, &buf, &mut problems);
+    let graphs = Graphs::read(&model, &buf, &codes.names, ctx, &mut problems);
     let buffers = match model.vector_len(&buf, 4, 4) {
         Ok(n) => n,
         Err(why) => {
@@ -134,52 +65,119 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             0
         }
     };
-    // Metadata names (`min_runtime_version`, `TFLITE_METADATA`) are strings for signatures.
-    if let Ok(metadata) = model.tables(&buf, 6, 10_000) {
-        for m in &metadata {
-            if let Some(name) = m.string(&buf, 0)
-                && ctx.wants_extracts()
-            {
-                ctx.extract(
-                    Origin::FrameworkString,
-                    "metadata name",
+    extract_metadata_names(&model, &buf, ctx);
+    let mut listed = Budget::new(MAX_PROBLEMS);
+    for problem in &problems {
+        if listed.admit() {
+            ctx.report(RuleId::TfliteMalformed, None, problem.clone(), None);
+        }
+    }
+    ctx.report_not_listed(RuleId::TfliteMalformed, &listed, "in this model");
+    codes.report(ctx);
+    let mut notes = vec![format!(
+        "{} subgraph(s), {buffers} buffers",
+        graphs.subgraphs
+    )];
+    if !codes.flex.is_empty() {
+        notes.push(format!("{} Flex op code(s)", codes.flex.len()));
+    }
+    ctx.summarise(ModelSummary::Tflite(FrameworkSummary {
+        producer: description,
+        version: format!("schema {version}"),
+        entry: String::new(),
+        units: "ops".to_owned(),
+        count: graphs.operators,
+        histogram: graphs.histogram,
+        notes,
+    }));
+}
+
+/// Malformations reported per model.
+const MAX_PROBLEMS: u64 = 64;
+
+/// The model's operator codes.
+struct Codes {
+    /// The name of each code, by index (`?` for a custom code without a name).
+    names: Vec<String>,
+    /// Flex codes: index, TensorFlow op name.
+    flex: Vec<(usize, String)>,
+    /// Custom codes that are neither Flex nor registered by the usual task libraries.
+    custom: Vec<String>,
+}
+
+impl Codes {
+    fn read(model: &fb::Table, buf: &Buf<'_>, problems: &mut Vec<String>) -> Codes {
+        let mut codes = Codes {
+            names: Vec::new(),
+            flex: Vec::new(),
+            custom: Vec::new(),
+        };
+        let list = match model.tables(buf, 1, MAX_CODES) {
+            Ok(list) => list,
+            Err(why) => {
+                problems.push(format!("operator codes: {why}"));
+                return codes;
+            }
+        };
+        for (i, code) in list.iter().enumerate() {
+            let deprecated = code.i8(buf, 0).unwrap_or(0);
+            let builtin = code.i32(buf, 3).unwrap_or(0);
+            let builtin = i32::from(deprecated).max(builtin);
+            let name = if builtin == CUSTOM {
+                match code.string(buf, 1) {
+                    Some(c) => c,
+                    None => {
+                        problems.push(format!("operator code {i} is custom without a name"));
+                        "?".to_owned()
+                    }
+                }
+            } else {
+                builtin_name(builtin)
+            };
+            if builtin == CUSTOM {
+                if let Some(op) = name.strip_prefix("Flex") {
+                    codes.flex.push((i, op.to_owned()));
+                } else if !KNOWN_CUSTOM.contains(&name.as_str()) {
+                    codes.custom.push(name.clone());
+                }
+            }
+            codes.names.push(name);
+        }
+        codes
+    }
+
+    /// Flex ops judged by the TensorFlow op table, and the custom ops the runtime lacks.
+    fn report(&self, ctx: &mut Ctx<'_>) {
+        for (index, op) in &self.flex {
+            let evidence = Some(format!("operator code {index}: custom_code \"Flex{op}\""));
+            // The Flex op's attributes are not read here, so DecodeProto's descriptor source is
+            // unknown (it may name no file at all): suspicious, not malicious.
+            let decode_proto = ops::base_name(op) == "DecodeProto";
+            match ops::danger(op) {
+                Some(Danger::Python(why) | Danger::Write(why) | Danger::Read(why)) if !decode_proto => ctx.report(
+                    RuleId::TfliteFlexOp,
                     None,
-                    name.as_bytes(),
-                );
+                    format!("the model runs the TensorFlow op `{op}` through the Flex delegate, which {why}"),
+                    evidence,
+                ),
+                Some(_) => ctx.report(
+                    RuleId::TfliteCustomOp,
+                    None,
+                    format!("the model runs the TensorFlow op `{op}` through the Flex delegate, which touches files or the network"),
+                    evidence,
+                ),
+                None => {}
             }
         }
-    }
-    for problem in problems.iter().take(64) {
-        ctx.report(RuleId::TfliteMalformed, None, problem.clone(), None);
-    }
-    for (index, op) in &flex {
-        let evidence = Some(format!("operator code {index}: custom_code \"Flex{op}\""));
-        // The Flex op's attributes are not read here, so DecodeProto's descriptor source is
-        // unknown (it may name no file at all): suspicious, not malicious.
-        let decode_proto = ops::base_name(op) == "DecodeProto";
-        match ops::danger(op) {
-            Some(Danger::Python(why) | Danger::Write(why) | Danger::Read(why)) if !decode_proto => ctx.report(
-                RuleId::TfliteFlexOp,
-                None,
-                format!("the model runs the TensorFlow op `{op}` through the Flex delegate, which {why}"),
-                evidence,
-            ),
-            Some(_) => ctx.report(
-                RuleId::TfliteCustomOp,
-                None,
-                format!("the model runs the TensorFlow op `{op}` through the Flex delegate, which touches files or the network"),
-                evidence,
-            ),
-            None => {}
+        if self.flex.is_empty() && self.custom.is_empty() {
+            return;
         }
-    }
-    if !flex.is_empty() || !custom.is_empty() {
-        let mut names: Vec<String> = flex.iter().map(|(_, o)| format!("Flex{o}")).collect();
-        names.extend(custom.iter().cloned());
+        let mut names: Vec<String> = self.flex.iter().map(|(_, o)| format!("Flex{o}")).collect();
+        names.extend(self.custom.iter().cloned());
         names.sort();
         names.dedup();
         let only_benign_flex =
-            custom.is_empty() && flex.iter().all(|(_, o)| ops::danger(o).is_none());
+            self.custom.is_empty() && self.flex.iter().all(|(_, o)| ops::danger(o).is_none());
         if !only_benign_flex {
             ctx.report(
                 RuleId::TfliteCustomOp,
@@ -192,19 +190,90 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             );
         }
     }
-    let mut notes = vec![format!("{subgraph_count} subgraph(s), {buffers} buffers")];
-    if !flex.is_empty() {
-        notes.push(format!("{} Flex op code(s)", flex.len()));
+}
+
+/// What the subgraphs hold: operators by name, their count, and how many subgraphs.
+struct Graphs {
+    histogram: BTreeMap<String, u64>,
+    operators: u64,
+    subgraphs: usize,
+}
+
+impl Graphs {
+    /// Counts every operator of every subgraph by its code's name, and hands their custom
+    /// options to the signature scan.
+    fn read(
+        model: &fb::Table,
+        buf: &Buf<'_>,
+        codes: &[String],
+        ctx: &mut Ctx<'_>,
+        problems: &mut Vec<String>,
+    ) -> Graphs {
+        let mut graphs = Graphs {
+            histogram: BTreeMap::new(),
+            operators: 0,
+            subgraphs: 0,
+        };
+        let subgraphs = match model.tables(buf, 2, MAX_SUBGRAPHS) {
+            Ok(subgraphs) => subgraphs,
+            Err(why) => {
+                problems.push(format!("subgraphs: {why}"));
+                return graphs;
+            }
+        };
+        graphs.subgraphs = subgraphs.len();
+        for (s, sub) in subgraphs.iter().enumerate() {
+            let ops_list = match sub.tables(buf, 3, MAX_OPERATORS) {
+                Ok(ops_list) => ops_list,
+                Err(why) => {
+                    problems.push(format!("subgraph {s} operators: {why}"));
+                    continue;
+                }
+            };
+            for (o, op) in ops_list.iter().enumerate() {
+                graphs.operators += 1;
+                let index = op.u32(buf, 0).unwrap_or(0) as usize;
+                match codes.get(index) {
+                    Some(name) => *graphs.histogram.entry(name.clone()).or_default() += 1,
+                    None => problems.push(format!(
+                        "subgraph {s} operator {o} uses operator code {index}, but there are {}",
+                        codes.len()
+                    )),
+                }
+                if let Some(options) = op.bytes(buf, 5)
+                    && !options.is_empty()
+                    && ctx.wants_extracts()
+                {
+                    ctx.extract(
+                        Origin::FrameworkString,
+                        &format!("subgraph {s} operator {o} custom options"),
+                        None,
+                        options,
+                    );
+                }
+            }
+        }
+        graphs
     }
-    ctx.summarise(ModelSummary::Tflite(FrameworkSummary {
-        producer: description,
-        version: format!("schema {version}"),
-        entry: String::new(),
-        units: "ops".to_owned(),
-        count: operators,
-        histogram,
-        notes,
-    }));
+}
+
+/// Metadata names (`min_runtime_version`, `TFLITE_METADATA`) are strings for signatures.
+fn extract_metadata_names(model: &fb::Table, buf: &Buf<'_>, ctx: &mut Ctx<'_>) {
+    let Ok(metadata) = model.tables(buf, 6, 10_000) else {
+        return;
+    };
+    for m in &metadata {
+        if let Some(name) = m.string(buf, 0)
+            && ctx.wants_extracts()
+        {
+            ctx.extract(
+                Origin::FrameworkString,
+                "metadata name",
+                None,
+                name.as_bytes(),
+            );
+        }
+    }
 }
 
 const CUSTOM: i32 = 32;
