@@ -1589,6 +1589,10 @@ gen_frontdoor.samples(register, sys.modules[__name__])
 import gen_policy  # noqa: E402
 
 gen_policy.samples(register, ok)
+import gen_torchserve  # noqa: E402
+
+RULES.update(gen_torchserve.RULES)
+gen_torchserve.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

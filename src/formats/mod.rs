@@ -23,3 +23,4 @@ pub mod tensorflow;
 pub mod text;
 pub mod tflite;
 pub mod torchscript;
+pub mod torchserve;

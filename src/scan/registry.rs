@@ -73,18 +73,28 @@ pub fn registration(format: Format) -> Registration {
     }
 }
 
-/// A TorchScript archive's code is read first: its pickles name its own classes.
+/// A TorchScript archive's code is read first: its pickles name its own classes; a TorchServe
+/// archive's manifest too: it says which members the server imports.
 fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
     let code = formats::torchscript::prepare(data, ctx);
     let scoped = code.is_some();
     ctx.state().archive_code.extend(code);
+    let mar = formats::torchserve::prepare(data, ctx);
+    let served = mar.is_some();
+    ctx.state().mar.extend(mar);
     containers::zip::analyse(data, ctx);
+    if served {
+        ctx.state().mar.pop();
+    }
     if scoped {
         ctx.state().archive_code.pop();
     }
 }
 
 fn text(data: &[u8], ctx: &mut Ctx<'_>) {
+    if formats::torchserve::analyse_member(data, ctx) {
+        return;
+    }
     if formats::skops::analyse_text(data, ctx) || formats::nemo::analyse_text(data, ctx) {
         return;
     }

@@ -738,6 +738,13 @@ impl<'a> Visitor<'a> for Walker<'_> {
 /// What the calls of a file add up to. `model_code`: the file runs when a model or tokenizer
 /// is loaded (remote code), so shelling out and code run at load time count as well.
 pub fn judge(analysis: &Analysis, model_code: bool) -> Vec<Verdict> {
+    judge_with(analysis, model_code, &[])
+}
+
+/// [`judge`] for model code whose loader also calls the functions or methods named in
+/// `entry_points` when it serves the model (a TorchServe handler's `initialize` and `handle`):
+/// what they do counts as done at load time.
+pub fn judge_with(analysis: &Analysis, model_code: bool, entry_points: &[&str]) -> Vec<Verdict> {
     let mut out = Vec::new();
     let calls = &analysis.calls;
     let any = |b: Behaviour| calls.iter().find(|c| c.behaviour == b);
@@ -805,7 +812,14 @@ pub fn judge(analysis: &Analysis, model_code: bool) -> Vec<Verdict> {
     for c in calls.iter().filter(|c| c.behaviour == Behaviour::Process) {
         push(true, format!("starts a process with `{}`", c.target), c);
     }
-    for c in calls.iter().filter(|c| c.scope.runs_on_load()) {
+    let at_load = |c: &&Call| {
+        c.scope.runs_on_load()
+            || c.scope
+                .function
+                .as_deref()
+                .is_some_and(|f| entry_points.contains(&f))
+    };
+    for c in calls.iter().filter(at_load) {
         let (clearly, what) = match c.behaviour {
             Behaviour::Exec if !c.constant_argument => (true, "runs code built at load time"),
             Behaviour::Native => (true, "loads a native library at load time"),
