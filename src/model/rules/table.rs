@@ -355,6 +355,15 @@ rules! {
         explanation: "The model is larger than the scanner decodes, has more nodes or initializers than it walks, or nests subgraphs (If/Loop/Scan bodies) deeper than it follows: recursion bombs of nested graphs exist to exhaust parsers. The part beyond the limit was not analysed.",
         remediation: "If the model is genuinely this large, raise the limit (`--max-onnx-bytes`, `--max-onnx-nodes`, `--max-onnx-initializers`, `--max-onnx-graph-depth`, or the same keys under the policy's `[limits]`) and scan again; otherwise treat it as hostile.",
     },
+    OnnxExternalDataFile => {
+        code: "ONX008",
+        name: "onnx-external-data-file",
+        severity: Info,
+        implies: Clean,
+        summary: "Raw tensor bytes that an ONNX model beside them names as external data",
+        explanation: "Models over 2 GB are saved as a small graph plus a file of raw tensor bytes (`model.onnx.data`, or any name the exporter chose), which matches no format by its content. Scanned on its own, such a file would be an unknown binary; here an ONNX model in the same directory names it in a tensor's external data `location`, so ONNX Runtime reads it only as tensor bytes. The model itself is analysed as an artifact of its own, including whether its ranges fit this file.",
+        remediation: "Nothing to do; keep the file next to the model that names it.",
+    },
     SafetensorsShardEscape => {
         code: "SFT004",
         name: "safetensors-shard-escape",
