@@ -1594,6 +1594,10 @@ import gen_torchserve  # noqa: E402
 
 RULES.update(gen_torchserve.RULES)
 gen_torchserve.samples(register, sys.modules[__name__])
+import gen_executorch  # noqa: E402
+
+RULES.update(gen_executorch.RULES)
+gen_executorch.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -75,6 +75,9 @@ pub fn detect(data: &[u8]) -> Format {
     if crate::formats::gbm::looks_like_catboost(data) {
         return Format::Catboost;
     }
+    if crate::formats::executorch::looks_like_pte(data) {
+        return Format::Executorch;
+    }
     if crate::formats::gbm::looks_like_xgboost_ubj(data) {
         return Format::XgboostUbj;
     }

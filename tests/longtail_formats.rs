@@ -2,6 +2,8 @@
 //! install from PyPI, hand-written from the specification), under `tests/data/<format>/`:
 //! ordinary files are clean with no finding above `info` and are named by their layout.
 //! TorchServe archives: scripts/torchserve_reference.py (torch-model-archiver 0.12.0).
+//! ExecuTorch programs: the real exporter needs torch and executorch (hundreds of MB, not
+//! installed here); they are covered by the spec-built samples (samples/gen_executorch.py).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -1,6 +1,7 @@
 //! Leaf analysers, one module per format.
 
 pub mod executable;
+pub mod executorch;
 pub mod gbm;
 pub mod gguf;
 pub mod hdf5;

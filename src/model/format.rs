@@ -94,6 +94,8 @@ formats! {
     XgboostUbj => { name: "xgboost-ubj", container: false, carries_code: false },
     /// A CatBoost model (`.cbm`: `CBM1`, then a FlatBuffers model core).
     Catboost => { name: "catboost", container: false, carries_code: false },
+    /// An ExecuTorch program (`.pte`: a FlatBuffer with the `ET12` identifier).
+    Executorch => { name: "executorch", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }

@@ -68,6 +68,10 @@ pub fn registration(format: Format) -> Registration {
         Format::Msgpack => row(Run(formats::msgpack::analyse), NoModel),
         Format::XgboostUbj => row(Run(formats::gbm::analyse_xgboost), NoModel),
         Format::Catboost => row(Run(formats::gbm::analyse_catboost), NoModel),
+        Format::Executorch => row(
+            Run(formats::executorch::analyse),
+            Support::NotYet("executorch tensors"),
+        ),
         Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
     }
