@@ -1598,6 +1598,10 @@ import gen_executorch  # noqa: E402
 
 RULES.update(gen_executorch.RULES)
 gen_executorch.samples(register, sys.modules[__name__])
+import gen_xmlmodels  # noqa: E402
+
+RULES.update(gen_xmlmodels.RULES)
+gen_xmlmodels.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -116,6 +116,11 @@ pub fn detect(data: &[u8]) -> Format {
     if crate::formats::tensorflow::detect(data).is_some() {
         return Format::Tensorflow;
     }
+    match crate::formats::xmlmodel::detect(data) {
+        Some(crate::formats::xmlmodel::Kind::Openvino) => return Format::Openvino,
+        Some(crate::formats::xmlmodel::Kind::Pmml) => return Format::Pmml,
+        None => {}
+    }
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
     if is_text(data) || crate::formats::json::is_wide_json(data) {
         return Format::Text;

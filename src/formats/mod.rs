@@ -25,3 +25,4 @@ pub mod text;
 pub mod tflite;
 pub mod torchscript;
 pub mod torchserve;
+pub mod xmlmodel;

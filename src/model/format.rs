@@ -96,6 +96,10 @@ formats! {
     Catboost => { name: "catboost", container: false, carries_code: false },
     /// An ExecuTorch program (`.pte`: a FlatBuffer with the `ET12` identifier).
     Executorch => { name: "executorch", container: false, carries_code: false },
+    /// An OpenVINO IR model description (`<net>` XML; its weights are the `.bin` beside it).
+    Openvino => { name: "openvino", container: false, carries_code: false },
+    /// A PMML document (`<PMML>` XML).
+    Pmml => { name: "pmml", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }

@@ -72,6 +72,8 @@ pub fn registration(format: Format) -> Registration {
             Run(formats::executorch::analyse),
             Support::NotYet("executorch tensors"),
         ),
+        Format::Openvino => row(Run(formats::xmlmodel::analyse_openvino), NoModel),
+        Format::Pmml => row(Run(formats::xmlmodel::analyse_pmml), NoModel),
         Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
     }
@@ -116,6 +118,17 @@ fn empty(_: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
+    if let Some(owner) = ctx
+        .disk_path()
+        .and_then(formats::xmlmodel::openvino_weights_owner)
+    {
+        return ctx.report(
+            RuleId::OpenvinoWeightsFile,
+            None,
+            format!("raw weights that the OpenVINO model `{owner}` beside this file reads"),
+            None,
+        );
+    }
     let max_bytes = ctx.config().onnx.max_bytes;
     if let Some(owner) = ctx
         .disk_path()
