@@ -1602,6 +1602,10 @@ import gen_xmlmodels  # noqa: E402
 
 RULES.update(gen_xmlmodels.RULES)
 gen_xmlmodels.samples(register, sys.modules[__name__])
+import gen_coreml  # noqa: E402
+
+RULES.update(gen_coreml.RULES)
+gen_coreml.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -107,6 +107,10 @@ pub fn detect(data: &[u8]) -> Format {
     if has_zip_end_record(data) {
         return Format::Zip;
     }
+    // Core ML's top-level model types (fields 200 and up) are fields no ONNX ModelProto has.
+    if crate::formats::coreml::looks_like_coreml(data) {
+        return Format::Coreml;
+    }
     if onnx::looks_like_onnx(data) {
         return Format::Onnx;
     }

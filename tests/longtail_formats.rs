@@ -5,6 +5,7 @@
 //! ExecuTorch programs: the real exporter needs torch and executorch (hundreds of MB, not
 //! installed here); they are covered by the spec-built samples (samples/gen_executorch.py).
 //! OpenVINO IR and PMML: scripts/xmlmodels_reference.py (openvino 2025.3.0, sklearn2pmml 0.133.1).
+//! Core ML: scripts/coreml_reference.py (coremltools 8.3.0).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -83,4 +84,9 @@ fn openvino_and_pmml_writers_files_are_clean() {
             .collect::<Vec<_>>(),
         ["OVN005"]
     );
+}
+
+#[test]
+fn coremltools_models_are_clean() {
+    assert_eq!(all_clean("coreml", "coreml"), 2);
 }

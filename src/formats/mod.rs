@@ -1,5 +1,6 @@
 //! Leaf analysers, one module per format.
 
+pub mod coreml;
 pub mod executable;
 pub mod executorch;
 pub mod gbm;

@@ -100,6 +100,8 @@ formats! {
     Openvino => { name: "openvino", container: false, carries_code: false },
     /// A PMML document (`<PMML>` XML).
     Pmml => { name: "pmml", container: false, carries_code: false },
+    /// A Core ML model (`.mlmodel`: a `CoreML.Specification.Model` protobuf).
+    Coreml => { name: "coreml", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }
