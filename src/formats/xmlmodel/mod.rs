@@ -107,23 +107,22 @@ fn doctype(text: &str, offset: u64, rules: &Rules, ctx: &mut Ctx<'_>) {
     let upper = text.to_ascii_uppercase();
     let shown: String = text.chars().take(200).collect();
     let entities = upper.matches("<!ENTITY").count();
-    let external_entity = upper.split("<!ENTITY").skip(1).find(|decl| {
-        let decl = decl.split('>').next().unwrap_or(decl);
-        decl.contains("SYSTEM") || decl.contains("PUBLIC")
+    // `to_ascii_uppercase` keeps byte offsets, so the declaration is shown as written.
+    let external_entity = upper.match_indices("<!ENTITY").find_map(|(at, _)| {
+        let end = upper
+            .get(at..)?
+            .find('>')
+            .map_or(upper.len(), |e| at + e + 1);
+        let decl = upper.get(at..end)?;
+        (decl.contains("SYSTEM") || decl.contains("PUBLIC")).then(|| text.get(at..end))?
     });
     if let Some(decl) = external_entity {
-        let decl: String = decl
-            .split('>')
-            .next()
-            .unwrap_or(decl)
-            .chars()
-            .take(200)
-            .collect();
+        let decl: String = decl.chars().take(200).collect();
         ctx.report(
             rules.external_entity,
             Some(offset),
             "the document's DOCTYPE declares an external entity: a reader that resolves entities reads that file or URL on the loading machine (XXE)",
-            Some(format!("<!ENTITY{}>", decl.to_lowercase().trim_end())),
+            Some(decl),
         );
     } else if entities > 0 {
         ctx.report(
