@@ -1626,6 +1626,22 @@ gen_frontdoor.samples(register, sys.modules[__name__])
 import gen_policy  # noqa: E402
 
 gen_policy.samples(register, ok)
+import gen_torchserve  # noqa: E402
+
+RULES.update(gen_torchserve.RULES)
+gen_torchserve.samples(register, sys.modules[__name__])
+import gen_executorch  # noqa: E402
+
+RULES.update(gen_executorch.RULES)
+gen_executorch.samples(register, sys.modules[__name__])
+import gen_xmlmodels  # noqa: E402
+
+RULES.update(gen_xmlmodels.RULES)
+gen_xmlmodels.samples(register, sys.modules[__name__])
+import gen_coreml  # noqa: E402
+
+RULES.update(gen_coreml.RULES)
+gen_coreml.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

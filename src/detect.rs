@@ -75,6 +75,9 @@ pub fn detect(data: &[u8]) -> Format {
     if crate::formats::gbm::looks_like_catboost(data) {
         return Format::Catboost;
     }
+    if crate::formats::executorch::looks_like_pte(data) {
+        return Format::Executorch;
+    }
     if crate::formats::gbm::looks_like_xgboost_ubj(data) {
         return Format::XgboostUbj;
     }
@@ -104,6 +107,10 @@ pub fn detect(data: &[u8]) -> Format {
     if has_zip_end_record(data) {
         return Format::Zip;
     }
+    // Core ML's top-level model types (fields 200 and up) are fields no ONNX ModelProto has.
+    if crate::formats::coreml::looks_like_coreml(data) {
+        return Format::Coreml;
+    }
     if onnx::looks_like_onnx(data) {
         return Format::Onnx;
     }
@@ -112,6 +119,11 @@ pub fn detect(data: &[u8]) -> Format {
     }
     if crate::formats::tensorflow::detect(data).is_some() {
         return Format::Tensorflow;
+    }
+    match crate::formats::xmlmodel::detect(data) {
+        Some(crate::formats::xmlmodel::Kind::Openvino) => return Format::Openvino,
+        Some(crate::formats::xmlmodel::Kind::Pmml) => return Format::Pmml,
+        None => {}
     }
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
     if is_text(data) || crate::formats::json::is_wide_json(data) {

@@ -1,7 +1,9 @@
 //! Leaf analysers, one module per format.
 
+pub mod coreml;
 pub mod data;
 pub mod executable;
+pub mod executorch;
 pub mod gbm;
 pub mod gguf;
 pub mod hdf5;
@@ -24,4 +26,6 @@ pub mod tensorflow;
 pub mod text;
 pub mod tflite;
 pub mod torchscript;
+pub mod torchserve;
 pub mod walked;
+pub mod xmlmodel;

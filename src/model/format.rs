@@ -94,6 +94,14 @@ formats! {
     XgboostUbj => { name: "xgboost-ubj", container: false, carries_code: false },
     /// A CatBoost model (`.cbm`: `CBM1`, then a FlatBuffers model core).
     Catboost => { name: "catboost", container: false, carries_code: false },
+    /// An ExecuTorch program (`.pte`: a FlatBuffer with the `ET12` identifier).
+    Executorch => { name: "executorch", container: false, carries_code: false },
+    /// An OpenVINO IR model description (`<net>` XML; its weights are the `.bin` beside it).
+    Openvino => { name: "openvino", container: false, carries_code: false },
+    /// A PMML document (`<PMML>` XML).
+    Pmml => { name: "pmml", container: false, carries_code: false },
+    /// A Core ML model (`.mlmodel`: a `CoreML.Specification.Model` protobuf).
+    Coreml => { name: "coreml", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }
@@ -148,6 +156,8 @@ pub enum Label {
     Skops,
     /// A NeMo `.nemo` model: a tar with `model_config.yaml` at its root.
     Nemo,
+    /// A TorchServe `.mar` archive: a zip with `MAR-INF/MANIFEST.json`.
+    Torchserve,
     /// The file could not be read, so nothing is known of its content.
     Unreadable,
 }
@@ -161,6 +171,7 @@ impl Label {
             Label::Keras => "keras",
             Label::Skops => "skops",
             Label::Nemo => "nemo",
+            Label::Torchserve => "torchserve",
             Label::Unreadable => "unreadable",
         }
     }
@@ -169,9 +180,11 @@ impl Label {
     pub fn format(self) -> Option<Format> {
         match self {
             Label::Format(format) => Some(format),
-            Label::PytorchZip | Label::Torchscript | Label::Keras | Label::Skops => {
-                Some(Format::Zip)
-            }
+            Label::PytorchZip
+            | Label::Torchscript
+            | Label::Keras
+            | Label::Skops
+            | Label::Torchserve => Some(Format::Zip),
             Label::Nemo => Some(Format::Tar),
             Label::Unreadable => None,
         }
@@ -207,6 +220,7 @@ impl FromStr for Label {
             "keras" => Ok(Label::Keras),
             "skops" => Ok(Label::Skops),
             "nemo" => Ok(Label::Nemo),
+            "torchserve" => Ok(Label::Torchserve),
             "unreadable" => Ok(Label::Unreadable),
             _ => s.parse().map(Label::Format),
         }
@@ -244,6 +258,7 @@ mod tests {
             Label::Torchscript,
             Label::Skops,
             Label::Nemo,
+            Label::Torchserve,
             Label::Unreadable,
         ] {
             assert_eq!(label.name().parse::<Label>(), Ok(label));

@@ -25,6 +25,7 @@ pub enum ModelSummary {
     Tensorflow(FrameworkSummary),
     Tflite(FrameworkSummary),
     Torchscript(FrameworkSummary),
+    Executorch(FrameworkSummary),
 }
 
 /// What a framework model holds (Keras, HDF5, TensorFlow, TFLite, TorchScript): its producer,

@@ -195,7 +195,8 @@ fn shape_of(path: &Path) -> Shape {
             | crate::model::summary::ModelSummary::Hdf5(f)
             | crate::model::summary::ModelSummary::Tensorflow(f)
             | crate::model::summary::ModelSummary::Tflite(f)
-            | crate::model::summary::ModelSummary::Torchscript(f) => {
+            | crate::model::summary::ModelSummary::Torchscript(f)
+            | crate::model::summary::ModelSummary::Executorch(f) => {
                 for (unit, n) in &f.histogram {
                     shape
                         .graph

@@ -408,6 +408,7 @@ fn model_line(model: &ModelReport) -> String {
         ModelSummary::Tensorflow(m) => framework_line("tensorflow", &place, m),
         ModelSummary::Tflite(m) => framework_line("tflite", &place, m),
         ModelSummary::Torchscript(m) => framework_line("torchscript", &place, m),
+        ModelSummary::Executorch(m) => framework_line("executorch", &place, m),
         ModelSummary::Safetensors(m) => {
             let dtypes: Vec<String> = m
                 .dtypes

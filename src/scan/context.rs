@@ -45,6 +45,8 @@ pub(crate) struct ScanState {
     pub(crate) robustness: Option<Robustness>,
     /// What the TorchScript archives being analysed define in their code (innermost last).
     pub(crate) archive_code: Vec<crate::formats::torchscript::ArchiveCode>,
+    /// The TorchServe archives being analysed (innermost last).
+    pub(crate) mar: Vec<crate::formats::torchserve::MarArchive>,
     /// An analyser looked beside the file on disk (external data, shards, repository files).
     pub(crate) reads_neighbours: bool,
     /// Where the analysed file starts in memory, to place members that are slices of it.

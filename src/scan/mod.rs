@@ -164,7 +164,9 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
         })
     };
     let root_member = |name: &str| members.iter().any(|m| m.member == name);
-    if root_member("config.json") && root_member("metadata.json") {
+    if root_member(crate::formats::torchserve::MANIFEST) {
+        Label::Torchserve
+    } else if root_member("config.json") && root_member("metadata.json") {
         Label::Keras
     } else if root_member("schema.json") && members.iter().all(|m| !m.member.contains('/')) {
         Label::Skops
@@ -191,6 +193,7 @@ fn probe_support(label: Label, format: Format, members: &[MemberReport]) -> prob
         Label::Keras => probe::Support::NotYet("keras weights"),
         Label::Skops => probe::Support::NotYet("skops estimators"),
         Label::Nemo => probe::Support::NotYet("NeMo checkpoints"),
+        Label::Torchserve => probe::Support::NotYet("TorchServe archives"),
         Label::Format(_) | Label::Unreadable => registry::registration(format).probe,
     }
 }

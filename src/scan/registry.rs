@@ -68,23 +68,40 @@ pub fn registration(format: Format) -> Registration {
         Format::Msgpack => row(Run(formats::msgpack::analyse), NoModel),
         Format::XgboostUbj => row(Run(formats::gbm::analyse_xgboost), NoModel),
         Format::Catboost => row(Run(formats::gbm::analyse_catboost), NoModel),
+        Format::Executorch => row(
+            Run(formats::executorch::analyse),
+            Support::NotYet("executorch tensors"),
+        ),
+        Format::Openvino => row(Run(formats::xmlmodel::analyse_openvino), NoModel),
+        Format::Pmml => row(Run(formats::xmlmodel::analyse_pmml), NoModel),
+        Format::Coreml => row(Run(formats::coreml::analyse), NoModel),
         Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
     }
 }
 
-/// A TorchScript archive's code is read first: its pickles name its own classes.
+/// A TorchScript archive's code is read first: its pickles name its own classes; a TorchServe
+/// archive's manifest too: it says which members the server imports.
 fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
     let code = formats::torchscript::prepare(data, ctx);
     let scoped = code.is_some();
     ctx.state().archive_code.extend(code);
+    let mar = formats::torchserve::prepare(data, ctx);
+    let served = mar.is_some();
+    ctx.state().mar.extend(mar);
     containers::zip::analyse(data, ctx);
+    if served {
+        ctx.state().mar.pop();
+    }
     if scoped {
         ctx.state().archive_code.pop();
     }
 }
 
 fn text(data: &[u8], ctx: &mut Ctx<'_>) {
+    if formats::torchserve::analyse_member(data, ctx) {
+        return;
+    }
     if formats::skops::analyse_text(data, ctx) || formats::nemo::analyse_text(data, ctx) {
         return;
     }
@@ -107,6 +124,17 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
             RuleId::DataFile,
             Some(0),
             format!("a {kind}: data that no model loader runs"),
+            None,
+        );
+    }
+    if let Some(owner) = ctx
+        .disk_path()
+        .and_then(formats::xmlmodel::openvino_weights_owner)
+    {
+        return ctx.report(
+            RuleId::OpenvinoWeightsFile,
+            None,
+            format!("raw weights that the OpenVINO model `{owner}` beside this file reads"),
             None,
         );
     }

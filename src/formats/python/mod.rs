@@ -126,10 +126,23 @@ impl Analysis {
     /// [`Scope::runs_on_load`], or a function that such code calls by name, directly or
     /// through other functions of the file.
     pub fn runs_on_load(&self, scope: &Scope) -> bool {
+        self.runs_at(scope, &[])
+    }
+
+    /// [`Analysis::runs_on_load`], with the functions or methods named in `entry_points` (those
+    /// a loader calls itself, such as a TorchServe handler's `initialize`) counted as load time,
+    /// and so the functions they call.
+    pub fn runs_at(&self, scope: &Scope, entry_points: &[&str]) -> bool {
         let Some(function) = scope.function.as_deref() else {
             return true;
         };
-        if scope.runs_on_load() {
+        let entry = |s: &Scope| {
+            s.runs_on_load()
+                || s.function
+                    .as_deref()
+                    .is_some_and(|f| entry_points.contains(&f))
+        };
+        if entry(scope) {
             return true;
         }
         let mut loaded: Vec<&str> = Vec::new();
@@ -137,7 +150,7 @@ impl Analysis {
         while changed {
             changed = false;
             for (caller, callee) in &self.local_calls {
-                let caller_loads = caller.runs_on_load()
+                let caller_loads = entry(caller)
                     || caller
                         .function
                         .as_deref()
@@ -801,6 +814,13 @@ impl<'a> Visitor<'a> for Walker<'_> {
 /// What the calls of a file add up to. `model_code`: the file runs when a model or tokenizer
 /// is loaded (remote code), so shelling out and code run at load time count as well.
 pub fn judge(analysis: &Analysis, model_code: bool) -> Vec<Verdict> {
+    judge_with(analysis, model_code, &[])
+}
+
+/// [`judge`] for model code whose loader also calls the functions or methods named in
+/// `entry_points` when it serves the model (a TorchServe handler's `initialize` and `handle`):
+/// what they do counts as done at load time.
+pub fn judge_with(analysis: &Analysis, model_code: bool, entry_points: &[&str]) -> Vec<Verdict> {
     let mut out = Vec::new();
     let calls = &analysis.calls;
     let any = |b: Behaviour| calls.iter().find(|c| c.behaviour == b);
@@ -868,7 +888,10 @@ pub fn judge(analysis: &Analysis, model_code: bool) -> Vec<Verdict> {
     for c in calls.iter().filter(|c| c.behaviour == Behaviour::Process) {
         push(true, format!("starts a process with `{}`", c.target), c);
     }
-    for c in calls.iter().filter(|c| analysis.runs_on_load(&c.scope)) {
+    for c in calls
+        .iter()
+        .filter(|c| analysis.runs_at(&c.scope, entry_points))
+    {
         let (clearly, what) = match c.behaviour {
             // A pickle runs whatever it names: one written into the code is a payload; one
             // read from elsewhere is unknown.

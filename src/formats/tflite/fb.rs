@@ -78,6 +78,17 @@ impl Table {
         buf.u32_at(self.field(buf, index, 4)?)
     }
 
+    pub fn u64(&self, buf: &Buf<'_>, index: usize) -> Option<u64> {
+        let at = self.field(buf, index, 8)?;
+        let b = buf.data.get(at..at.checked_add(8)?)?;
+        Some(u64::from_le_bytes(b.try_into().ok()?))
+    }
+
+    /// A table field, when present and inside the buffer.
+    pub fn table(&self, buf: &Buf<'_>, index: usize) -> Option<Table> {
+        table_at(buf, self.target(buf, index)?)
+    }
+
     pub fn i32(&self, buf: &Buf<'_>, index: usize) -> Option<i32> {
         self.u32(buf, index).map(|v| v as i32)
     }

@@ -1,0 +1,14 @@
+//! the ExecuTorch program reader (FlatBuffer tables, extended header, segments) on arbitrary bytes: no panic, no hang, and no `error` from the analysis itself.
+#![no_main]
+
+use std::path::Path;
+
+use libfuzzer_sys::fuzz_target;
+use quarantine::Format;
+use quarantine::{Config, scan};
+
+fuzz_target!(|data: &[u8]| {
+    let config = Config::default();
+    let report = scan::scan_bytes_as(Format::Executorch, data, Path::new("fuzz"), "fuzz", &config);
+    assert!(report.error.is_none());
+});
