@@ -103,11 +103,13 @@ impl Summary {
 }
 
 /// The finding that decides an artifact's verdict (highest verdict, then severity), the one a
-/// one-line view names; info findings of a clean artifact are not shown as its top rule.
+/// one-line view names; info findings of a clean artifact are not shown as its top rule, nor
+/// are accepted findings.
 pub fn top_finding(report: &ArtifactReport) -> Option<&Finding> {
     report
         .findings
         .iter()
+        .filter(|f| f.accepted.is_none())
         .filter(|f| f.severity > Severity::Info || report.verdict != Verdict::Clean)
         .max_by(|a, b| {
             a.verdict
@@ -139,6 +141,9 @@ pub struct Tally {
     pub cached: usize,
     /// Bytes of all artifacts.
     pub bytes: u64,
+    /// Findings a policy's `[[accept]]` entries accepted (they decide no verdict).
+    #[serde(default)]
+    pub accepted: usize,
     rules: BTreeMap<String, usize>,
     slowest: Vec<Slow>,
 }
@@ -151,10 +156,18 @@ impl Tally {
         self.summary.add(item.report.verdict);
         self.cached += usize::from(item.cached);
         self.bytes = self.bytes.saturating_add(item.report.size);
+        let accepted = item
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.accepted.is_some())
+            .count();
+        self.accepted = self.accepted.saturating_add(accepted);
         let mut ids: Vec<String> = item
             .report
             .findings
             .iter()
+            .filter(|f| f.accepted.is_none())
             .map(|f| f.rule_id.to_string())
             .collect();
         ids.sort();

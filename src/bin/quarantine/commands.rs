@@ -427,8 +427,37 @@ fn load_policy(given: Option<PathBuf>, none: bool, paths: &[PathBuf]) -> Result<
             weakens.join(", ")
         );
     }
+    if !policy.accepts().is_empty() && beside_scanned(&found, paths) {
+        eprintln!(
+            "quarantine: warning: not honouring the [[accept]] entries of {} (it lies inside the \
+             scanned tree; name it with --policy to accept risks); findings they match count \
+             and are reported as ACC002",
+            found.display()
+        );
+        policy.refuse_accepts(format!(
+            "policy {} lies inside the scanned tree (a model download can ship one); only a \
+             policy named with --policy or found above the scan root may accept risks",
+            found.display()
+        ));
+    }
     eprintln!("quarantine: applying policy {}", found.display());
     Ok(policy)
+}
+
+/// Whether `policy` is inside one of the scanned directories or beside one of the scanned
+/// files: a place a downloaded artifact could have brought it from.
+fn beside_scanned(policy: &Path, paths: &[PathBuf]) -> bool {
+    let Some(policy_dir) = policy.parent() else {
+        return true;
+    };
+    inside_scanned_dir(policy, paths)
+        || paths.iter().any(|p| {
+            !p.is_dir()
+                && std::fs::canonicalize(p)
+                    .ok()
+                    .and_then(|f| f.parent().map(|d| d == policy_dir))
+                    .unwrap_or(false)
+        })
 }
 
 /// Whether `policy` is inside one of the scanned directories.
