@@ -10,7 +10,7 @@ pub mod stdin;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ pub use shard::{BadShard, Shard};
 use crate::config::{Config, LimitOverrides};
 use crate::model::finding::ArtifactReport;
 use crate::policy::Policy;
+use crate::report::baseline::{Baseline, BaselineInfo};
 use crate::report::{RunInfo, Scanned, Sink, Tally};
 use crate::scan;
 use crate::signatures::{Matcher, Signatures};
@@ -135,6 +136,8 @@ pub struct Batch<'a> {
     pub cache: Option<&'a Cache>,
     /// Worker threads; 0 means one per core.
     pub jobs: usize,
+    /// `--baseline`: findings of a previous report, left out of this one.
+    pub baseline: Option<&'a Baseline>,
 }
 
 impl Batch<'_> {
@@ -147,17 +150,20 @@ impl Batch<'_> {
         let stop = AtomicBool::new(false);
         let (sender, receiver) = mpsc::sync_channel::<(usize, Scanned)>(workers * 2);
         let mut tally = Tally::default();
-        let info = RunInfo {
+        let mut info = RunInfo {
             policy: self.policy.source.clone(),
             shard: plan.shard,
+            baseline: None,
         };
         let fingerprints = Fingerprints::default();
+        let baselined = AtomicU64::new(0);
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 pool.scope(|s| {
                     for _ in 0..workers {
                         let sender = sender.clone();
-                        let (next, stop, fingerprints) = (&next, &stop, &fingerprints);
+                        let (next, stop, fingerprints, baselined) =
+                            (&next, &stop, &fingerprints, &baselined);
                         s.spawn(move |_| {
                             // One signature scanner per worker, reused for every artifact.
                             let mut scanner = self.signatures.map(Signatures::scanner);
@@ -169,6 +175,11 @@ impl Batch<'_> {
                                 };
                                 let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
                                 let scanned = self.scan(item, fingerprints, matcher);
+                                let mut scanned = scanned;
+                                if let Some(baseline) = self.baseline {
+                                    let n = baseline.filter(&mut scanned.report);
+                                    baselined.fetch_add(n, Ordering::Relaxed);
+                                }
                                 if sender.send((index, scanned)).is_err() {
                                     break;
                                 }
@@ -184,6 +195,10 @@ impl Batch<'_> {
             }
             result
         })?;
+        info.baseline = self.baseline.map(|b| BaselineInfo {
+            path: b.path.clone(),
+            findings: baselined.load(Ordering::Relaxed),
+        });
         sink.finish(&info, &tally)?;
         Ok(tally)
     }

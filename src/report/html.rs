@@ -262,6 +262,14 @@ pub fn write(
     if let Some(shard) = &info.shard {
         write!(out, " · shard {}", escape(&shard.to_string()))?;
     }
+    if let Some(baseline) = &info.baseline {
+        write!(
+            out,
+            " · baseline <code>{}</code>: {} known findings left out",
+            escape(&baseline.path),
+            baseline.findings
+        )?;
+    }
     writeln!(out, "</p></header>")?;
 
     // Verdict and counts.

@@ -4,6 +4,7 @@
 //! Text output streams in walk order, JSONL in completion order (each line carries its `seq`,
 //! the walk position), and JSON and SARIF, which are single documents, are written at the end.
 
+pub mod baseline;
 pub mod html;
 pub mod json;
 pub mod jsonl;
@@ -52,6 +53,9 @@ pub struct RunInfo {
     /// `K/N` when this run scanned one shard of the artifact set.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub shard: Option<Shard>,
+    /// `--baseline`: the previous report and how many of its findings were left out.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub baseline: Option<baseline::BaselineInfo>,
 }
 
 /// Where a run's results go.

@@ -350,6 +350,7 @@ pub fn write(
             "properties": {
                 "policy": info.policy,
                 "shard": info.shard.map(|s| s.to_string()),
+                "baseline": info.baseline,
             },
         }],
     });

@@ -212,6 +212,18 @@ fn write_summary(
     if let Some(shard) = info.shard {
         writeln!(out, "{DIM}shard {shard} of the artifact set{DIM:#}")?;
     }
+    if let Some(baseline) = &info.baseline {
+        writeln!(
+            out,
+            "{DIM}baseline {}: {} left out (only new findings are shown and decide){DIM:#}",
+            baseline.path,
+            plural(
+                usize::try_from(baseline.findings).unwrap_or(usize::MAX),
+                "known finding",
+                "known findings"
+            )
+        )?;
+    }
     Ok(())
 }
 

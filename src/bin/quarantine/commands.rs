@@ -14,6 +14,7 @@ use quarantine::config::SignatureSettings;
 use quarantine::config::Size;
 use quarantine::hub;
 use quarantine::policy::{self, Policy};
+use quarantine::report::baseline::Baseline;
 use quarantine::report::output::ReportFile;
 use quarantine::report::progress::Progress;
 use quarantine::report::{self, Buffered, RunInfo, Scanned, Sink, Tally};
@@ -222,6 +223,7 @@ fn scan_stdin(
         anyhow::bail!("--shard, --cache and --log do not apply to standard input");
     }
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let baseline = load_baseline(args.baseline.as_deref())?;
     let input =
         quarantine::batch::stdin::read(io::stdin().lock(), quarantine::batch::stdin::MEMORY_LIMIT)
             .context("reading standard input")?;
@@ -233,6 +235,7 @@ fn scan_stdin(
         policy: &policy,
         cache: None,
         jobs: 1,
+        baseline: baseline.as_ref(),
     };
     let tally = batch
         .run_stdin(input.bytes(), sink.as_mut())
@@ -259,6 +262,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         None => None,
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let baseline = load_baseline(args.baseline.as_deref())?;
     let log = args.log.open(&policy, None)?;
     let filter = scan_filter(&args, &policy)?;
     let (paths, fetched) = fetch_hub_repositories(
@@ -282,6 +286,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         policy: &policy,
         cache: cache.as_ref(),
         jobs: args.jobs,
+        baseline: baseline.as_ref(),
     };
     let mut progress = Progress::new(&mut sink, plan.len() as u64);
     let tally = batch
@@ -343,6 +348,9 @@ fn scan_filter(args: &ScanArgs, policy: &Policy) -> Result<Filter> {
 
 fn admit(args: AdmitArgs) -> Result<ExitCode> {
     let AdmitArgs { scan, admit } = args;
+    if scan.baseline.is_some() {
+        anyhow::bail!("admit judges every finding; --baseline applies to scan only");
+    }
     if reads_stdin(&scan.paths)? {
         anyhow::bail!("admit signs files on disk; it does not read standard input");
     }
@@ -370,6 +378,7 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         policy: &policy,
         cache: None,
         jobs: scan.jobs,
+        baseline: None,
     };
     // Everything `admit` signs is scanned: exclusions would admit files nobody looked at.
     if !scan_filter(&scan, &policy)?.is_empty() {
@@ -392,6 +401,12 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         report_file.commit().context("writing the report")?;
     }
     Ok(code)
+}
+
+/// `--baseline FILE`: the findings of an earlier JSON report.
+fn load_baseline(path: Option<&Path>) -> Result<Option<Baseline>> {
+    path.map(|p| Baseline::load(p).map_err(anyhow::Error::msg))
+        .transpose()
 }
 
 /// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.
