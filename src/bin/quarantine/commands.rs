@@ -236,6 +236,7 @@ fn scan_stdin(
         cache: None,
         jobs: 1,
         baseline: baseline.as_ref(),
+        progress: None,
     };
     let tally = batch
         .run_stdin(input.bytes(), sink.as_mut())
@@ -279,6 +280,9 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             plan.add_unreadable(display.clone(), message.clone());
         }
     }
+    let mut progress = Progress::new(&mut sink, plan.len() as u64, plan.bytes());
+    let advance = progress.advance();
+    let advance = |n: u64| advance.by(n);
     let batch = Batch {
         config: &config,
         signatures: Some(&signatures),
@@ -287,8 +291,8 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         cache: cache.as_ref(),
         jobs: args.jobs,
         baseline: baseline.as_ref(),
+        progress: Some(&advance),
     };
-    let mut progress = Progress::new(&mut sink, plan.len() as u64);
     let tally = batch
         .run(&plan, &mut progress)
         .context("writing the report")?;
@@ -379,6 +383,7 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         cache: None,
         jobs: scan.jobs,
         baseline: None,
+        progress: None,
     };
     // Everything `admit` signs is scanned: exclusions would admit files nobody looked at.
     if !scan_filter(&scan, &policy)?.is_empty() {
