@@ -129,6 +129,12 @@ def samples(register) -> None:
                                  ("model-00002-of-00002.safetensors", SHARD_2)):
         register(f"benign/sharded_checkpoint/{name}", CLEAN, desc="a shard of a two-shard safetensors checkpoint",
                  build=lambda h=header, b=body: safetensors_file(h, b))
+    register("benign/onnx_external/model.onnx", CLEAN,
+             desc="ONNX model saved with its initializer as external data in model.onnx.data beside it",
+             build=lambda: external("model.onnx.data"))
+    register("benign/onnx_external/model.onnx.data", CLEAN, ("ONX008", "model.onnx"),
+             desc="the raw tensor bytes model.onnx names as external data: no format of its own, known by its model",
+             build=lambda: struct.pack("<4f", 0.5, -0.25, 0.125, 1.0))
     register("benign/sharded_checkpoint/model.safetensors.index.json", CLEAN,
              desc="the sharded checkpoint's index: weight_map naming both shards next to it",
              build=lambda: INDEX.encode())

@@ -93,6 +93,7 @@ RULES = {
     "ONX005": ("onnx-custom-domain", SUSPICIOUS),
     "ONX006": ("onnx-bad-opset", SUSPICIOUS),
     "ONX007": ("onnx-limit-exceeded", SUSPICIOUS),
+    "ONX008": ("onnx-external-data-file", CLEAN),
     "SFT004": ("safetensors-shard-escape", MALICIOUS),
     "SFT005": ("safetensors-shard-missing", SUSPICIOUS),
 }

@@ -327,3 +327,71 @@ fn a_closed_stdout_ends_the_run_quietly() {
         assert_ne!(output.status.code(), None, "{args:?}: killed by a signal");
     }
 }
+
+/// Names that are not UTF-8 are shown with each invalid byte as `\xNN`, so two of them never
+/// print alike, and JSON keeps the raw bytes (hex) beside the text.
+#[test]
+fn non_utf8_names_stay_distinct() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let pickle =
+        std::fs::read(common::repo().join("samples/benign/plain_data_protocol4.pkl")).unwrap();
+    for raw in [&b"a\xff.pkl"[..], b"a\xfe.pkl"] {
+        std::fs::write(dir.path().join(std::ffi::OsStr::from_bytes(raw)), &pickle).unwrap();
+    }
+    let (_, report) = scan_json(&[dir.path()], &[]);
+    let mut shown: Vec<(String, String)> = common::artifacts(&report)
+        .iter()
+        .map(|a| {
+            let path = a["path"].as_str().unwrap();
+            let name = path.rsplit('/').next().unwrap().to_owned();
+            (name, a["path_bytes"].as_str().unwrap().to_owned())
+        })
+        .collect();
+    shown.sort();
+    assert_eq!(shown[0].0, "a\\xFE.pkl");
+    assert_eq!(shown[1].0, "a\\xFF.pkl");
+    assert!(shown[0].1.ends_with("61fe2e706b6c"), "{shown:?}");
+}
+
+/// `--keep-zone` on an archive inside an archive: the inner archive is kept as a file and its
+/// members below `<name>.d`.
+#[test]
+fn keep_zone_keeps_members_of_nested_archives() {
+    let work = tempfile::tempdir().unwrap();
+    let inner = {
+        let mut zip = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+        zip.start_file("data/model.pkl", zip::write::SimpleFileOptions::default())
+            .unwrap();
+        zip.write_all(b"\x80\x04K\x01.").unwrap();
+        zip.finish().unwrap().into_inner()
+    };
+    let mut outer = zip::ZipWriter::new(std::io::Cursor::new(Vec::new()));
+    outer
+        .start_file("inner.zip", zip::write::SimpleFileOptions::default())
+        .unwrap();
+    outer.write_all(&inner).unwrap();
+    std::fs::write(
+        work.path().join("outer.zip"),
+        outer.finish().unwrap().into_inner(),
+    )
+    .unwrap();
+    let out = bin()
+        .args(["scan", "--keep-zone", "zone", "outer.zip"])
+        .current_dir(work.path())
+        .output()
+        .unwrap();
+    assert_eq!(code(&out), 0, "{}", String::from_utf8_lossy(&out.stderr));
+    let zone = work.path().join("zone");
+    let kept = tree(&zone);
+    assert!(
+        kept.iter()
+            .any(|p| p.ends_with("outer.zip/inner.zip") && p.is_file()),
+        "{kept:?}"
+    );
+    let member = kept
+        .iter()
+        .find(|p| p.ends_with("outer.zip/inner.zip.d/data/model.pkl"))
+        .unwrap_or_else(|| panic!("{kept:?}"));
+    assert_eq!(std::fs::read(member).unwrap(), b"\x80\x04K\x01.");
+}

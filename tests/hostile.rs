@@ -317,3 +317,44 @@ fn hostile_inputs_end_by_their_own_limits_within_memory() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// A file cut short by another process while it is scanned: the scan must not die of SIGBUS
+/// (the file is memory-mapped) and must not trust what it read. A 4 GiB sparse file takes long
+/// enough to hash that the cut lands during the scan.
+#[test]
+fn a_file_truncated_during_the_scan_is_an_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("shrinking.bin");
+    let file = std::fs::File::create(&path).unwrap();
+    file.set_len(4 << 30).unwrap();
+    let child = common::bin()
+        .args(["scan", "--format", "json"])
+        .arg(&path)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run quarantine");
+    std::thread::sleep(Duration::from_millis(150));
+    file.set_len(4096).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.code().is_some(),
+        "ended by a signal: {:?}",
+        out.status
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let artifact = &report["artifacts"][0];
+    // Only a scan that finished before the cut may have a verdict of its own.
+    if artifact["verdict"] == "error" {
+        assert!(
+            artifact["error"].as_str().unwrap().contains("changed size"),
+            "{artifact}"
+        );
+        assert_eq!(common::code(&out), 1);
+    } else {
+        println!(
+            "the scan finished before the file was cut: {}",
+            artifact["verdict"]
+        );
+    }
+}

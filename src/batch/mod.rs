@@ -113,7 +113,7 @@ impl Plan {
             {
                 let below = below
                     .components()
-                    .map(|c| c.as_os_str().to_string_lossy())
+                    .map(|c| crate::model::names::escaped_os(c.as_os_str()))
                     .collect::<Vec<_>>()
                     .join("/");
                 artifact.display = format!("{prefix}{below}");
@@ -294,6 +294,7 @@ impl Batch<'_> {
                 };
                 let report = ArtifactReport {
                     aliases: artifact.aliases.clone(),
+                    path_bytes: crate::model::names::raw_hex(artifact.path.as_os_str()),
                     ..report
                 };
                 if let Some(progress) = self.progress {

@@ -81,6 +81,39 @@ pub(crate) fn unsafe_path(name: &str) -> Option<&'static str> {
     None
 }
 
+/// Characters that Unicode compatibility normalisation (NFKC) or the Windows best-fit
+/// conversion to a legacy code page turn into `.`, `/`, `\` or `:`.
+const LOOKALIKES: &[(char, &str)] = &[
+    ('\u{FF0E}', "."),  // fullwidth full stop
+    ('\u{FE52}', "."),  // small full stop
+    ('\u{2024}', "."),  // one dot leader
+    ('\u{2025}', ".."), // two dot leader
+    ('\u{FF0F}', "/"),  // fullwidth solidus
+    ('\u{2215}', "/"),  // division slash
+    ('\u{2044}', "/"),  // fraction slash
+    ('\u{FF3C}', "\\"), // fullwidth reverse solidus
+    ('\u{FE68}', "\\"), // small reverse solidus
+    ('\u{2216}', "\\"), // set minus
+    ('\u{FF1A}', ":"),  // fullwidth colon
+];
+
+/// The name a normalising extractor would use, and why it would write outside the extraction
+/// directory, when the name as stored is safe but that reading is not.
+pub(crate) fn lookalike_path(name: &str) -> Option<(String, &'static str)> {
+    if name.is_ascii() || unsafe_path(name).is_some() {
+        return None;
+    }
+    let mut read = String::with_capacity(name.len());
+    for c in name.chars() {
+        match LOOKALIKES.iter().find(|(l, _)| *l == c) {
+            Some((_, ascii)) => read.push_str(ascii),
+            None => read.push(c),
+        }
+    }
+    let why = unsafe_path(&read)?;
+    Some((read, why))
+}
+
 /// Name checks across the members of one container, and the container's finding budget.
 #[derive(Default)]
 pub(crate) struct Names {
@@ -102,7 +135,7 @@ impl Names {
         count: bool,
     ) -> String {
         let limit = ctx.config().zone.max_path_len;
-        let lossy = String::from_utf8_lossy(raw);
+        let lossy = crate::model::names::escaped(raw);
         let display = if raw.len() > limit {
             let mut cut = limit;
             while !lossy.is_char_boundary(cut.min(lossy.len())) {
@@ -125,12 +158,22 @@ impl Names {
                     Some(display.clone()),
                 );
             }
-            if let Some(why) = unsafe_path(&lossy) {
+            // Judged on the bytes an extractor would use, not on the escaped display.
+            let stored = String::from_utf8_lossy(raw);
+            if let Some(why) = unsafe_path(&stored) {
                 self.budget.report(
                     ctx,
                     RuleId::ArchiveUnsafePath,
                     offset,
                     format!("member `{display}` {why}"),
+                    Some(display.clone()),
+                );
+            } else if let Some((read, why)) = lookalike_path(&stored) {
+                self.budget.report(
+                    ctx,
+                    RuleId::ArchiveLookalikePath,
+                    offset,
+                    format!("member `{display}` reads as `{read}` once lookalike characters are normalised, which {why}"),
                     Some(display.clone()),
                 );
             }
@@ -206,6 +249,33 @@ mod tests {
         }
         for good in ["a/b", "..a/b", "a..b", "archive/data.pkl", "./x", ""] {
             assert!(unsafe_path(good).is_none(), "{good}");
+        }
+    }
+
+    #[test]
+    fn lookalike_paths() {
+        for (bad, read) in [
+            ("\u{FF0E}\u{FF0E}/etc/x", "../etc/x"),
+            ("a\u{FF0F}\u{2025}\u{FF0F}\u{2025}\u{FF0F}x", "a/../../x"),
+            ("\u{2024}\u{2024}\u{FF3C}x", "..\\x"),
+            ("\u{FF0F}etc\u{FF0F}passwd", "/etc/passwd"),
+            ("C\u{FF1A}\u{FF3C}x", "C:\\x"),
+        ] {
+            assert_eq!(
+                lookalike_path(bad).map(|(r, _)| r).as_deref(),
+                Some(read),
+                "{bad}"
+            );
+        }
+        // Already unsafe as stored (ARC006), plain names, and harmless lookalikes.
+        for fine in [
+            "../x",
+            "a/b",
+            "modèle/\u{FF0E}x",
+            "v1\u{2024}2.pkl",
+            "données.pkl",
+        ] {
+            assert_eq!(lookalike_path(fine), None, "{fine}");
         }
     }
 }

@@ -189,6 +189,10 @@ pub struct MemberReport {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ArtifactReport {
     pub path: String,
+    /// The path's bytes in hexadecimal when they are not UTF-8 (then `path` shows each invalid
+    /// byte as `\xNN`); absent for a UTF-8 path.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_bytes: Option<String>,
     /// Hex SHA-256 of the whole file, or null when it could not be read.
     pub sha256: Option<String>,
     pub size: u64,
@@ -235,6 +239,7 @@ impl ArtifactReport {
     pub fn failed(path: String, error: String) -> Self {
         ArtifactReport {
             path,
+            path_bytes: None,
             sha256: None,
             size: 0,
             format: Label::Unreadable,

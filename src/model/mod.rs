@@ -3,6 +3,7 @@
 
 pub mod finding;
 pub mod format;
+pub mod names;
 pub mod robustness;
 pub mod rules;
 pub mod summary;

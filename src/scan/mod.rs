@@ -259,7 +259,7 @@ pub fn scan_file_progress(
         Ok(mapped) => {
             let mapped = Arc::new(mapped);
             let whole = Bytes::from_owner(crate::zone::mmap::Shared(Arc::clone(&mapped)));
-            scan(
+            let report = scan(
                 detect::detect(&whole),
                 &whole,
                 (path, Some(path)),
@@ -267,7 +267,21 @@ pub fn scan_file_progress(
                 config,
                 (&|part| mapped.release(part), Some(&whole), hashed),
                 matcher,
-            )
+            );
+            let now = file.metadata().map(|m| m.len()).ok();
+            if mapped.faulted() || now != Some(mapped.len() as u64) {
+                return ArtifactReport::failed(
+                    display.to_owned(),
+                    format!(
+                        "the file changed size while it was scanned ({} bytes when opened, {} now): \
+                         another process truncated or rewrote it, so what was read is not the file; \
+                         scan it again once it is complete",
+                        mapped.len(),
+                        now.map_or_else(|| "unknown".to_owned(), |n| n.to_string())
+                    ),
+                );
+            }
+            report
         }
         Err(e) => ArtifactReport::failed(display.to_owned(), format!("cannot read: {e}")),
     }
@@ -458,6 +472,7 @@ fn scan(
         }
     }
     ArtifactReport {
+        path_bytes: None,
         path: display.to_owned(),
         sha256: Some(sha256),
         size: data.len() as u64,

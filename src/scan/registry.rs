@@ -102,6 +102,18 @@ fn empty(_: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
+    let max_bytes = ctx.config().onnx.max_bytes;
+    if let Some(owner) = ctx
+        .disk_path()
+        .and_then(|path| formats::onnx::external_data_owner(path, max_bytes))
+    {
+        return ctx.report(
+            RuleId::OnnxExternalDataFile,
+            None,
+            format!("raw tensor bytes that the ONNX model `{owner}` beside this file names as its external data"),
+            None,
+        );
+    }
     ctx.report(
         RuleId::UnknownFormat,
         Some(0),

@@ -12,20 +12,14 @@ use std::path::{Path, PathBuf};
 /// Writes `data`, found at `chain` inside the artifact shown as `artifact`, below `dir`, and
 /// returns where it went.
 pub fn keep(dir: &Path, artifact: &str, chain: &[String], data: &[u8]) -> io::Result<PathBuf> {
-    let mut path = dir.to_path_buf();
-    for part in artifact
+    let mut parts: Vec<String> = artifact
         .split(['/', '\\'])
         .chain(chain.iter().flat_map(|m| m.split(['/', '\\'])))
-    {
-        if !part.is_empty() {
-            path.push(safe_component(part));
-        }
-    }
-    let parent = path.parent().unwrap_or(dir).to_path_buf();
-    DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(&parent)?;
+        .filter(|part| !part.is_empty())
+        .map(safe_component)
+        .collect();
+    let name = parts.pop().unwrap_or_else(|| "_".to_owned());
+    let parent = make_dirs(dir, &parts)?;
     // A link planted inside DIR could lead elsewhere: the directory written to must still be
     // below DIR once every link is resolved.
     if !fs::canonicalize(&parent)?.starts_with(fs::canonicalize(dir)?) {
@@ -33,10 +27,6 @@ pub fn keep(dir: &Path, artifact: &str, chain: &[String], data: &[u8]) -> io::Re
             "refusing to write outside the zone directory",
         ));
     }
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     for attempt in 1..100 {
         let candidate = if attempt == 1 {
             parent.join(&name)
@@ -59,6 +49,40 @@ pub fn keep(dir: &Path, artifact: &str, chain: &[String], data: &[u8]) -> io::Re
         }
     }
     Err(io::Error::other("too many members with the same name"))
+}
+
+/// Creates the directories `parts` below `dir` one level at a time, never through a link:
+/// a name already taken by a file (a nested archive kept as a file, whose members go below it)
+/// or by a link gets a directory of its own, `<name>.d` (`<name>.d~2`, …), instead.
+fn make_dirs(dir: &Path, parts: &[String]) -> io::Result<PathBuf> {
+    // DIR itself is the user's choice: made with its parents, like `mkdir -p`.
+    DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
+    let mut at = dir.to_path_buf();
+    for part in parts {
+        let mut attempt = 1;
+        loop {
+            let candidate = match attempt {
+                1 => at.join(part),
+                2 => at.join(format!("{part}.d")),
+                n => at.join(format!("{part}.d~{n}")),
+            };
+            match DirBuilder::new().mode(0o700).create(&candidate) {
+                Ok(()) => {}
+                Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                Err(_) => {}
+            }
+            // lstat: a link is never entered, whatever it points to.
+            if fs::symlink_metadata(&candidate)?.is_dir() {
+                at = candidate;
+                break;
+            }
+            attempt += 1;
+            if attempt > 100 {
+                return Err(io::Error::other("too many members with the same name"));
+            }
+        }
+    }
+    Ok(at)
 }
 
 /// A path component made only of `[A-Za-z0-9._+-]` (anything else becomes `_`), never empty,
@@ -103,7 +127,26 @@ mod tests {
         let zone = tempfile::tempdir().unwrap();
         let outside = tempfile::tempdir().unwrap();
         std::os::unix::fs::symlink(outside.path(), zone.path().join("a.zip")).unwrap();
-        assert!(keep(zone.path(), "a.zip", &["m.pkl".to_owned()], b"x").is_err());
+        let written = keep(zone.path(), "a.zip", &["sub/m.pkl".to_owned()], b"x").unwrap();
+        assert!(
+            written.starts_with(zone.path().join("a.zip.d")),
+            "{written:?}"
+        );
         assert_eq!(fs::read_dir(outside.path()).unwrap().count(), 0);
+    }
+
+    /// A nested archive is kept as a file and its members below `<name>.d`, in either order.
+    #[test]
+    fn members_of_nested_archives_are_kept_too() {
+        let zone = tempfile::tempdir().unwrap();
+        let inner = keep(zone.path(), "a.zip", &["inner.zip".to_owned()], b"zip").unwrap();
+        let chain = ["inner.zip".to_owned(), "data/x.pkl".to_owned()];
+        let member = keep(zone.path(), "a.zip", &chain, b"pkl").unwrap();
+        assert_eq!(fs::read(&inner).unwrap(), b"zip");
+        assert_eq!(fs::read(&member).unwrap(), b"pkl");
+        assert!(
+            member.ends_with("a.zip/inner.zip.d/data/x.pkl"),
+            "{member:?}"
+        );
     }
 }

@@ -8,10 +8,16 @@ use std::ops::Deref;
 
 use memmap2::Mmap;
 
+use super::guard::Guard;
+
 /// The bytes of a file: mapped, read (small files), or empty (a zero-length file cannot be
 /// mapped).
 pub enum Mapped {
-    Map(Mmap),
+    /// The guard comes first so that it is dropped (unregistered) before the map is unmapped.
+    Map {
+        guard: Option<Guard>,
+        map: Mmap,
+    },
     Read(Vec<u8>),
     Empty,
 }
@@ -26,7 +32,7 @@ impl Deref for Mapped {
 
     fn deref(&self) -> &[u8] {
         match self {
-            Mapped::Map(map) => map,
+            Mapped::Map { map, .. } => map,
             Mapped::Read(bytes) => bytes,
             Mapped::Empty => &[],
         }
@@ -34,12 +40,18 @@ impl Deref for Mapped {
 }
 
 impl Mapped {
+    /// Whether a read found the file shorter than when it was mapped (it was truncated during
+    /// the scan): what was read past its new end were zeros, not its content.
+    pub fn faulted(&self) -> bool {
+        matches!(self, Mapped::Map { guard: Some(guard), .. } if guard.faulted())
+    }
+
     /// Tells the kernel that this process is done with the pages of `part` (a slice of this
     /// mapping), so they leave its resident set. Reading them again is correct, only slower:
     /// they come back from the page cache. This keeps the RSS of a scan flat however large the
     /// file: multi-gigabyte weights are hashed chunk by chunk and let go.
     pub fn release(&self, part: &[u8]) {
-        let Mapped::Map(map) = self else {
+        let Mapped::Map { map, .. } = self else {
             return;
         };
         let base = map.as_ptr() as usize;
@@ -96,7 +108,9 @@ pub fn map(file: &File) -> io::Result<Mapped> {
     // file while it is mapped, which holds for artifacts at rest in the quarantine zone. Every
     // access is a bounds-checked slice read and no invariant depends on a byte staying the same
     // between two reads, so a concurrent writer could make the report describe a mix of old and
-    // new content; a concurrent truncation would end the process with SIGBUS, never read
-    // outside the mapping.
-    unsafe { Mmap::map(file) }.map(Mapped::Map)
+    // new content. A concurrent truncation raises SIGBUS on the next read past the new end,
+    // which the guard turns into a page of zeros and a mark (see `super::guard`).
+    let map = unsafe { Mmap::map(file) }?;
+    let guard = Guard::register(map.as_ptr(), map.len());
+    Ok(Mapped::Map { guard, map })
 }

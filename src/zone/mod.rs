@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod filter;
+mod guard;
 pub mod keep;
 pub mod mmap;
 pub mod sibling;

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use rayon::prelude::*;
 
 use super::filter::Filter;
+use crate::model::names::escaped_os;
 
 /// One file to scan, with the path to show for it and the other paths that lead to it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,13 +110,13 @@ struct Walker {
 impl Walker {
     fn error(&mut self, path: &Path, message: String) {
         self.errors.push(WalkError {
-            display: path.display().to_string(),
+            display: escaped_os(path.as_os_str()).into_owned(),
             message,
         });
     }
 
     fn add_file(&mut self, path: PathBuf, canonical: PathBuf) {
-        let display = path.display().to_string();
+        let display = escaped_os(path.as_os_str()).into_owned();
         let relative = relative(&self.root, &path);
         let Some(&index) = self.files.get(&canonical) else {
             self.files.insert(canonical, self.artifacts.len());
@@ -276,7 +277,7 @@ fn relative(root: &Path, path: &Path) -> String {
     below
         .unwrap_or(path)
         .components()
-        .map(|c| c.as_os_str().to_string_lossy())
+        .map(|c| escaped_os(c.as_os_str()))
         .collect::<Vec<_>>()
         .join("/")
 }

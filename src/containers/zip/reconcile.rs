@@ -238,8 +238,19 @@ pub(super) fn strict_cross_check(data: &[u8], cd: &Directory, ctx: &mut Ctx<'_>)
         ),
         Ok(names) => {
             let ours: HashSet<&[u8]> = cd.entries.iter().map(|e| e.name.as_slice()).collect();
+            // Past the member limit only the first entries were read: compare those alone
+            // (the strict reader keeps directory order), or every later name would differ.
+            let compared = if cd.too_many {
+                cd.entries.len()
+            } else {
+                names.len()
+            };
             let mut checks = Names::default();
-            for name in names.iter().filter(|n| !ours.contains(n.as_slice())) {
+            for name in names
+                .iter()
+                .take(compared)
+                .filter(|n| !ours.contains(n.as_slice()))
+            {
                 let shown = checks.check(ctx, name, None, false);
                 checks.budget.report(
                     ctx,

@@ -6,6 +6,7 @@
 
 mod external;
 mod ops;
+mod owner;
 pub mod proto;
 mod summary;
 #[cfg(test)]
@@ -13,6 +14,8 @@ mod tests;
 mod walk;
 
 use prost::Message;
+
+pub use owner::external_data_owner;
 
 use crate::model::rules::RuleId;
 use crate::model::summary::ModelSummary;

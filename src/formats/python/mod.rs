@@ -112,6 +112,44 @@ pub struct Analysis {
     pub classes: Vec<String>,
     /// Statements with at least one import, def or class: the text is Python code.
     pub code_statements: usize,
+    /// Calls of plain names (`_setup()`, `asyncio.run(_main())`): where they were made, and the
+    /// name, so that a function called while the module loads counts as load-time code too.
+    pub local_calls: Vec<(Scope, String)>,
+}
+
+/// Local calls followed from one function into another before stopping (a call graph of
+/// hostile size).
+const MAX_LOCAL_CALLS: usize = 4096;
+
+impl Analysis {
+    /// Whether code in `scope` runs while the module is imported or its classes instantiated:
+    /// [`Scope::runs_on_load`], or a function that such code calls by name, directly or
+    /// through other functions of the file.
+    pub fn runs_on_load(&self, scope: &Scope) -> bool {
+        let Some(function) = scope.function.as_deref() else {
+            return true;
+        };
+        if scope.runs_on_load() {
+            return true;
+        }
+        let mut loaded: Vec<&str> = Vec::new();
+        let mut changed = true;
+        while changed {
+            changed = false;
+            for (caller, callee) in &self.local_calls {
+                let caller_loads = caller.runs_on_load()
+                    || caller
+                        .function
+                        .as_deref()
+                        .is_some_and(|f| loaded.contains(&f));
+                if caller_loads && !loaded.contains(&callee.as_str()) {
+                    loaded.push(callee);
+                    changed = true;
+                }
+            }
+        }
+        loaded.contains(&function)
+    }
 }
 
 /// A behaviour class that the calls add up to.
@@ -345,6 +383,24 @@ const CALLS: &[(&str, Behaviour)] = &[
     ("xmlrpc.client.", Behaviour::Network),
     ("xmlrpclib.", Behaviour::Network),
     ("urllib3.", Behaviour::Network),
+    ("_posixsubprocess.fork_exec", Behaviour::Process),
+    ("pty.fork", Behaviour::Process),
+    ("pickle.loads", Behaviour::Exec),
+    ("_pickle.loads", Behaviour::Exec),
+    ("cPickle.loads", Behaviour::Exec),
+    ("dill.loads", Behaviour::Exec),
+    ("cloudpickle.loads", Behaviour::Exec),
+];
+
+/// The calls of [`CALLS`] that unpickle bytes: what they run is named by the data, so a
+/// constant argument is no excuse. (`pickle.load` of a file is left out: remote code that
+/// reads a vocabulary pickle in `__init__` exists, and the file itself is scanned.)
+const UNPICKLERS: &[&str] = &[
+    "pickle.loads",
+    "_pickle.loads",
+    "cPickle.loads",
+    "dill.loads",
+    "cloudpickle.loads",
 ];
 
 /// Strings that name credentials a payload steals.
@@ -534,6 +590,13 @@ impl Walker<'_> {
     }
 
     fn call(&mut self, c: &ast::ExprCall, whole: &Expr) {
+        if let Expr::Name(name) = &*c.func
+            && self.out.local_calls.len() < MAX_LOCAL_CALLS
+        {
+            self.out
+                .local_calls
+                .push((self.scope.clone(), name.id.as_str().to_owned()));
+        }
         let Some(target) = self.qualified(&c.func) else {
             // `open(...).write(...)` and `Path(...).write_text(...)`: writes by method name.
             if let Expr::Attribute(a) = &*c.func
@@ -805,8 +868,17 @@ pub fn judge(analysis: &Analysis, model_code: bool) -> Vec<Verdict> {
     for c in calls.iter().filter(|c| c.behaviour == Behaviour::Process) {
         push(true, format!("starts a process with `{}`", c.target), c);
     }
-    for c in calls.iter().filter(|c| c.scope.runs_on_load()) {
+    for c in calls.iter().filter(|c| analysis.runs_on_load(&c.scope)) {
         let (clearly, what) = match c.behaviour {
+            // A pickle runs whatever it names: one written into the code is a payload; one
+            // read from elsewhere is unknown.
+            Behaviour::Exec if UNPICKLERS.contains(&c.target.as_str()) => {
+                if c.constant_argument || c.decoded_argument {
+                    (true, "unpickles data written into the code at load time")
+                } else {
+                    (false, "unpickles data at load time")
+                }
+            }
             Behaviour::Exec if !c.constant_argument => (true, "runs code built at load time"),
             Behaviour::Native => (true, "loads a native library at load time"),
             Behaviour::Network => (true, "opens a network connection at load time"),

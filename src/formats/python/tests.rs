@@ -160,6 +160,20 @@ fn other_ways_to_run_code_count() {
             "import asyncio\nasyncio.open_connection('192.0.2.1', 80)\n",
             "asyncio.open_connection",
         ),
+        // Load-time code reached through local functions, a coroutine included.
+        (
+            "import asyncio\nasync def _f():\n    await asyncio.open_connection('192.0.2.1', 80)\n\
+             def _g():\n    return _f()\nasyncio.run(_g())\n",
+            "asyncio.open_connection",
+        ),
+        (
+            "import pickle\npickle.loads(b'cposix\\nsystem\\n(tR.')\n",
+            "pickle.loads",
+        ),
+        (
+            "import _posixsubprocess\n_posixsubprocess.fork_exec(['sh'], [b'/bin/sh'], True)\n",
+            "_posixsubprocess.fork_exec",
+        ),
     ] {
         let a = analyse(source).unwrap();
         assert!(
@@ -172,4 +186,20 @@ fn other_ways_to_run_code_count() {
             "{source}"
         );
     }
+}
+
+/// A function that nothing calls while loading stays out of the load-time judgement, and so
+/// does a pickle read from a file (remote code reading its vocabulary pickle exists).
+#[test]
+fn only_functions_reached_at_load_time_count() {
+    let source = "import socket\ndef fetch():\n    socket.create_connection(('192.0.2.1', 80))\n";
+    assert!(verdicts(source, true).iter().all(|v| !v.clearly_malicious));
+    let called = format!("{source}fetch()\n");
+    assert!(verdicts(&called, true).iter().any(|v| v.clearly_malicious));
+    let vocabulary = "import pickle\nclass Tok:\n    def __init__(self, f):\n        self.vocab = pickle.loads(f.read())\n";
+    let found = verdicts(vocabulary, true);
+    assert!(
+        !found.is_empty() && found.iter().all(|v| !v.clearly_malicious),
+        "{found:?}"
+    );
 }

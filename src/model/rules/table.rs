@@ -292,6 +292,15 @@ rules! {
         explanation: "Archive formats leave room for more than one reading: a zip's central directory can be located from the end record's stated offset (miniz, which PyTorch uses) or computed back from the end record (Python's zipfile); an earlier end record can describe another directory; a tar directory entry's size is skipped by one reader and read as the next header by Python's tarfile. Here two readers both accept the file but see different members, or one refuses what the other loads. A scanner built on one reader is blind to what the other loads. Every member of every reading was analysed; the finding names both readings.",
         remediation: "Do not load the file; an archive written by a real library has one reading. Re-create it with a standard tool.",
     },
+    ArchiveLookalikePath => {
+        code: "ARC012",
+        name: "archive-lookalike-path",
+        severity: Medium,
+        implies: Suspicious,
+        summary: "Archive member path climbs out once lookalike characters are read as `.`, `/` or `\\`",
+        explanation: "The member's name uses characters that look like path separators or dots without being them: fullwidth `．／＼`, the one- and two-dot leaders `․ ‥`, the small full stop, the division and fraction slashes. Python's extractors keep them as they are, but Unicode compatibility normalisation (NFKC) and the Windows \"best-fit\" conversion to a legacy code page turn them into `.`, `/` and `\\`, so a tool that normalises or converts the name writes outside the target directory. Nothing that writes model archives uses such names; they exist to get past checks that look for `..` and `/` literally.",
+        remediation: "Do not extract the archive with tools that normalise names or run on Windows code pages; re-create it with plain relative member names.",
+    },
     OnnxMalformed => {
         code: "ONX001",
         name: "onnx-malformed",
@@ -354,6 +363,15 @@ rules! {
         summary: "ONNX model exceeds an analysis limit (size, nodes, initializers, subgraph nesting)",
         explanation: "The model is larger than the scanner decodes, has more nodes or initializers than it walks, or nests subgraphs (If/Loop/Scan bodies) deeper than it follows: recursion bombs of nested graphs exist to exhaust parsers. The part beyond the limit was not analysed.",
         remediation: "If the model is genuinely this large, raise the limit (`--max-onnx-bytes`, `--max-onnx-nodes`, `--max-onnx-initializers`, `--max-onnx-graph-depth`, or the same keys under the policy's `[limits]`) and scan again; otherwise treat it as hostile.",
+    },
+    OnnxExternalDataFile => {
+        code: "ONX008",
+        name: "onnx-external-data-file",
+        severity: Info,
+        implies: Clean,
+        summary: "Raw tensor bytes that an ONNX model beside them names as external data",
+        explanation: "Models over 2 GB are saved as a small graph plus a file of raw tensor bytes (`model.onnx.data`, or any name the exporter chose), which matches no format by its content. Scanned on its own, such a file would be an unknown binary; here an ONNX model in the same directory names it in a tensor's external data `location`, so ONNX Runtime reads it only as tensor bytes. The model itself is analysed as an artifact of its own, including whether its ranges fit this file.",
+        remediation: "Nothing to do; keep the file next to the model that names it.",
     },
     SafetensorsShardEscape => {
         code: "SFT004",
