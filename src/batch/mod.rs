@@ -10,7 +10,7 @@ pub mod stdin;
 use std::collections::BTreeMap;
 use std::io;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::time::Instant;
 
@@ -20,6 +20,7 @@ pub use shard::{BadShard, Shard};
 use crate::config::{Config, LimitOverrides};
 use crate::model::finding::ArtifactReport;
 use crate::policy::Policy;
+use crate::report::baseline::{Baseline, BaselineInfo};
 use crate::report::{RunInfo, Scanned, Sink, Tally};
 use crate::scan;
 use crate::signatures::{Matcher, Signatures};
@@ -91,6 +92,18 @@ impl Plan {
         self.items.len()
     }
 
+    /// The bytes of the files to scan, as they are now (for a progress bar).
+    pub fn bytes(&self) -> u64 {
+        self.items
+            .iter()
+            .filter_map(|item| match &item.kind {
+                ItemKind::File(artifact) => std::fs::metadata(&artifact.path).ok(),
+                ItemKind::Unreadable { .. } => None,
+            })
+            .map(|m| m.len())
+            .fold(0u64, u64::saturating_add)
+    }
+
     /// Reports the files found below `dir` under `prefix` followed by their path below it (a
     /// downloaded repository: `hf://org/name@<commit>/`).
     pub fn relabel(&mut self, dir: &std::path::Path, prefix: &str) {
@@ -135,6 +148,12 @@ pub struct Batch<'a> {
     pub cache: Option<&'a Cache>,
     /// Worker threads; 0 means one per core.
     pub jobs: usize,
+    /// `--baseline`: findings of a previous report, left out of this one.
+    pub baseline: Option<&'a Baseline>,
+    /// Told of bytes done, from the worker threads, as they are done: each artifact's bytes
+    /// as its hash proceeds (16 MiB blocks), the rest when its result is ready (a cached or
+    /// small file all at once). The calls of one run add up to the bytes of its files.
+    pub progress: Option<&'a (dyn Fn(u64) + Sync)>,
 }
 
 impl Batch<'_> {
@@ -147,17 +166,20 @@ impl Batch<'_> {
         let stop = AtomicBool::new(false);
         let (sender, receiver) = mpsc::sync_channel::<(usize, Scanned)>(workers * 2);
         let mut tally = Tally::default();
-        let info = RunInfo {
+        let mut info = RunInfo {
             policy: self.policy.source.clone(),
             shard: plan.shard,
+            baseline: None,
         };
         let fingerprints = Fingerprints::default();
+        let baselined = AtomicU64::new(0);
         std::thread::scope(|scope| {
             scope.spawn(|| {
                 pool.scope(|s| {
                     for _ in 0..workers {
                         let sender = sender.clone();
-                        let (next, stop, fingerprints) = (&next, &stop, &fingerprints);
+                        let (next, stop, fingerprints, baselined) =
+                            (&next, &stop, &fingerprints, &baselined);
                         s.spawn(move |_| {
                             // One signature scanner per worker, reused for every artifact.
                             let mut scanner = self.signatures.map(Signatures::scanner);
@@ -169,6 +191,11 @@ impl Batch<'_> {
                                 };
                                 let matcher = scanner.as_mut().map(|s| s as &mut dyn Matcher);
                                 let scanned = self.scan(item, fingerprints, matcher);
+                                let mut scanned = scanned;
+                                if let Some(baseline) = self.baseline {
+                                    let n = baseline.filter(&mut scanned.report);
+                                    baselined.fetch_add(n, Ordering::Relaxed);
+                                }
                                 if sender.send((index, scanned)).is_err() {
                                     break;
                                 }
@@ -184,6 +211,10 @@ impl Batch<'_> {
             }
             result
         })?;
+        info.baseline = self.baseline.map(|b| BaselineInfo {
+            path: b.path.clone(),
+            findings: baselined.load(Ordering::Relaxed),
+        });
         sink.finish(&info, &tally)?;
         Ok(tally)
     }
@@ -232,8 +263,22 @@ impl Batch<'_> {
                 let config = self
                     .policy
                     .config_for(self.config, self.cli_limits, item.relative());
-                let scan =
-                    || scan::scan_file_with(&artifact.path, &artifact.display, &config, matcher);
+                let reported = AtomicU64::new(0);
+                let hashed = |n: u64| {
+                    if let Some(progress) = self.progress {
+                        reported.fetch_add(n, Ordering::Relaxed);
+                        progress(n);
+                    }
+                };
+                let scan = || {
+                    scan::scan_file_progress(
+                        &artifact.path,
+                        &artifact.display,
+                        &config,
+                        matcher,
+                        &hashed,
+                    )
+                };
                 let (report, cached) = match self.cache {
                     Some(cache) => {
                         let fingerprint = fingerprints.of(&config, self.signatures);
@@ -252,6 +297,12 @@ impl Batch<'_> {
                     path_bytes: crate::model::names::raw_hex(artifact.path.as_os_str()),
                     ..report
                 };
+                if let Some(progress) = self.progress {
+                    let rest = report.size.saturating_sub(reported.load(Ordering::Relaxed));
+                    if rest > 0 {
+                        progress(rest);
+                    }
+                }
                 (report, cached)
             }
         };
@@ -305,5 +356,58 @@ impl Fingerprints {
         let fingerprint = config.fingerprint(rules);
         state.known.insert(config.clone(), fingerprint.clone());
         fingerprint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    use crate::report::Buffered;
+
+    #[test]
+    fn progress_reports_monotone_byte_counts_that_add_up_to_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        // 40 MiB: hashed in 16 MiB blocks beside its analysis, each block reported.
+        std::fs::write(dir.path().join("big.bin"), vec![0x5au8; 40 << 20]).unwrap();
+        std::fs::write(dir.path().join("small.bin"), b"hello").unwrap();
+        let plan = Plan::new(&[dir.path().to_path_buf()], None, 1, &Filter::default()).unwrap();
+        assert_eq!(plan.bytes(), (40 << 20) + 5);
+        let seen = Mutex::new(Vec::<u64>::new());
+        let progress = |n: u64| {
+            let mut seen = seen.lock().unwrap();
+            let before = seen.last().copied().unwrap_or(0);
+            seen.push(before + n);
+        };
+        let (policy, config, limits) = (
+            Policy::default(),
+            Config::default(),
+            LimitOverrides::default(),
+        );
+        let batch = Batch {
+            config: &config,
+            signatures: None,
+            cli_limits: &limits,
+            policy: &policy,
+            cache: None,
+            jobs: 2,
+            baseline: None,
+            progress: Some(&progress),
+        };
+        let mut sink = Buffered::new(|_: &[Scanned], _: &RunInfo, _: &Tally| Ok(()));
+        let tally = batch.run(&plan, &mut sink).unwrap();
+        assert_eq!(tally.summary.artifacts, 2);
+        let seen = seen.into_inner().unwrap();
+        let mut last = 0;
+        for &total in &seen {
+            assert!(total > last, "every call reports new bytes: {seen:?}");
+            last = total;
+        }
+        assert_eq!(last, plan.bytes(), "{seen:?}");
+        assert!(
+            seen.len() >= 4,
+            "the big file advances block by block: {seen:?}"
+        );
     }
 }

@@ -86,6 +86,7 @@ impl Batch<'_> {
         })?
         .map_err(|_| io::Error::other("the scan of standard input failed"))?;
         self.policy.adjust(NAME, &mut report);
+        let baselined = self.baseline.map(|b| b.filter(&mut report));
         let item = Scanned {
             seq: 0,
             report,
@@ -101,6 +102,12 @@ impl Batch<'_> {
             &RunInfo {
                 policy: self.policy.source.clone(),
                 shard: None,
+                baseline: self
+                    .baseline
+                    .map(|b| crate::report::baseline::BaselineInfo {
+                        path: b.path.clone(),
+                        findings: baselined.unwrap_or(0),
+                    }),
             },
             &tally,
         )?;

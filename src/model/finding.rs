@@ -111,6 +111,24 @@ pub struct Finding {
     /// For a signature match: the extract it matched and where inside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<SignatureMatch>,
+    /// Set when a trusted policy's `[[accept]]` entry accepts this finding: it stays in the
+    /// report but no longer decides the artifact's verdict.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<Accepted>,
+}
+
+/// A reviewed finding a team accepted (a policy's `[[accept]]` entry).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Accepted {
+    pub reason: String,
+    pub by: String,
+    /// The last day (UTC, `YYYY-MM-DD`) the acceptance holds.
+    pub expires: String,
+    /// The finding implies `malicious` and the entry says `allow_malicious = true`.
+    #[serde(default)]
+    pub allow_malicious: bool,
+    /// The entry's position among the policy's `[[accept]]` entries, from 1.
+    pub entry: usize,
 }
 
 /// The extract a signature rule matched: its origin, where it sits, and the matched strings.
@@ -154,6 +172,7 @@ impl Finding {
             evidence,
             remediation: info.remediation.to_owned(),
             signature: None,
+            accepted: None,
         }
     }
 }
@@ -236,11 +255,12 @@ impl ArtifactReport {
         }
     }
 
-    /// The worst verdict any finding implies; `error` only when the scan stopped and nothing
-    /// malicious was seen before it did.
+    /// The worst verdict any finding implies (accepted findings aside); `error` only when the
+    /// scan stopped and nothing malicious was seen before it did.
     pub fn decide(findings: &[Finding], error: Option<&str>) -> Verdict {
         let worst = findings
             .iter()
+            .filter(|f| f.accepted.is_none())
             .map(|f| f.verdict)
             .max()
             .unwrap_or(Implies::Clean);

@@ -18,6 +18,8 @@ use crate::model::finding::{ArtifactReport, Implies, Severity, Verdict};
 use crate::model::rules::RuleRef;
 use crate::zone::digest;
 
+pub mod accept;
+
 /// The file name looked for in the scan root and its parents.
 pub const FILE_NAME: &str = "quarantine.toml";
 
@@ -155,6 +157,9 @@ struct PolicyFile {
     log: LogSection,
     #[serde(default)]
     overrides: Vec<OverrideSection>,
+    /// Accepted risks (see [`accept`]).
+    #[serde(default)]
+    accept: Vec<accept::EntryFile>,
 }
 
 /// Which policy file a run applied, as recorded in its report.
@@ -183,6 +188,12 @@ pub struct Policy {
     admission: bool,
     base: Settings,
     overrides: Vec<(GlobSet, Settings)>,
+    /// `[[accept]]`: accepted risks.
+    accepts: Vec<accept::Entry>,
+    /// Why the accepted risks may not accept anything (the policy is not trusted), if so.
+    accepts_refused: Option<String>,
+    /// The date acceptances are judged on (`YYYY-MM-DD`); unset: today, in UTC.
+    today: Option<String>,
 }
 
 impl Policy {
@@ -271,6 +282,12 @@ impl Policy {
         }
         crate::zone::filter::Filter::new(&file.include, &file.exclude)
             .map_err(|e| format!("include/exclude: {e}"))?;
+        let accepts = file
+            .accept
+            .into_iter()
+            .enumerate()
+            .map(|(i, entry)| accept::Entry::check(entry, i + 1))
+            .collect::<Result<Vec<_>, _>>()?;
         let policy = Policy {
             source: None,
             fail_on: file.fail_on,
@@ -294,6 +311,9 @@ impl Policy {
                 limits: file.limits,
             },
             overrides,
+            accepts,
+            accepts_refused: None,
+            today: None,
         };
         for settings in policy.all_settings() {
             let config = Config {
@@ -395,6 +415,23 @@ impl Policy {
         self.admission = true;
     }
 
+    /// `[[accept]]`: the accepted risks.
+    pub fn accepts(&self) -> &[accept::Entry] {
+        &self.accepts
+    }
+
+    /// Refuses every `[[accept]]` entry (`why`: the policy is not trusted to accept risks, for
+    /// one found inside the scanned tree); a finding an entry matches then counts, with an
+    /// `ACC002` finding that says why.
+    pub fn refuse_accepts(&mut self, why: String) {
+        self.accepts_refused = Some(why);
+    }
+
+    /// Judges acceptances as of `date` (`YYYY-MM-DD`) rather than today.
+    pub fn set_today(&mut self, date: &str) {
+        self.today = Some(date.to_owned());
+    }
+
     /// `[probe] mode`, when set.
     pub fn probe_mode(&self) -> Option<ProbeMode> {
         self.probe_mode
@@ -443,9 +480,29 @@ impl Policy {
         config
     }
 
-    /// Drops findings of disabled rules, applies severity overrides and decides the verdict
-    /// again from what is left.
+    /// Drops findings of disabled rules, applies severity overrides and accepted risks, and
+    /// decides the verdict again from what is left.
     pub fn adjust(&self, relative: &str, report: &mut ArtifactReport) {
+        self.adjust_rules(relative, report);
+        if self.accepts.is_empty() {
+            return;
+        }
+        let today = self.today.clone().unwrap_or_else(accept::today_utc);
+        let policy = self
+            .source
+            .as_ref()
+            .map_or("the policy", |s| s.path.as_str());
+        accept::Apply {
+            entries: &self.accepts,
+            refused: self.accepts_refused.as_deref(),
+            admission: self.admission,
+            today: &today,
+            policy,
+        }
+        .apply(report);
+    }
+
+    fn adjust_rules(&self, relative: &str, report: &mut ArtifactReport) {
         let mut disabled = Vec::new();
         let mut severity = BTreeMap::new();
         for settings in self.settings_for(relative) {

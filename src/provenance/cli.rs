@@ -157,6 +157,7 @@ pub fn admit(
     let info = RunInfo {
         policy: batch.policy.source.clone(),
         shard: None,
+        baseline: None,
     };
     let outcomes = admit::admit(
         paths,

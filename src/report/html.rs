@@ -103,6 +103,9 @@ struct FindingRow<'a> {
     /// The fix, when it differs from the rule's.
     #[serde(skip_serializing_if = "Option::is_none")]
     fix: Option<&'a str>,
+    /// Accepted by the policy: who, until when, why (and whether it is a malicious finding).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    acc: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -155,6 +158,20 @@ fn finding_row<'a>(finding: &'a Finding, rules: &mut BTreeMap<String, RuleText>)
         loc: location_text(&finding.location),
         ev: finding.evidence.as_deref(),
         fix,
+        acc: finding.accepted.as_ref().map(|a| {
+            format!(
+                "{}by {} until {} (policy entry {}): {}",
+                if a.allow_malicious {
+                    "ACCEPTED MALICIOUS FINDING (allow_malicious = true), "
+                } else {
+                    ""
+                },
+                a.by,
+                a.expires,
+                a.entry,
+                a.reason
+            )
+        }),
     }
 }
 
@@ -266,6 +283,14 @@ fn write_header(
     }
     if let Some(shard) = &info.shard {
         write!(out, " · shard {}", escape(&shard.to_string()))?;
+    }
+    if let Some(baseline) = &info.baseline {
+        write!(
+            out,
+            " · baseline <code>{}</code>: {} known findings left out",
+            escape(&baseline.path),
+            baseline.findings
+        )?;
     }
     writeln!(out, "</p></header>")?;
 
@@ -477,6 +502,7 @@ select,button{padding:5px 8px;border:1px solid #c5cbd2;border-radius:6px;backgro
 .finding.v-malicious{border-color:#c62828}.finding.v-suspicious{border-color:#e08a00}
 .finding h3{font-size:13px;margin:0;color:#1c2329}
 .finding dl{display:grid;grid-template-columns:90px 1fr;gap:2px 10px;margin:4px 0}
+.accepted{font-weight:600;color:#6a1b9a}
 .finding dt{color:#66717c}.finding dd{margin:0;white-space:pre-wrap;word-break:break-word}
 .evidence{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px;background:#fff3f3;padding:2px 4px;border-radius:3px}
 .eps{border-collapse:collapse;margin:4px 0}.eps td,.eps th{padding:1px 8px;text-align:right;font-size:12px}
@@ -496,7 +522,7 @@ function size(b){var u=["B","KiB","MiB","GiB","TiB"],i=0;while(b>=1024&&i<4){b/=
 function hay(a){
   if(a._h===undefined){
     var s=[a.p,a.f,a.v,a.t||"",a.e||"",a.h||""];
-    (a.n||[]).forEach(function(f){s.push(f.id,f.msg,f.ev||"",f.loc);});
+    (a.n||[]).forEach(function(f){s.push(f.id,f.msg,f.ev||"",f.loc);if(f.acc)s.push("accepted "+f.acc);});
     if(a.r)s.push("grade:"+a.r.grade);
     a._h=s.join("\n").toLowerCase();
   }
@@ -521,7 +547,7 @@ function findingBox(f){
   box.appendChild(h);
   var dl=el("dl");
   function row(t,v,cls){if(v==null||v==="")return;dl.appendChild(el("dt",null,t));dl.appendChild(el("dd",cls||null,v));}
-  row("location",f.loc,"mono");row("evidence",f.ev,"evidence");
+  row("accepted",f.acc,"accepted");row("location",f.loc,"mono");row("evidence",f.ev,"evidence");
   var r=R[f.id];
   row("explanation",r?r.explanation:"");
   row("fix",f.fix||(r?r.fix:""));

@@ -164,6 +164,14 @@ pub fn merge(
         RunInfo {
             policy,
             shard: None,
+            // Shards scanned against one baseline: the findings each left out, added up.
+            baseline: infos
+                .iter()
+                .filter_map(|i| i.baseline.clone())
+                .reduce(|a, b| crate::report::baseline::BaselineInfo {
+                    findings: a.findings.saturating_add(b.findings),
+                    ..a
+                }),
         },
     ))
 }

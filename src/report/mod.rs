@@ -4,6 +4,7 @@
 //! Text output streams in walk order, JSONL in completion order (each line carries its `seq`,
 //! the walk position), and JSON and SARIF, which are single documents, are written at the end.
 
+pub mod baseline;
 pub mod html;
 pub mod json;
 pub mod jsonl;
@@ -52,6 +53,9 @@ pub struct RunInfo {
     /// `K/N` when this run scanned one shard of the artifact set.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub shard: Option<Shard>,
+    /// `--baseline`: the previous report and how many of its findings were left out.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub baseline: Option<baseline::BaselineInfo>,
 }
 
 /// Where a run's results go.
@@ -103,11 +107,13 @@ impl Summary {
 }
 
 /// The finding that decides an artifact's verdict (highest verdict, then severity), the one a
-/// one-line view names; info findings of a clean artifact are not shown as its top rule.
+/// one-line view names; info findings of a clean artifact are not shown as its top rule, nor
+/// are accepted findings.
 pub fn top_finding(report: &ArtifactReport) -> Option<&Finding> {
     report
         .findings
         .iter()
+        .filter(|f| f.accepted.is_none())
         .filter(|f| f.severity > Severity::Info || report.verdict != Verdict::Clean)
         .max_by(|a, b| {
             a.verdict
@@ -139,6 +145,9 @@ pub struct Tally {
     pub cached: usize,
     /// Bytes of all artifacts.
     pub bytes: u64,
+    /// Findings a policy's `[[accept]]` entries accepted (they decide no verdict).
+    #[serde(default)]
+    pub accepted: usize,
     rules: BTreeMap<String, usize>,
     slowest: Vec<Slow>,
 }
@@ -151,10 +160,18 @@ impl Tally {
         self.summary.add(item.report.verdict);
         self.cached += usize::from(item.cached);
         self.bytes = self.bytes.saturating_add(item.report.size);
+        let accepted = item
+            .report
+            .findings
+            .iter()
+            .filter(|f| f.accepted.is_some())
+            .count();
+        self.accepted = self.accepted.saturating_add(accepted);
         let mut ids: Vec<String> = item
             .report
             .findings
             .iter()
+            .filter(|f| f.accepted.is_none())
             .map(|f| f.rule_id.to_string())
             .collect();
         ids.sort();

@@ -1,10 +1,11 @@
-//! A progress bar on stderr (artifacts, bytes, throughput, ETA), drawn only when stderr is a
-//! terminal: it never reaches stdout or a log.
+//! A progress bar on stderr, drawn only when stderr is a terminal: it never reaches stdout or a
+//! log. It advances by bytes (each file's as its hash proceeds, the rest when its result is
+//! ready), so a single multi-GB file moves the bar and gets an ETA; the message counts artifacts.
 
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use super::{RunInfo, Scanned, Sink, Tally};
 
@@ -12,32 +13,50 @@ use super::{RunInfo, Scanned, Sink, Tally};
 pub struct Progress<'a> {
     inner: &'a mut dyn Sink,
     bar: ProgressBar,
-    bytes: u64,
+    artifacts: u64,
+    done: u64,
+}
+
+/// A handle the worker threads advance the bar with (bytes done).
+#[derive(Clone)]
+pub struct Advance(ProgressBar);
+
+impl Advance {
+    pub fn by(&self, bytes: u64) {
+        self.0.inc(bytes);
+    }
 }
 
 impl<'a> Progress<'a> {
-    /// A bar over `artifacts`; hidden unless stderr is a terminal.
-    pub fn new(inner: &'a mut dyn Sink, artifacts: u64) -> Self {
+    /// A bar over `bytes` of `artifacts`; hidden unless stderr is a terminal.
+    pub fn new(inner: &'a mut dyn Sink, artifacts: u64, bytes: u64) -> Self {
         let terminal = io::stderr().is_terminal();
         let target = if terminal {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
-        let bar = ProgressBar::with_draw_target(Some(artifacts), target);
-        if let Ok(style) =
-            ProgressStyle::with_template("{bar:30} {pos}/{len} artifacts  {msg}  ETA {eta}")
-        {
+        let bar = ProgressBar::with_draw_target(Some(bytes), target);
+        if let Ok(style) = ProgressStyle::with_template(
+            "{bar:30} {bytes}/{total_bytes}  {binary_bytes_per_sec}  {msg}  ETA {eta}",
+        ) {
             bar.set_style(style);
         }
+        bar.set_message(format!("0/{artifacts} artifacts"));
         if terminal {
             bar.enable_steady_tick(Duration::from_millis(200));
         }
         Progress {
             inner,
             bar,
-            bytes: 0,
+            artifacts,
+            done: 0,
         }
+    }
+
+    /// The handle for [`crate::batch::Batch::progress`].
+    pub fn advance(&self) -> Advance {
+        Advance(self.bar.clone())
     }
 }
 
@@ -47,14 +66,13 @@ impl Sink for Progress<'_> {
     }
 
     fn artifact(&mut self, item: Scanned) -> io::Result<()> {
-        self.bytes = self.bytes.saturating_add(item.report.size);
+        self.done += 1;
         let elapsed = self.bar.elapsed().as_secs_f64().max(1e-3);
-        self.bar.inc(1);
         self.bar.set_message(format!(
-            "{}  {}/s  {:.0} artifacts/s",
-            HumanBytes(self.bytes),
-            HumanBytes((self.bytes as f64 / elapsed) as u64),
-            self.bar.position() as f64 / elapsed
+            "{}/{} artifacts  {:.0} artifacts/s",
+            self.done,
+            self.artifacts,
+            self.done as f64 / elapsed
         ));
         self.bar.suspend(|| self.inner.artifact(item))
     }

@@ -247,7 +247,7 @@ fn result(item: &Scanned, finding: &Finding, rule_index: usize, artifact: &Value
         )
         .as_bytes(),
     );
-    json!({
+    let mut result = json!({
         "ruleId": id,
         "ruleIndex": rule_index,
         "level": level(finding.severity),
@@ -260,7 +260,26 @@ fn result(item: &Scanned, finding: &Finding, rule_index: usize, artifact: &Value
             "artifactVerdict": item.report.verdict.as_str(),
             "sha256": item.report.sha256,
         },
-    })
+    });
+    // An accepted risk is what SARIF calls an external suppression: consumers show it as
+    // suppressed, with the policy entry's reason as the justification.
+    if let (Some(accepted), Some(object)) = (&finding.accepted, result.as_object_mut()) {
+        let mut justification = format!(
+            "{} (accepted by {} until {}, policy [[accept]] entry {})",
+            accepted.reason, accepted.by, accepted.expires, accepted.entry
+        );
+        if accepted.allow_malicious {
+            justification.insert_str(0, "ACCEPTED MALICIOUS FINDING (allow_malicious = true): ");
+        }
+        object.insert(
+            "suppressions".to_owned(),
+            json!([{"kind": "external", "status": "accepted", "justification": justification}]),
+        );
+        if let Some(properties) = object.get_mut("properties").and_then(Value::as_object_mut) {
+            properties.insert("accepted".to_owned(), json!(accepted));
+        }
+    }
+    result
 }
 
 pub fn write(
@@ -331,6 +350,7 @@ pub fn write(
             "properties": {
                 "policy": info.policy,
                 "shard": info.shard.map(|s| s.to_string()),
+                "baseline": info.baseline,
             },
         }],
     });

@@ -57,6 +57,14 @@ impl<W: Write> Text<W> {
 }
 
 /// `1 artifact`, `2 artifacts`.
+/// Whether a policy accepted a malicious finding of the artifact (`allow_malicious = true`).
+fn accepts_malicious(report: &ArtifactReport) -> bool {
+    report
+        .findings
+        .iter()
+        .any(|f| f.accepted.as_ref().is_some_and(|a| a.allow_malicious))
+}
+
 pub fn plural(n: usize, one: &str, many: &str) -> String {
     format!("{n} {}", if n == 1 { one } else { many })
 }
@@ -67,7 +75,8 @@ impl<W: Write> Sink for Text<W> {
     }
 
     fn artifact(&mut self, item: Scanned) -> io::Result<()> {
-        let clean = item.report.verdict == Verdict::Clean;
+        // An accepted malicious finding is always shown in full, whatever the verdict.
+        let clean = item.report.verdict == Verdict::Clean && !accepts_malicious(&item.report);
         if self.view.quiet && clean {
             return Ok(());
         }
@@ -107,7 +116,7 @@ impl<W: Write> Sink for OneLine<W> {
 
     fn artifact(&mut self, item: Scanned) -> io::Result<()> {
         let report = &item.report;
-        if self.view.quiet && report.verdict == Verdict::Clean {
+        if self.view.quiet && report.verdict == Verdict::Clean && !accepts_malicious(report) {
             return Ok(());
         }
         let v = verdict_style(report.verdict);
@@ -167,6 +176,13 @@ fn write_summary(
     if tally.cached > 0 {
         write!(out, " ({} from cache)", tally.cached)?;
     }
+    if tally.accepted > 0 {
+        write!(
+            out,
+            "; {} accepted by the policy",
+            plural(tally.accepted, "finding", "findings")
+        )?;
+    }
     writeln!(out)?;
     if quiet {
         return Ok(());
@@ -196,6 +212,18 @@ fn write_summary(
     if let Some(shard) = info.shard {
         writeln!(out, "{DIM}shard {shard} of the artifact set{DIM:#}")?;
     }
+    if let Some(baseline) = &info.baseline {
+        writeln!(
+            out,
+            "{DIM}baseline {}: {} left out (only new findings are shown and decide){DIM:#}",
+            baseline.path,
+            plural(
+                usize::try_from(baseline.findings).unwrap_or(usize::MAX),
+                "known finding",
+                "known findings"
+            )
+        )?;
+    }
     Ok(())
 }
 
@@ -212,8 +240,21 @@ fn write_header(
         format!(", sha256 {}", d.get(..16).unwrap_or(d))
     });
     let cached = if cached { ", cached" } else { "" };
+    let accepted = report
+        .findings
+        .iter()
+        .filter(|f| f.accepted.is_some())
+        .count();
     let notes = if brief && !report.findings.is_empty() {
-        format!(", {} (-v)", plural(report.findings.len(), "note", "notes"))
+        let accepted = if accepted > 0 {
+            format!(", {accepted} accepted")
+        } else {
+            String::new()
+        };
+        format!(
+            ", {}{accepted} (-v)",
+            plural(report.findings.len(), "note", "notes")
+        )
     } else {
         String::new()
     };
@@ -279,6 +320,18 @@ fn write_artifact(
             format!(" {DIM}({}){DIM:#}", place.join(" "))
         };
         writeln!(out, "      - {}{place}", finding.message)?;
+        if let Some(accepted) = &finding.accepted {
+            let malicious = if accepted.allow_malicious {
+                "ACCEPTED MALICIOUS finding (allow_malicious = true)"
+            } else {
+                "accepted"
+            };
+            writeln!(
+                out,
+                "        {malicious}: by {} until {} (entry {}): {}",
+                accepted.by, accepted.expires, accepted.entry, accepted.reason
+            )?;
+        }
         if let Some(evidence) = &finding.evidence {
             writeln!(out, "        evidence: {evidence}")?;
         }

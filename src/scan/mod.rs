@@ -244,6 +244,18 @@ pub fn scan_file_with(
     config: &Config,
     matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
+    scan_file_progress(path, display, config, matcher, &|_| {})
+}
+
+/// Like [`scan_file_with`], telling `hashed` of every block of the file hashed (bytes, in
+/// order; 16 MiB blocks): the progress of a large file, whose hash runs beside its analysis.
+pub fn scan_file_progress(
+    path: &Path,
+    display: &str,
+    config: &Config,
+    matcher: Option<&mut dyn Matcher>,
+    hashed: Hashed<'_>,
+) -> ArtifactReport {
     let file = match open_regular(path) {
         Ok(file) => file,
         Err(why) => return ArtifactReport::failed(display.to_owned(), why),
@@ -258,7 +270,7 @@ pub fn scan_file_with(
                 (path, Some(path)),
                 display,
                 config,
-                (&|part| mapped.release(part), Some(&whole)),
+                (&|part| mapped.release(part), Some(&whole), hashed),
                 matcher,
             );
             let now = file.metadata().map(|m| m.len()).ok();
@@ -324,7 +336,7 @@ pub fn scan_bytes_with(
         (path, None),
         display,
         config,
-        (&|_| {}, None),
+        (&|_| {}, None, &|_| {}),
         matcher,
     )
 }
@@ -344,7 +356,7 @@ pub fn scan_bytes_as(
         (path, None),
         display,
         config,
-        (&|_| {}, None),
+        (&|_| {}, None, &|_| {}),
         None,
     )
 }
@@ -361,6 +373,9 @@ pub fn rules_sha256(signatures: Option<&Signatures>) -> String {
     crate::zone::digest::sha256_hex(text.as_bytes())
 }
 
+/// Told the size of each block of the file hashed (progress).
+pub type Hashed<'a> = &'a (dyn Fn(u64) + Sync);
+
 /// Inputs at least this large are hashed on another thread while they are analysed.
 const PARALLEL_HASH_ABOVE: usize = 4 << 20;
 
@@ -371,10 +386,15 @@ fn scan(
     (path, disk_path): (&Path, Option<&Path>),
     display: &str,
     config: &Config,
-    (release, whole): (Release<'_>, Option<&Bytes>),
+    (release, whole, hashed): (Release<'_>, Option<&Bytes>, Hashed<'_>),
     mut matcher: Option<&mut dyn Matcher>,
 ) -> ArtifactReport {
     let mut state = ScanState::new(data);
+    let release_hashed = |part: &[u8]| {
+        release(part);
+        hashed(part.len() as u64);
+    };
+    let release_hashed: Release<'_> = &release_hashed;
     let mut analyse_all = |state: &mut ScanState| {
         let mut ctx = Ctx::root(
             config,
@@ -427,11 +447,11 @@ fn scan(
     // across artifacts). The analysis stays on this thread: the signature scanner belongs to it.
     let sha256 = if data.len() < PARALLEL_HASH_ABOVE {
         analyse_all(&mut state);
-        digest::sha256_hex_chunked(data, release)
+        digest::sha256_hex_chunked(data, release_hashed)
     } else {
         let mut sha256 = String::new();
         rayon::in_place_scope(|scope| {
-            scope.spawn(|_| sha256 = digest::sha256_hex_chunked(data, release));
+            scope.spawn(|_| sha256 = digest::sha256_hex_chunked(data, release_hashed));
             analyse_all(&mut state);
         });
         sha256

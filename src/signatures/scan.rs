@@ -116,6 +116,7 @@ impl Hit {
                 reference: rule.reference,
                 matches: self.matches,
             }),
+            accepted: None,
         }
     }
 }

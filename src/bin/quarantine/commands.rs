@@ -14,6 +14,7 @@ use quarantine::config::SignatureSettings;
 use quarantine::config::Size;
 use quarantine::hub;
 use quarantine::policy::{self, Policy};
+use quarantine::report::baseline::Baseline;
 use quarantine::report::output::ReportFile;
 use quarantine::report::progress::Progress;
 use quarantine::report::{self, Buffered, RunInfo, Scanned, Sink, Tally};
@@ -222,6 +223,7 @@ fn scan_stdin(
         anyhow::bail!("--shard, --cache and --log do not apply to standard input");
     }
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let baseline = load_baseline(args.baseline.as_deref())?;
     let input =
         quarantine::batch::stdin::read(io::stdin().lock(), quarantine::batch::stdin::MEMORY_LIMIT)
             .context("reading standard input")?;
@@ -233,6 +235,8 @@ fn scan_stdin(
         policy: &policy,
         cache: None,
         jobs: 1,
+        baseline: baseline.as_ref(),
+        progress: None,
     };
     let tally = batch
         .run_stdin(input.bytes(), sink.as_mut())
@@ -259,6 +263,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         None => None,
     };
     let fail_on = args.output.fail_on.map(FailOn::policy).or(policy.fail_on());
+    let baseline = load_baseline(args.baseline.as_deref())?;
     let log = args.log.open(&policy, None)?;
     let filter = scan_filter(&args, &policy)?;
     let (paths, fetched) = fetch_hub_repositories(
@@ -275,6 +280,9 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             plan.add_unreadable(display.clone(), message.clone());
         }
     }
+    let mut progress = Progress::new(&mut sink, plan.len() as u64, plan.bytes());
+    let advance = progress.advance();
+    let advance = |n: u64| advance.by(n);
     let batch = Batch {
         config: &config,
         signatures: Some(&signatures),
@@ -282,8 +290,9 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         policy: &policy,
         cache: cache.as_ref(),
         jobs: args.jobs,
+        baseline: baseline.as_ref(),
+        progress: Some(&advance),
     };
-    let mut progress = Progress::new(&mut sink, plan.len() as u64);
     let tally = batch
         .run(&plan, &mut progress)
         .context("writing the report")?;
@@ -343,6 +352,9 @@ fn scan_filter(args: &ScanArgs, policy: &Policy) -> Result<Filter> {
 
 fn admit(args: AdmitArgs) -> Result<ExitCode> {
     let AdmitArgs { scan, admit } = args;
+    if scan.baseline.is_some() {
+        anyhow::bail!("admit judges every finding; --baseline applies to scan only");
+    }
     if reads_stdin(&scan.paths)? {
         anyhow::bail!("admit signs files on disk; it does not read standard input");
     }
@@ -370,6 +382,8 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         policy: &policy,
         cache: None,
         jobs: scan.jobs,
+        baseline: None,
+        progress: None,
     };
     // Everything `admit` signs is scanned: exclusions would admit files nobody looked at.
     if !scan_filter(&scan, &policy)?.is_empty() {
@@ -392,6 +406,12 @@ fn admit(args: AdmitArgs) -> Result<ExitCode> {
         report_file.commit().context("writing the report")?;
     }
     Ok(code)
+}
+
+/// `--baseline FILE`: the findings of an earlier JSON report.
+fn load_baseline(path: Option<&Path>) -> Result<Option<Baseline>> {
+    path.map(|p| Baseline::load(p).map_err(anyhow::Error::msg))
+        .transpose()
 }
 
 /// The policy to apply: `--policy`, else the first `quarantine.toml` above the first scan path.
@@ -427,8 +447,37 @@ fn load_policy(given: Option<PathBuf>, none: bool, paths: &[PathBuf]) -> Result<
             weakens.join(", ")
         );
     }
+    if !policy.accepts().is_empty() && beside_scanned(&found, paths) {
+        eprintln!(
+            "quarantine: warning: not honouring the [[accept]] entries of {} (it lies inside the \
+             scanned tree; name it with --policy to accept risks); findings they match count \
+             and are reported as ACC002",
+            found.display()
+        );
+        policy.refuse_accepts(format!(
+            "policy {} lies inside the scanned tree (a model download can ship one); only a \
+             policy named with --policy or found above the scan root may accept risks",
+            found.display()
+        ));
+    }
     eprintln!("quarantine: applying policy {}", found.display());
     Ok(policy)
+}
+
+/// Whether `policy` is inside one of the scanned directories or beside one of the scanned
+/// files: a place a downloaded artifact could have brought it from.
+fn beside_scanned(policy: &Path, paths: &[PathBuf]) -> bool {
+    let Some(policy_dir) = policy.parent() else {
+        return true;
+    };
+    inside_scanned_dir(policy, paths)
+        || paths.iter().any(|p| {
+            !p.is_dir()
+                && std::fs::canonicalize(p)
+                    .ok()
+                    .and_then(|f| f.parent().map(|d| d == policy_dir))
+                    .unwrap_or(false)
+        })
 }
 
 /// Whether `policy` is inside one of the scanned directories.

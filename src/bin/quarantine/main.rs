@@ -245,6 +245,12 @@ struct ScanArgs {
     /// Reuse results of earlier scans kept in DIR (keyed by content and settings).
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
+    /// Report only findings that the JSON report FILE (an earlier `--format json` run) does
+    /// not have; the verdicts and the exit code are decided by the new findings alone. A
+    /// finding is known when the artifact's SHA-256, rule id, member, offset, line and evidence
+    /// agree.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
     /// Scan only shard K of N (1 <= K <= N) of the artifact set, by a stable hash of each
     /// artifact's path; `quarantine merge` combines the shards' JSONL outputs.
     #[arg(long, value_name = "K/N")]
