@@ -21,6 +21,11 @@ lint:
     cargo fmt --all -- --check
     cargo clippy --release --locked --all-targets -- -D warnings
 
+# A Python wheel around the release binary (stripped), in dist/.
+wheel:
+    cargo build --release --locked
+    python3 scripts/build_wheel.py --out dist/
+
 # Benchmarks (criterion): ratios against baselines measured in the same run.
 bench:
     cargo bench --bench scan
