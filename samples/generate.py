@@ -68,7 +68,7 @@ RULES = {
     "FMT003": ("polyglot", SUSPICIOUS),
     "FMT004": ("empty-file", CLEAN),
     "FMT005": ("format-not-analysed", SUSPICIOUS),
-    "FMT006": ("data-file", CLEAN),
+    "FMT007": ("data-file", CLEAN),
     "SFT001": ("safetensors-malformed-header", SUSPICIOUS),
     "SFT002": ("safetensors-bad-layout", SUSPICIOUS),
     "SFT003": ("safetensors-trailing-data", SUSPICIOUS),
@@ -1065,7 +1065,7 @@ def empty_bin() -> bytes:
     return b""
 
 
-@sample("benign/readme_image.png", CLEAN, ("FMT006", "PNG image"),
+@sample("benign/readme_image.png", CLEAN, ("FMT007", "PNG image"),
         desc="a 2x2 PNG as model cards embed (data beside a model, not a model)")
 def readme_image() -> bytes:
     def chunk(kind: bytes, body: bytes) -> bytes:
@@ -1075,7 +1075,7 @@ def readme_image() -> bytes:
             + chunk(b"IDAT", zlib.compress(rows, 9)) + chunk(b"IEND", b""))
 
 
-@sample("benign/tokenizer.model", CLEAN, ("FMT006", "SentencePiece"),
+@sample("benign/tokenizer.model", CLEAN, ("FMT007", "SentencePiece"),
         desc="a SentencePiece tokenizer model (protobuf pieces: <unk>, <s>, </s>, two words)")
 def sentencepiece_model() -> bytes:
     def field(number: int, wire: int, body: bytes) -> bytes:

@@ -1,6 +1,6 @@
 //! Files that are data and nothing else: images, audio, documents, columnar tables, tokenizer
 //! vocabularies and training logs that sit beside models in every repository. No model loader
-//! runs them, so they are named (FMT006, info) instead of being "unknown binary" (FMT001).
+//! runs them, so they are named (FMT007, info) instead of being "unknown binary" (FMT001).
 //! Each is recognised by its own structure, strictly enough that a payload in another format
 //! cannot pass for one by a two-byte prefix; a file that matches nothing stays unknown.
 

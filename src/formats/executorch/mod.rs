@@ -128,6 +128,16 @@ fn extended_header(data: &[u8]) -> Result<Option<(u64, u64)>, String> {
 /// (location: 0 inline, 1 segment; index).
 type Delegate = (String, String, Option<(i8, u32)>);
 
+/// What the execution plans hold (see [`Walk::plans`]).
+struct Plans {
+    histogram: BTreeMap<String, u64>,
+    /// Operators outside ExecuTorch's kernel libraries, with the method that calls them.
+    custom: BTreeMap<String, String>,
+    delegates: Vec<Delegate>,
+    /// The methods' names.
+    entry: Vec<String>,
+}
+
 struct Walk<'c, 'a> {
     ctx: &'c mut Ctx<'a>,
     problems: Vec<String>,
@@ -153,6 +163,62 @@ impl Walk<'_, '_> {
             Vec::new()
         })
     }
+
+    /// The execution plans: operators (counted, and those outside ExecuTorch's kernels kept)
+    /// and delegates.
+    fn plans(&mut self, buf: &Buf<'_>, program: &Table) -> Plans {
+        let plans = self.tables(buf, program, 1, MAX_PLANS, "execution plans");
+        let mut histogram: BTreeMap<String, u64> = BTreeMap::new();
+        let mut custom: BTreeMap<String, String> = BTreeMap::new();
+        let mut delegates: Vec<Delegate> = Vec::new();
+        let mut entry = Vec::new();
+        for (p, plan) in plans.iter().enumerate() {
+            let name = plan.string(buf, 0).unwrap_or_else(|| format!("plan {p}"));
+            entry.push(name.clone());
+            for op in self.tables(
+                buf,
+                plan,
+                6,
+                MAX_OPERATORS,
+                &format!("operators of `{name}`"),
+            ) {
+                let Some(op_name) = op.string(buf, 0) else {
+                    self.problem(format!("an operator of `{name}` has no name"));
+                    continue;
+                };
+                let overload = op.string(buf, 1).unwrap_or_default();
+                let full = if overload.is_empty() {
+                    op_name.clone()
+                } else {
+                    format!("{op_name}.{overload}")
+                };
+                *histogram.entry(full.clone()).or_default() += 1;
+                let namespace = op_name.split_once("::").map_or("", |(ns, _)| ns);
+                if !KNOWN_NAMESPACES.contains(&namespace) && custom.len() < MAX_LISTED {
+                    custom.entry(full).or_insert_with(|| name.clone());
+                }
+            }
+            for d in self.tables(
+                buf,
+                plan,
+                7,
+                MAX_DELEGATES,
+                &format!("delegates of `{name}`"),
+            ) {
+                let id = d.string(buf, 0).unwrap_or_default();
+                let processed = d
+                    .table(buf, 1)
+                    .map(|r| (r.i8(buf, 0).unwrap_or(0), r.u32(buf, 1).unwrap_or(0)));
+                delegates.push((id, name.clone(), processed));
+            }
+        }
+        Plans {
+            histogram,
+            custom,
+            delegates,
+            entry,
+        }
+    }
 }
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
@@ -175,52 +241,12 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     });
     let version = program.u32(&buf, 0).unwrap_or(0);
 
-    // Execution plans: operators and delegates.
-    let plans = walk.tables(&buf, &program, 1, MAX_PLANS, "execution plans");
-    let mut histogram: BTreeMap<String, u64> = BTreeMap::new();
-    let mut custom: BTreeMap<String, String> = BTreeMap::new();
-    let mut delegates: Vec<Delegate> = Vec::new();
-    let mut entry = Vec::new();
-    for (p, plan) in plans.iter().enumerate() {
-        let name = plan.string(&buf, 0).unwrap_or_else(|| format!("plan {p}"));
-        entry.push(name.clone());
-        for op in walk.tables(
-            &buf,
-            plan,
-            6,
-            MAX_OPERATORS,
-            &format!("operators of `{name}`"),
-        ) {
-            let Some(op_name) = op.string(&buf, 0) else {
-                walk.problem(format!("an operator of `{name}` has no name"));
-                continue;
-            };
-            let overload = op.string(&buf, 1).unwrap_or_default();
-            let full = if overload.is_empty() {
-                op_name.clone()
-            } else {
-                format!("{op_name}.{overload}")
-            };
-            *histogram.entry(full.clone()).or_default() += 1;
-            let namespace = op_name.split_once("::").map_or("", |(ns, _)| ns);
-            if !KNOWN_NAMESPACES.contains(&namespace) && custom.len() < MAX_LISTED {
-                custom.entry(full).or_insert_with(|| name.clone());
-            }
-        }
-        for d in walk.tables(
-            &buf,
-            plan,
-            7,
-            MAX_DELEGATES,
-            &format!("delegates of `{name}`"),
-        ) {
-            let id = d.string(&buf, 0).unwrap_or_default();
-            let processed = d
-                .table(&buf, 1)
-                .map(|r| (r.i8(&buf, 0).unwrap_or(0), r.u32(&buf, 1).unwrap_or(0)));
-            delegates.push((id, name.clone(), processed));
-        }
-    }
+    let Plans {
+        histogram,
+        custom,
+        delegates,
+        entry,
+    } = walk.plans(&buf, &program);
 
     // Inline delegate data and segments, in bounds, handed to detection.
     let inline = walk.tables(&buf, &program, 3, MAX_DELEGATES, "inline delegate data");
@@ -293,8 +319,37 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         }
     }
 
-    // Findings.
-    for (id, plan, _) in &delegates {
+    report_findings(ctx, &delegates, &custom, &problems);
+    let mut notes = Vec::new();
+    let ids: Vec<&str> = delegates.iter().map(|(id, _, _)| id.as_str()).collect();
+    if !ids.is_empty() {
+        notes.push(format!("delegates: {}", ids.join(", ")));
+    }
+    if !segments.is_empty() {
+        notes.push(format!("{} data segment(s)", segments.len()));
+    }
+    ctx.summarise(ModelSummary::Executorch(FrameworkSummary {
+        producer: "executorch".to_owned(),
+        version: format!(
+            "{} schema {version}",
+            String::from_utf8_lossy(data.get(4..8).unwrap_or_default())
+        ),
+        entry: entry.join(", "),
+        units: "ops".to_owned(),
+        count: histogram.values().sum(),
+        histogram,
+        notes,
+    }));
+}
+
+/// Unknown delegates, custom operators and structural problems, as findings.
+fn report_findings(
+    ctx: &mut Ctx<'_>,
+    delegates: &[Delegate],
+    custom: &BTreeMap<String, String>,
+    problems: &[String],
+) {
+    for (id, plan, _) in delegates {
         if !KNOWN_DELEGATES.contains(&id.as_str()) {
             ctx.report(
                 RuleId::PteUnknownDelegate,
@@ -332,24 +387,4 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             Some(problems.join("; ")),
         );
     }
-    let mut notes = Vec::new();
-    let ids: Vec<&str> = delegates.iter().map(|(id, _, _)| id.as_str()).collect();
-    if !ids.is_empty() {
-        notes.push(format!("delegates: {}", ids.join(", ")));
-    }
-    if !segments.is_empty() {
-        notes.push(format!("{} data segment(s)", segments.len()));
-    }
-    ctx.summarise(ModelSummary::Executorch(FrameworkSummary {
-        producer: "executorch".to_owned(),
-        version: format!(
-            "{} schema {version}",
-            String::from_utf8_lossy(data.get(4..8).unwrap_or_default())
-        ),
-        entry: entry.join(", "),
-        units: "ops".to_owned(),
-        count: histogram.values().sum(),
-        histogram,
-        notes,
-    }));
 }

@@ -97,10 +97,25 @@ fn short(message: &str) -> String {
     }
 }
 
-/// `ModelProto` field numbers (ONNX IR version 10): ir_version, producer_name,
-/// producer_version, domain, model_version, doc_string, graph, opset_import, metadata_props,
-/// training_info, functions, configuration.
-const MODEL_FIELDS: &[u64] = &[1, 2, 3, 4, 5, 6, 7, 8, 14, 20, 25, 26];
+/// `ModelProto` field numbers (ONNX IR version 10) with their wire types: ir_version (varint),
+/// producer_name, producer_version, domain (strings), model_version (varint), doc_string,
+/// graph, opset_import, metadata_props, training_info, functions, configuration. The wire
+/// types matter: a TensorFlow `fingerprint.pb` is fields 1 to 5 as varints and 6 and 7 as
+/// messages, which field numbers alone would take for a model.
+const MODEL_FIELDS: &[(u64, u64)] = &[
+    (1, 0),
+    (2, 2),
+    (3, 2),
+    (4, 2),
+    (5, 0),
+    (6, 2),
+    (7, 2),
+    (8, 2),
+    (14, 2),
+    (20, 2),
+    (25, 2),
+    (26, 2),
+];
 const IR_VERSION: u64 = 1;
 const GRAPH: u64 = 7;
 const OPSET_IMPORT: u64 = 8;
@@ -117,7 +132,7 @@ pub fn looks_like_onnx(data: &[u8]) -> bool {
             return false;
         };
         let (field, wire) = (tag >> 3, tag & 7);
-        if !MODEL_FIELDS.contains(&field) {
+        if !MODEL_FIELDS.contains(&(field, wire)) {
             return false;
         }
         at = match wire {
@@ -183,5 +198,13 @@ mod detect_tests {
         assert!(!looks_like_onnx(&trailing));
         assert!(!looks_like_onnx(b"\x08\x03 then some text"));
         assert!(!looks_like_onnx(&[0x08; 64]));
+        // A TensorFlow fingerprint.pb: hashes as varints in fields 1 to 5, a version message
+        // and a uuid string.
+        let mut fingerprint = Vec::new();
+        for field in 1u8..=5 {
+            fingerprint.extend([field << 3, 0x2a]);
+        }
+        fingerprint.extend([0x32, 0x02, 0x08, 0x01, 0x3a, 0x01, b'u']);
+        assert!(!looks_like_onnx(&fingerprint));
     }
 }

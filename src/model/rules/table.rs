@@ -149,7 +149,7 @@ rules! {
         remediation: "Review the file by other means, or accept the risk explicitly with `--fail-on malicious`.",
     },
     DataFile => {
-        code: "FMT006",
+        code: "FMT007",
         name: "data-file",
         severity: Info,
         implies: Clean,
