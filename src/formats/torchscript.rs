@@ -399,11 +399,10 @@ fn op_calls(text: &str) -> Vec<(&str, &str)> {
         let before = &bytes[..at];
         // `ops.x.y` or `torch.ops.x.y`; `torchvision.ops.boxes.nms` is a Python module path
         // (a compiled function of the archive's own code), not an operator.
-        let attribute = before.last() == Some(&b'.')
-            && !(before.ends_with(b"torch.")
-                && !before[..at - 6]
-                    .last()
-                    .is_some_and(|&b| ident(b) || b == b'.'));
+        let torch_ops = before
+            .strip_suffix(b"torch.")
+            .is_some_and(|head| !head.last().is_some_and(|&b| ident(b) || b == b'.'));
+        let attribute = before.last() == Some(&b'.') && !torch_ops;
         if before.last().is_some_and(|&b| ident(b)) || attribute {
             continue;
         }
