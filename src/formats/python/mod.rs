@@ -8,7 +8,7 @@
 //! Used for Hugging Face remote code (`auto_map` modules, see [`crate::formats::hf`]) and for
 //! any other Python file met as text (scripts next to a model), with different verdicts.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
@@ -122,46 +122,40 @@ pub struct Analysis {
 const MAX_LOCAL_CALLS: usize = 4096;
 
 impl Analysis {
-    /// Whether code in `scope` runs while the module is imported or its classes instantiated:
-    /// [`Scope::runs_on_load`], or a function that such code calls by name, directly or
-    /// through other functions of the file.
-    pub fn runs_on_load(&self, scope: &Scope) -> bool {
-        self.runs_at(scope, &[])
-    }
-
-    /// [`Analysis::runs_on_load`], with the functions or methods named in `entry_points` (those
-    /// a loader calls itself, such as a TorchServe handler's `initialize`) counted as load time,
-    /// and so the functions they call.
-    pub fn runs_at(&self, scope: &Scope, entry_points: &[&str]) -> bool {
-        let Some(function) = scope.function.as_deref() else {
-            return true;
-        };
-        let entry = |s: &Scope| {
+    /// Whether code in `scope` runs while the module loads: load-time code itself
+    /// ([`Scope::runs_on_load`], or one of the `entry_points` a loader calls, such as a TorchServe
+    /// handler's `initialize`), or a function of the file that such code calls by name, directly
+    /// or through other functions. The closure over the file's local calls is computed once per
+    /// file, in time linear in the calls, so judging each call costs a lookup.
+    pub fn load_time<'s>(&'s self, entry_points: &'s [&'s str]) -> impl Fn(&Scope) -> bool + 's {
+        let entry = move |s: &Scope| {
             s.runs_on_load()
                 || s.function
                     .as_deref()
                     .is_some_and(|f| entry_points.contains(&f))
         };
-        if entry(scope) {
-            return true;
-        }
-        let mut loaded: Vec<&str> = Vec::new();
-        let mut changed = true;
-        while changed {
-            changed = false;
-            for (caller, callee) in &self.local_calls {
-                let caller_loads = entry(caller)
-                    || caller
-                        .function
-                        .as_deref()
-                        .is_some_and(|f| loaded.contains(&f));
-                if caller_loads && !loaded.contains(&callee.as_str()) {
-                    loaded.push(callee);
-                    changed = true;
-                }
+        let mut callees: HashMap<&str, Vec<&str>> = HashMap::new();
+        let mut pending: Vec<&str> = Vec::new();
+        for (caller, callee) in &self.local_calls {
+            if entry(caller) {
+                pending.push(callee);
+            } else if let Some(f) = caller.function.as_deref() {
+                callees.entry(f).or_default().push(callee);
             }
         }
-        loaded.contains(&function)
+        let mut called: HashSet<&str> = HashSet::new();
+        while let Some(f) = pending.pop() {
+            if called.insert(f) {
+                pending.extend(callees.get(f).into_iter().flatten());
+            }
+        }
+        move |scope: &Scope| {
+            entry(scope)
+                || scope
+                    .function
+                    .as_deref()
+                    .is_some_and(|f| called.contains(f))
+        }
     }
 }
 
@@ -888,10 +882,8 @@ pub fn judge_with(analysis: &Analysis, model_code: bool, entry_points: &[&str]) 
     for c in calls.iter().filter(|c| c.behaviour == Behaviour::Process) {
         push(true, format!("starts a process with `{}`", c.target), c);
     }
-    for c in calls
-        .iter()
-        .filter(|c| analysis.runs_at(&c.scope, entry_points))
-    {
+    let runs_on_load = analysis.load_time(entry_points);
+    for c in calls.iter().filter(|c| runs_on_load(&c.scope)) {
         let (clearly, what) = match c.behaviour {
             // A pickle runs whatever it names: one written into the code is a payload; one
             // read from elsewhere is unknown.
