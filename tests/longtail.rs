@@ -12,28 +12,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use quarantine::Verdict;
 use quarantine::model::finding::{ArtifactReport, Severity};
-use quarantine::{Config, Verdict};
 
 fn data(sub: &str) -> PathBuf {
     common::repo().join("tests/data/longtail").join(sub)
-}
-
-fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
-}
-
-fn scan(path: &Path) -> ArtifactReport {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    quarantine::scan::scan_file(path, &name, &Config::default())
 }
 
 fn above_info(report: &ArtifactReport) -> Vec<String> {
@@ -51,9 +36,9 @@ fn above_info(report: &ArtifactReport) -> Vec<String> {
 #[test]
 fn ordinary_files_are_clean() {
     let mut checked = 0;
-    for path in files(&data("benign")) {
+    for path in common::files_in(&data("benign")) {
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        let report = scan(&path);
+        let report = common::scan_in_process(&path);
         assert_eq!(
             report.verdict,
             Verdict::Clean,
@@ -68,20 +53,32 @@ fn ordinary_files_are_clean() {
 
 #[test]
 fn formats_are_named_by_layout() {
-    assert_eq!(scan(&data("benign/asr_model.nemo")).format, "nemo");
-    assert_eq!(scan(&data("benign/skops_tree.skops")).format, "skops");
     assert_eq!(
-        scan(&data("benign/xgboost_model.ubj")).format,
+        common::scan_in_process(&data("benign/asr_model.nemo")).format,
+        "nemo"
+    );
+    assert_eq!(
+        common::scan_in_process(&data("benign/skops_tree.skops")).format,
+        "skops"
+    );
+    assert_eq!(
+        common::scan_in_process(&data("benign/xgboost_model.ubj")).format,
         "xgboost-ubj"
     );
-    assert_eq!(scan(&data("benign/flax_mlp.msgpack")).format, "msgpack");
-    assert_eq!(scan(&data("benign/flax_state.msgpack")).format, "msgpack");
+    assert_eq!(
+        common::scan_in_process(&data("benign/flax_mlp.msgpack")).format,
+        "msgpack"
+    );
+    assert_eq!(
+        common::scan_in_process(&data("benign/flax_state.msgpack")).format,
+        "msgpack"
+    );
 }
 
 #[test]
 fn functions_pickled_by_value_are_suspicious_and_say_what_is_rebuilt() {
-    for path in files(&data("code")) {
-        let report = scan(&path);
+    for path in common::files_in(&data("code")) {
+        let report = common::scan_in_process(&path);
         let name = path.display();
         assert_eq!(
             report.verdict,
@@ -115,7 +112,7 @@ fn hostile_objects_from_the_real_writers_are_malicious() {
             "os.system(command=\"echo quarantine-sample\")",
         ),
     ] {
-        let report = scan(&data("attacks").join(file));
+        let report = common::scan_in_process(&data("attacks").join(file));
         assert_eq!(report.verdict, Verdict::Malicious, "{file}");
         let finding = report
             .findings
@@ -158,7 +155,7 @@ fn a_tar_member_cut_short_does_not_hide_the_zip_read_from_the_end() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("cut.nemo");
     std::fs::write(&path, &bytes).unwrap();
-    let report = scan(&path);
+    let report = common::scan_in_process(&path);
     let read_from_end: Vec<&str> = report
         .members
         .iter()

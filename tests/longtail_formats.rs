@@ -14,33 +14,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
-
-use quarantine::model::finding::{ArtifactReport, Severity};
-use quarantine::{Config, Verdict};
-
-fn files(sub: &str) -> Vec<PathBuf> {
-    let dir = common::repo().join("tests/data").join(sub);
-    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.is_file())
-        .collect();
-    out.sort();
-    out
-}
-
-fn scan(path: &Path) -> ArtifactReport {
-    let name = path.file_name().unwrap().to_string_lossy().into_owned();
-    quarantine::scan::scan_file(path, &name, &Config::default())
-}
+use quarantine::Verdict;
+use quarantine::model::finding::Severity;
 
 /// Every file under `tests/data/<sub>/` is clean, no finding above info, and reported as
 /// `format`; returns how many there were.
 fn all_clean(sub: &str, format: &str) -> usize {
-    let paths = files(sub);
+    let paths = common::files_in(&common::repo().join("tests/data").join(sub));
     for path in &paths {
-        let report = scan(path);
+        let report = common::scan_in_process(path);
         let loud: Vec<String> = report
             .findings
             .iter()
@@ -75,7 +57,7 @@ fn openvino_and_pmml_writers_files_are_clean() {
     assert_eq!(all_clean("openvino", "openvino"), 6);
     assert_eq!(all_clean("pmml", "pmml"), 3);
     let bin = common::repo().join("tests/data/openvino/conv.bin");
-    let report = scan(&bin);
+    let report = common::scan_in_process(&bin);
     assert_eq!(
         report
             .findings

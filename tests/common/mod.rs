@@ -20,6 +20,27 @@ pub fn sample(rel: &str) -> PathBuf {
     repo().join("samples").join(rel)
 }
 
+/// The regular files directly in `dir`, sorted by name.
+pub fn files_in(dir: &Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("read the directory")
+        .map(|e| e.expect("a directory entry").path())
+        .filter(|p| p.is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Scans `path` in this process with the default settings, named by its file name.
+pub fn scan_in_process(path: &Path) -> quarantine::model::finding::ArtifactReport {
+    let name = path
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    quarantine::scan::scan_file(path, &name, &quarantine::Config::default())
+}
+
 /// Runs `quarantine scan --format json` on `paths` and returns the exit code and parsed report.
 pub fn scan_json(paths: &[&Path], extra: &[&str]) -> (i32, Value) {
     let output = bin()
