@@ -47,7 +47,9 @@ pub fn external_data_owner(data_file: &Path, max_bytes: u64) -> Option<String> {
         if models > MAX_MODELS {
             return None;
         }
-        let Ok(model) = ModelProto::decode(&mapped[..]) else {
+        // Decoded from the shared mapping, so initializers are slices of the file, not copies.
+        let shared = bytes::Bytes::from_owner(mmap::Shared(std::sync::Arc::new(mapped)));
+        let Ok(model) = ModelProto::decode(shared) else {
             continue;
         };
         if names_as_external_data(&model, dir, &target) {
