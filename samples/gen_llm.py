@@ -259,6 +259,15 @@ def samples(register) -> None:
              desc="pre-GGUF llama.cpp file (ggjt v3 magic and hyper-parameters)",
              build=lambda: b"tjgg" + struct.pack("<I", 3) + struct.pack("<7i", 32000, 4096, 256, 32, 32, 128, 2))
 
+    register("benign/whisper_ggml_tiny.bin", CLEAN,
+             desc="whisper.cpp model in the ggml layout convert-pt-to-ggml.py writes (hyperparameters, mel filters, vocabulary, tensors)",
+             build=whisper_ggml)
+    register("malicious/whisper_ggml_pickle_appended.bin", MALICIOUS, ("GGF001", "whisper.cpp"),
+             ("PKL001", "posix.system"),
+             desc="whisper.cpp model with a pickle calling posix.system appended after the last tensor",
+             build=lambda: whisper_ggml() + b"\x80\x02cposix\nsystem\nq\x00X" + struct.pack("<I", len(CMD))
+             + CMD.encode() + b"q\x01\x85q\x02Rq\x03.")
+
     hf_samples(register)
 
     # --- executables ---
@@ -271,6 +280,26 @@ def samples(register) -> None:
     register("malicious/program_with_gguf.elf", SUSPICIOUS, ("GGF005", "ELF"),
              desc="ELF header followed by a GGUF model (an executable carrying weights without a zip)",
              build=lambda: b"\x7fELF\x02\x01\x01" + bytes(57) + gguf(model_kvs(), TENSORS))
+
+
+def whisper_ggml() -> bytes:
+    """A tiny whisper.cpp model as whisper.cpp's convert-pt-to-ggml.py lays it out: the ggml
+    magic, eleven int32 hyperparameters (n_vocab 51865, n_audio_ctx 1500, n_text_ctx 448,
+    n_mels 80), the mel filter bank, the vocabulary, then tensors (n_dims, name length, type,
+    dimensions innermost first, name, data) to the end of the file."""
+    out = struct.pack("<I", 0x67676D6C)
+    out += struct.pack("<11i", 51865, 1500, 8, 2, 1, 448, 8, 2, 1, 80, 1)
+    out += struct.pack("<2i", 2, 4) + bytes(2 * 4 * 4)
+    tokens = [b"!", b"hello", b" world"]
+    out += struct.pack("<i", len(tokens)) + b"".join(struct.pack("<i", len(t)) + t for t in tokens)
+    for name, dims, ftype, item in [(b"encoder.positional_embedding", [8, 4], 0, 4),
+                                    (b"encoder.conv1.weight", [3, 80, 8], 1, 2)]:
+        out += struct.pack("<3i", len(dims), len(name), ftype) + struct.pack(f"<{len(dims)}i", *dims) + name
+        count = 1
+        for d in dims:
+            count *= d
+        out += bytes(count * item)
+    return out
 
 
 def llamafile(model: bytes) -> bytes:

@@ -9,6 +9,7 @@
 
 pub mod parse;
 pub mod types;
+mod whisper;
 
 use std::collections::HashSet;
 
@@ -412,8 +413,24 @@ pub fn is_legacy(data: &[u8]) -> bool {
     }
 }
 
-/// Reports a pre-GGUF file.
+/// Reports a pre-GGUF file; walks a whisper.cpp model, which keeps the `ggml` magic.
 pub fn analyse_legacy(data: &[u8], ctx: &mut Ctx<'_>) {
+    if whisper::is_whisper(data) {
+        if let Err((at, why)) = whisper::walk(data) {
+            ctx.report(
+                RuleId::GgufMalformed,
+                Some(at as u64),
+                format!(
+                    "a whisper.cpp model whose layout breaks off: {why}; whisper.cpp refuses or misreads it, and the bytes from there on were analysed as content of their own"
+                ),
+                None,
+            );
+            if let Some(rest) = data.get(at..).filter(|rest| !rest.is_empty()) {
+                ctx.nested(&format!("data@{at}"), rest, MemberKind::File);
+            }
+        }
+        return;
+    }
     let magic = match data.get(..4) {
         Some(b"lmgg") => "ggml (unversioned)",
         Some(b"fmgg") => "ggmf",

@@ -319,7 +319,7 @@ rules! {
     GgufLegacyFormat => {
         code: "GGF004", name: "gguf-legacy-ggml", severity: Low, implies: Suspicious,
         summary: "Pre-GGUF llama.cpp file (GGML, GGMF or GGJT magic), not analysed",
-        explanation: "The file starts with a magic of llama.cpp's formats before GGUF (`ggml`, `ggmf`, `ggjt`, 2023). Current llama.cpp refuses them, and only old forks load them, with parsers that trusted every length in the file. The scanner recognises the format but does not analyse its content.",
+        explanation: "The file starts with a magic of llama.cpp's formats before GGUF (`ggml`, `ggmf`, `ggjt`, 2023). Current llama.cpp refuses them, and only old forks load them, with parsers that trusted every length in the file. The scanner recognises the format but does not analyse its content. whisper.cpp models, which keep the `ggml` magic and are still loaded today, are told apart by their hyperparameters and walked record by record instead (a layout that breaks off is GGF001).",
         remediation: "Convert the model to GGUF with a current llama.cpp (or download a GGUF build) and scan that.",
     },
     TemplateSandboxEscape => {
