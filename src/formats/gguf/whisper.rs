@@ -124,11 +124,11 @@ mod tests {
         out.extend_from_slice(&[0u8; 24]);
         out.extend_from_slice(&2u32.to_le_bytes());
         for token in [&b"hello"[..], b" world"] {
-            out.extend_from_slice(&(token.len() as u32).to_le_bytes());
+            out.extend_from_slice(&u32::try_from(token.len()).unwrap().to_le_bytes());
             out.extend_from_slice(token);
         }
         let name = b"encoder.conv1.bias";
-        for v in [1u32, name.len() as u32, 0, 4] {
+        for v in [1, u32::try_from(name.len()).unwrap(), 0, 4] {
             out.extend_from_slice(&v.to_le_bytes());
         }
         out.extend_from_slice(name);
