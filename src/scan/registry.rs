@@ -83,6 +83,10 @@ pub fn registration(format: Format) -> Registration {
 /// A TorchScript archive's code is read first: its pickles name its own classes; a TorchServe
 /// archive's manifest too: it says which members the server imports.
 fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
+    // Archives back to back (a torch.distributed.checkpoint shard) are each read on their own.
+    if containers::zip::analyse_concatenated(data, ctx) {
+        return;
+    }
     let code = formats::torchscript::prepare(data, ctx);
     let scoped = code.is_some();
     ctx.state().archive_code.extend(code);
@@ -137,6 +141,9 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
             format!("raw weights that the OpenVINO model `{owner}` beside this file reads"),
             None,
         );
+    }
+    if formats::tensorflow::analyse_sidecar(data, ctx) {
+        return;
     }
     let max_bytes = ctx.config().onnx.max_bytes;
     if let Some(owner) = ctx
