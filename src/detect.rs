@@ -129,6 +129,11 @@ pub fn detect(data: &[u8]) -> Format {
     if is_text(data) || crate::formats::json::is_wide_json(data) {
         return Format::Text;
     }
+    // Data files recognised by their whole structure (a MAT-file's numbers) are not taken for
+    // a compressed stream by its few header bytes.
+    if crate::formats::data::recognise(data).is_some() {
+        return Format::Unknown;
+    }
     if is_lzma_alone(data) {
         return Format::Lzma;
     }

@@ -29,7 +29,7 @@ pub fn recognise(data: &[u8]) -> Option<&'static str> {
         Some("FLAC audio")
     } else if starts(b"OggS") {
         Some("Ogg audio")
-    } else if starts(b"ID3") {
+    } else if starts(b"ID3") || is_mpeg_audio(data) {
         Some("MP3 audio")
     } else if starts(b"%PDF-") {
         Some("PDF document")
@@ -43,6 +43,12 @@ pub fn recognise(data: &[u8]) -> Option<&'static str> {
         Some("TFRecord (TensorBoard events, TF data)")
     } else if is_sentencepiece(data) {
         Some("SentencePiece tokenizer model")
+    } else if is_mat_v5(data) {
+        Some("MATLAB MAT-file (v5)")
+    } else if is_mat_v4(data) {
+        Some("MATLAB MAT-file (v4)")
+    } else if is_word2vec_binary(data) {
+        Some("word2vec binary vectors")
     } else {
         None
     }
@@ -135,6 +141,213 @@ fn is_piece(piece: &[u8]) -> bool {
         }
     }
     text && at == piece.len()
+}
+
+/// MPEG audio without an ID3 tag: frames from the first byte, each header's sync bits, version,
+/// layer, bitrate and sample rate valid, and the next header where this frame's length puts it;
+/// three frames in a row (or frames up to the end of a shorter file) are required.
+fn is_mpeg_audio(data: &[u8]) -> bool {
+    let mut at = 0;
+    for _ in 0..3 {
+        let Some(len) = data.get(at..at + 4).and_then(mpeg_frame_len) else {
+            return false;
+        };
+        at += len;
+        if at == data.len() {
+            return true;
+        }
+    }
+    true
+}
+
+/// The length of the MPEG audio frame whose header is `h`, if it is a valid header.
+fn mpeg_frame_len(h: &[u8]) -> Option<usize> {
+    const L1: [u32; 15] = [0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448];
+    const L2: [u32; 15] = [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384];
+    const L3: [u32; 15] = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
+    const V2L1: [u32; 15] = [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256];
+    const V2L23: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
+    let (b1, b2) = (*h.get(1)?, *h.get(2)?);
+    if *h.first()? != 0xff || b1 & 0xe0 != 0xe0 {
+        return None;
+    }
+    let version = (b1 >> 3) & 3; // 0: MPEG 2.5, 2: MPEG 2, 3: MPEG 1
+    let layer = (b1 >> 1) & 3; // 1: III, 2: II, 3: I
+    let bitrate = usize::from(b2 >> 4);
+    let rate = usize::from((b2 >> 2) & 3);
+    if version == 1 || layer == 0 || bitrate == 0 || bitrate == 15 || rate == 3 {
+        return None;
+    }
+    let kbps = match (version == 3, layer) {
+        (true, 3) => L1,
+        (true, 2) => L2,
+        (true, _) => L3,
+        (false, 3) => V2L1,
+        (false, _) => V2L23,
+    }[bitrate];
+    let hz = [44_100u32, 48_000, 32_000][rate] >> match version {
+        3 => 0,
+        2 => 1,
+        _ => 2,
+    };
+    let padding = u32::from((b2 >> 1) & 1);
+    let len = match layer {
+        3 => (12 * kbps * 1000 / hz + padding) * 4,
+        1 if version != 3 => 72 * kbps * 1000 / hz + padding,
+        _ => 144 * kbps * 1000 / hz + padding,
+    };
+    (len >= 4).then_some(len as usize)
+}
+
+/// A MATLAB v5 MAT-file (`scipy.io.savemat`, MATLAB `save -v7`): the 128-byte header (text
+/// starting `MATLAB 5.0 MAT-file`, version 0x0100 and the endian indicator), then data
+/// elements whose tags (a known type, a size inside the file) cover the rest exactly, each
+/// padded to 8 bytes; compressed elements hold a zlib stream.
+fn is_mat_v5(data: &[u8]) -> bool {
+    if !data.starts_with(b"MATLAB 5.0 MAT-file") {
+        return false;
+    }
+    let big = match data.get(126..128) {
+        Some(b"IM") => false,
+        Some(b"MI") => true,
+        _ => return false,
+    };
+    let u32_at = |at: usize| -> Option<u32> {
+        let b: [u8; 4] = data.get(at..at + 4)?.try_into().ok()?;
+        Some(if big {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        })
+    };
+    let version = data.get(124..126).map(|v| if big { [v[0], v[1]] } else { [v[1], v[0]] });
+    if version != Some([0x01, 0x00]) {
+        return false;
+    }
+    let mut at = 128usize;
+    let mut elements = 0;
+    while at < data.len() {
+        let (Some(kind), Some(size)) = (u32_at(at), u32_at(at + 4)) else {
+            return false;
+        };
+        if kind >> 16 != 0 {
+            // A small data element: type and size in one word, four bytes of data.
+            at += 8;
+        } else {
+            if !(1..=18).contains(&kind) {
+                return false;
+            }
+            let Some(end) = (at + 8).checked_add(size as usize).filter(|&e| e <= data.len())
+            else {
+                return false;
+            };
+            if kind == 15 && data.get(at + 8) != Some(&0x78) {
+                return false;
+            }
+            // Compressed elements are not padded (scipy, MATLAB); the others are.
+            at = if kind == 15 {
+                end
+            } else {
+                end.next_multiple_of(8).min(data.len())
+            };
+        }
+        elements += 1;
+    }
+    elements > 0 && at == data.len()
+}
+
+/// A MATLAB v4 MAT-file (`scipy.io.savemat(format="4")`): matrices back to back, each a
+/// 20-byte header (type `MOPT` with a known byte order, precision and class; rows, columns,
+/// an imaginary flag, a name length), a NUL-terminated name and exactly the data those
+/// declare, covering the file.
+fn is_mat_v4(data: &[u8]) -> bool {
+    let mut at = 0usize;
+    let mut matrices = 0;
+    while at < data.len() {
+        let Some(header) = data.get(at..at + 20) else {
+            return false;
+        };
+        let word = |i: usize, big: bool| {
+            let b = [header[i], header[i + 1], header[i + 2], header[i + 3]];
+            if big {
+                u32::from_be_bytes(b)
+            } else {
+                u32::from_le_bytes(b)
+            }
+        };
+        let big = word(0, false) >= 1000;
+        let [kind, rows, cols, imag, name_len] = [0, 4, 8, 12, 16].map(|i| word(i, big));
+        let (order, o, precision, class) = (kind / 1000, kind / 100 % 10, kind / 10 % 10, kind % 10);
+        if order != u32::from(big) || o != 0 || precision > 5 || class > 2 || imag > 1 {
+            return false;
+        }
+        if name_len == 0 || name_len > 4096 {
+            return false;
+        }
+        let element = [8u64, 4, 4, 2, 2, 1][precision as usize];
+        let Some(size) = u64::from(rows)
+            .checked_mul(u64::from(cols))
+            .and_then(|n| n.checked_mul(element * (1 + u64::from(imag))))
+            .and_then(|n| usize::try_from(n).ok())
+        else {
+            return false;
+        };
+        let name_at = at + 20;
+        let name_end = name_at + name_len as usize;
+        if data.get(name_end - 1) != Some(&0) {
+            return false;
+        }
+        match name_end.checked_add(size).filter(|&e| e <= data.len()) {
+            Some(end) => at = end,
+            None => return false,
+        }
+        matrices += 1;
+    }
+    matrices > 0
+}
+
+/// Word vectors in word2vec's binary format (`KeyedVectors.save_word2vec_format(binary=True)`,
+/// the original C tool): an ASCII header `<count> <dimensions>\n`, then `count` records of a word,
+/// a space and `dimensions` little-endian float32s (optionally a newline), covering the file.
+fn is_word2vec_binary(data: &[u8]) -> bool {
+    let Some(newline) = data.iter().take(64).position(|&b| b == b'\n') else {
+        return false;
+    };
+    let Some((count, dims)) = std::str::from_utf8(&data[..newline])
+        .ok()
+        .and_then(|h| h.trim_end_matches('\r').split_once(' '))
+        .and_then(|(n, d)| Some((n.parse::<u64>().ok()?, d.trim().parse::<u64>().ok()?)))
+    else {
+        return false;
+    };
+    let Some(vector) = dims.checked_mul(4).filter(|&v| v > 0 && v <= 1 << 20) else {
+        return false;
+    };
+    // Every record holds at least a one-byte word, a space and its vector.
+    if count == 0 || count.saturating_mul(vector + 2) > data.len() as u64 {
+        return false;
+    }
+    let vector = vector as usize;
+    let mut at = newline + 1;
+    for _ in 0..count {
+        if data.get(at) == Some(&b'\n') {
+            at += 1;
+        }
+        let Some(space) = data
+            .get(at..)
+            .and_then(|rest| rest.iter().take(1024).position(|&b| b == b' '))
+        else {
+            return false;
+        };
+        if space == 0 || data[at..at + space].contains(&b'\n') {
+            return false;
+        }
+        at += space + 1 + vector;
+        if at > data.len() {
+            return false;
+        }
+    }
+    data.get(at..).is_some_and(|rest| rest.is_empty() || rest == b"\n")
 }
 
 /// A protobuf length prefix at `at`: the length and where the bytes start.

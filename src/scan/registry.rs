@@ -142,7 +142,8 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
-    if formats::tensorflow::analyse_sidecar(data, ctx) {
+    if formats::tensorflow::analyse_sidecar(data, ctx) || formats::onnx::analyse_tensor(data, ctx)
+    {
         return;
     }
     let max_bytes = ctx.config().onnx.max_bytes;
@@ -153,7 +154,7 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
         return ctx.report(
             RuleId::OnnxExternalDataFile,
             None,
-            format!("raw tensor bytes that the ONNX model `{owner}` beside this file names as its external data"),
+            format!("raw tensor bytes that the ONNX model `{owner}` names as its external data"),
             None,
         );
     }

@@ -9,6 +9,7 @@ mod ops;
 mod owner;
 pub mod proto;
 mod summary;
+mod tensor;
 #[cfg(test)]
 mod tests;
 mod utf8;
@@ -17,6 +18,7 @@ mod walk;
 use prost::Message;
 
 pub use owner::external_data_owner;
+pub use tensor::analyse_tensor;
 
 use crate::bytes::varint;
 use crate::model::rules::RuleId;
@@ -43,6 +45,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     };
     let model = match decoded {
         Ok(model) => model,
+        Err(_) if tensor::analyse_tensor(data, ctx) => return,
         Err(e) => match utf8::decode_lossily(data) {
             Some((model, fixed)) => {
                 ctx.report(

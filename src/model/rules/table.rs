@@ -253,7 +253,7 @@ rules! {
     OnnxExternalDataFile => {
         code: "ONX008", name: "onnx-external-data-file", severity: Info, implies: Clean,
         summary: "Raw tensor bytes that an ONNX model beside them names as external data",
-        explanation: "Models over 2 GB are saved as a small graph plus a file of raw tensor bytes (`model.onnx.data`, or any name the exporter chose), which matches no format by its content. Scanned on its own, such a file would be an unknown binary; here an ONNX model in the same directory names it in a tensor's external data `location`, so ONNX Runtime reads it only as tensor bytes. The model itself is analysed as an artifact of its own, including whether its ranges fit this file.",
+        explanation: "Models over 2 GB are saved as a small graph plus a file of raw tensor bytes (`model.onnx.data`, or any name the exporter chose), which matches no format by its content. Scanned on its own, such a file would be an unknown binary; here an ONNX model in the same directory, or up to two directories above it (a `location` such as `weights/model.bin`), names it in a tensor's external data `location`, resolved to this very file, so ONNX Runtime reads it only as tensor bytes. The model itself is analysed as an artifact of its own, including whether its ranges fit this file.",
         remediation: "Nothing to do; keep the file next to the model that names it.",
     },
     SafetensorsShardEscape => {
@@ -777,5 +777,11 @@ rules! {
         summary: "A torch.distributed.checkpoint shard: torch.save archives back to back, indexed by the .metadata beside it",
         explanation: "`torch.distributed.checkpoint` (DCP, the checkpoint format of FSDP, torchtitan and Lightning's FSDP strategy) writes each item of a rank's state as its own `torch.save` archive and appends them to a `.distcp` file; the `.metadata` pickle beside it records where each item is. The file was split at each archive's end record and every archive was analysed as a PyTorch archive of its own, its byte range in the member name. The `.metadata` is analysed as an artifact of its own.",
         remediation: "Nothing to do; keep the shard with its `.metadata`.",
+    },
+    OnnxTensorFile => {
+        code: "ONX009", name: "onnx-tensor-file", severity: Info, implies: Clean,
+        summary: "A bare ONNX TensorProto: test or input data",
+        explanation: "The file is one serialised ONNX `TensorProto` (the `test_data_set_*/input_*.pb` and `output_*.pb` files of the ONNX Model Zoo and of onnx's backend tests, or anything `onnx.save_tensor` writes), recognised field by field: only fields a tensor defines, with their wire types, covering the file, and a known data type. It holds numbers (or strings) and runs nothing. A tensor whose data is external is judged as a model's tensor is: `onnx.load_tensor` reads the location relative to the file.",
+        remediation: "Nothing to do.",
     },
 }
