@@ -114,6 +114,9 @@ pub fn detect(data: &[u8]) -> Format {
     if onnx::looks_like_onnx(data) {
         return Format::Onnx;
     }
+    if crate::formats::onnx::ort::looks_like_ort(data) {
+        return Format::Ort;
+    }
     if crate::formats::tflite::looks_like_tflite(data) {
         return Format::Tflite;
     }

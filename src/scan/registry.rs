@@ -75,6 +75,7 @@ pub fn registration(format: Format) -> Registration {
         Format::Openvino => row(Run(formats::xmlmodel::analyse_openvino), NoModel),
         Format::Pmml => row(Run(formats::xmlmodel::analyse_pmml), NoModel),
         Format::Coreml => row(Run(formats::coreml::analyse), NoModel),
+        Format::Ort => row(Run(formats::onnx::ort::analyse), NoModel),
         Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
     }

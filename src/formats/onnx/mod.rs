@@ -6,6 +6,7 @@
 
 mod external;
 mod ops;
+pub mod ort;
 mod owner;
 pub mod proto;
 mod summary;
