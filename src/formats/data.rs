@@ -49,6 +49,8 @@ pub fn recognise(data: &[u8]) -> Option<&'static str> {
         Some("MATLAB MAT-file (v4)")
     } else if is_word2vec_binary(data) {
         Some("word2vec binary vectors")
+    } else if let Some(kind) = ocdbt(data) {
+        Some(kind)
     } else {
         None
     }
@@ -76,19 +78,63 @@ fn is_tfrecord(data: &[u8]) -> bool {
 }
 
 fn masked_crc32c(bytes: &[u8]) -> u32 {
+    crc32c(bytes).rotate_right(15).wrapping_add(0xa282_ead8)
+}
+
+/// CRC-32C (Castagnoli), table-driven.
+fn crc32c(bytes: &[u8]) -> u32 {
+    const TABLE: [u32; 256] = {
+        let mut table = [0u32; 256];
+        let mut i = 0;
+        while i < 256 {
+            let mut crc = i as u32;
+            let mut bit = 0;
+            while bit < 8 {
+                crc = if crc & 1 != 0 {
+                    (crc >> 1) ^ 0x82F6_3B78
+                } else {
+                    crc >> 1
+                };
+                bit += 1;
+            }
+            table[i] = crc;
+            i += 1;
+        }
+        table
+    };
     let mut crc = !0u32;
     for &byte in bytes {
-        crc ^= u32::from(byte);
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0x82F6_3B78
-            } else {
-                crc >> 1
-            };
-        }
+        crc = TABLE[((crc ^ u32::from(byte)) & 0xff) as usize] ^ (crc >> 8);
     }
-    let crc = !crc;
-    crc.rotate_right(15).wrapping_add(0xa282_ead8)
+    !crc
+}
+
+/// OCDBT files (TensorStore's key-value store, the default format of Orbax checkpoints: Flax,
+/// MaxText, Gemma-JAX releases) that frame themselves: a manifest (`manifest.ocdbt`), a
+/// version tree node or a B-tree node (the `d/<id>` data files of a small checkpoint, values
+/// inline). Each is a big-endian magic, the file's own length (little-endian), a version, a
+/// compression format (none or zstd) and the body, with the CRC-32C of everything before it
+/// last; all of it must hold. Files over the limit are not checksummed and not recognised.
+fn ocdbt(data: &[u8]) -> Option<&'static str> {
+    const MAX: usize = 64 << 20;
+    let kind = match data.get(..4)? {
+        [0x0c, 0xdb, 0x3a, 0x2a] => "OCDBT manifest (Orbax/TensorStore checkpoint)",
+        [0x0c, 0xdb, 0x12, 0x34] => "OCDBT version tree node (Orbax/TensorStore checkpoint)",
+        [0x0c, 0xdb, 0x20, 0xde] => "OCDBT B-tree node (Orbax/TensorStore checkpoint)",
+        _ => return None,
+    };
+    if data.len() > MAX || data.len() < 18 || data.u64_le(4).ok()? != data.len() as u64 {
+        return None;
+    }
+    let (version, at) = varint(data, 12)?;
+    let (compression, at) = varint(data, at)?;
+    let body_ok = match compression {
+        0 => true,
+        1 => data.get(at..)?.starts_with(b"\x28\xb5\x2f\xfd"),
+        _ => false,
+    };
+    let (head, crc) = data.split_at(data.len() - 4);
+    (version == 0 && body_ok && crc32c(head) == crc.u32_le(0).ok()?).then_some(kind)
 }
 
 /// A SentencePiece `ModelProto`: it starts with its pieces (field 1), each a message of a UTF-8

@@ -103,7 +103,7 @@ rules! {
     DataFile => {
         code: "FMT007", name: "data-file", severity: Info, implies: Clean,
         summary: "A data file that sits beside models (image, audio, table, tokenizer vocabulary, training log)",
-        explanation: "The file is an image (PNG, JPEG, GIF, WebP, TIFF, BMP), audio (WAV, FLAC, Ogg, MP3), a PDF, a columnar table (Parquet, Arrow, Feather, the Arrow streams of Hugging Face datasets), a TFRecord (TensorBoard event logs, TF data) or a SentencePiece tokenizer model, recognised by its structure rather than its name. No model loader runs such a file, so it is named rather than reported as an unknown binary. Archives, pickles and every other format are recognised before this, so a payload cannot pass as data.",
+        explanation: "The file is an image (PNG, JPEG, GIF, WebP, TIFF, BMP), audio (WAV, FLAC, Ogg, MP3), a PDF, a columnar table (Parquet, Arrow, Feather, the Arrow streams of Hugging Face datasets), a TFRecord (TensorBoard event logs, TF data), a SentencePiece tokenizer model, a MATLAB MAT-file (v4, v5), word2vec binary vectors, or a self-framing OCDBT file of an Orbax/TensorStore checkpoint (manifest or tree node, its length and CRC-32C checked), recognised by its structure rather than its name. No model loader runs such a file, so it is named rather than reported as an unknown binary. Archives, pickles and every other format are recognised before this, so a payload cannot pass as data.",
         remediation: "Nothing to do.",
     },
     EmptyFile => {
