@@ -208,10 +208,18 @@ fn is_mpeg_audio(data: &[u8]) -> bool {
 
 /// The length of the MPEG audio frame whose header is `h`, if it is a valid header.
 fn mpeg_frame_len(h: &[u8]) -> Option<usize> {
-    const L1: [u32; 15] = [0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448];
-    const L2: [u32; 15] = [0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384];
-    const L3: [u32; 15] = [0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320];
-    const V2L1: [u32; 15] = [0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256];
+    const L1: [u32; 15] = [
+        0, 32, 64, 96, 128, 160, 192, 224, 256, 288, 320, 352, 384, 416, 448,
+    ];
+    const L2: [u32; 15] = [
+        0, 32, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384,
+    ];
+    const L3: [u32; 15] = [
+        0, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320,
+    ];
+    const V2L1: [u32; 15] = [
+        0, 32, 48, 56, 64, 80, 96, 112, 128, 144, 160, 176, 192, 224, 256,
+    ];
     const V2L23: [u32; 15] = [0, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 144, 160];
     let (b1, b2) = (*h.get(1)?, *h.get(2)?);
     if *h.first()? != 0xff || b1 & 0xe0 != 0xe0 {
@@ -231,11 +239,12 @@ fn mpeg_frame_len(h: &[u8]) -> Option<usize> {
         (false, 3) => V2L1,
         (false, _) => V2L23,
     }[bitrate];
-    let hz = [44_100u32, 48_000, 32_000][rate] >> match version {
-        3 => 0,
-        2 => 1,
-        _ => 2,
-    };
+    let hz = [44_100u32, 48_000, 32_000][rate]
+        >> match version {
+            3 => 0,
+            2 => 1,
+            _ => 2,
+        };
     let padding = u32::from((b2 >> 1) & 1);
     let len = match layer {
         3 => (12 * kbps * 1000 / hz + padding) * 4,
@@ -266,7 +275,9 @@ fn is_mat_v5(data: &[u8]) -> bool {
             u32::from_le_bytes(b)
         })
     };
-    let version = data.get(124..126).map(|v| if big { [v[0], v[1]] } else { [v[1], v[0]] });
+    let version = data
+        .get(124..126)
+        .map(|v| if big { [v[0], v[1]] } else { [v[1], v[0]] });
     if version != Some([0x01, 0x00]) {
         return false;
     }
@@ -277,13 +288,18 @@ fn is_mat_v5(data: &[u8]) -> bool {
             return false;
         };
         if kind >> 16 != 0 {
-            // A small data element: type and size in one word, four bytes of data.
+            // A small data element: size (at most 4) and type in one word, then its data.
+            if kind >> 16 > 4 || !(1..=18).contains(&(kind & 0xffff)) {
+                return false;
+            }
             at += 8;
         } else {
             if !(1..=18).contains(&kind) {
                 return false;
             }
-            let Some(end) = (at + 8).checked_add(size as usize).filter(|&e| e <= data.len())
+            let Some(end) = (at + 8)
+                .checked_add(size as usize)
+                .filter(|&e| e <= data.len())
             else {
                 return false;
             };
@@ -323,7 +339,8 @@ fn is_mat_v4(data: &[u8]) -> bool {
         };
         let big = word(0, false) >= 1000;
         let [kind, rows, cols, imag, name_len] = [0, 4, 8, 12, 16].map(|i| word(i, big));
-        let (order, o, precision, class) = (kind / 1000, kind / 100 % 10, kind / 10 % 10, kind % 10);
+        let (order, o, precision, class) =
+            (kind / 1000, kind / 100 % 10, kind / 10 % 10, kind % 10);
         if order != u32::from(big) || o != 0 || precision > 5 || class > 2 || imag > 1 {
             return false;
         }
@@ -393,7 +410,8 @@ fn is_word2vec_binary(data: &[u8]) -> bool {
             return false;
         }
     }
-    data.get(at..).is_some_and(|rest| rest.is_empty() || rest == b"\n")
+    data.get(at..)
+        .is_some_and(|rest| rest.is_empty() || rest == b"\n")
 }
 
 /// A protobuf length prefix at `at`: the length and where the bytes start.

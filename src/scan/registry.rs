@@ -143,8 +143,7 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
-    if formats::tensorflow::analyse_sidecar(data, ctx) || formats::onnx::analyse_tensor(data, ctx)
-    {
+    if formats::tensorflow::analyse_sidecar(data, ctx) || formats::onnx::analyse_tensor(data, ctx) {
         return;
     }
     let max_bytes = ctx.config().onnx.max_bytes;

@@ -122,7 +122,10 @@ pub(super) fn inside_a_member(data: &[u8], dir: &Directory, outer: &Directory) -
 /// of it, which detection still follows as content that can carry code).
 const PT2_CONFIGS: [(&[u8], &[u8]); 2] = [
     (b"data/weights/", b"data/weights/model_weights_config.json"),
-    (b"data/constants/", b"data/constants/model_constants_config.json"),
+    (
+        b"data/constants/",
+        b"data/constants/model_constants_config.json",
+    ),
 ];
 /// Entries of one configuration read.
 const MAX_PT2_ENTRIES: usize = 1 << 20;
@@ -285,12 +288,10 @@ pub(super) fn strict_cross_check(data: &[u8], cd: &Directory, ctx: &mut Ctx<'_>)
     // offset (where our own reading found it), the crate reads the directory where `zipfile`
     // does, and only a refusal of that reading is the strict readers' refusal.
     let strict = read(zip::read::Config::default()).or_else(|why| match u64::try_from(cd.shift) {
-        Ok(offset) if cd.usable() => {
-            read(zip::read::Config {
-                archive_offset: zip::read::ArchiveOffset::Known(offset),
-            })
-            .map_err(|_| why)
-        }
+        Ok(offset) if cd.usable() => read(zip::read::Config {
+            archive_offset: zip::read::ArchiveOffset::Known(offset),
+        })
+        .map_err(|_| why),
         _ => Err(why),
     });
     match strict {

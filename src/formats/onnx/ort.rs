@@ -99,7 +99,9 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         ctx.report(
             RuleId::OnnxPythonOperator,
             None,
-            format!("{context}: operator `{what}` runs Python code registered in the loading process"),
+            format!(
+                "{context}: operator `{what}` runs Python code registered in the loading process"
+            ),
             Some(what.clone()),
         );
     }
@@ -126,8 +128,18 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
-    ctx.extract(Origin::OnnxMetadata, "ort_version", None, version.as_bytes());
-    ctx.extract(Origin::OnnxMetadata, "producer_name", None, producer.as_bytes());
+    ctx.extract(
+        Origin::OnnxMetadata,
+        "ort_version",
+        None,
+        version.as_bytes(),
+    );
+    ctx.extract(
+        Origin::OnnxMetadata,
+        "producer_name",
+        None,
+        producer.as_bytes(),
+    );
 }
 
 struct Walk<'b, 'a> {
@@ -174,7 +186,10 @@ impl Walk<'_, '_> {
                 self.python
                     .push((format!("{domain}.{op_type}"), context.to_owned()));
             } else if !ops::is_standard(&domain, &op_type) {
-                self.custom.entry(domain.clone()).or_default().insert(op_type.clone());
+                self.custom
+                    .entry(domain.clone())
+                    .or_default()
+                    .insert(op_type.clone());
             }
             let attributes = match node.tables(self.buf, field::NODE_ATTRIBUTES, MAX_LIST) {
                 Ok(a) => a,
@@ -192,10 +207,8 @@ impl Walk<'_, '_> {
                     && let Some(s) = attribute.bytes(self.buf, field::ATTRIBUTE_S)
                     && ops::carries_code(&name, s, false)
                 {
-                    self.python.push((
-                        format!("{domain}.{op_type} ({name})"),
-                        context.to_owned(),
-                    ));
+                    self.python
+                        .push((format!("{domain}.{op_type} ({name})"), context.to_owned()));
                 }
                 if let Some(s) = attribute.bytes(self.buf, field::ATTRIBUTE_S)
                     && !s.is_empty()

@@ -30,7 +30,12 @@ pub fn external_data_owner(data_file: &Path, max_bytes: u64) -> Option<String> {
     let target = data_file.canonicalize().ok()?;
     let name = target.file_name()?.to_str()?;
     let mut models = 0;
-    for (level, dir) in target.ancestors().skip(1).take(MAX_LEVELS_UP + 1).enumerate() {
+    for (level, dir) in target
+        .ancestors()
+        .skip(1)
+        .take(MAX_LEVELS_UP + 1)
+        .enumerate()
+    {
         for entry in std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES) {
             let Ok(path) = entry.map(|e| e.path()) else {
                 continue;
@@ -165,7 +170,11 @@ mod tests {
         std::fs::create_dir_all(dir.path().join("a/weights")).unwrap();
         std::fs::write(dir.path().join("a/weights/model.bin"), [7u8; 64]).unwrap();
         std::fs::write(dir.path().join("a/weights/other.bin"), [7u8; 64]).unwrap();
-        std::fs::write(dir.path().join("up.onnx"), model_naming("a/weights/model.bin")).unwrap();
+        std::fs::write(
+            dir.path().join("up.onnx"),
+            model_naming("a/weights/model.bin"),
+        )
+        .unwrap();
         std::fs::write(dir.path().join("a/side.onnx"), model_naming("other.bin")).unwrap();
         assert_eq!(
             external_data_owner(&dir.path().join("a/weights/model.bin"), 1 << 20).as_deref(),

@@ -57,7 +57,9 @@ fn handle(data: &[u8], at: usize) -> Result<(u64, u64, usize), String> {
 fn block(table: &[u8], offset: u64, size: u64) -> Result<&[u8], String> {
     let offset = usize::try_from(offset).map_err(|_| "a block offset is out of range")?;
     let size = usize::try_from(size).map_err(|_| "a block size is out of range")?;
-    let with_trailer = size.checked_add(TRAILER).ok_or("a block size is out of range")?;
+    let with_trailer = size
+        .checked_add(TRAILER)
+        .ok_or("a block size is out of range")?;
     let region = table
         .read_at(offset, with_trailer)
         .map_err(|_| format!("a block at {offset} of {size} bytes runs past the index"))?;
@@ -358,8 +360,11 @@ fn is_version_def(data: &[u8]) -> bool {
 
 /// Whether a SavedModel (`saved_model.pb` recognised by its content) is beside `path`.
 pub fn saved_model_beside(path: &Path) -> bool {
-    map(&path.with_file_name("saved_model.pb"), super::MAX_BYTES as u64)
-        .is_some_and(|m| super::detect(&m) == Some(super::Kind::SavedModel))
+    map(
+        &path.with_file_name("saved_model.pb"),
+        super::MAX_BYTES as u64,
+    )
+    .is_some_and(|m| super::detect(&m) == Some(super::Kind::SavedModel))
 }
 
 #[cfg(test)]

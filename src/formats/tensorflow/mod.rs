@@ -101,7 +101,9 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                     return ctx.report(
                         RuleId::TfMalformed,
                         Some(0),
-                        format!("the checkpoint index (a tensor bundle table) does not decode: {why}"),
+                        format!(
+                            "the checkpoint index (a tensor bundle table) does not decode: {why}"
+                        ),
                         None,
                     );
                 }
