@@ -289,7 +289,14 @@ mod tests {
         data.truncate(data.len() - 3);
         assert!(!looks_like_msgpack(&data));
         assert!(walk(&data, false).is_err());
-        assert!(!looks_like_msgpack(b"\x80"));
+        // An empty map alone is spaCy's empty `vocab/key2row`; a pickle's PROTO opcode
+        // followed by anything is not a map.
+        assert!(looks_like_msgpack(b"\x80"));
+        assert!(!looks_like_msgpack(b"\x80\x04\x95"));
+        assert!(!looks_like_msgpack(b"\x80\x04K\x01."));
+        // One-letter keys count only when the map reads whole.
+        assert!(looks_like_msgpack(b"\x81\xa1w\x01"));
+        assert!(!looks_like_msgpack(b"\x81\xa1w"));
         assert!(!looks_like_msgpack(b"hello"));
     }
 }
