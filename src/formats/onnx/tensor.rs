@@ -122,7 +122,7 @@ mod tests {
         let strings = TensorProto {
             dims: vec![2],
             data_type: 8,
-            string_data: vec![b"a".to_vec().into(), b"b".to_vec().into()],
+            string_data: vec![b"a".to_vec(), b"b".to_vec()],
             ..Default::default()
         }
         .encode_to_vec();
