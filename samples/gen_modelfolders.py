@@ -1,5 +1,7 @@
 """Files of model folders that frame themselves or are owned by a model beside them (red-team
-round 3): TensorFlow checkpoint shards and their tensor bundle index, zip archives back to back.
+round 3): TensorFlow checkpoint shards and their tensor bundle index. (Zip archives back to back are
+tested in tests/model_folders.rs from the real DCP shard and samples/malicious/torch_zip_payload.pt:
+an archive sample here would change the seeded mutation set of tests/oracles.rs.)
 
 The tensor bundle index is a LevelDB-format table written by hand the way TensorFlow's
 `BundleWriter` writes it (uncompressed blocks, one data block, an index block, the 48-byte footer
@@ -57,7 +59,7 @@ SHARD = struct.pack("<6f", 0.5, -0.25, 0.125, 1.0, 2.0, -1.0)
 TENSORS = [(b"dense/kernel/.ATTRIBUTES/VARIABLE_VALUE", 0, 16), (b"dense/bias/.ATTRIBUTES/VARIABLE_VALUE", 16, 8)]
 
 
-def samples(register, torch_zip, benign_pkl, payload_pkl) -> None:
+def samples(register) -> None:
     register("benign/tf_checkpoint/ckpt-1.index", CLEAN,
              desc="a TensorFlow checkpoint's tensor bundle index (LevelDB table): two float32 tensors in shard 0",
              build=lambda: bundle_index(TENSORS))
@@ -71,8 +73,3 @@ def samples(register, torch_zip, benign_pkl, payload_pkl) -> None:
              ("TFG007", "bytes 24..48 are in no tensor the index describes"),
              desc="a checkpoint shard with 24 bytes (a pickle) after the last tensor its index describes",
              build=lambda: SHARD + b"\x80\x04\x95\x0d" + b"\0" * 20)
-    register("malicious/torch_archives_back_to_back.distcp", MALICIOUS, ("ARC013", "2 archives"),
-             ("PKL001", "posix.system"),
-             desc="a benign torch.save archive followed by a malicious one, back to back as a DCP shard writes "
-                  "them but with no .metadata beside it: torch.load reads only the last archive",
-             build=lambda: torch_zip(benign_pkl()) + torch_zip(payload_pkl()))

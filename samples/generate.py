@@ -1592,7 +1592,7 @@ gen_onnx.samples(register)
 
 import gen_modelfolders  # noqa: E402
 
-gen_modelfolders.samples(register, torch_zip, lambda: ok_dumps(state_dict(LINEAR), 2), torch_payload_pkl)
+gen_modelfolders.samples(register)
 
 import gen_probe  # noqa: E402
 

@@ -29,7 +29,7 @@ const METADATA_HEAD: u64 = 1 << 16;
 /// The byte ranges of the archives `data` is made of, when it is two or more zips back to back
 /// (at most `max` of them).
 pub(super) fn split(data: &[u8], max: usize) -> Option<Vec<(usize, usize)>> {
-    if !data.starts_with(LOCAL) {
+    if !data.starts_with(LOCAL) || last_archive_start(data)? == 0 {
         return None;
     }
     let mut parts = Vec::new();
@@ -51,6 +51,32 @@ pub(super) fn split(data: &[u8], max: usize) -> Option<Vec<(usize, usize)>> {
         start = end;
     }
     (parts.len() >= 2 && parts.last().is_some_and(|&(_, end)| end == data.len())).then_some(parts)
+}
+
+/// Where the archive that ends the file starts, found from its end record (within the last
+/// 64 KiB, the comment's reach) as `zipfile` finds it: the directory ends at the end record (or
+/// its ZIP64 records) and starts its stated size before, and the archive its stated offset
+/// before that. Zero for an ordinary zip, which is then not searched any further: a
+/// multi-gigabyte checkpoint is not read through for end records.
+fn last_archive_start(data: &[u8]) -> Option<usize> {
+    let from = data.len().saturating_sub(22 + usize::from(u16::MAX));
+    let tail = data.get(from..)?;
+    let end_at = from + memchr::memmem::rfind(tail, END)?;
+    let mut cd_size = u64::from(data.u32_le(end_at + 12).ok()?);
+    let mut cd_offset = u64::from(data.u32_le(end_at + 16).ok()?);
+    let mut dir_end = end_at;
+    if let Some(locator) = end_at.checked_sub(20)
+        && data.has_at(locator, LOCATOR64)
+    {
+        let record = locator.checked_sub(56)?;
+        if data.has_at(record, END64) {
+            cd_size = data.u64_le(record + 40).ok()?;
+            cd_offset = data.u64_le(record + 48).ok()?;
+            dir_end = record;
+        }
+    }
+    let cd_start = dir_end.checked_sub(usize::try_from(cd_size).ok()?)?;
+    cd_start.checked_sub(usize::try_from(cd_offset).ok()?)
 }
 
 /// Where the archive starting at `start` ends, if the end record at `end_at` is its own.
