@@ -1,6 +1,7 @@
 //! Hostile inputs, generated here (never stored): decompression bombs of every codec, bombs
 //! nested in other containers, a 42.zip-style archive of archives, ONNX, safetensors and pickle
-//! size bombs, and a large ordinary tarball whose member must be spilled to disk. Each is scanned
+//! size bombs (a graph of millions of tiny nodes, a header of a million tensors), and a large
+//! ordinary tarball whose member must be spilled to disk. Each is scanned
 //! by the real binary as a child process whose peak memory is read with `wait4` (mapped file
 //! pages included) and whose heap is sampled from `/proc`. Every case must end on its own (a
 //! finding of its own limit, or a finished analysis) well inside the outer timeout, by exiting
@@ -169,6 +170,49 @@ fn onnx_size_bomb() -> Vec<u8> {
     model
 }
 
+/// An ONNX model of `n` nodes with one empty attribute each: five bytes on the wire, over a
+/// kilobyte each once decoded.
+fn onnx_node_bomb(n: usize) -> Vec<u8> {
+    let mut node = Vec::new();
+    field(5, &[0x0a, 0x01, b'a'], &mut node); // attribute { name: "a" }
+    field(4, b"Relu", &mut node); // op_type
+    let mut graph = Vec::with_capacity(n * (node.len() + 2) + 8);
+    for _ in 0..n {
+        field(1, &node, &mut graph);
+    }
+    field(2, b"g", &mut graph);
+    let mut model = Vec::new();
+    varint(1 << 3, &mut model);
+    varint(8, &mut model);
+    let mut opset = Vec::new();
+    varint(2 << 3, &mut opset);
+    varint(17, &mut opset);
+    field(8, &opset, &mut model);
+    field(7, &graph, &mut model);
+    model
+}
+
+/// A well-formed safetensors file of `n` one-float tensors: a header of about 100 bytes per
+/// tensor, which loaders accept up to 100 MB.
+fn safetensors_many_tensors(n: usize) -> Vec<u8> {
+    let mut header = String::from("{");
+    for i in 0..n {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            r#""model.layers.{i}.weight":{{"dtype":"F32","shape":[1],"data_offsets":[{},{}]}}"#,
+            4 * i,
+            4 * i + 4
+        ));
+    }
+    header.push('}');
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.resize(out.len() + 4 * n, 0);
+    out
+}
+
 /// Billion laughs: each level is a list of ten references to the level below.
 fn pickle_laughs(levels: usize) -> Vec<u8> {
     let mut out = vec![0x80, 4];
@@ -332,12 +376,17 @@ fn cases(dir: &Path) -> Vec<(PathBuf, bool)> {
         ("size_bomb.safetensors", safetensors_size_bomb()),
         ("header_bomb.safetensors", safetensors_header_bomb()),
         ("size_bomb.onnx", onnx_size_bomb()),
+        ("node_bomb.onnx", onnx_node_bomb(5_000_000)),
         ("marks.pkl", pickle_marks()),
     ];
     let resource_only: Vec<(&str, Vec<u8>)> = vec![
         ("laughs.pkl", pickle_laughs(30)),
         ("sparse_memo.pkl", pickle_sparse_memo()),
         ("large.tar.gz", large_tarball(600 << 20)),
+        (
+            "many_tensors.safetensors",
+            safetensors_many_tensors(900_000),
+        ),
     ];
     let flagged = cases.into_iter().map(|c| (c, true));
     let any = resource_only.into_iter().map(|c| (c, false));

@@ -1,7 +1,8 @@
 //! Which ONNX model beside a file names it as its external data. Models over 2 GB are saved as
 //! a small graph (`model.onnx`) plus a raw tensor file (`model.onnx.data`, any name) that
 //! matches no format by its content; scanned on its own, that file would be "unknown binary".
-//! It is known once a model in the same directory is found to name it.
+//! It is known once a model in the same directory, or up to two directories above it (a
+//! `location` such as `weights/model.bin`), is found to name it.
 
 use std::fs::File;
 use std::path::Path;
@@ -16,6 +17,8 @@ use crate::zone::sibling::lexical_escape;
 /// registry directory can hold thousands of files.
 const MAX_ENTRIES: usize = 4096;
 const MAX_MODELS: usize = 16;
+/// Memory a sibling model may take decoded (see [`super::census`]); larger ones are skipped.
+const MAX_DECODED: u64 = 512 << 20;
 /// Graphs and tensor-carrying attributes visited in one model.
 const MAX_VISITS: usize = 1 << 20;
 
@@ -56,6 +59,9 @@ pub fn external_data_owner(data_file: &Path, max_bytes: u64) -> Option<String> {
             models += 1;
             if models > MAX_MODELS {
                 return None;
+            }
+            if super::census::estimate(&mapped, true).is_none_or(|cost| cost > MAX_DECODED) {
+                continue;
             }
             // Decoded from the shared mapping, so initializers are slices of the file, not copies.
             let shared = bytes::Bytes::from_owner(mmap::Shared(std::sync::Arc::new(mapped)));
