@@ -96,6 +96,12 @@ RULES = {
     "ONX006": ("onnx-bad-opset", SUSPICIOUS),
     "ONX007": ("onnx-limit-exceeded", SUSPICIOUS),
     "ONX008": ("onnx-external-data-file", CLEAN),
+    "ONX009": ("onnx-tensor-file", CLEAN),
+    "TFG005": ("tensorflow-fingerprint", CLEAN),
+    "TFG006": ("tensorflow-checkpoint-shard", CLEAN),
+    "TFG007": ("tensorflow-checkpoint-shard-mismatch", SUSPICIOUS),
+    "ARC013": ("archive-concatenated", SUSPICIOUS),
+    "ARC014": ("archive-dcp-shard", CLEAN),
     "SFT004": ("safetensors-shard-escape", MALICIOUS),
     "SFT005": ("safetensors-shard-missing", SUSPICIOUS),
 }
@@ -1583,6 +1589,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import gen_onnx  # noqa: E402
 
 gen_onnx.samples(register)
+
+import gen_modelfolders  # noqa: E402
+
+gen_modelfolders.samples(register)
 
 import gen_probe  # noqa: E402
 

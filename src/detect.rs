@@ -114,6 +114,9 @@ pub fn detect(data: &[u8]) -> Format {
     if onnx::looks_like_onnx(data) {
         return Format::Onnx;
     }
+    if crate::formats::onnx::ort::looks_like_ort(data) {
+        return Format::Ort;
+    }
     if crate::formats::tflite::looks_like_tflite(data) {
         return Format::Tflite;
     }
@@ -128,6 +131,11 @@ pub fn detect(data: &[u8]) -> Format {
     // Compressed streams are binary, so text is ruled out before the weaker magic checks below.
     if is_text(data) || crate::formats::json::is_wide_json(data) {
         return Format::Text;
+    }
+    // Data files recognised by their whole structure (a MAT-file's numbers) are not taken for
+    // a compressed stream by its few header bytes.
+    if crate::formats::data::recognise(data).is_some() {
+        return Format::Unknown;
     }
     if is_lzma_alone(data) {
         return Format::Lzma;

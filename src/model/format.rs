@@ -102,6 +102,8 @@ formats! {
     Pmml => { name: "pmml", container: false, carries_code: false },
     /// A Core ML model (`.mlmodel`: a `CoreML.Specification.Model` protobuf).
     Coreml => { name: "coreml", container: false, carries_code: false },
+    /// An ONNX Runtime ORT-format model (`.ort`: a FlatBuffer with the `ORTM` identifier).
+    Ort => { name: "ort", container: false, carries_code: false },
     Text => { name: "text", container: false, carries_code: false },
     Unknown => { name: "unknown", container: false, carries_code: false },
 }

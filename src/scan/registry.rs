@@ -75,6 +75,7 @@ pub fn registration(format: Format) -> Registration {
         Format::Openvino => row(Run(formats::xmlmodel::analyse_openvino), NoModel),
         Format::Pmml => row(Run(formats::xmlmodel::analyse_pmml), NoModel),
         Format::Coreml => row(Run(formats::coreml::analyse), NoModel),
+        Format::Ort => row(Run(formats::onnx::ort::analyse), NoModel),
         Format::Text => row(Run(text), NoModel),
         Format::Unknown => row(Run(unknown), NoModel),
     }
@@ -83,6 +84,10 @@ pub fn registration(format: Format) -> Registration {
 /// A TorchScript archive's code is read first: its pickles name its own classes; a TorchServe
 /// archive's manifest too: it says which members the server imports.
 fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
+    // Archives back to back (a torch.distributed.checkpoint shard) are each read on their own.
+    if containers::zip::analyse_concatenated(data, ctx) {
+        return;
+    }
     let code = formats::torchscript::prepare(data, ctx);
     let scoped = code.is_some();
     ctx.state().archive_code.extend(code);
@@ -138,6 +143,9 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
+    if formats::tensorflow::analyse_sidecar(data, ctx) || formats::onnx::analyse_tensor(data, ctx) {
+        return;
+    }
     let max_bytes = ctx.config().onnx.max_bytes;
     if let Some(owner) = ctx
         .disk_path()
@@ -146,7 +154,7 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
         return ctx.report(
             RuleId::OnnxExternalDataFile,
             None,
-            format!("raw tensor bytes that the ONNX model `{owner}` beside this file names as its external data"),
+            format!("raw tensor bytes that the ONNX model `{owner}` names as its external data"),
             None,
         );
     }

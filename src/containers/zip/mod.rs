@@ -20,6 +20,7 @@
 #![deny(clippy::indexing_slicing, clippy::cast_possible_truncation)] // a binary parser: hostile offsets and sizes
 
 mod central;
+mod concat;
 mod decode;
 mod reconcile;
 mod records;
@@ -33,6 +34,7 @@ mod tests;
 use std::collections::{HashMap, HashSet};
 
 use central::{Directory, Reader};
+pub use concat::analyse_concatenated;
 use reconcile::Analysis;
 
 use crate::containers::members::Names;

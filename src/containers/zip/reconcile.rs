@@ -121,6 +121,38 @@ pub(super) fn inside_a_member(data: &[u8], dir: &Directory, outer: &Directory) -
     })
 }
 
+/// A `torch.export.save` (`.pt2`) archive's weight and constant configurations: each names the
+/// files of its folder that hold one tensor's raw bytes (or, with `use_pickle`, a `torch.save`
+/// of it, which detection still follows as content that can carry code).
+const PT2_CONFIGS: [(&[u8], &[u8]); 2] = [
+    (b"data/weights/", b"data/weights/model_weights_config.json"),
+    (
+        b"data/constants/",
+        b"data/constants/model_constants_config.json",
+    ),
+];
+/// Entries of one configuration read.
+const MAX_PT2_ENTRIES: usize = 1 << 20;
+
+/// The `path_name`s of a pt2 weight or constant configuration (`{"config": {name: {"path_name":
+/// ...}}}`): plain file names of the configuration's own folder.
+fn pt2_paths(json: &[u8]) -> Vec<String> {
+    let Ok(serde_json::Value::Object(top)) = serde_json::from_slice::<serde_json::Value>(json)
+    else {
+        return Vec::new();
+    };
+    let Some(serde_json::Value::Object(config)) = top.get("config") else {
+        return Vec::new();
+    };
+    config
+        .values()
+        .take(MAX_PT2_ENTRIES)
+        .filter_map(|entry| entry.get("path_name")?.as_str())
+        .filter(|p| !p.is_empty() && !p.contains(['/', '\\']) && *p != "." && *p != "..")
+        .map(str::to_owned)
+        .collect()
+}
+
 /// The members PyTorch reads as raw tensor storage: `<dir>/data/<key>` (and `<dir>/constants/`
 /// for TorchScript) where `<key>` is a string of a pickle beside it (`<dir>/data.pkl`,
 /// `<dir>/constants.pkl`) that loads persistent ids. A `data.pkl` that references no storage
@@ -133,6 +165,22 @@ pub(super) fn torch_storages(
     let mut storages = HashSet::new();
     for dir in dirs {
         for e in &dir.entries {
+            if let Some((folder, base)) = PT2_CONFIGS
+                .iter()
+                .find_map(|(folder, config)| Some((*folder, e.name.strip_suffix(*config)?)))
+            {
+                if let Some(bytes) = central_reading(data, e, dir.shift)
+                    .and_then(|reading| decode::peek(&reading, limits))
+                {
+                    for path in pt2_paths(&bytes) {
+                        let mut name = base.to_vec();
+                        name.extend_from_slice(folder);
+                        name.extend_from_slice(path.as_bytes());
+                        storages.insert(name);
+                    }
+                }
+                continue;
+            }
             let Some(base) = [&b"data.pkl"[..], b"constants.pkl"]
                 .iter()
                 .find_map(|p| e.name.strip_suffix(*p))
@@ -227,12 +275,29 @@ pub(super) fn local_reading<'a>(data: &'a [u8], w: &Walked, alternate: bool) -> 
 /// accept, or names a member differently (it honours Unicode path extra fields), readers
 /// disagree about this file.
 pub(super) fn strict_cross_check(data: &[u8], cd: &Directory, ctx: &mut Ctx<'_>) {
-    let strict = catch_unwind(AssertUnwindSafe(|| {
-        zip::ZipArchive::new(Cursor::new(data))
-            .map(|z| z.file_names_raw().map(<[u8]>::to_vec).collect::<Vec<_>>())
-            .map_err(|e| e.to_string())
-    }))
-    .unwrap_or_else(|_| Err("the zip reader failed".to_owned()));
+    let read = |config: zip::read::Config| {
+        catch_unwind(AssertUnwindSafe(|| {
+            zip::ZipArchive::with_config(config, Cursor::new(data))
+                .map(|z| z.file_names_raw().map(<[u8]>::to_vec).collect::<Vec<_>>())
+                .map_err(|e| e.to_string())
+        }))
+        .unwrap_or_else(|_| Err("the zip reader failed".to_owned()))
+    };
+    // The `zip` crate (9.8) ignores ZIP64 end records in front of an end record whose fields
+    // fit in 32 bits, and first looks for the directory where its size puts it before the end
+    // record: 76 bytes (the ZIP64 record and locator) too late, which is a central header
+    // whenever the first entry is 76 bytes long. PyTorch writes the ZIP64 records into every
+    // archive, so a `torch.save` or `torch.export.save` archive whose first member name is 30
+    // bytes long is refused. Python's `zipfile` subtracts the ZIP64 records; told the archive's
+    // offset (where our own reading found it), the crate reads the directory where `zipfile`
+    // does, and only a refusal of that reading is the strict readers' refusal.
+    let strict = read(zip::read::Config::default()).or_else(|why| match u64::try_from(cd.shift) {
+        Ok(offset) if cd.usable() => read(zip::read::Config {
+            archive_offset: zip::read::ArchiveOffset::Known(offset),
+        })
+        .map_err(|_| why),
+        _ => Err(why),
+    });
     match strict {
         Err(why) => ctx.report(
             RuleId::ArchiveCorrupt,

@@ -179,7 +179,21 @@ fn string(data: &[u8], at: usize, n: u64, collect: bool, out: &mut Walk) -> Resu
 /// Whether `data` is one msgpack map whose first key is a short printable string and which
 /// ends exactly where the data ends: how a Flax checkpoint starts and ends.
 pub fn looks_like_msgpack(data: &[u8]) -> bool {
-    starts_like_msgpack(data) && matches!(walk(data, false), Ok(w) if w.end == data.len())
+    (starts_like_msgpack(data) || starts_with_short_key(data) || data == [0x80])
+        && matches!(walk(data, false), Ok(w) if w.end == data.len())
+}
+
+/// A map whose first key is one printable character (`{"w": ...}`), or an empty map alone (what
+/// spaCy writes for an empty `vocab/key2row`): too weak a start on its own, so only a map that
+/// reads whole counts.
+fn starts_with_short_key(data: &[u8]) -> bool {
+    let key_at = match data.first() {
+        Some(0x81..=0x8f) => 1,
+        Some(0xde) => 3,
+        Some(0xdf) => 5,
+        _ => return false,
+    };
+    data.get(key_at) == Some(&0xa1) && data.get(key_at + 1).is_some_and(u8::is_ascii_graphic)
 }
 
 /// Whether `data` starts with a msgpack map whose first key is a short printable string (a
@@ -275,7 +289,14 @@ mod tests {
         data.truncate(data.len() - 3);
         assert!(!looks_like_msgpack(&data));
         assert!(walk(&data, false).is_err());
-        assert!(!looks_like_msgpack(b"\x80"));
+        // An empty map alone is spaCy's empty `vocab/key2row`; a pickle's PROTO opcode
+        // followed by anything is not a map.
+        assert!(looks_like_msgpack(b"\x80"));
+        assert!(!looks_like_msgpack(b"\x80\x04\x95"));
+        assert!(!looks_like_msgpack(b"\x80\x04K\x01."));
+        // One-letter keys count only when the map reads whole.
+        assert!(looks_like_msgpack(b"\x81\xa1w\x01"));
+        assert!(!looks_like_msgpack(b"\x81\xa1w"));
         assert!(!looks_like_msgpack(b"hello"));
     }
 }

@@ -7,9 +7,11 @@
 mod census;
 mod external;
 mod ops;
+pub mod ort;
 mod owner;
 pub mod proto;
 mod summary;
+mod tensor;
 #[cfg(test)]
 mod tests;
 mod utf8;
@@ -19,6 +21,7 @@ use prost::Message;
 
 pub use census::estimate as decoded_size;
 pub use owner::external_data_owner;
+pub use tensor::analyse_tensor;
 
 use crate::bytes::varint;
 use crate::model::rules::RuleId;
@@ -55,6 +58,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     };
     let model = match decoded {
         Ok(model) => model,
+        Err(_) if tensor::analyse_tensor(data, ctx) => return,
         Err(e) => match utf8::decode_lossily(data) {
             Some((model, fixed)) => {
                 ctx.report(

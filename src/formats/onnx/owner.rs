@@ -1,7 +1,8 @@
 //! Which ONNX model beside a file names it as its external data. Models over 2 GB are saved as
 //! a small graph (`model.onnx`) plus a raw tensor file (`model.onnx.data`, any name) that
 //! matches no format by its content; scanned on its own, that file would be "unknown binary".
-//! It is known once a model in the same directory is found to name it.
+//! It is known once a model in the same directory, or up to two directories above it (a
+//! `location` such as `weights/model.bin`), is found to name it.
 
 use std::fs::File;
 use std::path::Path;
@@ -21,44 +22,56 @@ const MAX_DECODED: u64 = 512 << 20;
 /// Graphs and tensor-carrying attributes visited in one model.
 const MAX_VISITS: usize = 1 << 20;
 
-/// The file name of an ONNX model in `data_file`'s directory (at most `max_bytes` long) that
-/// reads `data_file` as external data, if there is one.
+/// Directories above the data file's own that are searched for its model: exporters write
+/// `location="weights/model.bin"` beside a model one or two folders up.
+const MAX_LEVELS_UP: usize = 2;
+
+/// The path (relative to `data_file`'s directory) of an ONNX model in that directory or up to
+/// [`MAX_LEVELS_UP`] directories above it (at most `max_bytes` long) that reads `data_file` as
+/// external data, if there is one.
 pub fn external_data_owner(data_file: &Path, max_bytes: u64) -> Option<String> {
     let target = data_file.canonicalize().ok()?;
-    let dir = target.parent()?;
     let name = target.file_name()?.to_str()?;
     let mut models = 0;
-    for entry in std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES) {
-        let Ok(path) = entry.map(|e| e.path()) else {
-            continue;
-        };
-        let Ok(meta) = path.metadata() else { continue };
-        if path == target || !meta.is_file() || meta.len() > max_bytes {
-            continue;
-        }
-        let Ok(mapped) = File::open(&path).and_then(|f| mmap::map(&f)) else {
-            continue;
-        };
-        // The name must appear in the model's bytes before anything is decoded.
-        if !super::looks_like_onnx(&mapped)
-            || memchr::memmem::find(&mapped, name.as_bytes()).is_none()
-        {
-            continue;
-        }
-        models += 1;
-        if models > MAX_MODELS {
-            return None;
-        }
-        if super::census::estimate(&mapped, true).is_none_or(|cost| cost > MAX_DECODED) {
-            continue;
-        }
-        // Decoded from the shared mapping, so initializers are slices of the file, not copies.
-        let shared = bytes::Bytes::from_owner(mmap::Shared(std::sync::Arc::new(mapped)));
-        let Ok(model) = ModelProto::decode(shared) else {
-            continue;
-        };
-        if names_as_external_data(&model, dir, &target) {
-            return path.file_name().map(|n| n.to_string_lossy().into_owned());
+    for (level, dir) in target
+        .ancestors()
+        .skip(1)
+        .take(MAX_LEVELS_UP + 1)
+        .enumerate()
+    {
+        for entry in std::fs::read_dir(dir).ok()?.take(MAX_ENTRIES) {
+            let Ok(path) = entry.map(|e| e.path()) else {
+                continue;
+            };
+            let Ok(meta) = path.metadata() else { continue };
+            if path == target || !meta.is_file() || meta.len() > max_bytes {
+                continue;
+            }
+            let Ok(mapped) = File::open(&path).and_then(|f| mmap::map(&f)) else {
+                continue;
+            };
+            // The name must appear in the model's bytes before anything is decoded.
+            if !super::looks_like_onnx(&mapped)
+                || memchr::memmem::find(&mapped, name.as_bytes()).is_none()
+            {
+                continue;
+            }
+            models += 1;
+            if models > MAX_MODELS {
+                return None;
+            }
+            if super::census::estimate(&mapped, true).is_none_or(|cost| cost > MAX_DECODED) {
+                continue;
+            }
+            // Decoded from the shared mapping, so initializers are slices of the file, not copies.
+            let shared = bytes::Bytes::from_owner(mmap::Shared(std::sync::Arc::new(mapped)));
+            let Ok(model) = ModelProto::decode(shared) else {
+                continue;
+            };
+            if names_as_external_data(&model, dir, &target) {
+                let file = path.file_name()?.to_string_lossy();
+                return Some(format!("{}{file}", "../".repeat(level)));
+            }
         }
     }
     None
@@ -156,6 +169,25 @@ mod tests {
         assert_eq!(owner.as_deref(), Some("model.onnx"));
         assert_eq!(
             external_data_owner(&dir.path().join("other.bin"), 1 << 20),
+            None
+        );
+        // A model two folders up that names the file by its relative path owns it; one that
+        // names a file of the same name elsewhere does not.
+        std::fs::create_dir_all(dir.path().join("a/weights")).unwrap();
+        std::fs::write(dir.path().join("a/weights/model.bin"), [7u8; 64]).unwrap();
+        std::fs::write(dir.path().join("a/weights/other.bin"), [7u8; 64]).unwrap();
+        std::fs::write(
+            dir.path().join("up.onnx"),
+            model_naming("a/weights/model.bin"),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a/side.onnx"), model_naming("other.bin")).unwrap();
+        assert_eq!(
+            external_data_owner(&dir.path().join("a/weights/model.bin"), 1 << 20).as_deref(),
+            Some("../../up.onnx")
+        );
+        assert_eq!(
+            external_data_owner(&dir.path().join("a/weights/other.bin"), 1 << 20),
             None
         );
         // Over the size limit, the model is not read.

@@ -5,6 +5,7 @@
 //! native code, or touch host files with constant paths. The paths and strings reaching them
 //! are the evidence. Recognised by structure, never by name.
 
+pub mod bundle;
 mod detect;
 pub(crate) mod ops;
 pub mod proto;
@@ -29,6 +30,40 @@ const MAX_BYTES: usize = 2 << 30;
 const MAX_NODES: usize = 2_000_000;
 /// Hops followed upstream from a file op's input to find the constant strings reaching it.
 const MAX_HOPS: u32 = 6;
+
+/// Files beside a TensorFlow model that match no format by their content: a SavedModel's
+/// `fingerprint.pb` (recognised by its structure, beside a `saved_model.pb`) and a checkpoint's
+/// data shards (vouched for by the `.index` beside them). `false` when `data` is neither.
+pub fn analyse_sidecar(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    let Some(path) = ctx.disk_path() else {
+        return false;
+    };
+    if bundle::is_fingerprint(data) && bundle::saved_model_beside(path) {
+        ctx.report(
+            RuleId::TfFingerprint,
+            Some(0),
+            "a SavedModel fingerprint (hashes of the `saved_model.pb` beside it); nothing loads it as a model",
+            None,
+        );
+        return true;
+    }
+    match bundle::shard(path, data.len() as u64) {
+        Some(bundle::Shard::Described { index, tensors }) => ctx.report(
+            RuleId::TfCheckpointShard,
+            None,
+            format!("raw tensor bytes of a TensorFlow checkpoint: the index `{index}` beside this file places {tensors} tensor(s) in it, covering every byte"),
+            None,
+        ),
+        Some(bundle::Shard::Mismatch { index, why }) => ctx.report(
+            RuleId::TfCheckpointShardMismatch,
+            None,
+            format!("named as a data shard of the checkpoint `{index}`, but the index does not describe this file: {why}"),
+            Some(why.clone()),
+        ),
+        None => return false,
+    }
+    true
+}
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let Some(kind) = detect(data) else {
@@ -58,11 +93,25 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         Kind::MetaGraph => decode::<proto::MetaGraphDef>(data, shared).map(|m| (vec![m], None)),
         Kind::GraphDef => decode::<proto::GraphDef>(data, shared).map(|g| (Vec::new(), Some(g))),
         Kind::VariablesIndex => {
-            // Tensor names, dtypes, shapes and offsets into the data shards: nothing runs.
+            // Tensor names, dtypes, shapes and offsets into the data shards: nothing runs, but
+            // a table TensorFlow cannot read is not vouched for.
+            let count = match bundle::read(data) {
+                Ok(b) => b.extents.len() as u64,
+                Err(why) => {
+                    return ctx.report(
+                        RuleId::TfMalformed,
+                        Some(0),
+                        format!(
+                            "the checkpoint index (a tensor bundle table) does not decode: {why}"
+                        ),
+                        None,
+                    );
+                }
+            };
             return ctx.summarise(ModelSummary::Tensorflow(FrameworkSummary {
                 producer: kind.name().to_owned(),
-                units: "bytes".to_owned(),
-                count: data.len() as u64,
+                units: "tensors".to_owned(),
+                count,
                 ..FrameworkSummary::default()
             }));
         }

@@ -103,7 +103,7 @@ rules! {
     DataFile => {
         code: "FMT007", name: "data-file", severity: Info, implies: Clean,
         summary: "A data file that sits beside models (image, audio, table, tokenizer vocabulary, training log)",
-        explanation: "The file is an image (PNG, JPEG, GIF, WebP, TIFF, BMP), audio (WAV, FLAC, Ogg, MP3), a PDF, a columnar table (Parquet, Arrow, Feather, the Arrow streams of Hugging Face datasets), a TFRecord (TensorBoard event logs, TF data) or a SentencePiece tokenizer model, recognised by its structure rather than its name. No model loader runs such a file, so it is named rather than reported as an unknown binary. Archives, pickles and every other format are recognised before this, so a payload cannot pass as data.",
+        explanation: "The file is an image (PNG, JPEG, GIF, WebP, TIFF, BMP), audio (WAV, FLAC, Ogg, MP3), a PDF, a columnar table (Parquet, Arrow, Feather, the Arrow streams of Hugging Face datasets), a TFRecord (TensorBoard event logs, TF data), a SentencePiece tokenizer model, a MATLAB MAT-file (v4, v5), word2vec binary vectors, or a self-framing OCDBT file of an Orbax/TensorStore checkpoint (manifest or tree node, its length and CRC-32C checked), recognised by its structure rather than its name. No model loader runs such a file, so it is named rather than reported as an unknown binary. Archives, pickles and every other format are recognised before this, so a payload cannot pass as data.",
         remediation: "Nothing to do.",
     },
     EmptyFile => {
@@ -253,7 +253,7 @@ rules! {
     OnnxExternalDataFile => {
         code: "ONX008", name: "onnx-external-data-file", severity: Info, implies: Clean,
         summary: "Raw tensor bytes that an ONNX model beside them names as external data",
-        explanation: "Models over 2 GB are saved as a small graph plus a file of raw tensor bytes (`model.onnx.data`, or any name the exporter chose), which matches no format by its content. Scanned on its own, such a file would be an unknown binary; here an ONNX model in the same directory names it in a tensor's external data `location`, so ONNX Runtime reads it only as tensor bytes. The model itself is analysed as an artifact of its own, including whether its ranges fit this file.",
+        explanation: "Models over 2 GB are saved as a small graph plus a file of raw tensor bytes (`model.onnx.data`, or any name the exporter chose), which matches no format by its content. Scanned on its own, such a file would be an unknown binary; here an ONNX model in the same directory, or up to two directories above it (a `location` such as `weights/model.bin`), names it in a tensor's external data `location`, resolved to this very file, so ONNX Runtime reads it only as tensor bytes. The model itself is analysed as an artifact of its own, including whether its ranges fit this file.",
         remediation: "Nothing to do; keep the file next to the model that names it.",
     },
     SafetensorsShardEscape => {
@@ -747,5 +747,41 @@ rules! {
         summary: "A finding that implies `malicious` was accepted by the policy (`allow_malicious = true`)",
         explanation: "A trusted policy's `[[accept]]` entry with `allow_malicious = true` accepts a finding that implies `malicious` on this exact file (for example a research sample kept on purpose). The finding no longer decides the verdict, and every report says so with this finding, naming the entry, who accepted it, why, and until when. Loading the file still does what the accepted finding describes.",
         remediation: "Never load this file outside a sandbox. Remove the entry as soon as the file is no longer needed.",
+    },
+    TfFingerprint => {
+        code: "TFG005", name: "tensorflow-fingerprint", severity: Info, implies: Clean,
+        summary: "A SavedModel's fingerprint.pb beside its saved_model.pb",
+        explanation: "TensorFlow 2.12 and later write `fingerprint.pb` into every SavedModel: a `FingerprintDef` protobuf of five 64-bit hashes (of the saved_model.pb, its graph, signatures, object graph and checkpoint), a version and a UUID. It is recognised by that structure (only those fields, covering the file exactly) with a `saved_model.pb` beside it. Nothing in it is loaded as a model or runs.",
+        remediation: "Nothing to do.",
+    },
+    TfCheckpointShard => {
+        code: "TFG006", name: "tensorflow-checkpoint-shard", severity: Info, implies: Clean,
+        summary: "Raw tensor bytes of a TensorFlow checkpoint, described whole by the index beside them",
+        explanation: "A TensorFlow checkpoint (a SavedModel's `variables/`, `tf.train.Checkpoint`, Keras TF-format weights) is a `.index` table plus data shards `<prefix>.data-NNNNN-of-MMMMM` of raw tensor bytes, which match no format by their content. The index beside this file was decoded: it counts this shard, and the tensors it places here lie inside the file and cover every byte of it, so TensorFlow reads the file only as the tensors the index names. The index itself is analysed as an artifact of its own.",
+        remediation: "Nothing to do; keep the shard with its index.",
+    },
+    TfCheckpointShardMismatch => {
+        code: "TFG007", name: "tensorflow-checkpoint-shard-mismatch", severity: Medium, implies: Suspicious,
+        summary: "A file named as a TensorFlow checkpoint shard that its index does not describe",
+        explanation: "The file is named `<prefix>.data-NNNNN-of-MMMMM` and a `<prefix>.index` is beside it, but the index does not decode, does not count this shard, places a tensor past the end of the file, or leaves bytes of it in no tensor. TensorFlow writes shards exactly as their index describes them; bytes no tensor covers are content nothing accounts for, and a tensor past the end fails to restore.",
+        remediation: "Treat the checkpoint as tampered or damaged: re-download it or save it again, and compare its published hashes.",
+    },
+    ArchiveConcatenated => {
+        code: "ARC013", name: "archive-concatenated", severity: Medium, implies: Suspicious,
+        summary: "Zip archives written back to back in one file",
+        explanation: "The file is two or more complete zip archives one after the other, each with its own central directory. Readers disagree about such a file: `zipfile` and `torch.load` find the last archive from the end of the file and read only it, streaming readers walk every local header from the start. PyTorch's distributed checkpoints are written this way, with a `.metadata` file beside them that indexes the archives; this file has none. Every archive was analysed on its own.",
+        remediation: "Find out what wrote the file. If it is a distributed checkpoint, keep its `.metadata` beside it; otherwise treat the earlier archives as content hidden from `torch.load`.",
+    },
+    ArchiveDcpShard => {
+        code: "ARC014", name: "archive-dcp-shard", severity: Info, implies: Clean,
+        summary: "A torch.distributed.checkpoint shard: torch.save archives back to back, indexed by the .metadata beside it",
+        explanation: "`torch.distributed.checkpoint` (DCP, the checkpoint format of FSDP, torchtitan and Lightning's FSDP strategy) writes each item of a rank's state as its own `torch.save` archive and appends them to a `.distcp` file; the `.metadata` pickle beside it records where each item is. The file was split at each archive's end record and every archive was analysed as a PyTorch archive of its own, its byte range in the member name. The `.metadata` is analysed as an artifact of its own.",
+        remediation: "Nothing to do; keep the shard with its `.metadata`.",
+    },
+    OnnxTensorFile => {
+        code: "ONX009", name: "onnx-tensor-file", severity: Info, implies: Clean,
+        summary: "A bare ONNX TensorProto: test or input data",
+        explanation: "The file is one serialised ONNX `TensorProto` (the `test_data_set_*/input_*.pb` and `output_*.pb` files of the ONNX Model Zoo and of onnx's backend tests, or anything `onnx.save_tensor` writes), recognised field by field: only fields a tensor defines, with their wire types, covering the file, and a known data type. It holds numbers (or strings) and runs nothing. A tensor whose data is external is judged as a model's tensor is: `onnx.load_tensor` reads the location relative to the file.",
+        remediation: "Nothing to do.",
     },
 }
