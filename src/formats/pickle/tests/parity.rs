@@ -269,7 +269,8 @@ fn getattr_kept_as_data() {
             .op(0x86)
             .reduce()
     };
-    let uses: [(&str, fn(P) -> P); 6] = [
+    type Use = (&'static str, fn(P) -> P);
+    let uses: [Use; 6] = [
         ("called", |p| {
             p.s("echo quarantine-sample").tuple1().reduce()
         }),
