@@ -31,7 +31,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent / "tests" / "data" / "rt3"
 BENIGN = ROOT / "benign"
 SUSPICIOUS = ROOT / "suspicious"
-CODE = ROOT / "code"
 
 
 def fastai() -> None:
@@ -103,8 +102,8 @@ def sources() -> None:
 
     shutil.copy(datasets.load.__file__, BENIGN / "datasets_load.py")
     shutil.copy(t5.__file__, BENIGN / "tokenization_t5.py")
-    shutil.copy(ultralytics.utils.checks.__file__, CODE / "ultralytics_utils_checks.py")
-    shutil.copy(ultralytics.utils.downloads.__file__, CODE / "ultralytics_utils_downloads.py")
+    shutil.copy(ultralytics.utils.checks.__file__, BENIGN / "ultralytics_utils_checks.py")
+    shutil.copy(ultralytics.utils.downloads.__file__, BENIGN / "ultralytics_utils_downloads.py")
 
 
 def notebook_and_config() -> None:
@@ -138,7 +137,7 @@ def tarballs() -> None:
 
 
 if __name__ == "__main__":
-    for d in (BENIGN, SUSPICIOUS, CODE):
+    for d in (BENIGN, SUSPICIOUS):
         d.mkdir(parents=True, exist_ok=True)
     for writer in (fastai, gensim, scipy_and_dill, torchscript, sources, notebook_and_config,
                    tarballs):
