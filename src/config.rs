@@ -16,6 +16,9 @@ pub struct ZoneLimits {
     /// Bytes inflated from a single member. Stored members are slices of bytes already in
     /// hand and are not cut (their reading is bounded by `max_total_bytes` plus the input size).
     pub max_member_bytes: u64,
+    /// Unpacked bytes one artifact keeps in memory, all members and nesting levels together;
+    /// members past it are spilled to a private temporary file and memory-mapped.
+    pub max_memory: u64,
     /// Unpacked size divided by compressed size, per member (checked past 1 MiB unpacked).
     pub max_ratio: u64,
     /// Members opened per artifact, all nesting levels together.
@@ -34,6 +37,7 @@ impl Default for ZoneLimits {
         ZoneLimits {
             max_total_bytes: defaults::max_total_bytes.into_field(),
             max_member_bytes: defaults::max_member_bytes.into_field(),
+            max_memory: defaults::max_memory.into_field(),
             max_ratio: defaults::max_ratio,
             max_members: defaults::max_members,
             max_depth: defaults::max_depth,

@@ -185,6 +185,8 @@ settings! {
             "Total bytes unpacked from one artifact, all members and nesting levels together.";
         max_member_bytes => zone.max_member_bytes: Size = Size(4 << 30), "SIZE",
             "Bytes inflated from a single archive member (stored members are read in place and not cut).";
+        max_memory => zone.max_memory: Size = Size(512 << 20), "SIZE",
+            "Unpacked bytes one artifact keeps in memory; members past it go to an unlinked private file in $TMPDIR, memory-mapped.";
         max_ratio => zone.max_ratio: u64 = 200, "N",
             "Largest compression ratio accepted for a member (checked past 1 MiB unpacked).";
         max_members => zone.max_members: u64 = 100_000, "N",

@@ -1,10 +1,13 @@
 //! Hostile inputs, generated here (never stored): decompression bombs of every codec, bombs
 //! nested in other containers, a 42.zip-style archive of archives, ONNX, safetensors and pickle
-//! size bombs. Each is scanned by the real binary as a child process whose peak memory is read
-//! with `wait4`. Every case must end on its own (a finding of its own limit, or a finished
-//! analysis) well inside the outer timeout, by exiting rather than by a signal, and below the
-//! memory bound; the bombs and size bombs must not come out `clean` (a pickle of shared
-//! references or a sparse memo is only a resource test: loading it runs nothing).
+//! size bombs (a graph of millions of tiny nodes, a header of a million tensors), and a large
+//! ordinary tarball whose member must be spilled to disk. Each is scanned
+//! by the real binary as a child process whose peak memory is read with `wait4` (mapped file
+//! pages included) and whose heap is sampled from `/proc`. Every case must end on its own (a
+//! finding of its own limit, or a finished analysis) well inside the outer timeout, by exiting
+//! rather than by a signal, and below both memory bounds; the bombs and size bombs must not come
+//! out `clean` (a pickle of shared references, a sparse memo or a big tarball is only a resource
+//! test: loading it runs nothing).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -20,9 +23,11 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-/// Peak resident memory allowed to one scan of one hostile artifact. The zone's limits decide
-/// it today (a member is inflated in memory up to the ratio and size limits).
+/// Peak resident memory allowed to one scan of one hostile artifact, mapped file pages included
+/// (the input and spilled members are memory-mapped; those pages are page cache, reclaimable).
 const MAX_RSS_MIB: u64 = 1024;
+/// Peak anonymous memory (heap) allowed: the default per-artifact `max_memory` budget.
+const MAX_HEAP_MIB: u64 = 512;
 /// How long a case may run before the test calls it hung.
 const OUTER_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -165,6 +170,49 @@ fn onnx_size_bomb() -> Vec<u8> {
     model
 }
 
+/// An ONNX model of `n` nodes with one empty attribute each: five bytes on the wire, over a
+/// kilobyte each once decoded.
+fn onnx_node_bomb(n: usize) -> Vec<u8> {
+    let mut node = Vec::new();
+    field(5, &[0x0a, 0x01, b'a'], &mut node); // attribute { name: "a" }
+    field(4, b"Relu", &mut node); // op_type
+    let mut graph = Vec::with_capacity(n * (node.len() + 2) + 8);
+    for _ in 0..n {
+        field(1, &node, &mut graph);
+    }
+    field(2, b"g", &mut graph);
+    let mut model = Vec::new();
+    varint(1 << 3, &mut model);
+    varint(8, &mut model);
+    let mut opset = Vec::new();
+    varint(2 << 3, &mut opset);
+    varint(17, &mut opset);
+    field(8, &opset, &mut model);
+    field(7, &graph, &mut model);
+    model
+}
+
+/// A well-formed safetensors file of `n` one-float tensors: a header of about 100 bytes per
+/// tensor, which loaders accept up to 100 MB.
+fn safetensors_many_tensors(n: usize) -> Vec<u8> {
+    let mut header = String::from("{");
+    for i in 0..n {
+        if i > 0 {
+            header.push(',');
+        }
+        header.push_str(&format!(
+            r#""model.layers.{i}.weight":{{"dtype":"F32","shape":[1],"data_offsets":[{},{}]}}"#,
+            4 * i,
+            4 * i + 4
+        ));
+    }
+    header.push('}');
+    let mut out = (header.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(header.as_bytes());
+    out.resize(out.len() + 4 * n, 0);
+    out
+}
+
 /// Billion laughs: each level is a list of ten references to the level below.
 fn pickle_laughs(levels: usize) -> Vec<u8> {
     let mut out = vec![0x80, 4];
@@ -189,6 +237,50 @@ fn pickle_marks() -> Vec<u8> {
     out
 }
 
+/// A gzipped tar of one member of `n` bytes that compresses about 40 times (under the ratio
+/// limit, so nothing stops it): a large ordinary model tarball, which must be spilled to a
+/// temporary file rather than held in memory. Streamed, so the test process stays small.
+fn large_tarball(n: u64) -> Vec<u8> {
+    // 20 pseudo-random bytes in every 1000, the rest zeros.
+    let mut block = vec![0u8; 1 << 20];
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    for chunk in block.chunks_mut(1000) {
+        for b in chunk.iter_mut().take(20) {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            *b = seed as u8;
+        }
+    }
+    let mut header = tar::Header::new_gnu();
+    header.set_size(n);
+    header.set_mode(0o644);
+    header.set_cksum();
+    let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    let mut builder = tar::Builder::new(gz);
+    let body = std::io::Read::take(Repeating { block, at: 0 }, n);
+    builder
+        .append_data(&mut header, "weights.bin", body)
+        .unwrap();
+    builder.into_inner().unwrap().finish().unwrap()
+}
+
+/// Reads `block` over and over.
+struct Repeating {
+    block: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for Repeating {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let rest = &self.block[self.at..];
+        let n = rest.len().min(buf.len());
+        buf[..n].copy_from_slice(&rest[..n]);
+        self.at = (self.at + n) % self.block.len();
+        Ok(n)
+    }
+}
+
 /// A million memo entries at scattered indices.
 fn pickle_sparse_memo() -> Vec<u8> {
     let mut out = vec![0x80, 4, b'N'];
@@ -203,6 +295,8 @@ fn pickle_sparse_memo() -> Vec<u8> {
 struct Outcome {
     status: std::process::ExitStatus,
     rss_mib: u64,
+    /// Peak anonymous memory, sampled from `/proc` every few milliseconds (a lower bound).
+    heap_mib: u64,
     elapsed: Duration,
     report: Value,
 }
@@ -223,7 +317,9 @@ fn scan_measured(path: &Path) -> Outcome {
     let mut status = 0;
     // SAFETY: an all-zero rusage is a valid value for wait4 to overwrite.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let mut heap_kib = 0;
     loop {
+        heap_kib = heap_kib.max(rss_anon_kib(pid));
         // SAFETY: wait4 on our own child, with valid pointers to locals.
         let done = unsafe { libc::wait4(pid, &mut status, libc::WNOHANG, &mut usage) };
         assert!(done >= 0, "wait4 failed");
@@ -235,7 +331,7 @@ fn scan_measured(path: &Path) -> Outcome {
             unsafe { libc::kill(pid, libc::SIGKILL) };
             panic!("{} still running after {OUTER_TIMEOUT:?}", path.display());
         }
-        std::thread::sleep(Duration::from_millis(20));
+        std::thread::sleep(Duration::from_millis(2));
     }
     std::mem::forget(child); // already reaped by wait4
     let status = std::os::unix::process::ExitStatusExt::from_raw(status);
@@ -246,9 +342,20 @@ fn scan_measured(path: &Path) -> Outcome {
     Outcome {
         status,
         rss_mib: usage.ru_maxrss as u64 / 1024,
+        heap_mib: heap_kib / 1024,
         elapsed: start.elapsed(),
         report,
     }
+}
+
+/// The `RssAnon` line of a running process's status, in KiB (0 once it has exited).
+fn rss_anon_kib(pid: libc::pid_t) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("RssAnon:"))
+        .and_then(|rest| rest.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
 }
 
 /// Each case's file, and whether it must be flagged (not `clean`).
@@ -269,11 +376,17 @@ fn cases(dir: &Path) -> Vec<(PathBuf, bool)> {
         ("size_bomb.safetensors", safetensors_size_bomb()),
         ("header_bomb.safetensors", safetensors_header_bomb()),
         ("size_bomb.onnx", onnx_size_bomb()),
+        ("node_bomb.onnx", onnx_node_bomb(5_000_000)),
         ("marks.pkl", pickle_marks()),
     ];
     let resource_only: Vec<(&str, Vec<u8>)> = vec![
         ("laughs.pkl", pickle_laughs(30)),
         ("sparse_memo.pkl", pickle_sparse_memo()),
+        ("large.tar.gz", large_tarball(600 << 20)),
+        (
+            "many_tensors.safetensors",
+            safetensors_many_tensors(900_000),
+        ),
     ];
     let flagged = cases.into_iter().map(|c| (c, true));
     let any = resource_only.into_iter().map(|c| (c, false));
@@ -301,8 +414,9 @@ fn hostile_inputs_end_by_their_own_limits_within_memory() {
             .map(|f| f.iter().filter_map(|f| f["rule_id"].as_str()).collect())
             .unwrap_or_default();
         println!(
-            "{name:<26} {verdict:<11} {:>5} MiB {:>6.2} s  {rules:?}",
+            "{name:<26} {verdict:<11} {:>5} MiB ({:>4} MiB heap) {:>6.2} s  {rules:?}",
             outcome.rss_mib,
+            outcome.heap_mib,
             outcome.elapsed.as_secs_f64()
         );
         if outcome.status.code().is_none() {
@@ -310,6 +424,9 @@ fn hostile_inputs_end_by_their_own_limits_within_memory() {
         }
         if outcome.rss_mib > MAX_RSS_MIB {
             failures.push(format!("{name}: {} MiB peak", outcome.rss_mib));
+        }
+        if outcome.heap_mib > MAX_HEAP_MIB {
+            failures.push(format!("{name}: {} MiB heap", outcome.heap_mib));
         }
         if verdict == "no report" || (must_flag && verdict == "clean") {
             failures.push(format!("{name}: {verdict}"));

@@ -12,6 +12,7 @@ use std::io::{self, Read};
 use crate::bytes::ReadRef;
 use crate::config::ZoneLimits;
 use crate::scan::deadline;
+use crate::zone::spill::{Blob, BlobWriter};
 
 /// Output below this size is never judged by its compression ratio.
 const RATIO_GRACE: u64 = 1 << 20;
@@ -56,17 +57,18 @@ pub(crate) enum Stop {
     Corrupt(String),
 }
 
-/// The output of a bounded decompression.
+/// The output of a bounded decompression: on the heap, or in a mapped temporary file once the
+/// artifact's memory budget is spent.
 #[derive(Debug)]
 pub(crate) struct Capped {
-    pub data: Vec<u8>,
+    pub data: Blob,
     pub stop: Stop,
 }
 
 impl Capped {
     fn corrupt(why: impl Into<String>) -> Capped {
         Capped {
-            data: Vec::new(),
+            data: Blob::empty(),
             stop: Stop::Corrupt(why.into()),
         }
     }
@@ -139,7 +141,8 @@ impl Read for GzipMembers<'_> {
 
 /// Reads `reader` to its end within the zone's limits: at most `max_member_bytes` of output, and
 /// once past 1 MiB at most `max_ratio` times `compressed_len`. Memory grows only with output
-/// actually produced; an allocation failure is reported as a limit, never an abort.
+/// actually produced and only while the artifact's `max_memory` allows; past it the output goes
+/// to a temporary file. A failure to keep more is reported as a limit, never an abort.
 pub(crate) fn read_capped<R: Read>(reader: R, compressed_len: u64, limits: &ZoneLimits) -> Capped {
     read_capped_after(reader, compressed_len, 0, limits)
 }
@@ -153,12 +156,11 @@ pub(crate) fn read_capped_after<R: Read>(
     already: u64,
     limits: &ZoneLimits,
 ) -> Capped {
-    let cap = usize::try_from(limits.max_member_bytes).unwrap_or(usize::MAX);
     let ratio_bound = limits
         .max_ratio
         .saturating_mul(compressed_len.max(1))
         .max(RATIO_GRACE);
-    let mut out: Vec<u8> = Vec::new();
+    let mut out = BlobWriter::new(limits.max_memory);
     let mut buf = vec![0u8; CHUNK];
     let stop = loop {
         if deadline::passed() {
@@ -170,40 +172,31 @@ pub(crate) fn read_capped_after<R: Read>(
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => break Stop::Corrupt(describe(&e)),
         };
-        let room = cap.saturating_sub(out.len());
-        let take = n.min(room);
-        if !grow(&mut out, take, cap) {
-            break Stop::Limit(format!(
-                "could not allocate memory for more than {} unpacked bytes",
-                out.len()
-            ));
+        let room = limits.max_member_bytes.saturating_sub(out.len());
+        let take = usize::try_from(room).map_or(n, |room| n.min(room));
+        if let Err(why) = out.write(buf.get(..take).unwrap_or_default()) {
+            break Stop::Limit(why);
         }
-        out.extend_from_slice(buf.get(..take).unwrap_or_default());
         if take < n {
             break Stop::Limit(format!(
                 "unpacks to more than {} bytes (the per-member limit)",
                 limits.max_member_bytes
             ));
         }
-        let produced = (out.len() as u64).saturating_add(already);
-        if produced > ratio_bound {
+        if out.len().saturating_add(already) > ratio_bound {
             break Stop::Limit(format!(
                 "unpacks to more than {} times its compressed size of {compressed_len} bytes (the ratio limit)",
                 limits.max_ratio
             ));
         }
     };
-    Capped { data: out, stop }
-}
-
-/// Makes room for `additional` bytes, growing geometrically but never past `cap`.
-fn grow(out: &mut Vec<u8>, additional: usize, cap: usize) -> bool {
-    let needed = out.len().saturating_add(additional);
-    if needed <= out.capacity() {
-        return true;
+    match out.finish() {
+        Ok(data) => Capped { data, stop },
+        Err(why) => Capped {
+            data: Blob::empty(),
+            stop: Stop::Limit(why),
+        },
     }
-    let target = out.len().saturating_mul(2).max(CHUNK).min(cap).max(needed);
-    out.try_reserve_exact(target - out.len()).is_ok()
 }
 
 pub(crate) fn describe(e: &io::Error) -> String {

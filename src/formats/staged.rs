@@ -320,11 +320,11 @@ fn decode(ctx: &mut Ctx<'_>, step: Step, data: &[u8], chain: &[String]) -> Optio
             limits.max_member_bytes = limits.max_member_bytes.min(MAX_OUTPUT);
             let capped = codec::decode(codec, data, &limits);
             match capped.stop {
-                Stop::Complete => Some(capped.data),
+                Stop::Complete => Some(capped.data.into_vec()),
                 // A carried pickle cut at the limit is still analysed (its start runs first).
                 Stop::Limit(why) => {
                     limit(ctx, chain, format!("a {} value {why}", step.name()));
-                    (!capped.data.is_empty()).then_some(capped.data)
+                    (!capped.data.is_empty()).then(|| capped.data.into_vec())
                 }
                 Stop::Corrupt(_) => None,
             }

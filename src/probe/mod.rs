@@ -127,6 +127,18 @@ pub fn safetensors(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> 
         Ok(device) => device,
         Err(e) => return skipped(&e.to_string()),
     };
+    // The crate parses the whole header into memory at once; a probe samples weights and can
+    // do without a file of a million tensors.
+    let header_len = data
+        .get(..8)
+        .and_then(|b| b.try_into().ok())
+        .map_or(0, u64::from_le_bytes);
+    let limit = crate::formats::safetensors::CRATE_HEADER_LIMIT;
+    if header_len > limit {
+        return skipped(&format!(
+            "the safetensors header is {header_len} bytes, more than the {limit} the probe reads"
+        ));
+    }
     let Ok(file) = safetensors::SafeTensors::deserialize(data) else {
         return skipped("the safetensors header does not parse");
     };
@@ -232,6 +244,14 @@ pub fn onnx_model(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> R
     };
     if data.len() as u64 > ctx.config().onnx.max_bytes {
         return skipped("the model is over the ONNX decoding limit");
+    }
+    let budget = ctx.config().zone.max_memory;
+    if let Some(estimate) = crate::formats::onnx::decoded_size(data, ctx.shared(data).is_some())
+        && estimate > budget
+    {
+        return skipped(&format!(
+            "decoding the model would take about {estimate} bytes of memory, over the artifact's budget of {budget}"
+        ));
     }
     let decoded = match onnx::decode(data, ctx.shared(data)) {
         Ok(decoded) => decoded,

@@ -28,41 +28,43 @@ pub fn npz(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robustne
     let deadline = Deadline::after(settings.budget);
     let mut pass = WeightPass::new(Vec::new(), 0, Holds::Data);
     let max_members = ctx.config().zone.max_members;
-    let mut visit = |name: &[u8], bytes: Result<std::borrow::Cow<'_, [u8]>, String>| {
-        let name = String::from_utf8_lossy(name);
-        let name = name.strip_suffix(".npy").unwrap_or(&name).to_owned();
-        pass.declare(1);
-        match bytes {
-            Err(why) => pass.not_probed(format!("{name}: {why}")),
-            Ok(bytes) => {
-                if deadline.check().is_err() {
-                    pass.not_probed(format!("{name}: the time budget ran out"));
-                    return;
+    let mut visit =
+        |name: &[u8], bytes: Result<crate::containers::zip::MemberBytes<'_>, String>| {
+            let name = String::from_utf8_lossy(name);
+            let name = name.strip_suffix(".npy").unwrap_or(&name).to_owned();
+            pass.declare(1);
+            match bytes {
+                Err(why) => pass.not_probed(format!("{name}: {why}")),
+                Ok(bytes) => {
+                    if deadline.check().is_err() {
+                        pass.not_probed(format!("{name}: the time budget ran out"));
+                        return;
+                    }
+                    let Some((itemsize, shape, values)) =
+                        crate::formats::numpy::float_array(&bytes)
+                    else {
+                        // Integer, boolean, string and object arrays hold no weights.
+                        return;
+                    };
+                    let dtype = match itemsize {
+                        2 => DType::F16,
+                        4 => DType::F32,
+                        _ => DType::F64,
+                    };
+                    let Ok(shape) = shape.iter().map(|&d| usize::try_from(d)).collect() else {
+                        pass.not_probed(format!("{name}: its shape does not fit this machine"));
+                        return;
+                    };
+                    let tensor = RawTensor {
+                        name: name.clone(),
+                        dtype,
+                        shape,
+                        data: values,
+                    };
+                    pass.tensor(&tensor, &device, &deadline, ctx);
                 }
-                let Some((itemsize, shape, values)) = crate::formats::numpy::float_array(&bytes)
-                else {
-                    // Integer, boolean, string and object arrays hold no weights.
-                    return;
-                };
-                let dtype = match itemsize {
-                    2 => DType::F16,
-                    4 => DType::F32,
-                    _ => DType::F64,
-                };
-                let Ok(shape) = shape.iter().map(|&d| usize::try_from(d)).collect() else {
-                    pass.not_probed(format!("{name}: its shape does not fit this machine"));
-                    return;
-                };
-                let tensor = RawTensor {
-                    name: name.clone(),
-                    dtype,
-                    shape,
-                    data: values,
-                };
-                pass.tensor(&tensor, &device, &deadline, ctx);
             }
-        }
-    };
+        };
     crate::containers::zip::members(
         data,
         max_members,

@@ -5,12 +5,12 @@
 //! checked arithmetic against the storage's real length before a byte is read, and a tensor that
 //! does not fit is skipped with the reason.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use candle_core::DType;
 
 use crate::config::ProbeSettings;
+use crate::containers::zip::MemberBytes;
 use crate::model::robustness::Robustness;
 use crate::model::tensors::{PickledTensor, PickledTensors};
 use crate::scan::context::Ctx;
@@ -114,7 +114,7 @@ pub fn locate<'s>(
 /// `storage(key)` giving each storage's bytes.
 fn probe_record<'s>(
     record: &PickledTensors,
-    storages: &HashMap<String, Result<Cow<'s, [u8]>, String>>,
+    storages: &HashMap<String, Result<MemberBytes<'s>, String>>,
     settings: &ProbeSettings,
     ctx: &mut Ctx<'_>,
 ) -> Robustness {
@@ -199,7 +199,7 @@ pub fn zip_checkpoint(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) 
     };
     let prefix = format!("{base}data/");
     let max_members = ctx.config().zone.max_members;
-    let mut storages: HashMap<String, Result<Cow<'_, [u8]>, String>> = HashMap::new();
+    let mut storages: HashMap<String, Result<MemberBytes<'_>, String>> = HashMap::new();
     // Inflated storages are held together; stored ones are slices of the mapped file.
     let mut held: u64 = 0;
     crate::containers::zip::members(
@@ -210,7 +210,7 @@ pub fn zip_checkpoint(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) 
         |name, bytes| {
             let key = String::from_utf8_lossy(name.get(prefix.len()..).unwrap_or_default());
             let bytes = bytes.and_then(|b| {
-                if let Cow::Owned(owned) = &b {
+                if let MemberBytes::Inflated(owned) = &b {
                     held = held.saturating_add(owned.len() as u64);
                     if held > settings.max_bytes {
                         return Err(format!(
@@ -239,13 +239,13 @@ pub fn pickle(data: &[u8], settings: &ProbeSettings, ctx: &mut Ctx<'_>) -> Robus
             "the pickle rebuilds no tensor from storages the probe can read (only legacy torch.save files hold them)",
         );
     };
-    let storages: HashMap<String, Result<Cow<'_, [u8]>, String>> = record
+    let storages: HashMap<String, Result<MemberBytes<'_>, String>> = record
         .storages
         .iter()
         .map(|(key, range)| {
             let bytes = data
                 .get(range.clone())
-                .map(Cow::Borrowed)
+                .map(MemberBytes::Stored)
                 .ok_or_else(|| "its bytes are not in the file".to_owned());
             (key.clone(), bytes)
         })

@@ -7,4 +7,5 @@ mod guard;
 pub mod keep;
 pub mod mmap;
 pub mod sibling;
+pub mod spill;
 pub mod walk;

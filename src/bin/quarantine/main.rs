@@ -412,7 +412,21 @@ enum ColorChoice {
     Never,
 }
 
+/// candle asks for its thread count on every matrix product and, unless `RAYON_NUM_THREADS` is
+/// set, works it out by parsing `/proc/cpuinfo` each time: most of the probe's time on a
+/// checkpoint of 1,500 small tensors. Setting the variable once, to the count rayon uses by
+/// default, lets it answer from the environment.
+fn pin_thread_count() {
+    if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: called first thing in `main`, before any other thread exists, so nothing
+        // reads the environment at the same time.
+        unsafe { std::env::set_var("RAYON_NUM_THREADS", threads.to_string()) };
+    }
+}
+
 fn main() -> ExitCode {
+    pin_thread_count();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -15,6 +15,7 @@ use crate::detect;
 use crate::model::Format;
 use crate::model::rules::RuleId;
 use crate::scan::context::{LimitHit, MemberKind};
+use crate::zone::spill::Blob;
 
 /// One way of reading a member: where its bytes are and how to decode them.
 #[derive(Debug, Clone)]
@@ -250,7 +251,7 @@ impl Analysis<'_, '_, '_> {
                 }
                 // Readings that decode to the same bytes (an entry read through two directories,
                 // a local header that agrees in the end) are analysed once.
-                let digest: [u8; 32] = Sha256::digest(&c.data).into();
+                let digest: [u8; 32] = Sha256::digest(&*c.data).into();
                 if !self.contents.insert((digest, kind == MemberKind::File)) {
                     return Ok(());
                 }
@@ -364,10 +365,28 @@ impl Analysis<'_, '_, '_> {
 pub(super) fn peek<'a>(
     r: &Reading<'a>,
     limits: &crate::config::ZoneLimits,
-) -> Option<std::borrow::Cow<'a, [u8]>> {
+) -> Option<MemberBytes<'a>> {
     if r.method == METHOD_STORED {
-        return Some(std::borrow::Cow::Borrowed(r.raw));
+        return Some(MemberBytes::Stored(r.raw));
     }
     let capped = codec::decode(codec_of(r)?, r.raw, limits);
-    Some(std::borrow::Cow::Owned(capped.data))
+    Some(MemberBytes::Inflated(capped.data))
+}
+
+/// A member's bytes as [`peek`] read them: a slice of the archive for a stored member, else
+/// what was inflated (on the heap or in a mapped temporary file).
+pub enum MemberBytes<'a> {
+    Stored(&'a [u8]),
+    Inflated(Blob),
+}
+
+impl std::ops::Deref for MemberBytes<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            MemberBytes::Stored(bytes) => bytes,
+            MemberBytes::Inflated(blob) => blob,
+        }
+    }
 }

@@ -25,6 +25,8 @@ mod reconcile;
 mod records;
 mod walk;
 
+pub use decode::MemberBytes;
+
 #[cfg(test)]
 mod tests;
 
@@ -225,7 +227,7 @@ pub fn members<'a>(
     max_members: u64,
     cap: u64,
     wanted: impl Fn(&[u8]) -> bool,
-    mut visit: impl FnMut(&[u8], Result<std::borrow::Cow<'a, [u8]>, String>),
+    mut visit: impl FnMut(&[u8], Result<MemberBytes<'a>, String>),
 ) {
     let max_entries = usize::try_from(max_members).unwrap_or(usize::MAX);
     let all = central::readings(data, max_entries);

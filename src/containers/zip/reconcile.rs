@@ -68,8 +68,12 @@ fn some_names(keys: &[&EntryKey]) -> String {
 /// Reports where two readings that both accept the archive see different members.
 pub(super) fn report_disagreement(ctx: &mut Ctx<'_>, a: &Directory, b: &Directory) {
     let (ka, kb) = (keys(a), keys(b));
-    let only_a: Vec<&EntryKey> = ka.iter().filter(|k| !kb.contains(k)).collect();
-    let only_b: Vec<&EntryKey> = kb.iter().filter(|k| !ka.contains(k)).collect();
+    // Sets for the lookups: two readings of an archive of 70,000 members are compared in
+    // linear time, not 4.9 billion comparisons.
+    let (set_a, set_b): (HashSet<&EntryKey>, HashSet<&EntryKey>) =
+        (ka.iter().collect(), kb.iter().collect());
+    let only_a: Vec<&EntryKey> = ka.iter().filter(|k| !set_b.contains(k)).collect();
+    let only_b: Vec<&EntryKey> = kb.iter().filter(|k| !set_a.contains(k)).collect();
     if only_a.is_empty() && only_b.is_empty() {
         return;
     }

@@ -4,6 +4,7 @@
 //! the model carries for the signature engine. Recognising a `ModelProto` is structural, so
 //! that bytes that merely start like one are not called ONNX.
 
+mod census;
 mod external;
 mod ops;
 mod owner;
@@ -16,6 +17,7 @@ mod walk;
 
 use prost::Message;
 
+pub use census::estimate as decoded_size;
 pub use owner::external_data_owner;
 
 use crate::bytes::varint;
@@ -37,9 +39,19 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         );
     }
     // Decoding from the shared mapping makes initializer bytes slices of the file, not copies.
-    let decoded = match ctx.shared(data) {
-        Some(bytes) => proto::ModelProto::decode(bytes),
-        None => proto::ModelProto::decode(data),
+    let shared = ctx.shared(data);
+    let budget = ctx.config().zone.max_memory;
+    let decoded = match census::estimate(data, shared.is_some()) {
+        Some(estimate) if estimate > budget => {
+            census::decode_bounded(data, shared.as_ref(), budget / 2).map(|bounded| {
+                report_bounded(ctx, estimate, budget, &bounded);
+                bounded.model
+            })
+        }
+        _ => match shared {
+            Some(bytes) => proto::ModelProto::decode(bytes),
+            None => proto::ModelProto::decode(data),
+        },
     };
     let model = match decoded {
         Ok(model) => model,
@@ -85,6 +97,19 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     summary::check_versions(&model, ctx);
     let counted = walk::Walker::new(ctx, &model).model(&model);
     ctx.summarise(ModelSummary::Onnx(summary::summarise(&model, counted)));
+}
+
+/// Says that a model too large to decode whole within the memory budget was analysed in part.
+fn report_bounded(ctx: &mut Ctx<'_>, estimate: u64, budget: u64, bounded: &census::Bounded) {
+    let ((nodes, all_nodes), (inits, all_inits)) = (bounded.nodes, bounded.initializers);
+    ctx.report(
+        RuleId::OnnxLimitExceeded,
+        None,
+        format!(
+            "decoding the whole graph would take about {estimate} bytes of memory, over the artifact's budget of {budget} (`max_memory`); the first {nodes} of {all_nodes} nodes and {inits} of {all_inits} initializers were analysed"
+        ),
+        None,
+    );
 }
 
 /// prost names every message on the way down to a decoding error; deep nesting makes that

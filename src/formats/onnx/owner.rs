@@ -16,6 +16,8 @@ use crate::zone::sibling::lexical_escape;
 /// registry directory can hold thousands of files.
 const MAX_ENTRIES: usize = 4096;
 const MAX_MODELS: usize = 16;
+/// Memory a sibling model may take decoded (see [`super::census`]); larger ones are skipped.
+const MAX_DECODED: u64 = 512 << 20;
 /// Graphs and tensor-carrying attributes visited in one model.
 const MAX_VISITS: usize = 1 << 20;
 
@@ -46,6 +48,9 @@ pub fn external_data_owner(data_file: &Path, max_bytes: u64) -> Option<String> {
         models += 1;
         if models > MAX_MODELS {
             return None;
+        }
+        if super::census::estimate(&mapped, true).is_none_or(|cost| cost > MAX_DECODED) {
+            continue;
         }
         // Decoded from the shared mapping, so initializers are slices of the file, not copies.
         let shared = bytes::Bytes::from_owner(mmap::Shared(std::sync::Arc::new(mapped)));

@@ -1,26 +1,57 @@
 //! Our own reading of a safetensors header, stricter than loaders': every entry well-typed,
 //! `__metadata__` a string-to-string map, every dtype known, `shape × dtype size` equal to the
 //! byte range, ranges inside the data and tiling it without overlaps or gaps.
+//!
+//! The header is read one entry at a time (a loader accepts headers of 100 MB, a million
+//! tensors): only each tensor's name and byte range are kept, never the parsed JSON of all of
+//! them, and at most [`MAX_LISTED`] problems of each kind are written out.
+
+use std::fmt;
 
 use safetensors::Dtype;
-use serde_json::{Map, Value};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, Visitor};
+use serde_json::Value;
 
 use crate::model::summary::SafetensorsSummary;
 
+/// Problems of one kind written out in full; the rest are counted.
+const MAX_LISTED: usize = 256;
+
 /// One tensor as the header describes it.
-struct Entry<'h> {
-    name: &'h str,
+struct Entry {
+    name: Box<str>,
     start: u64,
     end: u64,
+}
+
+/// Problems of one kind: the first [`MAX_LISTED`] in words, then a count.
+#[derive(Debug, Default)]
+pub struct Problems {
+    pub listed: Vec<String>,
+    pub more: u64,
+}
+
+impl Problems {
+    fn push(&mut self, why: String) {
+        if self.listed.len() < MAX_LISTED {
+            self.listed.push(why);
+        } else {
+            self.more += 1;
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.listed.is_empty()
+    }
 }
 
 /// What the header says, and what is wrong with it.
 #[derive(Debug, Default)]
 pub struct Layout {
     /// Problems with the header's form (SFT001).
-    pub malformed: Vec<String>,
+    pub malformed: Problems,
     /// Problems with the layout of the data (SFT002).
-    pub bad_layout: Vec<String>,
+    pub bad_layout: Problems,
     /// `__metadata__` entries.
     pub metadata: Vec<(String, String)>,
     /// Where the tensor data ends, relative to the start of the data region.
@@ -28,20 +59,62 @@ pub struct Layout {
     pub summary: SafetensorsSummary,
 }
 
-/// Checks a parsed header against a data region of `data_len` bytes.
-pub fn check(header: &Map<String, Value>, data_len: u64) -> Layout {
+/// Reads the header's JSON object entry by entry into `layout` and `entries`.
+struct Reader<'r> {
+    layout: &'r mut Layout,
+    entries: &'r mut Vec<Entry>,
+}
+
+impl<'de> DeserializeSeed<'de> for Reader<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Reader<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(name) = map.next_key::<String>()? {
+            let info: Value = map.next_value()?;
+            if name == "__metadata__" {
+                metadata(&info, self.layout);
+                continue;
+            }
+            match tensor(&name, &info, self.layout) {
+                Ok((start, end)) => self.entries.push(Entry {
+                    name: name.into_boxed_str(),
+                    start,
+                    end,
+                }),
+                Err(why) => self
+                    .layout
+                    .malformed
+                    .push(format!("tensor `{name}`: {why}")),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Checks the header's JSON against a data region of `data_len` bytes; an error when the
+/// header is not a JSON object.
+pub fn check(header: &[u8], data_len: u64) -> Result<Layout, serde_json::Error> {
     let mut layout = Layout::default();
     let mut entries = Vec::new();
-    for (name, info) in header {
-        if name == "__metadata__" {
-            metadata(info, &mut layout);
-            continue;
-        }
-        match tensor(name, info, &mut layout) {
-            Ok(entry) => entries.push(entry),
-            Err(why) => layout.malformed.push(format!("tensor `{name}`: {why}")),
-        }
+    let mut deserializer = serde_json::Deserializer::from_slice(header);
+    Reader {
+        layout: &mut layout,
+        entries: &mut entries,
     }
+    .deserialize(&mut deserializer)?;
+    deserializer.end()?;
     entries.sort_by_key(|e| (e.start, e.end));
     let mut previous: Option<&Entry> = None;
     for entry in &entries {
@@ -68,7 +141,7 @@ pub fn check(header: &Map<String, Value>, data_len: u64) -> Layout {
         }
         layout.data_end = layout.data_end.max(entry.end);
     }
-    layout
+    Ok(layout)
 }
 
 fn metadata(info: &Value, layout: &mut Layout) {
@@ -87,8 +160,9 @@ fn metadata(info: &Value, layout: &mut Layout) {
     }
 }
 
-/// Reads one tensor entry, checks its size against its range, and counts it in the summary.
-fn tensor<'h>(name: &'h str, info: &Value, layout: &mut Layout) -> Result<Entry<'h>, String> {
+/// Reads one tensor entry, checks its size against its range, and counts it in the summary:
+/// its byte range.
+fn tensor(name: &str, info: &Value, layout: &mut Layout) -> Result<(u64, u64), String> {
     let info = info.as_object().ok_or("not an object")?;
     let dtype_name = info
         .get("dtype")
@@ -141,5 +215,5 @@ fn tensor<'h>(name: &'h str, info: &Value, layout: &mut Layout) -> Result<Entry<
     total.tensors += 1;
     total.parameters = total.parameters.saturating_add(elements);
     total.bytes = total.bytes.saturating_add(end.saturating_sub(start));
-    Ok(Entry { name, start, end })
+    Ok((start, end))
 }

@@ -13,11 +13,15 @@ use std::collections::HashSet;
 use std::fmt;
 
 use serde::de::{Deserialize, Deserializer, IgnoredAny, MapAccess, Visitor};
-use serde_json::{Map, Value};
 
 use crate::model::rules::RuleId;
 use crate::model::summary::ModelSummary;
 use crate::scan::context::{Ctx, MemberKind, Origin};
+
+/// Headers up to this size are also read by the `safetensors` crate, which holds the whole
+/// parsed header in memory (hundreds of megabytes for a million tensors; real models' headers
+/// are well under a megabyte). Our own reading, entry by entry, covers every header.
+pub const CRATE_HEADER_LIMIT: u64 = 16 << 20;
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let max_header = ctx.config().safetensors.max_header;
@@ -52,8 +56,9 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     };
-    let parsed: Map<String, Value> = match serde_json::from_slice(header) {
-        Ok(map) => map,
+    let region = data.get(header_end..).unwrap_or_default();
+    let layout = match layout::check(header, region.len() as u64) {
+        Ok(layout) => layout,
         Err(e) => {
             return ctx.report(
                 RuleId::SafetensorsMalformedHeader,
@@ -73,8 +78,6 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             None,
         );
     }
-    let region = data.get(header_end..).unwrap_or_default();
-    let layout = layout::check(&parsed, region.len() as u64);
     for (key, value) in &layout.metadata {
         ctx.extract(
             Origin::SafetensorsMetadata,
@@ -83,16 +86,24 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             value.as_bytes(),
         );
     }
-    for why in &layout.malformed {
-        ctx.report(
-            RuleId::SafetensorsMalformedHeader,
-            Some(8),
-            why.clone(),
-            None,
-        );
-    }
-    for why in &layout.bad_layout {
-        ctx.report(RuleId::SafetensorsBadLayout, Some(8), why.clone(), None);
+    for (rule, problems) in [
+        (RuleId::SafetensorsMalformedHeader, &layout.malformed),
+        (RuleId::SafetensorsBadLayout, &layout.bad_layout),
+    ] {
+        for why in &problems.listed {
+            ctx.report(rule, Some(8), why.clone(), None);
+        }
+        if problems.more > 0 {
+            ctx.report(
+                rule,
+                Some(8),
+                format!(
+                    "{} more tensors have problems of this kind; they were not listed",
+                    problems.more
+                ),
+                None,
+            );
+        }
     }
     // Bytes past the end of the last tensor: validate without them, then analyse them. Where
     // the last tensor ends is known only if every entry could be read.
@@ -105,9 +116,11 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         Some(end) => data.split_at(end),
         None => (data, &[][..]),
     };
+    // The crate's reading (what loaders refuse) is asked only when ours found nothing.
     let ours_clean = layout.malformed.is_empty() && layout.bad_layout.is_empty();
-    if let Err(e) = safetensors::SafeTensors::read_metadata(tensors)
-        && ours_clean
+    if ours_clean
+        && header_len <= CRATE_HEADER_LIMIT
+        && let Err(e) = safetensors::SafeTensors::read_metadata(tensors)
     {
         ctx.report(
             RuleId::SafetensorsBadLayout,
