@@ -145,6 +145,20 @@ def legacy_h5(model_config: dict, extra_links=None, userblock: bytes = b"") -> b
     return f.finish(f.group(links, attrs))
 
 
+def joined_names_escape() -> str:
+    """A Lambda that walks `().__class__.__base__.__subclasses__()` to `catch_warnings`, then
+    `_module.__builtins__['__import__']('os').system(...)`, every name assembled by `''.join`
+    from fragments, so that no whole name appears in the code."""
+    def j(*parts):
+        return "''.join([" + ", ".join(repr(p) for p in parts) + "])"
+    classes = (f"getattr(getattr(getattr((), {j('__cl', 'ass__')}), {j('__ba', 'se__')}), "
+               f"{j('__subcl', 'asses__')})()")
+    warnings = f"[c for c in {classes} if getattr(c, {j('__na', 'me__')}) == {j('catch_', 'warnings')}][0]()"
+    builtins = f"getattr(getattr({warnings}, {j('_mod', 'ule')}), {j('__buil', 'tins__')})"
+    imported = f"{builtins}[{j('__imp', 'ort__')}]({j('o', 's')})"
+    return f"lambda x: getattr({imported}, {j('sy', 'stem')})({CMD!r}) or x"
+
+
 def legacy_lambda(function, function_type: str, module=None) -> dict:
     config = {"name": "lambda", "trainable": True, "dtype": "float32", "function": function,
               "function_type": function_type, "module": module, "output_shape": None,
@@ -190,6 +204,9 @@ def samples(register) -> None:
              desc="Keras 3 Lambda whose code defines an inner function that calls exec (nested code object)",
              build=lambda: keras_zip(functional([lambda_layer(
                  "lambda x: (lambda y: exec(\"print('quarantine-sample')\") or y)(x)")])))
+    register("malicious/keras_lambda_getattr_join.keras", MALICIOUS, ("KRS002", "__subclasses__"),
+             desc="Keras 3 Lambda reaching os.system through getattr on names joined from fragments at run time",
+             build=lambda: keras_zip(sequential([lambda_layer(joined_names_escape())])))
     register("malicious/keras_lambda_benign.keras", SUSPICIOUS, ("KRS001", "<lambda>"),
              desc="Keras 3 Lambda computing x * 2: bytecode that runs at load with safe mode off",
              build=lambda: keras_zip(sequential([lambda_layer("lambda x: x * 2.0")])))

@@ -552,6 +552,11 @@ impl Walk<'_, '_> {
                 });
             note(s, reach);
         }
+        if dynamic {
+            for (name, reach) in assembled_names(&strings) {
+                note(&name, Some(reach));
+            }
+        }
         let listing = format!(
             "code `{}` ({} code object(s), {} bytes of bytecode): names [{}]; string constants [{}]",
             code.name,
@@ -700,3 +705,45 @@ pub fn base64(text: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests;
+
+/// Attributes that walk from any object to the interpreter's internals (the sandbox escape
+/// `().__class__.__base__.__subclasses__()` and on to `__builtins__['__import__']`).
+const ESCAPE_ATTRIBUTES: &[&str] = &[
+    "__class__",
+    "__base__",
+    "__bases__",
+    "__mro__",
+    "__subclasses__",
+    "__globals__",
+    "__builtins__",
+    "__import__",
+    "__code__",
+    "__getattribute__",
+];
+
+/// Names a Lambda builds at run time for `getattr` and friends: an escape attribute written
+/// whole, or a host function or escape attribute assembled from up to four consecutive short
+/// string constants (`''.join(['__subcl', 'asses__'])`, `'sy' + 'stem'`), which no name in the
+/// code shows.
+fn assembled_names(strings: &[String]) -> Vec<(String, Reach)> {
+    let mut found = Vec::new();
+    for width in 1..=4 {
+        for parts in strings.windows(width) {
+            if parts.iter().any(|p| p.is_empty() || p.len() > 32) {
+                continue;
+            }
+            let joined = parts.concat();
+            let reach = if ESCAPE_ATTRIBUTES.contains(&joined.as_str()) {
+                Some(Reach::Code)
+            } else if width > 1 {
+                hostcalls::function_reach(&joined)
+            } else {
+                None
+            };
+            if let Some(reach) = reach {
+                found.push((joined, reach));
+            }
+        }
+    }
+    found
+}

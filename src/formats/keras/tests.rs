@@ -122,3 +122,14 @@ fn base64_is_lenient_like_binascii() {
     assert_eq!(super::base64("aGVsbG8").unwrap(), b"hello");
     assert!(super::base64("!!!").is_none());
 }
+
+#[test]
+fn names_joined_from_fragments_are_judged_whole() {
+    let strings = |s: &[&str]| s.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+    let found = super::assembled_names(&strings(&["", "__subcl", "asses__", "sy", "stem"]));
+    let names: Vec<&str> = found.iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"__subclasses__"), "{names:?}");
+    assert!(names.contains(&"system"), "{names:?}");
+    // Ordinary attribute names, whole or split, are nothing.
+    assert!(super::assembled_names(&strings(&["sha", "pe", "dtype", "mean"])).is_empty());
+}
