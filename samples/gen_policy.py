@@ -202,3 +202,20 @@ def samples(register, ok):
         desc="functools.partial(sklearn.utils.validation.check_array, dtype=..., "
              "ensure_all_finite=False) as scikit-learn's HistGradientBoosting pickles it",
         build=partial_check_array)
+    # A method reference pickles as getattr(C, 'm') and is data while nothing calls it
+    # (fastai's export.pkl binds one with MethodType); the same getattr called is code.
+    add("malicious/policy_getattr_method_reference_called.pkl", MALICIOUS,
+        ("PKL001", "getattr(fastai.data.core.FilteredBase, 'dataloaders')"),
+        desc="getattr(fastai.data.core.FilteredBase, 'dataloaders') kept in the memo as a method "
+             "reference, then called with attacker arguments",
+        build=lambda: p4(sg("builtins", "getattr") + tup(sg("fastai.data.core", "FilteredBase"),
+                                                         u("dataloaders"))
+                         + b"R\x94" + b"0" + b"h\x00" + tup(u(CMD)) + b"R."))
+    # dill pickles ndarrays as _create_array(_reconstruct, args, state): it calls its first
+    # argument with the second, so only numpy's reconstructor is accepted there.
+    add("malicious/policy_dill_create_array_system.pkl", MALICIOUS,
+        ("PKL001", "posix.system"),
+        desc="dill._dill._create_array(posix.system, ('echo quarantine-sample',), None, None): "
+             "the array helper calling a shell instead of numpy's reconstructor",
+        build=lambda: one_call("dill._dill", "_create_array", sg("posix", "system"),
+                               tup(u(CMD)), b"N", b"N"))

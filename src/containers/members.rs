@@ -268,3 +268,98 @@ mod tests {
         }
     }
 }
+
+/// A link member of an archive, as the archive records it.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkMember {
+    pub name: String,
+    pub target: String,
+    /// A hard link names another member (from the archive's root); a symbolic link is
+    /// resolved from its own directory.
+    pub hard: bool,
+    pub offset: Option<u64>,
+}
+
+/// The path components of a member name or link target: `/` and `\` both separate (Windows
+/// extractors read `\` as one), empty and `.` components dropped.
+fn components(path: &str) -> impl Iterator<Item = &str> {
+    path.split(['/', '\\'])
+        .filter(|c| !c.is_empty() && *c != ".")
+}
+
+/// Whether extracting `link` creates a link to something inside the extraction directory:
+/// its target is relative (no leading `/` or `\`, no drive letter, no NUL), and resolved from
+/// the link's directory (a hard link: from the root) component by component it never climbs
+/// above the root. A path that reaches another link member (`links`: their names) and then
+/// climbs with `..` is not judged lexically (the other link can point anywhere inside, so
+/// `..` after it can leave), and counts as leaving.
+pub(crate) fn link_stays_inside(link: &LinkMember, links: &HashSet<String>) -> bool {
+    let target = link.target.as_str();
+    let drive = target.as_bytes().get(1) == Some(&b':');
+    if target.is_empty() || target.starts_with(['/', '\\']) || drive || target.contains('\0') {
+        return false;
+    }
+    let parent: Vec<&str> = if link.hard {
+        Vec::new()
+    } else {
+        let mut own: Vec<&str> = components(&link.name).collect();
+        own.pop();
+        own
+    };
+    let mut at: Vec<&str> = Vec::new();
+    let mut through_link = false;
+    for part in parent.into_iter().chain(components(target)) {
+        if part == ".." {
+            if through_link || at.pop().is_none() {
+                return false;
+            }
+            continue;
+        }
+        at.push(part);
+        through_link |= links.contains(&at.join("/"));
+    }
+    true
+}
+
+/// The name a link member is known by in `link_stays_inside`'s set.
+pub(crate) fn link_key(name: &str) -> String {
+    components(name).collect::<Vec<_>>().join("/")
+}
+
+/// Reports the link members of one archive once all are known: ARC007 for a link that can
+/// leave the extraction directory, ARC013 (info) for one that stays inside.
+pub(crate) fn report_links(
+    ctx: &mut Ctx<'_>,
+    findings: &mut ArchiveFindings,
+    links: &[LinkMember],
+) {
+    let names: HashSet<String> = links.iter().map(|l| link_key(&l.name)).collect();
+    for link in links {
+        let what = if link.hard {
+            "a hard link"
+        } else {
+            "a symbolic link"
+        };
+        let (rule, how) = if link_stays_inside(link, &names) {
+            (
+                RuleId::ArchiveInternalLink,
+                "which stays inside the archive",
+            )
+        } else {
+            (
+                RuleId::ArchiveLinkMember,
+                "which can lead outside the extraction directory",
+            )
+        };
+        findings.report(
+            ctx,
+            rule,
+            link.offset,
+            format!(
+                "member `{}` is {what} to `{}`, {how}",
+                link.name, link.target
+            ),
+            Some(link.target.clone()),
+        );
+    }
+}

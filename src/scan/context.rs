@@ -196,6 +196,10 @@ origins! {
     GgufMetadata => "gguf_metadata",
     /// A Jinja chat template (GGUF metadata, `tokenizer_config.json`, `chat_template.jinja`).
     ChatTemplate => "chat_template",
+    /// A Jupyter notebook (JSON with `nbformat` and `cells`): a person runs its cells one by
+    /// one; no model loader executes it. Its class is `code`, but rules for what installers
+    /// and setup cells routinely do (`download_exec.yar`: `curl … | sh`) leave it out.
+    Notebook => "notebook",
     /// A text file or member that is documentation no loader runs: a README or model card,
     /// `*.md`, `*.rst`, `*.txt`, wheel `METADATA` ([`is_documentation`]).
     Documentation => "documentation",
@@ -217,6 +221,7 @@ impl Origin {
             | Origin::OnnxAttribute
             | Origin::FrameworkString
             | Origin::TextMember
+            | Origin::Notebook
             | Origin::ChatTemplate => "code",
             Origin::OnnxDocString
             | Origin::OnnxMetadata
@@ -227,6 +232,24 @@ impl Origin {
             Origin::Documentation => "documentation",
         }
     }
+}
+
+/// Whether `data` is a Jupyter notebook: the whole text is JSON (so, read as Python, it is a
+/// literal that calls nothing) whose top-level object has an integer `nbformat` and a `cells`
+/// list. Judged by content, whatever the name.
+pub fn is_notebook(data: &[u8]) -> bool {
+    #[derive(serde::Deserialize)]
+    struct Notebook {
+        #[allow(dead_code, reason = "only its type is checked")]
+        nbformat: u32,
+        #[allow(dead_code, reason = "only its type is checked")]
+        cells: Vec<serde::de::IgnoredAny>,
+    }
+    let start = data.trim_ascii_start();
+    start.starts_with(b"{")
+        && memchr::memmem::find(start, b"\"nbformat\"").is_some()
+        && data.len() <= 64 << 20
+        && serde_json::from_slice::<Notebook>(data).is_ok()
 }
 
 /// Whether a text file or member named `name` (the last path component is what counts) is
@@ -509,7 +532,10 @@ impl<'a> Ctx<'a> {
         // A whole text file: matches can be placed on their line.
         let lines = self.chain.is_empty()
             && offset == Some(0)
-            && matches!(origin, Origin::TextMember | Origin::Documentation);
+            && matches!(
+                origin,
+                Origin::TextMember | Origin::Notebook | Origin::Documentation
+            );
         for hit in hits {
             if whole && self.matched_inside(&hit.rule.id) {
                 continue;

@@ -34,6 +34,8 @@ fn extract_whole(format: Format, data: &[u8], ctx: &mut Ctx<'_>, kind: MemberKin
     let origin = if kind == MemberKind::File && format == Format::Text {
         if context::is_documentation(ctx.name(), data) {
             Origin::Documentation
+        } else if context::is_notebook(data) {
+            Origin::Notebook
         } else {
             Origin::TextMember
         }

@@ -69,6 +69,10 @@ impl Hit {
         if !applies {
             about = if origin == "documentation" {
                 format!("mentioned in documentation, not executed by loading: {about}")
+            } else if origin == "notebook" {
+                format!(
+                    "in a notebook cell, which a person runs by hand and no model loader executes: {about}"
+                )
             } else {
                 format!(
                     "matched where the rule does not apply (it applies to {}): {about}",

@@ -25,6 +25,8 @@ use crate::scan::context::{Ctx, MemberKind};
 struct Seen {
     members: Vec<(Vec<u8>, usize, usize)>,
     stopped: bool,
+    /// Symbolic and hard links, judged once every link is known (`members::report_links`).
+    links: Vec<members::LinkMember>,
 }
 
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
@@ -32,7 +34,10 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let mut seen = Seen::default();
     let mut archive = tar::Archive::new(Cursor::new(data));
     match archive.entries_with_seek() {
-        Ok(entries) => read_entries(data, entries, ctx, &mut names, &mut seen),
+        Ok(entries) => {
+            read_entries(data, entries, ctx, &mut names, &mut seen);
+            members::report_links(ctx, &mut names.budget, &seen.links);
+        }
         Err(e) => ctx.report(
             RuleId::ArchiveCorrupt,
             Some(0),
@@ -172,10 +177,21 @@ fn read_entries(
             EntryType::Fifo => Some("a FIFO"),
             _ => None,
         };
+        let target = entry
+            .link_name_bytes()
+            .map(|t| String::from_utf8_lossy(&t).into_owned());
+        if let (EntryType::Symlink | EntryType::Link, Some(t)) = (entry_type, &target)
+            && !t.is_empty()
+        {
+            seen.links.push(members::LinkMember {
+                name: name.clone(),
+                target: t.clone(),
+                hard: entry_type == EntryType::Link,
+                offset: Some(header_at),
+            });
+            continue;
+        }
         if let Some(what) = special {
-            let target = entry
-                .link_name_bytes()
-                .map(|t| String::from_utf8_lossy(&t).into_owned());
             let message = match &target {
                 Some(t) if !t.is_empty() => format!("member `{name}` is {what} to `{t}`"),
                 _ => format!("member `{name}` is {what}"),
@@ -332,9 +348,73 @@ mod tests {
         b.append(&header("fifo", 0, EntryType::Fifo), &[][..])
             .unwrap();
         let report = scan(&b.into_inner().unwrap());
-        assert_eq!(codes(&report), ["ARC007"; 4]);
+        // The hard link names another member: it stays inside (ARC013, info).
+        assert_eq!(codes(&report), ["ARC007"; 3]);
+        assert!(crate::testing::codes(&report).contains(&"ARC013"));
         assert!(report.members.is_empty());
-        assert!(report.findings[0].message.contains("/etc/passwd"));
+        assert!(
+            report
+                .findings
+                .iter()
+                .any(|f| f.rule_id.code() == "ARC007" && f.message.contains("/etc/passwd"))
+        );
+    }
+
+    fn links(entries: &[(&str, &str, EntryType)]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (name, target, kind) in entries {
+            let mut h = header(name, 0, *kind);
+            h.set_link_name(target).unwrap();
+            h.set_cksum();
+            b.append(&h, &[][..]).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    /// Links that stay inside the archive (Lightning's `last.ckpt`, a Hugging Face cache
+    /// snapshot's `../../blobs/…`) are info; absolute targets, targets that climb out, and
+    /// `..` walked through another link member (which can point anywhere) stay ARC007.
+    #[test]
+    fn links_inside_the_archive_are_info_escaping_ones_are_not() {
+        use EntryType::Symlink as S;
+        for inside in [
+            vec![("checkpoints/last.ckpt", "epoch=1-step=4.ckpt", S)],
+            vec![("pkg/link.txt", "sub/f.txt", S)],
+            vec![("m/snapshots/abc/config.json", "../../blobs/123", S)],
+            vec![("a/b", "./c/../d", S)],
+        ] {
+            let report = scan(&links(&inside));
+            assert!(codes(&report).is_empty(), "{inside:?}");
+            assert_eq!(crate::testing::codes(&report), ["ARC013"], "{inside:?}");
+            assert_eq!(report.verdict, crate::model::finding::Verdict::Clean);
+        }
+        for escaping in [
+            vec![("link", "/etc/passwd", S)],
+            vec![("link", "../outside", S)],
+            vec![("a/link", "../../x", S)],
+            vec![("a/link", "..\\..\\x", S)],
+            vec![("link", "C:/Windows/x", S)],
+            vec![("link", "x/../../y", S)],
+            // `d` points at `.`; `d/../x` is `x` read lexically but `../x` on disk.
+            vec![("d", ".", S), ("e", "d/../x", S)],
+            // The same with the helper link written after the one that uses it.
+            vec![("e", "d/../x", S), ("d", ".", S)],
+            // The link's own directory is a link.
+            vec![("d", ".", S), ("d/e", "../x", S)],
+            vec![("hard", "../x", EntryType::Link)],
+        ] {
+            let report = scan(&links(&escaping));
+            assert!(
+                codes(&report).contains(&"ARC007"),
+                "{escaping:?}: {:?}",
+                report.findings
+            );
+            assert_eq!(
+                report.verdict,
+                crate::model::finding::Verdict::Suspicious,
+                "{escaping:?}"
+            );
+        }
     }
 
     #[test]

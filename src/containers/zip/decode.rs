@@ -79,9 +79,21 @@ impl Analysis<'_, '_, '_> {
         let at = Some(r.at as u64);
         let name = self.names.check(self.ctx, &r.name, at, !r.alternate);
         let kind = self.kind(&r.name);
-        if let Some(what) = members::special_file(r.mode) {
-            let target = (r.method == METHOD_STORED && r.raw.len() <= 4096)
-                .then(|| String::from_utf8_lossy(r.raw).into_owned());
+        let target = (r.method == METHOD_STORED && r.raw.len() <= 4096)
+            .then(|| String::from_utf8_lossy(r.raw).into_owned());
+        if let (Some("a symbolic link"), Some(t)) = (members::special_file(r.mode), &target)
+            && !t.is_empty()
+        {
+            // Info-ZIP's unzip creates it (Python's zipfile writes the target as a file).
+            if !self.links.iter().any(|l| l.name == name && l.target == *t) {
+                self.links.push(members::LinkMember {
+                    name: name.clone(),
+                    target: t.clone(),
+                    hard: false,
+                    offset: at,
+                });
+            }
+        } else if let Some(what) = members::special_file(r.mode) {
             self.names.budget.report(
                 self.ctx,
                 RuleId::ArchiveLinkMember,

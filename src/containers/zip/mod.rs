@@ -116,6 +116,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         done: HashSet::new(),
         contents: HashSet::new(),
         entries_seen: HashSet::new(),
+        links: Vec::new(),
     };
     let mut ordered: Vec<&Directory> = primary.into_iter().collect();
     ordered.extend(
@@ -138,6 +139,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             .collect();
         run.local_only(&claimed, usable, &walk);
     }
+    crate::containers::members::report_links(run.ctx, &mut run.names.budget, &run.links);
     run.names.budget.finish(run.ctx);
 }
 

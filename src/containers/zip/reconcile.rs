@@ -33,6 +33,9 @@ pub(super) struct Analysis<'d, 'c, 'x> {
     /// Entries already read through an earlier directory reading: local header, compressed
     /// size, method.
     pub entries_seen: HashSet<(usize, u64, u16)>,
+    /// Symbolic links whose target is known (a stored member's data), judged once all are
+    /// known (`members::report_links`).
+    pub links: Vec<crate::containers::members::LinkMember>,
 }
 
 /// A directory entry as one reading sees it, for comparing readings.

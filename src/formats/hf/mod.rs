@@ -417,7 +417,7 @@ pub fn analyse_script(data: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 /// Cheap check before parsing: an import, def or class at the start of some line.
-fn looks_like_python(source: &str) -> bool {
+pub(crate) fn looks_like_python(source: &str) -> bool {
     source.lines().take(2000).any(|l| {
         let l = l.trim_start();
         l.starts_with("import ")

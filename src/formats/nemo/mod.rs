@@ -308,6 +308,16 @@ impl Walk<'_, '_> {
             malformed,
         } = self;
         let config = ctx.config();
+        // What a loader instantiates by itself: NeMo's `restore_from` reads `model_config.yaml`
+        // out of the `.nemo` archive (or an extracted one). A loose YAML file is a project's
+        // config, instantiated only by the project's own code: an unknown target there is an
+        // info note; denied ones stay findings everywhere.
+        let loader_config = ctx.depth() > 0 || is_model_config_name(ctx.name());
+        let unknown_rule = if loader_config {
+            RuleId::NemoUnknownTarget
+        } else {
+            RuleId::HydraProjectTarget
+        };
         let mut denied = Budget::new(MAX_LISTED);
         let mut unknown = Budget::new(MAX_LISTED);
         let mut malformed_listed = Budget::new(MAX_LISTED);
@@ -370,11 +380,16 @@ impl Walk<'_, '_> {
                     }
                     None => {
                         if unknown.admit() {
+                            let whose = if loader_config {
+                                ""
+                            } else {
+                                " (a loose configuration: only the project's own code instantiates it)"
+                            };
                             ctx.report(
-                                RuleId::NemoUnknownTarget,
+                                unknown_rule,
                                 None,
                                 format!(
-                                    "{who} `{}`, which is outside the NeMo, PyTorch and Lightning names and on neither the allow list nor the deny list",
+                                    "{who} `{}`, which is outside the NeMo, PyTorch and Lightning names and on neither the allow list nor the deny list{whose}",
                                     t.path
                                 ),
                                 Some(evidence),
@@ -396,9 +411,15 @@ impl Walk<'_, '_> {
         }
         const HERE: &str = "in this configuration";
         ctx.report_not_listed(RuleId::NemoDeniedTarget, &denied, HERE);
-        ctx.report_not_listed(RuleId::NemoUnknownTarget, &unknown, HERE);
+        ctx.report_not_listed(unknown_rule, &unknown, HERE);
         ctx.report_not_listed(RuleId::NemoConfigMalformed, &malformed_listed, HERE);
     }
+}
+
+/// `model_config.yaml`: the configuration a `.nemo` archive (or its extracted folder) holds.
+fn is_model_config_name(name: &str) -> bool {
+    let base = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
+    base.eq_ignore_ascii_case("model_config.yaml") || base.eq_ignore_ascii_case("model_config.yml")
 }
 
 fn join(at: &str, key: &str) -> String {

@@ -65,17 +65,62 @@ fn nemo_root_target_is_judged_too() {
     assert_eq!(codes(&report), ["NEM001"]);
 }
 
+fn scan_named(data: &[u8], name: &str) -> crate::model::finding::ArtifactReport {
+    crate::scan::scan_bytes(
+        data,
+        std::path::Path::new(name),
+        name,
+        &crate::config::Config::default(),
+    )
+}
+
 #[test]
 fn unknown_targets_are_suspicious() {
-    let report = scan(&with_preprocessor(
-        "preprocessor:\n  _target_: mypkg.layers.Custom\n",
-    ));
+    let report = scan_named(
+        &with_preprocessor("preprocessor:\n  _target_: mypkg.layers.Custom\n"),
+        "model_config.yaml",
+    );
     assert_eq!(codes(&report), ["NEM002"]);
     // A private name under an allowed package is not vouched for.
-    let report = scan(&with_preprocessor(
-        "preprocessor:\n  _target_: nemo.collections._private.thing\n",
-    ));
+    let report = scan_named(
+        &with_preprocessor("preprocessor:\n  _target_: nemo.collections._private.thing\n"),
+        "model_config.yaml",
+    );
     assert_eq!(codes(&report), ["NEM002"]);
+}
+
+/// A loose Hydra config (a project's `config.yaml`, saved with `OmegaConf.save`) is instantiated
+/// only by the project's own code: an unknown target is an info note there (NEM004), while a
+/// denied one is NEM001 as everywhere, and `model_config.yaml` or any archive member (a `.nemo`)
+/// keeps NEM002.
+#[test]
+fn loose_configs_note_unknown_targets_and_deny_dangerous_ones() {
+    let project = "model:\n  _target_: transformers.AutoModelForCausalLM.from_pretrained\n  pretrained_model_name_or_path: org/model\ndata:\n  _target_: my_project.data.DataModule\n  batch_size: 8\n";
+    let report = scan_named(project.as_bytes(), "config.yaml");
+    assert_eq!(
+        codes(&report),
+        ["NEM004", "NEM004"],
+        "{:?}",
+        report.findings
+    );
+    assert_eq!(report.verdict, crate::model::finding::Verdict::Clean);
+    for target in [
+        "os.system",
+        "subprocess.Popen",
+        "builtins.eval",
+        "posix.system",
+    ] {
+        let text = format!("run:\n  _target_: {target}\n  _args_: ['echo quarantine-sample']\n");
+        let report = scan_named(text.as_bytes(), "config.yaml");
+        assert_eq!(codes(&report), ["NEM001"], "{target}");
+        assert_eq!(
+            report.verdict,
+            crate::model::finding::Verdict::Malicious,
+            "{target}"
+        );
+    }
+    let report = scan_named(project.as_bytes(), "model_config.yaml");
+    assert_eq!(codes(&report), ["NEM002", "NEM002"]);
 }
 
 #[test]

@@ -74,7 +74,27 @@ impl<'a> Machine<'a, '_, '_> {
         };
         let items: Vec<Value<'a>> = self.arena.seq(args).map(<[_]>::to_vec).unwrap_or_default();
         let verdict: Result<(), (RuleId, String)> = match check {
-            Check::Getattr => self.judge_getattr(&items),
+            Check::Getattr => match self.judge_getattr(&items) {
+                Err((_, why)) if let Some(reached) = self.data_getattr(&items) => {
+                    // Kept as data until the pickle uses its result as code.
+                    self.data_getattrs.insert(call, (index, why));
+                    if let Some(import) = self.imports.list.get_mut(index) {
+                        import.safe_calls = import.safe_calls.saturating_add(1);
+                    }
+                    if let Some(reached) = reached {
+                        self.emit(
+                            RuleId::PickleUnknownGlobal,
+                            Some(pos as u64),
+                            format!(
+                                "fetches `{reached}` with `getattr` (never called by the pickle, so kept as data), which is on neither the allow list nor the deny list"
+                            ),
+                            Some(self.render_value(Value::Node(call))),
+                        );
+                    }
+                    return;
+                }
+                verdict => verdict,
+            },
             Check::Partial => match items.first() {
                 // Judged as the function it binds: that global has its own verdict.
                 Some(&f) if self.bindable_global(f) => Ok(()),
@@ -140,6 +160,87 @@ impl<'a> Machine<'a, '_, '_> {
                 "reaches `{}.{name}`, which is not on the list of side-effect-free methods",
                 import.class.canonical
             ))
+        }
+    }
+
+    /// `getattr(C, 'name')` that is data until its result is used as code: `C` a global the
+    /// policy does not deny (an unknown one is reported on its own), `name` a constant plain
+    /// identifier that the policy would not deny as `C.name` (no dunder, no usual name of a
+    /// denied function: `system`, `popen`, …), no default. This is how pickle reduces a method
+    /// reference (`copyreg` pickles `C.m` as `getattr(C, 'm')`); fetching an attribute of a
+    /// class runs nothing. Calling the result, binding it into a method that is called, or
+    /// applying BUILD or item opcodes to it makes it code again (`use_as_code`).
+    ///
+    /// `None`: not data. `Some(None)`: data, nothing more to say. `Some(Some(path))`: data
+    /// that reaches `C.name` of an allowed class that the policy does not allow as such (an
+    /// unknown `C` is reported on its own).
+    fn data_getattr(&self, items: &[Value<'a>]) -> Option<Option<String>> {
+        let [target, name] = items else {
+            return None;
+        };
+        let index = self.global_index(*target)?;
+        let name = name.str_text()?;
+        let plain = !name.is_empty()
+            && name.len() <= 64
+            && !name.starts_with("__")
+            && !name.starts_with(|c: char| c.is_ascii_digit())
+            && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        let import = self.imports.list.get(index)?;
+        if !plain
+            || matches!(import.class.class, Class::Denied(_))
+            || import.class.check.is_some()
+            || import.class.kind == Some(imports::Kind::Module)
+            || super::rebuild::role(&import.module, &import.name).is_some()
+        {
+            return None;
+        }
+        // As the global `C.name` the policy would judge it: a denied attribute stays denied.
+        let path = format!("{}.{name}", import.class.canonical);
+        match imports::classify(&import.class.canonical, &name, self.ctx.config()).class {
+            Class::Denied(_) => None,
+            Class::Unknown if import.class.class == Class::Allowed => Some(Some(path)),
+            _ => Some(None),
+        }
+    }
+
+    /// The pickle uses `value` as code (`how`: calls it, BUILDs it, …): a getattr kept as
+    /// data (or a method bound around one) is refused after all, with the reason its call was
+    /// refused.
+    pub(super) fn use_as_code(&mut self, value: Value<'a>, how: &str, pos: usize) {
+        if self.data_getattrs.is_empty() {
+            return;
+        }
+        let Value::Node(mut id) = value else { return };
+        if let Some(&inner) = self.bound_getattrs.get(&id) {
+            id = inner;
+        }
+        let Some((index, why)) = self.data_getattrs.remove(&id) else {
+            return;
+        };
+        let Some(import) = self.imports.list.get_mut(index) else {
+            return;
+        };
+        import.safe_calls = import.safe_calls.saturating_sub(1);
+        if import.unsafe_call.is_none() {
+            import.unsafe_call = Some((
+                id,
+                pos,
+                format!("{why}, and the pickle {how} what it returns"),
+                RuleId::PickleDeniedGlobal,
+            ));
+        }
+    }
+
+    /// `MethodType(f, obj)` (dill's and cloudpickle's way to rebuild a bound method): when `f`
+    /// is a getattr kept as data, calling the method calls it.
+    pub(super) fn note_bound_method(&mut self, method: NodeId, args: Value<'a>) {
+        if self.data_getattrs.is_empty() {
+            return;
+        }
+        if let Some(Value::Node(f)) = self.arena.seq(args).and_then(|s| s.first().copied())
+            && self.data_getattrs.contains_key(&f)
+        {
+            self.bound_getattrs.insert(method, f);
         }
     }
 
@@ -282,6 +383,7 @@ impl<'a> Machine<'a, '_, '_> {
         let items: Vec<Value<'a>> = self.arena.seq(args).map(<[_]>::to_vec).unwrap_or_default();
         for &at in positions {
             let Some(&arg) = items.get(at) else { continue };
+            self.use_as_code(arg, &format!("passes to `{helper}`, which calls,"), pos);
             let dynamic = match arg {
                 Value::Node(id) => match self.arena.get(id) {
                     Some(Node::Call(_)) => !self.safe_getattrs.contains(&id),

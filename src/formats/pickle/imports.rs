@@ -28,6 +28,8 @@ struct PolicyFile {
     functions: Functions,
     #[serde(default)]
     aliases: HashMap<String, String>,
+    #[serde(default)]
+    exempt: HashMap<String, String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -57,6 +59,9 @@ struct Policy {
     deny_tree: HashMap<String, String>,
     /// `a.b.*`: matches what is under `a.b`.
     deny_below: HashMap<String, String>,
+    /// Exact names under a denied tree that are plain data (`inspect.Signature`): not denied,
+    /// and allowed exactly.
+    exempt: HashSet<String>,
     allow_exact: HashSet<String>,
     /// `a.*`: plain names in module `a` and its submodules.
     allow_modules: Vec<String>,
@@ -191,6 +196,7 @@ impl Policy {
         let mut policy = Policy {
             deny_tree: HashMap::new(),
             deny_below: HashMap::new(),
+            exempt: HashSet::new(),
             allow_exact: HashSet::new(),
             allow_modules: Vec::new(),
             allow_globs: Vec::new(),
@@ -218,6 +224,10 @@ impl Policy {
                 Some(below) => policy.deny_below.insert(below.to_owned(), reason),
                 None => policy.deny_tree.insert(pattern, reason),
             };
+        }
+        for name in file.exempt.into_keys() {
+            policy.allow_exact.insert(name.clone());
+            policy.exempt.insert(name);
         }
         for pattern in file.allow.into_keys() {
             policy.known_roots.insert(root(&pattern).to_owned());
@@ -257,6 +267,9 @@ impl Policy {
                 pattern: entry.clone(),
                 reason: USER_DENIED.to_owned(),
             });
+        }
+        if self.exempt.contains(path) {
+            return None;
         }
         for (end, _) in path.match_indices('.').chain([(path.len(), "")]) {
             let Some(prefix) = path.get(..end) else {

@@ -88,6 +88,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.stack.truncate(start);
             }
             Target::Object => {
+                self.use_as_code(target, &format!("applies {} to", op.name()), pos);
                 if matches!(op, Op::SetItem | Op::SetItems) {
                     self.note_object_items(target, start);
                 }
@@ -148,6 +149,7 @@ impl<'a> Machine<'a, '_, '_> {
             }
             Some(Node::Call(call)) => {
                 let (callable, args) = (call.callable, call.args);
+                self.use_as_code(target, "applies BUILD (`__setstate__`) to", pos);
                 if let Some(Node::Call(call)) = self.arena.get_mut(id) {
                     call.state = Some(state);
                 }
@@ -208,6 +210,7 @@ impl<'a> Machine<'a, '_, '_> {
         args: Value<'a>,
         pos: usize,
     ) {
+        self.use_as_code(callable, "calls", pos);
         // Walk the callable chain to its root: a call of a call of … a global. Nodes only refer
         // to older ones, so the walk ends; it is bounded all the same.
         let previous = global_call(self, callable);
@@ -267,7 +270,7 @@ impl<'a> Machine<'a, '_, '_> {
         let method_call = hops == 1
             && match callable {
                 Value::Node(c) => {
-                    self.safe_getattrs.contains(&c) || self.rebuild_result_call(c, args, pos)
+                    self.safe_getattrs.contains(&c) || self.rebuild_result_call(id, c, args, pos)
                 }
                 _ => false,
             };

@@ -34,6 +34,9 @@ pub(super) enum Role {
     Module,
     /// Builds cells, classes, named tuples, sets a function's state.
     Helper,
+    /// `_create_array(f, args, state, npdict)`: `f(*args).__setstate__(state)`, how dill
+    /// pickles every ndarray. Judged by `f`, which must be numpy's own reconstructor.
+    Array,
 }
 
 const DILL_MODULES: &[&str] = &["dill._dill", "dill.dill", "dill"];
@@ -52,6 +55,7 @@ const DILL: &[(&str, Role)] = &[
     ("_create_type", Role::Helper),
     ("_create_namedtuple", Role::Helper),
     ("_create_lock", Role::Helper),
+    ("_create_array", Role::Array),
     ("_create_rlock", Role::Helper),
 ];
 
@@ -89,6 +93,13 @@ pub(super) fn role(module: &str, name: &str) -> Option<Role> {
     };
     table.iter().find(|(n, _)| *n == name).map(|(_, r)| *r)
 }
+
+/// What dill's `_create_array` may call to make the array (`numpy.core.multiarray._reconstruct`
+/// under its numpy 1 and numpy 2 homes).
+const ARRAY_RECONSTRUCTORS: &[&str] = &[
+    "numpy._core.multiarray._reconstruct",
+    "numpy.core.multiarray._reconstruct",
+];
 
 /// Types `_load_type`/`_builtin_type` may return without harm: what they rebuild is judged
 /// where it is called (`CodeType` as a code object, `FunctionType` as a function).
@@ -238,14 +249,63 @@ impl<'a> Machine<'a, '_, '_> {
                     ),
                 }
             }
+            Role::Array => {
+                if let Err(why) = self.judge_create_array(args) {
+                    self.refuse(index, pos, why);
+                }
+            }
             Role::Function | Role::Helper => {}
         }
+    }
+
+    /// dill's `_create_array(f, args, state, npdict=None)` runs `f(*args)`, then
+    /// `array.__setstate__(state)` and `array.__dict__.update(npdict)`: harmless when `f` is
+    /// numpy's `_reconstruct` (`ndarray.__new__(subtype, shape, dtype)`) and `subtype` an
+    /// allowed class (its `__array_finalize__` runs); the state is array data.
+    fn judge_create_array(&self, args: Value<'a>) -> Result<(), String> {
+        let items = self.items_of(args);
+        let Some(&f) = items.first() else {
+            return Err("rebuilds an array with a callable the scanner cannot see".to_owned());
+        };
+        let global = match self.arena.node(f) {
+            Some(Node::Global(i)) => self.imports.list.get(*i as usize),
+            _ => None,
+        };
+        let shown = |v: Value<'a>| super::render::Renderer::render(&self.arena, &self.imports, v);
+        let Some(global) = global.filter(|g| {
+            g.class.class == imports::Class::Allowed
+                && g.class.check.is_none()
+                && ARRAY_RECONSTRUCTORS.contains(&g.class.canonical.as_str())
+        }) else {
+            return Err(format!(
+                "calls {} with the array's arguments, which is not numpy's array reconstructor",
+                shown(f)
+            ));
+        };
+        let subtype = items
+            .get(1)
+            .and_then(|a| self.items_of(*a).first().copied());
+        let allowed_subtype = subtype.is_some_and(|t| match self.arena.node(t) {
+            Some(Node::Global(i)) => self.imports.list.get(*i as usize).is_some_and(|g| {
+                g.class.class == imports::Class::Allowed && g.class.check.is_none()
+            }),
+            _ => false,
+        });
+        if !allowed_subtype {
+            return Err(format!(
+                "calls `{}` with the array type {}, which is not an allowed class",
+                global.written(),
+                subtype.map_or_else(|| "(none)".to_owned(), shown)
+            ));
+        }
+        Ok(())
     }
 
     /// A call of the result of another call: `_builtin_type('CodeType')(…)` builds a code
     /// object; returns whether the call was one of these (and so no dynamic call).
     pub(super) fn rebuild_result_call(
         &mut self,
+        outer: NodeId,
         inner: NodeId,
         args: Value<'a>,
         pos: usize,
@@ -256,6 +316,8 @@ impl<'a> Machine<'a, '_, '_> {
         let via = format!("types.{name}");
         if name == "CodeType" {
             self.rebuilt_code(&via, args, pos);
+        } else if name == "MethodType" {
+            self.note_bound_method(outer, args);
         }
         true
     }

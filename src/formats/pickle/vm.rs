@@ -215,6 +215,12 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub checked_nodes: Vec<super::value::NodeId>,
     /// getattr calls judged safe: calling their result is calling a listed method.
     pub safe_getattrs: HashSet<super::value::NodeId>,
+    /// getattr calls kept as data (`checked.rs`): call node → (import index, why the call
+    /// would be refused if the pickle ever called, bound, extended or BUILT its result).
+    pub data_getattrs: HashMap<super::value::NodeId, (usize, String)>,
+    /// Method objects bound around a data getattr (`MethodType(getattr(C, 'm'), obj)`):
+    /// method node → the getattr call it wraps.
+    pub bound_getattrs: HashMap<super::value::NodeId, super::value::NodeId>,
     /// String and bytes operands that are, or could decode to, a pickle (`carried.rs`).
     pub carried: Vec<Raw<'a>>,
     /// Code objects and functions rebuilt by dill/cloudpickle helpers (`rebuild`).
@@ -270,6 +276,8 @@ pub fn run_stream<'a>(
         skipped_arrays: false,
         checked_nodes: Vec::new(),
         safe_getattrs: HashSet::new(),
+        data_getattrs: HashMap::new(),
+        bound_getattrs: HashMap::new(),
         carried: Vec::new(),
         rebuilds: super::rebuild::Rebuilds::default(),
         tensors: super::tensors::Recorder::default(),

@@ -14,6 +14,7 @@ use ruff_python_ast::visitor::{self, Visitor};
 use ruff_python_ast::{self as ast, Expr, Stmt};
 use ruff_text_size::Ranged;
 
+mod flow;
 mod fold;
 pub use fold::{Names, Plain, dotted_name, fold_string};
 
@@ -115,6 +116,9 @@ pub struct Analysis {
     /// Calls of plain names (`_setup()`, `asyncio.run(_main())`): where they were made, and the
     /// name, so that a function called while the module loads counts as load-time code too.
     pub local_calls: Vec<(Scope, String)>,
+    /// Offsets of the process and exec calls whose arguments hold what a network call fetched
+    /// (`flow`): the link that makes two calls "download and run".
+    pub fed_by_network: HashSet<u64>,
 }
 
 /// Local calls followed from one function into another before stopping (a call graph of
@@ -282,7 +286,9 @@ fn walk(source: &str, parsed: &ruff_python_parser::Parsed<ast::ModModule>) -> An
     for stmt in parsed.suite() {
         walker.visit_stmt(stmt);
     }
-    walker.out
+    let mut out = walker.out;
+    out.fed_by_network = flow::fed_by_network(parsed.suite(), &out.calls);
+    out
 }
 
 /// How deep code passed to `exec`/`eval` as a constant string is read as code in its turn.
@@ -848,10 +854,12 @@ pub fn judge_with(analysis: &Analysis, model_code: bool, entry_points: &[&str]) 
             dup,
         );
     }
-    // Download and run: fetches something and runs code or a process.
+    // Download and run: runs code or a process on what a network call fetched (`flow`), not
+    // merely a download here and an unrelated process there.
     if let Some(net) = any(Behaviour::Network) {
         let runs = calls.iter().find(|c| {
-            matches!(c.behaviour, Behaviour::Exec | Behaviour::Process) && !c.constant_argument
+            matches!(c.behaviour, Behaviour::Exec | Behaviour::Process)
+                && analysis.fed_by_network.contains(&c.offset)
         });
         if let Some(run) = runs {
             push(

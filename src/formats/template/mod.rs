@@ -350,17 +350,43 @@ pub fn analyse_text(data: &[u8], ctx: &mut Ctx<'_>) {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    if !looks_like_jinja(text) {
+    let named = is_template_name(ctx.name());
+    if !named && !looks_like_jinja(text) {
         return;
     }
-    // A text that begins as Jinja and speaks of messages is a chat template; other text with
-    // Jinja markers (documentation, scripts) is analysed only if it parses.
-    let strictness = if jinja_start && text.contains("message") {
+    // Only a template is rendered: a file named as one (`chat_template.jinja`, which
+    // transformers and vLLM read as such) or a text that begins as Jinja. Markers inside a
+    // README, a model card or Python source (`"<extra_id_{%d}>"` in a docstring, `f"{{%"`
+    // escapes) make neither a template: no loader renders them.
+    if !named
+        && !jinja_start
+        && (crate::scan::context::is_documentation(ctx.name(), data)
+            || crate::formats::hf::looks_like_python(text))
+    {
+        return;
+    }
+    // A template file, or a text that begins as Jinja and speaks of messages, is a chat
+    // template; other text with Jinja markers is analysed only if it parses.
+    let strictness = if named || (jinja_start && text.contains("message")) {
         Strictness::Template
     } else {
         Strictness::MaybeTemplate
     };
     analyse_template(text, "template file", Some(0), strictness, ctx);
+    if named || jinja_start {
+        // The signature rules written for templates (`template_injection.yar`) judge it.
+        ctx.extract(Origin::ChatTemplate, "template file", Some(0), data);
+    }
+}
+
+/// A file name that loaders read as a Jinja template (`chat_template.jinja`,
+/// `additional_chat_templates/*.jinja`, `*.j2`).
+fn is_template_name(name: &str) -> bool {
+    let base = name.rsplit(['/', '\\', '!']).next().unwrap_or(name);
+    let lower = base.to_ascii_lowercase();
+    [".jinja", ".jinja2", ".j2"]
+        .iter()
+        .any(|ext| lower.len() > ext.len() && lower.ends_with(ext))
 }
 
 /// For the fuzz target: extraction and analysis of whatever JSON or text holds.

@@ -208,6 +208,12 @@ rules! {
         explanation: "The member's name uses characters that look like path separators or dots without being them: fullwidth `．／＼`, the one- and two-dot leaders `․ ‥`, the small full stop, the division and fraction slashes. Python's extractors keep them as they are, but Unicode compatibility normalisation (NFKC) and the Windows \"best-fit\" conversion to a legacy code page turn them into `.`, `/` and `\\`, so a tool that normalises or converts the name writes outside the target directory. Nothing that writes model archives uses such names; they exist to get past checks that look for `..` and `/` literally.",
         remediation: "Do not extract the archive with tools that normalise names or run on Windows code pages; re-create it with plain relative member names.",
     },
+    ArchiveInternalLink => {
+        code: "ARC013", name: "archive-internal-link", severity: Info, implies: Clean,
+        summary: "Archive contains a symbolic or hard link that stays inside the archive",
+        explanation: "A link member whose target is relative and, resolved from the link's directory (a hard link: from the archive's root), stays inside the extraction directory without passing through another link: Lightning's `save_last=\"link\"` `last.ckpt`, a Hugging Face cache snapshot's links into `../../blobs`, a tarred project tree. Extracting it creates a link to another member, nothing outside. A link that is absolute, climbs out with `..`, or resolves through another link member is ARC007.",
+        remediation: "Nothing to do; extractors that refuse links (`tarfile`'s `data` filter keeps this one) extract the member it points to.",
+    },
     OnnxMalformed => {
         code: "ONX001", name: "onnx-malformed", severity: Medium, implies: Suspicious,
         summary: "ONNX model does not decode as a ModelProto, or has no graph",
@@ -543,6 +549,12 @@ rules! {
         summary: "NeMo/Hydra configuration instantiates a class outside the known NeMo, PyTorch and Lightning names",
         explanation: "A Hydra `_target_` names a class or function that is on neither the allow list nor the deny list. Hydra imports its module (running its top-level code) and calls it with arguments from the configuration.",
         remediation: "Check the named target. If it is a class your models use on purpose, allow it with `--allow-global module.name`.",
+    },
+    HydraProjectTarget => {
+        code: "NEM004", name: "hydra-project-target", severity: Info, implies: Clean,
+        summary: "Hydra configuration outside a NeMo archive names a target on neither list",
+        explanation: "A YAML file on its own (not a member of a `.nemo` archive or other archive, not named `model_config.yaml`) has a Hydra `_target_` outside the NeMo, PyTorch and Lightning names: a project's own class (`my_project.data.DataModule`) or a library loader (`transformers.AutoModelForCausalLM.from_pretrained`). Hydra imports and calls it only when the project's own code asks (`hydra.utils.instantiate`); no model loader instantiates a loose config. Denied targets (`os.system`, `subprocess.*`, `builtins.eval`) are NEM001 here as everywhere, and inside a `.nemo` archive, which `restore_from` instantiates, an unknown target is NEM002.",
+        remediation: "Nothing to do for loading. Before running the project, check that its targets are the classes you expect.",
     },
     NemoConfigMalformed => {
         code: "NEM003", name: "nemo-config-malformed", severity: Medium, implies: Suspicious,

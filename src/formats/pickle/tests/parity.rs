@@ -215,12 +215,14 @@ fn getattr_is_judged_call_by_call() {
         .stop();
     let r = scan(&zone);
     assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    // Not called, but reaching internals or a denied name: refused all the same.
     for (target, name) in [
-        (("pathlib", "PosixPath"), "write_text"),
         (("builtins", "str"), "__class__"),
-        (("zoneinfo", "ZoneInfo"), "from_file"),
         (("random", "_os"), "system"),
-        (("mypkg", "Thing"), "lower"),
+        (("mypkg", "Thing"), "system"),
+        (("mypkg", "Thing"), "__globals__"),
+        (("sklearn.base", "BaseEstimator"), "popen"),
+        (("pathlib", "PosixPath"), "write_text"),
     ] {
         let data = P::proto(4)
             .sg("builtins", "getattr")
@@ -252,6 +254,121 @@ fn getattr_is_judged_call_by_call() {
         .stop();
     let r = scan(&data);
     assert_eq!(r.verdict, Verdict::Malicious, "{:#?}", r.findings);
+}
+
+/// `getattr(C, 'm')` whose result the pickle never uses as code is how pickle reduces a method
+/// reference (fastai's `learn.export()` holds `MethodType(getattr(FilteredBase, 'dataloaders'),
+/// obj)`): data, judged as the global `C.m` would be. Calling it, calling a method bound around
+/// it, BUILD or item opcodes on it, or handing it to a helper that calls it refuses it again.
+#[test]
+fn getattr_kept_as_data() {
+    let fetch = |p: P, target: (&str, &str), name: &str| {
+        p.sg("builtins", "getattr")
+            .sg(target.0, target.1)
+            .s(name)
+            .op(0x86)
+            .reduce()
+    };
+    type Use = (&'static str, fn(P) -> P);
+    let uses: [Use; 6] = [
+        ("called", |p| {
+            p.s("echo quarantine-sample").tuple1().reduce()
+        }),
+        ("called later", |p| {
+            p.memoize()
+                .op(b'0')
+                .binget(0)
+                .s("echo quarantine-sample")
+                .tuple1()
+                .reduce()
+        }),
+        ("built", |p| p.op(b'}').op(b'b')),
+        ("extended", |p| p.op(b'(').k(1).op(b'e')),
+        ("reconstructed", |p| {
+            p.memoize()
+                .op(b'0')
+                .sg("copyreg", "_reconstructor")
+                .binget(0)
+                .sg("builtins", "object")
+                .op(b'N')
+                .op(0x87)
+                .reduce()
+        }),
+        ("bound and called", |p| {
+            p.memoize()
+                .op(b'0')
+                .sg("cloudpickle.cloudpickle", "_builtin_type")
+                .s("MethodType")
+                .tuple1()
+                .reduce()
+                .binget(0)
+                .s("echo quarantine-sample")
+                .op(0x86)
+                .reduce()
+                .op(b')')
+                .reduce()
+        }),
+    ];
+    for (target, name, data_verdict) in [
+        (("zoneinfo", "ZoneInfo"), "from_file", Verdict::Suspicious),
+        (("mypkg", "Thing"), "lower", Verdict::Suspicious),
+        (
+            ("fastai.data.core", "FilteredBase"),
+            "dataloaders",
+            Verdict::Suspicious,
+        ),
+    ] {
+        // Kept as data: in a dict, and bound into a method that is never called.
+        let data = fetch(P::proto(4).op(b'}').s("m"), target, name)
+            .op(b's')
+            .stop();
+        let r = scan(&data);
+        assert_eq!(
+            r.verdict, data_verdict,
+            "{target:?}.{name}: {:#?}",
+            r.findings
+        );
+        assert!(!codes(&r).contains(&"PKL001"), "{:#?}", r.findings);
+        let bound = fetch(
+            P::proto(4)
+                .sg("cloudpickle.cloudpickle", "_builtin_type")
+                .s("MethodType")
+                .tuple1()
+                .reduce(),
+            target,
+            name,
+        )
+        .sg("builtins", "object")
+        .op(b')')
+        .op(0x81)
+        .op(0x86)
+        .reduce()
+        .stop();
+        let r = scan(&bound);
+        assert_eq!(
+            r.verdict, data_verdict,
+            "{target:?}.{name}: {:#?}",
+            r.findings
+        );
+        // The same getattr used as code.
+        for (how, used) in &uses {
+            let data = used(fetch(P::proto(4), target, name)).stop();
+            let r = scan(&data);
+            assert_eq!(
+                r.verdict,
+                Verdict::Malicious,
+                "{target:?}.{name} {how}: {:#?}",
+                r.findings
+            );
+            let ev = denied(&r, "builtins.getattr");
+            assert!(ev.contains(name), "{how}: {ev}");
+        }
+    }
+    // An allowed class and a listed method: clean when kept, clean when called.
+    let data = fetch(P::proto(4).op(b']'), ("builtins", "str"), "lower")
+        .op(b'a')
+        .stop();
+    assert_eq!(scan(&data).verdict, Verdict::Clean);
 }
 
 #[test]

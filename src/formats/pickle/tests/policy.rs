@@ -253,3 +253,108 @@ fn fx_graph_modules_are_judged_by_their_source() {
         .stop();
     assert_eq!(verdict(&data), Verdict::Malicious);
 }
+
+/// A pickled function signature (fastai's `learn.export()` keeps one per transform) is data:
+/// `inspect.Signature`, `Parameter`, `_ParameterKind` and `_empty` are exempt from the deny
+/// entry of `inspect`; everything else there, and attributes reached through them, stay denied.
+#[test]
+fn pickled_signatures_are_data_the_rest_of_inspect_is_not() {
+    // inspect.Signature((inspect.Parameter('args', inspect._ParameterKind(2)),), return_annotation=inspect._empty)
+    let signature = P::proto(4)
+        .sg("inspect", "Signature")
+        .sg("inspect", "Parameter")
+        .s("args")
+        .sg("inspect", "_ParameterKind")
+        .k(2)
+        .tuple1()
+        .reduce()
+        .op(0x86)
+        .reduce()
+        .tuple1()
+        .tuple1()
+        .reduce()
+        .op(b'N')
+        .op(b'}')
+        .s("_return_annotation")
+        .sg("inspect", "_empty")
+        .op(b's')
+        .op(0x86)
+        .op(b'b')
+        .stop();
+    let r = scan(&signature);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    for (m, n) in [
+        ("inspect", "getsource"),
+        ("inspect", "currentframe"),
+        ("inspect", "Signature.from_callable"),
+        ("inspect", "_empty.__init__.__globals__"),
+        ("logging", "inspect.getsource"),
+        ("logging", "inspect.Signature.from_callable"),
+    ] {
+        let r = scan(&call(m, n, "echo quarantine-sample"));
+        assert_eq!(r.verdict, Verdict::Malicious, "{m}.{n}: {:#?}", r.findings);
+    }
+}
+
+/// dill pickles every ndarray as `_create_array(_reconstruct, (ndarray, (0,), b'b'), state)`,
+/// which calls its first argument with the second: clean when that is numpy's reconstructor on
+/// an allowed array type, refused when it is anything else.
+#[test]
+fn dill_create_array_is_judged_by_what_it_calls() {
+    // (f, args, state, npdict) as one tuple: MARK … TUPLE.
+    let make = |f: (&str, &str), subtype: (&str, &str)| {
+        P::proto(4)
+            .sg("dill._dill", "_create_array")
+            .op(b'(')
+            .sg(f.0, f.1)
+            .sg(subtype.0, subtype.1)
+            .k(0)
+            .tuple1()
+            .b(b"b")
+            .op(0x87)
+            .k(1)
+            .op(b'N')
+            .op(b't')
+            .reduce()
+            .stop()
+    };
+    let clean = make(
+        ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+    );
+    let r = scan(&clean);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    let legacy = make(
+        ("numpy.core.multiarray", "_reconstruct"),
+        ("numpy", "ndarray"),
+    );
+    assert_eq!(verdict(&legacy), Verdict::Clean);
+    for (f, subtype) in [
+        (("posix", "system"), ("numpy", "ndarray")),
+        (("builtins", "print"), ("numpy", "ndarray")),
+        (
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("mypkg", "Evil"),
+        ),
+        (
+            ("numpy._core.multiarray", "_reconstruct"),
+            ("posix", "system"),
+        ),
+    ] {
+        let r = scan(&make(f, subtype));
+        assert_eq!(
+            r.verdict,
+            Verdict::Malicious,
+            "{f:?} {subtype:?}: {:#?}",
+            r.findings
+        );
+        let m = &find(&r, RuleId::PickleDeniedGlobal).message;
+        assert!(
+            m.contains("_create_array") || m.contains("posix.system"),
+            "{m}"
+        );
+    }
+    // The helpers that rebuild code are judged as before.
+    let r = scan(&call("dill._dill", "_create_code", "x"));
+    assert_ne!(r.verdict, Verdict::Clean);
+}
