@@ -327,7 +327,7 @@ pub(crate) fn link_key(name: &str) -> String {
 }
 
 /// Reports the link members of one archive once all are known: ARC007 for a link that can
-/// leave the extraction directory, ARC013 (info) for one that stays inside.
+/// leave the extraction directory, ARC015 (info) for one that stays inside.
 pub(crate) fn report_links(
     ctx: &mut Ctx<'_>,
     findings: &mut ArchiveFindings,

@@ -209,7 +209,7 @@ rules! {
         remediation: "Do not extract the archive with tools that normalise names or run on Windows code pages; re-create it with plain relative member names.",
     },
     ArchiveInternalLink => {
-        code: "ARC013", name: "archive-internal-link", severity: Info, implies: Clean,
+        code: "ARC015", name: "archive-internal-link", severity: Info, implies: Clean,
         summary: "Archive contains a symbolic or hard link that stays inside the archive",
         explanation: "A link member whose target is relative and, resolved from the link's directory (a hard link: from the archive's root), stays inside the extraction directory without passing through another link: Lightning's `save_last=\"link\"` `last.ckpt`, a Hugging Face cache snapshot's links into `../../blobs`, a tarred project tree. Extracting it creates a link to another member, nothing outside. A link that is absolute, climbs out with `..`, or resolves through another link member is ARC007.",
         remediation: "Nothing to do; extractors that refuse links (`tarfile`'s `data` filter keeps this one) extract the member it points to.",
