@@ -15,8 +15,14 @@ use prost::Message;
 
 use super::proto;
 
-/// `ModelProto.graph`.
+/// `ModelProto.graph`, `ModelProto.training_info`, `ModelProto.functions`.
 const MODEL_GRAPH: u64 = 7;
+const MODEL_TRAINING_INFO: u64 = 20;
+const MODEL_FUNCTIONS: u64 = 25;
+/// `TrainingInfoProto.initialization` and `.algorithm` (graphs); `FunctionProto.node`.
+const TRAINING_INITIALIZATION: u64 = 1;
+const TRAINING_ALGORITHM: u64 = 2;
+const FUNCTION_NODE: u64 = 7;
 /// `GraphProto.node`, `GraphProto.initializer`.
 const GRAPH_NODE: u64 = 1;
 const GRAPH_INITIALIZER: u64 = 5;
@@ -111,6 +117,29 @@ impl Costing {
         })
     }
 
+    fn function(self, data: &[u8]) -> u64 {
+        self.message::<proto::FunctionProto>(data, |field, payload| {
+            (field == FUNCTION_NODE).then(|| self.node(payload, 1))
+        })
+    }
+
+    fn training(self, data: &[u8]) -> u64 {
+        self.message::<proto::TrainingInfoProto>(data, |field, payload| match field {
+            TRAINING_INITIALIZATION | TRAINING_ALGORITHM => Some(self.graph(payload, 1)),
+            _ => None,
+        })
+    }
+
+    /// A top-level field of the model: what its messages cost, if it is one that can be large.
+    fn model_field(self, field: &Field, payload: &[u8]) -> Option<u64> {
+        match (field.number, field.wire) {
+            (MODEL_GRAPH, 2) => Some(self.graph(payload, 0)),
+            (MODEL_FUNCTIONS, 2) => Some(self.function(payload)),
+            (MODEL_TRAINING_INFO, 2) => Some(self.training(payload)),
+            _ => None,
+        }
+    }
+
     fn tensor(self, data: &[u8]) -> u64 {
         self.message::<proto::TensorProto>(data, |field, _| {
             (field == TENSOR_RAW_DATA && self.in_place).then_some(FIELD_OVERHEAD)
@@ -153,16 +182,18 @@ fn graph_fields(data: &[u8]) -> Option<Vec<Field>> {
     Some(graphs)
 }
 
-/// Estimated bytes a whole decode of the model's graph takes, or `None` when the top level is
-/// not protobuf (the normal decode then says why). `in_place`: tensor bytes will be slices of
-/// the mapped file rather than copies.
+/// Estimated bytes a whole decode of the model's graphs and functions takes, or `None` when the
+/// top level is not protobuf (the normal decode then says why). `in_place`: tensor bytes will be
+/// slices of the mapped file rather than copies.
 pub fn estimate(data: &[u8], in_place: bool) -> Option<u64> {
-    let graphs = graph_fields(data)?;
     let costing = Costing { in_place };
-    Some(graphs.iter().fold(0u64, |total, graph| {
-        let payload = data.get(graph.payload.clone()).unwrap_or_default();
-        total.saturating_add(costing.graph(payload, 0))
-    }))
+    let mut total = 0u64;
+    for field in fields(data) {
+        let field = field?;
+        let payload = data.get(field.payload.clone()).unwrap_or_default();
+        total = total.saturating_add(costing.model_field(&field, payload).unwrap_or(0));
+    }
+    Some(total)
 }
 
 /// A model decoded within a memory budget, and what was left out.
@@ -170,6 +201,8 @@ pub struct Bounded {
     pub model: proto::ModelProto,
     pub nodes: (u64, u64),
     pub initializers: (u64, u64),
+    /// Functions and training graphs left out because together they would not fit.
+    pub left_out: u64,
 }
 
 /// Decodes the model without its graph's nodes and initializers, then adds them in file order
@@ -181,23 +214,39 @@ pub fn decode_bounded(
     budget: u64,
 ) -> Result<Bounded, prost::DecodeError> {
     let graphs = graph_fields(data).unwrap_or_default();
-    let mut rest = Vec::new();
-    let mut from = 0;
-    for graph in &graphs {
-        rest.extend_from_slice(data.get(from..graph.whole.start).unwrap_or_default());
-        from = graph.whole.end;
-    }
-    rest.extend_from_slice(data.get(from..).unwrap_or_default());
-    let mut model = proto::ModelProto::decode(rest.as_slice())?;
     let costing = Costing {
         in_place: shared.is_some(),
     };
+    // Functions and training graphs are kept whole if together they fit half the budget, else
+    // left out (and counted); the graph's nodes and initializers share the rest.
+    let extras: u64 = fields(data)
+        .map_while(|f| f)
+        .filter(|f| f.number != MODEL_GRAPH)
+        .filter_map(|f| costing.model_field(&f, data.get(f.payload.clone()).unwrap_or_default()))
+        .fold(0, u64::saturating_add);
+    let keep_extras = extras <= budget / 2;
+    let mut rest = Vec::new();
+    let mut left_out = 0;
+    for field in fields(data).map_while(|f| f) {
+        let large = matches!(field.number, MODEL_FUNCTIONS | MODEL_TRAINING_INFO);
+        if field.number == MODEL_GRAPH && field.wire == 2 {
+            continue;
+        }
+        if large && field.wire == 2 && !keep_extras {
+            left_out += 1;
+            continue;
+        }
+        rest.extend_from_slice(data.get(field.whole).unwrap_or_default());
+    }
+    let mut model = proto::ModelProto::decode(rest.as_slice())?;
+    let budget = if keep_extras { budget - extras } else { budget };
     let mut graph = proto::GraphProto::default();
     let mut spent = 0u64;
     let mut bounded = Bounded {
         model: proto::ModelProto::default(),
         nodes: (0, 0),
         initializers: (0, 0),
+        left_out,
     };
     let piece = |range: Range<usize>| match shared {
         Some(whole) => whole.slice(range),
@@ -296,6 +345,28 @@ mod tests {
         assert_eq!(graph.node.len() as u64, bounded.nodes.0);
         assert_eq!(graph.node[0], node_with_attribute());
         assert_eq!(bounded.model.ir_version, 8);
+    }
+
+    #[test]
+    fn functions_are_costed_and_left_out_when_they_do_not_fit() {
+        let data = proto::ModelProto {
+            ir_version: 8,
+            graph: Some(proto::GraphProto::default()),
+            functions: vec![proto::FunctionProto {
+                name: "f".to_owned(),
+                node: vec![node_with_attribute(); 1000],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+        .encode_to_vec();
+        let estimate = estimate(&data, true).unwrap();
+        assert!(estimate > 1000 * size_of::<proto::AttributeProto>() as u64);
+        let bounded = decode_bounded(&data, None, estimate / 4).unwrap();
+        assert_eq!(bounded.left_out, 1);
+        assert!(bounded.model.functions.is_empty());
+        let whole = decode_bounded(&data, None, estimate * 4).unwrap();
+        assert_eq!((whole.left_out, whole.model.functions.len()), (0, 1));
     }
 
     #[test]

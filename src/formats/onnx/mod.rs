@@ -106,11 +106,15 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
 /// Says that a model too large to decode whole within the memory budget was analysed in part.
 fn report_bounded(ctx: &mut Ctx<'_>, estimate: u64, budget: u64, bounded: &census::Bounded) {
     let ((nodes, all_nodes), (inits, all_inits)) = (bounded.nodes, bounded.initializers);
+    let left_out = match bounded.left_out {
+        0 => String::new(),
+        n => format!("; {n} function(s) or training graph(s) were left out"),
+    };
     ctx.report(
         RuleId::OnnxLimitExceeded,
         None,
         format!(
-            "decoding the whole graph would take about {estimate} bytes of memory, over the artifact's budget of {budget} (`max_memory`); the first {nodes} of {all_nodes} nodes and {inits} of {all_inits} initializers were analysed"
+            "decoding the whole model would take about {estimate} bytes of memory, over the artifact's budget of {budget} (`max_memory`); the first {nodes} of {all_nodes} graph nodes and {inits} of {all_inits} initializers were analysed{left_out}"
         ),
         None,
     );
