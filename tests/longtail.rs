@@ -15,19 +15,9 @@ mod common;
 use std::path::PathBuf;
 
 use quarantine::Verdict;
-use quarantine::model::finding::{ArtifactReport, Severity};
 
 fn data(sub: &str) -> PathBuf {
     common::repo().join("tests/data/longtail").join(sub)
-}
-
-fn above_info(report: &ArtifactReport) -> Vec<String> {
-    report
-        .findings
-        .iter()
-        .filter(|f| f.severity > Severity::Info)
-        .map(|f| format!("{} {}", f.rule_id, f.message))
-        .collect()
 }
 
 /// skops lists HistGradientBoosting's `_BinMapper` as untrusted itself (`get_untrusted_types`),
@@ -43,9 +33,9 @@ fn ordinary_files_are_clean() {
             report.verdict,
             Verdict::Clean,
             "{name}: {:?}",
-            above_info(&report)
+            common::above_info(&report)
         );
-        assert!(above_info(&report).is_empty(), "{name}");
+        assert!(common::above_info(&report).is_empty(), "{name}");
         checked += 1;
     }
     assert!(checked >= 17, "{checked}");
@@ -84,7 +74,7 @@ fn functions_pickled_by_value_are_suspicious_and_say_what_is_rebuilt() {
             report.verdict,
             Verdict::Suspicious,
             "{name}: {:?}",
-            above_info(&report)
+            common::above_info(&report)
         );
         let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
         assert!(codes.iter().all(|c| *c == "PKL010"), "{name}: {codes:?}");
@@ -118,7 +108,7 @@ fn hostile_objects_from_the_real_writers_are_malicious() {
             .findings
             .iter()
             .find(|f| f.rule_id.code() == rule)
-            .unwrap_or_else(|| panic!("{file}: no {rule} in {:?}", above_info(&report)));
+            .unwrap_or_else(|| panic!("{file}: no {rule} in {:?}", common::above_info(&report)));
         let text = format!(
             "{} {}",
             finding.message,
@@ -172,7 +162,7 @@ fn a_tar_member_cut_short_does_not_hide_the_zip_read_from_the_end() {
     assert!(
         report.findings.iter().any(|f| f.rule_id.code() == "FMT003"),
         "{:?}",
-        above_info(&report)
+        common::above_info(&report)
     );
     assert_eq!(report.verdict, Verdict::Malicious);
 }

@@ -15,7 +15,6 @@
 mod common;
 
 use quarantine::Verdict;
-use quarantine::model::finding::Severity;
 
 /// Every file under `tests/data/<sub>/` is clean, no finding above info, and reported as
 /// `format`; returns how many there were.
@@ -23,12 +22,7 @@ fn all_clean(sub: &str, format: &str) -> usize {
     let paths = common::files_in(&common::repo().join("tests/data").join(sub));
     for path in &paths {
         let report = common::scan_in_process(path);
-        let loud: Vec<String> = report
-            .findings
-            .iter()
-            .filter(|f| f.severity > Severity::Info)
-            .map(|f| format!("{} {} {:?}", f.rule_id, f.message, f.evidence))
-            .collect();
+        let loud = common::above_info(&report);
         assert_eq!(
             report.verdict,
             Verdict::Clean,

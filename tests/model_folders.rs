@@ -13,24 +13,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use quarantine::Verdict;
-use quarantine::model::finding::{ArtifactReport, Severity};
+use quarantine::model::finding::ArtifactReport;
 
 fn data(rel: &str) -> PathBuf {
     common::repo().join("tests/data/modelfolders").join(rel)
-}
-
-fn all_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            all_files(&path, out);
-        } else {
-            out.push(path);
-        }
-    }
 }
 
 fn codes(report: &ArtifactReport) -> Vec<&str> {
@@ -42,7 +31,7 @@ fn copy_of(rel: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let mut files = Vec::new();
     let root = data(rel);
-    all_files(&root, &mut files);
+    common::files_under(&root, &mut files);
     for file in files {
         let to = dir.path().join(file.strip_prefix(&root).unwrap());
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
@@ -54,16 +43,11 @@ fn copy_of(rel: &str) -> tempfile::TempDir {
 #[test]
 fn every_file_of_the_real_writers_is_clean() {
     let mut files = Vec::new();
-    all_files(&data(""), &mut files);
+    common::files_under(&data(""), &mut files);
     assert!(files.len() >= 35, "{}", files.len());
     for path in &files {
         let report = common::scan_in_process(path);
-        let loud: Vec<String> = report
-            .findings
-            .iter()
-            .filter(|f| f.severity > Severity::Info)
-            .map(|f| format!("{} {}", f.rule_id, f.message))
-            .collect();
+        let loud = common::above_info(&report);
         assert_eq!(
             report.verdict,
             Verdict::Clean,

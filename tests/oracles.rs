@@ -31,21 +31,6 @@ fn python() -> Option<Command> {
     })
 }
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            files_under(&path, out);
-        } else if path.is_file() {
-            out.push(path);
-        }
-    }
-}
-
 /// (path, reader) -> member digests, and readers' refusals.
 fn oracle(files: &[PathBuf]) -> Vec<Value> {
     let mut lines = Vec::new();
@@ -146,12 +131,12 @@ fn every_member_a_real_reader_reads_is_analysed() {
     }
     let config = Config::default();
     let mut files = Vec::new();
-    files_under(&common::repo().join("samples/benign"), &mut files);
-    files_under(&common::repo().join("samples/malicious"), &mut files);
+    common::files_under(&common::repo().join("samples/benign"), &mut files);
+    common::files_under(&common::repo().join("samples/malicious"), &mut files);
     let corpus = common::repo().join("../shared/corpus");
     let corpus_files = {
         let mut v = Vec::new();
-        files_under(&corpus, &mut v);
+        common::files_under(&corpus, &mut v);
         v
     };
     let mut sources = files.clone();
@@ -173,7 +158,7 @@ fn every_member_a_real_reader_reads_is_analysed() {
         String::from_utf8_lossy(&output.stderr)
     );
     let mut mutated = Vec::new();
-    files_under(dir.path(), &mut mutated);
+    common::files_under(dir.path(), &mut mutated);
     let mutants = compare(&mutated, &config);
 
     eprintln!(
@@ -215,7 +200,7 @@ fn numpy_header_reader_agrees_on_object_arrays() {
         return;
     }
     let mut files = Vec::new();
-    files_under(&common::repo().join("samples"), &mut files);
+    common::files_under(&common::repo().join("samples"), &mut files);
     files.retain(|p| std::fs::read(p).is_ok_and(|d| d.starts_with(b"\x93NUMPY")));
     let config = Config::default();
     for line in oracle(&files) {

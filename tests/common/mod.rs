@@ -31,6 +31,34 @@ pub fn files_in(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Every regular file under `dir`, depth first, each folder sorted by name, appended to `out`
+/// (nothing when `dir` cannot be read).
+pub fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for path in entries {
+        if path.is_dir() {
+            files_under(&path, out);
+        } else if path.is_file() {
+            out.push(path);
+        }
+    }
+}
+
+/// The findings of a report above `info`, one line each (rule, message, evidence), for
+/// assertions that ordinary files are quiet.
+pub fn above_info(report: &quarantine::model::finding::ArtifactReport) -> Vec<String> {
+    report
+        .findings
+        .iter()
+        .filter(|f| f.severity > quarantine::model::finding::Severity::Info)
+        .map(|f| format!("{} {} {:?}", f.rule_id, f.message, f.evidence))
+        .collect()
+}
+
 /// Scans `path` in this process with the default settings, named by its file name.
 pub fn scan_in_process(path: &Path) -> quarantine::model::finding::ArtifactReport {
     let name = path
