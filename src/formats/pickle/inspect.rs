@@ -68,9 +68,9 @@ impl<'a> Machine<'a, '_, '_> {
                 (Some(Node::Tuple(_) | Node::FrozenSet(_)), _) => Target::Immutable,
                 _ => Target::Object,
             },
-            Value::Unknown | Value::Dropped(Dropped::Object) => Target::Object,
+            Value::Unknown | Value::Dropped(Dropped::Object, _) => Target::Object,
             // Made once the budget was spent: its items would be left out.
-            Value::Dropped(Dropped::List | Dropped::Dict | Dropped::Set) => Target::Dropped,
+            Value::Dropped(Dropped::List | Dropped::Dict | Dropped::Set, _) => Target::Dropped,
             _ => Target::Immutable,
         };
         let start = start.min(self.stack.len());
@@ -147,6 +147,7 @@ impl<'a> Machine<'a, '_, '_> {
         let Value::Node(id) = target else {
             return Ok(Flow::Next);
         };
+        let state = self.kept_whole(state, 0, pos)?;
         match self.arena.get(id) {
             Some(Node::Global(_)) => {
                 self.build_on_global(target, state, pos);
@@ -339,8 +340,8 @@ impl<'a> Machine<'a, '_, '_> {
                 .arena
                 .values(items)
                 .take(64)
-                .any(|v| matches!(v, Value::Dropped(_))),
-            _ => matches!(args, Value::Dropped(_)),
+                .any(|v| matches!(v, Value::Dropped(..))),
+            _ => matches!(args, Value::Dropped(..)),
         }
     }
 

@@ -71,7 +71,7 @@ impl<'r, 'a, G: GlobalNames> Renderer<'r, 'a, G> {
             Value::Raw(raw) => self.raw(raw),
             Value::Buffer => self.out.push_str("<out-of-band buffer>"),
             Value::Unknown => self.out.push_str("<unknown>"),
-            Value::Dropped(what) => self.out.push_str(what.shown()),
+            Value::Dropped(what, _) => self.out.push_str(what.shown()),
             Value::Node(id) => self.node(id, depth),
         }
     }

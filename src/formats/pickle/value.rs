@@ -241,9 +241,9 @@ pub enum Value<'a> {
     /// Something the scanner does not track: a missing memo entry, a dropped container item.
     Unknown,
     /// A container, or the result of a plainly allowed call, made once the stream's memory
-    /// budget was spent: what it is, without its content (as a container whose every item was
-    /// left out).
-    Dropped(Dropped),
+    /// budget was spent: what it is and the offset of the opcode that made it, without its
+    /// content (as a container whose every item was left out).
+    Dropped(Dropped, usize),
 }
 
 /// What a [`Value::Dropped`] was.
@@ -499,16 +499,31 @@ impl<'a> Arena<'a> {
         Ok(value)
     }
 
-    /// A container of `values`, or what it was when the budget is spent.
+    /// A container of `values` made by the opcode at `at`, or what it was when the budget is
+    /// spent.
     pub fn container(
         &mut self,
         kind: Dropped,
         values: &[Value<'a>],
+        at: usize,
     ) -> Result<Value<'a>, ArenaFull> {
         if self.spent() {
-            return Ok(Value::Dropped(kind));
+            return Ok(Value::Dropped(kind, at));
         }
         let items = self.items(values);
+        self.alloc(kind.node(items))
+    }
+
+    /// A container of `values` made whatever the budget says (within the hard cap on nodes):
+    /// for the few small containers the analysis needs whole.
+    pub fn container_kept(
+        &mut self,
+        kind: Dropped,
+        values: &[Value<'a>],
+    ) -> Result<Value<'a>, ArenaFull> {
+        let left = std::mem::replace(&mut self.items_left, values.len());
+        let items = self.items(values);
+        self.items_left = left;
         self.alloc(kind.node(items))
     }
 
