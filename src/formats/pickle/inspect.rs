@@ -166,8 +166,10 @@ impl<'a> Machine<'a, '_, '_> {
                 self.check_partial_state(id, callable, state, pos);
                 self.extract_state(callable, state, pos);
                 self.joblib_array_file(callable, args, state);
+                if self.is_array_wrapper(callable, args) {
+                    self.exact.left = 0;
+                }
                 if self.options.joblib && self.is_joblib_wrapper(callable, args) {
-                    self.exact = super::vm::Exact::default();
                     return self.joblib_array(state, pos);
                 }
                 Ok(Flow::Next)
@@ -216,8 +218,9 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// Whether a call is of a global the policy allows outright and plays no other part in
     /// the analysis: no check or helper judges its arguments, no dill or cloudpickle rebuild,
-    /// no tensor, no joblib array follows it, and the global's first call is already kept as
-    /// evidence. Once the memory budget is spent, such a call keeps no node.
+    /// no tensor, no joblib array or numpy dtype is read from it later, and the global's first
+    /// call is already kept as evidence. Once the memory budget is spent, such a call keeps no
+    /// node.
     pub(super) fn plain_call(&self, callable: Value<'a>, args: Value<'a>) -> bool {
         let Some(Node::Global(i)) = self.arena.node(callable) else {
             return false;
@@ -231,7 +234,14 @@ impl<'a> Machine<'a, '_, '_> {
             && import.call.is_some()
             && super::rebuild::role(&import.module, &import.name).is_none()
             && !super::tensors::rebuilds_tensor(&import.module, &import.name)
-            && !self.is_joblib_wrapper(callable, args)
+            && !(import.name == "dtype" && import.module.starts_with("numpy"))
+            && !self.is_array_wrapper(callable, args)
+    }
+
+    /// A joblib array wrapper, current (the array follows inline) or legacy (it names a file
+    /// beside the pickle): its state is read when it is built.
+    pub(super) fn is_array_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> bool {
+        self.is_joblib_wrapper(callable, args) || self.legacy_wrapper(callable, args).is_some()
     }
 
     pub(super) fn inspect_call(

@@ -77,7 +77,7 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// `Some(unpickles)` when `callable` (directly, or as `copyreg._reconstructor`'s class)
     /// is joblib's `NDArrayWrapper` (`true`) or `ZNDArrayWrapper` (`false`).
-    fn legacy_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> Option<bool> {
+    pub(super) fn legacy_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> Option<bool> {
         let wrapper = |v: Value<'a>| match self.arena.node(v) {
             Some(Node::Global(i)) => self.imports.list.get(*i as usize).and_then(|g| {
                 let joblib =

@@ -324,8 +324,8 @@ pub struct Call<'a> {
 }
 
 const NO_SEGMENT: u32 = u32::MAX;
-/// Items a container the analysis needs whole keeps whatever the budget says.
-pub const KEPT_ITEMS: usize = 64;
+/// Items that the containers the analysis needs whole take, together, past the budget (24 MiB).
+const KEPT_RESERVE: usize = 1 << 20;
 
 /// A container's items: runs of values in the arena's shared pool (so that containers cost no
 /// allocation of their own). At most the arena's budget of items is kept; the rest are counted.
@@ -426,6 +426,8 @@ pub struct Arena<'a> {
     pool: Vec<Value<'a>>,
     segments: Vec<Segment>,
     items_left: usize,
+    /// Items left for containers kept whole whatever the budget says.
+    reserve_left: usize,
     node_bytes: usize,
 }
 
@@ -450,6 +452,7 @@ impl<'a> Arena<'a> {
             pool: buffers.pool,
             segments: buffers.segments,
             items_left: budget.items.min(u32::MAX as usize / 2),
+            reserve_left: KEPT_RESERVE,
             node_bytes: budget.node_bytes,
         }
     }
@@ -516,16 +519,14 @@ impl<'a> Arena<'a> {
         self.alloc(kind.node(items))
     }
 
-    /// A container of `values` made whatever the budget says (within the hard cap on nodes,
-    /// and [`KEPT_ITEMS`] items): for the few small containers the analysis needs whole.
+    /// A container of `values` made whatever the budget says (within the hard cap on nodes and
+    /// the reserve of items): for the few containers the analysis needs whole.
     pub fn container_kept(
         &mut self,
         kind: Dropped,
         values: &[Value<'a>],
     ) -> Result<Value<'a>, ArenaFull> {
-        let left = std::mem::replace(&mut self.items_left, values.len().min(KEPT_ITEMS));
-        let items = self.items(values);
-        self.items_left = left;
+        let items = self.from_reserve(|arena| arena.items(values), values.len());
         self.alloc(kind.node(items))
     }
 
@@ -662,9 +663,19 @@ impl<'a> Arena<'a> {
         items.last = id;
     }
 
+    /// Runs `f` with up to `wanted` items taken from the reserve.
+    fn from_reserve<T>(&mut self, f: impl FnOnce(&mut Self) -> T, wanted: usize) -> T {
+        let grant = wanted.min(self.reserve_left);
+        let left = std::mem::replace(&mut self.items_left, grant);
+        let made = f(self);
+        self.reserve_left -= grant - self.items_left;
+        self.items_left = left;
+        made
+    }
+
     /// Adds `values` to the container `id` (list, set, dict); other nodes are left alone.
-    /// `kept`: the container is one the analysis needs whole, which takes up to
-    /// [`KEPT_ITEMS`] items whatever the budget says.
+    /// `kept`: the container is one the analysis needs whole, which takes items from the
+    /// reserve once the budget is spent.
     pub fn push_into(&mut self, id: NodeId, values: &[Value<'a>], kept: bool) {
         let Some(Node::List(items) | Node::Set(items) | Node::Dict(items)) =
             self.nodes.get(id as usize)
@@ -672,11 +683,8 @@ impl<'a> Arena<'a> {
             return;
         };
         let mut items = *items;
-        if kept {
-            let room = KEPT_ITEMS.saturating_sub(items.len as usize);
-            let left = std::mem::replace(&mut self.items_left, values.len().min(room));
-            self.append(&mut items, values);
-            self.items_left = left;
+        if kept && self.items_left < values.len() {
+            self.from_reserve(|arena| arena.append(&mut items, values), values.len());
         } else {
             self.append(&mut items, values);
         }

@@ -149,17 +149,19 @@ struct RecentSlot<'a> {
     items: [Value<'a>; RECENT_ITEMS],
 }
 
-/// After a joblib `NumpyArrayWrapper` is made, the containers and calls of its state (dtype,
-/// shape, order) are made whole whatever the budget says, up to [`EXACT_AFTER_WRAPPER`] of
-/// them: the array bytes that follow can be skipped only with them.
-const EXACT_AFTER_WRAPPER: u16 = 64;
+/// After a joblib array wrapper is made and until its BUILD, the containers and calls of its
+/// state (dtype, shape, order; a legacy wrapper's file name) are made whole whatever the budget
+/// says, up to [`EXACT_AFTER_WRAPPER`] of them and within the arena's reserve of items: the
+/// array bytes that follow can be skipped, and the file a legacy wrapper names analysed, only
+/// with them.
+const EXACT_AFTER_WRAPPER: u16 = 4096;
 
 #[derive(Default)]
 pub(super) struct Exact {
     /// Containers and calls still to be made whole.
-    left: u16,
+    pub left: u16,
     /// The containers made whole, which take their items whatever the budget says.
-    pub kept: Vec<super::value::NodeId>,
+    pub kept: HashSet<super::value::NodeId>,
 }
 
 #[derive(Default)]
@@ -571,7 +573,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         values: &[Value<'a>],
         pos: usize,
     ) -> Result<Value<'a>, Halt> {
-        if self.exact.left > 0 && self.arena.spent() {
+        if self.exact.left > 0 {
             return self.container_whole(kind, values, pos);
         }
         self.arena
@@ -579,7 +581,8 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             .map_err(|e| Halt::from((pos, e)))
     }
 
-    /// A container made whole after a joblib array wrapper.
+    /// A container made whole after a joblib array wrapper: it takes its items, now and later,
+    /// from the arena's reserve once the budget is spent.
     #[cold]
     fn container_whole(
         &mut self,
@@ -588,12 +591,14 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         pos: usize,
     ) -> Result<Value<'a>, Halt> {
         self.exact.left -= 1;
-        let made = self
-            .arena
-            .container_kept(kind, values)
-            .map_err(|e| Halt::from((pos, e)))?;
+        let made = if self.arena.spent() {
+            self.arena.container_kept(kind, values)
+        } else {
+            self.arena.container(kind, values, pos)
+        }
+        .map_err(|e| Halt::from((pos, e)))?;
         if let Value::Node(id) = made {
-            self.exact.kept.push(id);
+            self.exact.kept.insert(id);
         }
         Ok(made)
     }
@@ -607,7 +612,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kind: Dropped,
     ) -> Result<Value<'a>, Halt> {
         let start = start.min(self.stack.len());
-        if self.exact.left > 0 && self.arena.spent() {
+        if self.exact.left > 0 {
             let values = self.stack.split_off(start);
             return self.container_whole(kind, &values, pos);
         }
@@ -921,11 +926,8 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             self.inspect_call(id, callable, args, pos);
             self.note_tensor_call(id, callable, args);
         }
-        if self.options.joblib && self.is_joblib_wrapper(callable, args) {
-            self.exact = Exact {
-                left: EXACT_AFTER_WRAPPER,
-                kept: Vec::new(),
-            };
+        if self.options.joblib && self.is_array_wrapper(callable, args) {
+            self.exact.left = EXACT_AFTER_WRAPPER;
         }
         self.extract_call(callable, args, kwargs, pos);
         self.push(value, pos)

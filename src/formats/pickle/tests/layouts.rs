@@ -179,6 +179,17 @@ fn memory_budget_keeps_judging() {
         .op(b'a');
     let r = scan_with(&data_then(200, array), &config);
     assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    // A real model (scikit-learn's HistGradientBoosting, by joblib) whose budget is spent
+    // while a wrapper's state is being built: its dtype, fields and shape are still kept.
+    let mut tiny = Config::default();
+    tiny.pickle.max_memory = 64 << 10;
+    let real = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/pickle-real/sklearn_hgb_categorical.raw.joblib"
+    ))
+    .unwrap();
+    let r = scan_with(&real, &tiny);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
     // The memo takes up to half of the budget; past it, the stream is read for imports only.
     // (The call makes the stream more than plain data, which needs no machine.)
     let mut p = P::proto(4)
