@@ -526,7 +526,7 @@ impl<'a> Arena<'a> {
         kind: Dropped,
         values: &[Value<'a>],
     ) -> Result<Value<'a>, ArenaFull> {
-        let items = self.from_reserve(|arena| arena.items(values), values.len());
+        let items = self.with_reserve(|arena| arena.items(values), values.len());
         self.alloc(kind.node(items))
     }
 
@@ -664,7 +664,7 @@ impl<'a> Arena<'a> {
     }
 
     /// Runs `f` with up to `wanted` items taken from the reserve.
-    fn from_reserve<T>(&mut self, f: impl FnOnce(&mut Self) -> T, wanted: usize) -> T {
+    fn with_reserve<T>(&mut self, f: impl FnOnce(&mut Self) -> T, wanted: usize) -> T {
         let grant = wanted.min(self.reserve_left);
         let left = std::mem::replace(&mut self.items_left, grant);
         let made = f(self);
@@ -684,7 +684,7 @@ impl<'a> Arena<'a> {
         };
         let mut items = *items;
         if kept && self.items_left < values.len() {
-            self.from_reserve(|arena| arena.append(&mut items, values), values.len());
+            self.with_reserve(|arena| arena.append(&mut items, values), values.len());
         } else {
             self.append(&mut items, values);
         }
