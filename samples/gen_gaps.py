@@ -5,6 +5,8 @@ takes and a one-reading scanner did not.
   central directory and the end record (a second end record, padding): miniz (PyTorch's reader)
   reads the members at the stated offsets, Python's zipfile refuses, and the pickle's trailing
   data read as a zip on its own shows neither.
+* scipy.stats distributions: `rv_generic.__setstate__` runs `exec(self._parse_arg_template)`
+  on the string the pickle's state carries.
 * PyTorch legacy tar checkpoints (`torch.serialization._legacy_load`, tar branch): the `storages`
   member is a pickled count, then per storage a pickled `(key, location, storage_type)`, an int64
   element count and the raw elements, then a pickled list of storage views; `tensors` is a
@@ -87,6 +89,20 @@ def payload(g) -> bytes:
 
 
 def samples(register, g) -> None:
+    register("benign/scipy_frozen_norm.pkl", CLEAN,
+             desc="scipy.stats.norm(0, 1) pickled (rv_continuous_frozen around norm_gen, whose state "
+                  "carries scipy's own argument-parser template)",
+             build=lambda: frozen_norm(g, scipy_template()))
+    register("malicious/scipy_frozen_norm_exec.pkl", MALICIOUS, ("PKL011", "exec("),
+             desc="scipy.stats.norm(0, 1) pickled with `import os; os.system(...)` in front of the "
+                  "argument-parser template: rv_generic.__setstate__ runs exec(self._parse_arg_template) on load",
+             build=lambda: frozen_norm(g, "\nimport os\nos.system('echo quarantine-sample')" + scipy_template()))
+    register("malicious/scipy_frozen_norm_shapes_default.pkl", MALICIOUS, ("PKL011", "__import__"),
+             desc="scipy.stats.norm(0, 1) pickled with an extra `_parse_args` parameter whose default is "
+                  "`__import__('os').system(...)`: the default is evaluated when exec defines the function, on load",
+             build=lambda: frozen_norm(g, scipy_template().replace(
+                 "def _parse_args(self,  loc=0,",
+                 "def _parse_args(self, x=__import__('os').system('echo quarantine-sample'), loc=0,", 1)))
     for tail, how in [("zip64_second_end", "ZIP64 end record and locator, then the end record written twice"),
                       ("padding", "NUL bytes (more than the pickle's length) between the directory and the end record")]:
         register(f"malicious/pickle_zip_absolute_offsets_{tail}.pt", MALICIOUS, ("PKL001", "posix.system"),
@@ -171,3 +187,40 @@ def absolute_offset_polyglot(g, tail: str) -> bytes:
         # More padding than the pickle in front is long, so zipfile's archive start lies past it.
         out += b"\0" * (len(prefix) + 16) + end
     return bytes(out)
+
+
+# --- scipy.stats distributions: rv_generic.__setstate__ executes `_parse_arg_template` ----------
+
+SCIPY_TEMPLATE = """
+def _parse_args(self, %(shapes)s %(lin)s):
+    return (%(shapes)s), %(lout)s
+
+def _parse_args_rvs(self, %(shapes)s %(lin)s, size=None):
+    return self._argcheck_rvs(%(shapes)s %(lout)s, size=size)
+
+def _parse_args_stats(self, %(shapes)s %(lin)s, moments='mv'):
+    return (%(shapes)s), %(lout)s, moments
+"""
+
+
+def scipy_template(shapes: str = "") -> str:
+    return SCIPY_TEMPLATE % {"shapes": shapes, "lin": "loc=0, scale=1", "lout": "loc, scale"}
+
+
+def frozen_norm(g, template: str) -> bytes:
+    """`pickle.dumps(scipy.stats.norm(0, 1))` as scipy 1.16 writes it (the distribution's state
+    trimmed to the fields its methods need), with `template` as its `_parse_arg_template`."""
+    G = g.G
+    dist_state = {
+        "_stats_has_moments": False,
+        "_random_state": None,
+        "_ctor_param": {"momtype": 1, "a": None, "b": None, "xtol": 1e-14, "badvalue": None,
+                        "name": "norm", "longname": None, "shapes": None, "seed": None},
+        "momtype": 1, "badvalue": float("nan"), "name": "norm", "a": float("-inf"),
+        "b": float("inf"), "xtol": 1e-14, "moment_type": 1, "shapes": None,
+        "_parse_arg_template": template, "numargs": 0, "vecentropy": None,
+    }
+    dist = g.Call(G("scipy.stats._continuous_distns", "norm_gen"), (), dist_state, newobj=True)
+    frozen = g.Call(G("scipy.stats._distn_infrastructure", "rv_continuous_frozen"), (),
+                    {"args": (0, 1), "kwds": {}, "dist": dist}, newobj=True)
+    return g.ok_dumps(frozen, 4)
