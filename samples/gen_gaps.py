@@ -97,6 +97,13 @@ def samples(register, g) -> None:
              desc="scipy.stats.norm(0, 1) pickled with `import os; os.system(...)` in front of the "
                   "argument-parser template: rv_generic.__setstate__ runs exec(self._parse_arg_template) on load",
              build=lambda: frozen_norm(g, "\nimport os\nos.system('echo quarantine-sample')" + scipy_template()))
+    register("malicious/scipy_norm_reconstructor_exec.pkl", MALICIOUS, ("PKL011", "exec("),
+             desc="a scipy.stats norm_gen pickled at protocol 0 (copy_reg._reconstructor(norm_gen, object, None), "
+                  "then BUILD) whose _parse_arg_template runs os.system: __setstate__ execs it on load",
+             build=lambda: g.ok_dumps(g.Call(
+                 g.G("copy_reg", "_reconstructor"),
+                 (g.G("scipy.stats._continuous_distns", "norm_gen"), g.G("__builtin__", "object"), None),
+                 {"_parse_arg_template": "\nimport os\nos.system('echo quarantine-sample')" + scipy_template()}), 0))
     register("malicious/scipy_frozen_norm_shapes_default.pkl", MALICIOUS, ("PKL011", "__import__"),
              desc="scipy.stats.norm(0, 1) pickled with an extra `_parse_args` parameter whose default is "
                   "`__import__('os').system(...)`: the default is evaluated when exec defines the function, on load",

@@ -172,15 +172,36 @@ impl<'a> Machine<'a, '_, '_> {
         }
     }
 
-    /// An instance of a scipy.stats distribution class the pickle builds (`cls.__new__(cls)`
-    /// or the constructor).
+    /// An instance of a scipy.stats distribution class the pickle builds.
     fn scipy_distribution(&self, value: Value<'a>) -> bool {
-        self.arena.call(value).is_some_and(|call| {
-            self.global_index(call.callable)
-                .and_then(|i| self.imports.list.get(i))
-                .and_then(|i| i.class.check)
-                == Some(Check::ScipyArgparser)
-        })
+        self.arena
+            .call(value)
+            .is_some_and(|call| self.scipy_class_of(call.callable, call.args).is_some())
+    }
+
+    /// The scipy.stats distribution class (its import) an instance is built from: called
+    /// itself (`cls.__new__(cls)` by NEWOBJ, or the constructor), or handed to copyreg's
+    /// reconstructors (`copyreg._reconstructor(cls, object, None)`, what protocols 0 and 1
+    /// write; `copyreg.__newobj__(cls)`, `copyreg.__newobj_ex__(cls, …)`).
+    fn scipy_class_of(&self, callable: Value<'a>, args: Value<'a>) -> Option<usize> {
+        let is_dist = |i: usize| {
+            self.imports.list.get(i).and_then(|i| i.class.check) == Some(Check::ScipyArgparser)
+        };
+        let index = self.global_index(callable)?;
+        if is_dist(index) {
+            return Some(index);
+        }
+        let import = self.imports.list.get(index)?;
+        let reconstructor = matches!(import.module.as_str(), "copyreg" | "copy_reg")
+            && matches!(
+                import.name.as_str(),
+                "_reconstructor" | "__newobj__" | "__newobj_ex__"
+            );
+        if !reconstructor {
+            return None;
+        }
+        let class = self.global_index(*self.arena.seq(args)?.first()?)?;
+        is_dist(class).then_some(class)
     }
 
     /// `getattr(C, 'name')` that is data until its result is used as code: `C` a global the
@@ -369,16 +390,13 @@ impl<'a> Machine<'a, '_, '_> {
     pub(super) fn check_argparser_state(
         &mut self,
         call: NodeId,
-        callable: Value<'a>,
+        (callable, args): (Value<'a>, Value<'a>),
         state: Value<'a>,
         pos: usize,
     ) {
-        let Some(index) = self.global_index(callable) else {
+        let Some(index) = self.scipy_class_of(callable, args) else {
             return;
         };
-        if self.imports.list.get(index).and_then(|i| i.class.check) != Some(Check::ScipyArgparser) {
-            return;
-        }
         let Err((rule, why, evidence)) = self.judge_argparser_state(state) else {
             return;
         };
