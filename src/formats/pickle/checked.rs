@@ -556,7 +556,7 @@ impl<'a> Machine<'a, '_, '_> {
                     Some(Node::Global(_) | Node::Unresolved(_)) => false,
                     _ => true,
                 },
-                Value::Unknown => true,
+                Value::Unknown | Value::Dropped(..) => true,
                 _ => false,
             };
             if dynamic && self.counts.dynamic.admit() {

@@ -11,12 +11,13 @@ use crate::scan::deadline;
 
 use super::globals::Imports;
 use super::ops::{self, Arg, Instr, Op};
-use super::value::{Arena, ArenaBuffers, ArenaFull, CallKind, Items, Node, Raw, RawKind, Value};
+use super::value::{
+    Arena, ArenaBudget, ArenaBuffers, ArenaFull, CallKind, Dropped, Items, Node, Raw, RawKind,
+    Value,
+};
 
 /// The value of the first pickle of a legacy (non-zip) `torch.save` file.
 pub const TORCH_MAGIC: i128 = 0x1950_a86a_20f9_469c_fc6c;
-/// Container items kept per stream (about 24 bytes each); beyond this, items are only counted.
-const MAX_ITEMS: usize = 1 << 23;
 /// Findings of one kind reported per stream before the rest are left out.
 pub(super) const MAX_REPORTS: u64 = 8;
 
@@ -136,6 +137,63 @@ pub(super) struct Memo<'a> {
     count: usize,
 }
 
+/// Bytes a sparse memo entry takes in its hash map, about.
+const SPARSE_ENTRY_BYTES: usize = 48;
+
+/// Small containers made after the memory budget was spent are remembered, the last
+/// [`RECENT`] of up to [`RECENT_ITEMS`] items each, by the offset of the opcode that made them:
+/// a call builds its arguments right before it, so a call that must be judged, or shown as
+/// evidence, gets them back whole ([`Machine::kept_whole`]).
+const RECENT: usize = 4;
+const RECENT_ITEMS: usize = 8;
+/// Containers made whole that way per stream.
+const MAX_KEPT_WHOLE: u32 = 1 << 16;
+
+#[derive(Clone, Copy)]
+struct RecentSlot<'a> {
+    at: usize,
+    kind: Dropped,
+    len: usize,
+    items: [Value<'a>; RECENT_ITEMS],
+}
+
+#[derive(Default)]
+pub(super) struct Recent<'a> {
+    slots: [Option<RecentSlot<'a>>; RECENT],
+    next: usize,
+    kept_whole: u32,
+}
+
+impl<'a> Recent<'a> {
+    fn remember(&mut self, at: usize, kind: Dropped, values: &[Value<'a>]) {
+        if values.len() > RECENT_ITEMS {
+            return;
+        }
+        let mut items = [Value::None; RECENT_ITEMS];
+        items
+            .get_mut(..values.len())
+            .unwrap_or_default()
+            .copy_from_slice(values);
+        if let Some(slot) = self.slots.get_mut(self.next % RECENT) {
+            *slot = Some(RecentSlot {
+                at,
+                kind,
+                len: values.len(),
+                items,
+            });
+        }
+        self.next = self.next.wrapping_add(1);
+    }
+
+    fn find(&self, at: usize, kind: Dropped) -> Option<RecentSlot<'a>> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|s| s.at == at && s.kind == kind)
+            .copied()
+    }
+}
+
 impl<'a> Memo<'a> {
     /// Stores `value` at `index` the way `_Unpickler_MemoPut` does: an existing entry is
     /// overwritten, and only a new index makes the memo longer (MEMOIZE uses that length).
@@ -171,6 +229,11 @@ impl<'a> Memo<'a> {
     pub(super) fn len(&self) -> usize {
         self.count
     }
+
+    fn bytes(&self) -> usize {
+        self.dense.len() * std::mem::size_of::<Option<Value<'_>>>()
+            + self.sparse.len() * SPARSE_ENTRY_BYTES
+    }
 }
 
 /// What one stream has reported of each capped kind of finding.
@@ -182,6 +245,8 @@ pub(super) struct Counts {
     pub unresolved: Budget,
     pub extension: Budget,
     pub nesting: Budget,
+    /// Calls not judged because their arguments were made after the memory budget was spent.
+    pub unjudged: Budget,
 }
 
 impl Default for Counts {
@@ -193,6 +258,7 @@ impl Default for Counts {
             unresolved: Budget::new(MAX_REPORTS),
             extension: Budget::new(MAX_REPORTS),
             nesting: Budget::new(MAX_REPORTS),
+            unjudged: Budget::new(MAX_REPORTS),
         }
     }
 }
@@ -235,6 +301,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub rebuilds: super::rebuild::Rebuilds,
     /// Tensors rebuilt from storages, for the probe (`tensors`).
     pub tensors: super::tensors::Recorder<'a>,
+    /// Small containers made after the memory budget was spent.
+    pub recent: Recent<'a>,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -257,7 +325,13 @@ pub fn run_stream<'a>(
     workspace: &mut Workspace<'a>,
 ) -> Outcome {
     let limits = ctx.config().pickle.clone();
-    let max_nodes = limits.max_memo.saturating_mul(4).max(1 << 16);
+    // A quarter of the budget for nodes and calls, a quarter for container items, half for
+    // the memo (a memo entry is what later opcodes read back, so it cannot be left out).
+    let quarter = limits.max_memory / 4;
+    let budget = ArenaBudget {
+        node_bytes: usize::try_from(quarter).unwrap_or(usize::MAX),
+        items: usize::try_from(quarter).unwrap_or(usize::MAX) / std::mem::size_of::<Value<'_>>(),
+    };
     let buffers = std::mem::take(workspace);
     let mut m = Machine {
         data,
@@ -272,7 +346,7 @@ pub fn run_stream<'a>(
             sparse: HashMap::new(),
             count: 0,
         },
-        arena: Arena::new(max_nodes, MAX_ITEMS, buffers.arena),
+        arena: Arena::new(budget, buffers.arena),
         imports: Imports::default(),
         overrides: HashMap::new(),
         counts: Counts::default(),
@@ -289,6 +363,7 @@ pub fn run_stream<'a>(
         carried: Vec::new(),
         rebuilds: super::rebuild::Rebuilds::default(),
         tensors: super::tensors::Recorder::default(),
+        recent: Recent::default(),
     };
     let result = m.run(start);
     m.flush_imports();
@@ -480,19 +555,65 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         self.arena.alloc(node).map_err(|e| Halt::from((pos, e)))
     }
 
+    /// A container of `values` (a [`Value::Dropped`] once the budget is spent).
+    #[inline]
+    pub(super) fn container(
+        &mut self,
+        kind: Dropped,
+        values: &[Value<'a>],
+        pos: usize,
+    ) -> Result<Value<'a>, Halt> {
+        self.arena
+            .container(kind, values, pos)
+            .map_err(|e| Halt::from((pos, e)))
+    }
+
+    /// A container of the stack's items from `start`, which it pops.
     #[inline]
     pub(super) fn seq_from(
         &mut self,
         start: usize,
         pos: usize,
-        make: fn(Items) -> Node<'a>,
+        kind: Dropped,
     ) -> Result<Value<'a>, Halt> {
         let start = start.min(self.stack.len());
-        let items = self
+        let values = self.stack.get(start..).unwrap_or_default();
+        let made = self
             .arena
-            .items(self.stack.get(start..).unwrap_or_default());
+            .container(kind, values, pos)
+            .map_err(|e| Halt::from((pos, e)))?;
+        if let Value::Dropped(..) = made {
+            self.recent.remember(pos, kind, values);
+        }
         self.stack.truncate(start);
-        self.alloc(make(items), pos)
+        Ok(made)
+    }
+
+    /// `value` made whole again if it is a small container made after the budget was spent
+    /// and still remembered (its items too, two levels down); otherwise `value`.
+    pub(super) fn kept_whole(
+        &mut self,
+        value: Value<'a>,
+        depth: u8,
+        pos: usize,
+    ) -> Result<Value<'a>, Halt> {
+        let Value::Dropped(kind, at) = value else {
+            return Ok(value);
+        };
+        if depth > 2 || self.recent.kept_whole >= MAX_KEPT_WHOLE {
+            return Ok(value);
+        }
+        let Some(mut slot) = self.recent.find(at, kind) else {
+            return Ok(value);
+        };
+        let len = slot.len.min(RECENT_ITEMS);
+        for item in slot.items.iter_mut().take(len) {
+            *item = self.kept_whole(*item, depth + 1, pos)?;
+        }
+        self.recent.kept_whole += 1;
+        self.arena
+            .container_kept(kind, slot.items.get(..len).unwrap_or_default())
+            .map_err(|e| Halt::from((pos, e)))
     }
 
     pub(super) fn push_raw(
@@ -516,6 +637,15 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             return Err(Halt::limit(
                 pos,
                 format!("the memo grows past {} entries", self.limits.max_memo),
+            ));
+        }
+        if self.memo.bytes() as u64 > self.limits.max_memory / 2 {
+            return Err(Halt::limit(
+                pos,
+                format!(
+                    "the memo grows past half of the stream's memory budget ({} entries)",
+                    self.memo.count
+                ),
             ));
         }
         Ok(())
@@ -592,21 +722,21 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                 self.push(value, pos)?;
             }
             (Op::EmptyList, _) => {
-                let v = self.alloc(Node::List(Items::default()), pos)?;
+                let v = self.container(Dropped::List, &[], pos)?;
                 self.push(v, pos)?;
             }
             (Op::EmptyDict, _) => {
-                let v = self.alloc(Node::Dict(Items::default()), pos)?;
+                let v = self.container(Dropped::Dict, &[], pos)?;
                 self.push(v, pos)?;
             }
             (Op::Tuple | Op::List, _) => {
                 let start = self.take_mark(pos, instr.op);
-                let make = if instr.op == Op::Tuple {
-                    Node::Tuple
+                let kind = if instr.op == Op::Tuple {
+                    Dropped::Tuple
                 } else {
-                    Node::List
+                    Dropped::List
                 };
-                let v = self.seq_from(start, pos, make)?;
+                let v = self.seq_from(start, pos, kind)?;
                 self.push(v, pos)?;
             }
             (Op::Tuple1 | Op::Tuple2 | Op::Tuple3, _) => {
@@ -619,7 +749,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                     self.too_few_items(pos, instr.op, n);
                 }
                 let start = self.stack.len().saturating_sub(n);
-                let v = self.seq_from(start, pos, Node::Tuple)?;
+                let v = self.seq_from(start, pos, Dropped::Tuple)?;
                 self.push(v, pos)?;
             }
             (Op::Append | Op::SetItem, _) => {
@@ -730,6 +860,16 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kwargs: Value<'a>,
         pos: usize,
     ) -> Result<(), Halt> {
+        let (mut args, mut kwargs) = (args, kwargs);
+        if self.arena.spent() {
+            if self.plain_call(callable, args) {
+                // Nothing is judged from such a call's result: keep no node for it.
+                self.extract_call(callable, args, kwargs, pos);
+                return self.push(Value::Dropped(Dropped::Object, pos), pos);
+            }
+            args = self.kept_whole(args, 0, pos)?;
+            kwargs = self.kept_whole(kwargs, 0, pos)?;
+        }
         let call = super::value::Call {
             kind,
             callable,
@@ -737,7 +877,10 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             kwargs,
             state: None,
         };
-        let value = self.alloc(Node::Call(Box::new(call)), pos)?;
+        let value = self
+            .arena
+            .alloc_call(call)
+            .map_err(|e| Halt::from((pos, e)))?;
         if let Value::Node(id) = value {
             self.inspect_call(id, callable, args, pos);
             self.note_tensor_call(id, callable, args);
