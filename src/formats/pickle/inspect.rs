@@ -76,8 +76,9 @@ impl<'a> Machine<'a, '_, '_> {
         let start = start.min(self.stack.len());
         match kind {
             Target::Container(id) => {
+                let kept = self.exact.kept.contains(&id);
                 self.arena
-                    .push_into(id, self.stack.get(start..).unwrap_or_default());
+                    .push_into(id, self.stack.get(start..).unwrap_or_default(), kept);
                 self.stack.truncate(start);
             }
             Target::Global => {
@@ -167,6 +168,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.extract_state(callable, state, pos);
                 self.joblib_array_file(callable, args, state);
                 if self.options.joblib && self.is_joblib_wrapper(callable, args) {
+                    self.exact = super::vm::Exact::default();
                     return self.joblib_array(state, pos);
                 }
                 Ok(Flow::Next)
@@ -463,7 +465,7 @@ impl<'a> Machine<'a, '_, '_> {
         }
     }
 
-    fn is_joblib_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> bool {
+    pub(super) fn is_joblib_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> bool {
         let is_wrapper = |v: Value<'a>| match self.arena.node(v) {
             Some(Node::Global(i)) => self.imports.list.get(*i as usize).is_some_and(|g| {
                 g.name == "NumpyArrayWrapper" && g.module.ends_with("numpy_pickle")

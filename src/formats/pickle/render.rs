@@ -425,7 +425,7 @@ mod tests {
         let list = arena.alloc(Node::List(Items::default())).unwrap();
         let Value::Node(id) = list else { panic!() };
         for _ in 0..5 {
-            arena.push_into(id, &[list]);
+            arena.push_into(id, &[list], false);
         }
         let text = Renderer::render(&arena, &Names, list);
         assert!(text.len() < 2000);

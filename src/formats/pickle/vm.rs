@@ -157,6 +157,19 @@ struct RecentSlot<'a> {
     items: [Value<'a>; RECENT_ITEMS],
 }
 
+/// After a joblib `NumpyArrayWrapper` is made, the containers and calls of its state (dtype,
+/// shape, order) are made whole whatever the budget says, up to [`EXACT_AFTER_WRAPPER`] of
+/// them: the array bytes that follow can be skipped only with them.
+const EXACT_AFTER_WRAPPER: u16 = 64;
+
+#[derive(Default)]
+pub(super) struct Exact {
+    /// Containers and calls still to be made whole.
+    left: u16,
+    /// The containers made whole, which take their items whatever the budget says.
+    pub kept: Vec<super::value::NodeId>,
+}
+
 #[derive(Default)]
 pub(super) struct Recent<'a> {
     slots: [Option<RecentSlot<'a>>; RECENT],
@@ -303,6 +316,8 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub tensors: super::tensors::Recorder<'a>,
     /// Small containers made after the memory budget was spent.
     pub recent: Recent<'a>,
+    /// What is made whole after a joblib array wrapper.
+    pub exact: Exact,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -364,6 +379,7 @@ pub fn run_stream<'a>(
         rebuilds: super::rebuild::Rebuilds::default(),
         tensors: super::tensors::Recorder::default(),
         recent: Recent::default(),
+        exact: Exact::default(),
     };
     let result = m.run(start);
     m.flush_imports();
@@ -563,9 +579,31 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         values: &[Value<'a>],
         pos: usize,
     ) -> Result<Value<'a>, Halt> {
+        if self.exact.left > 0 && self.arena.spent() {
+            return self.container_whole(kind, values, pos);
+        }
         self.arena
             .container(kind, values, pos)
             .map_err(|e| Halt::from((pos, e)))
+    }
+
+    /// A container made whole after a joblib array wrapper.
+    #[cold]
+    fn container_whole(
+        &mut self,
+        kind: Dropped,
+        values: &[Value<'a>],
+        pos: usize,
+    ) -> Result<Value<'a>, Halt> {
+        self.exact.left -= 1;
+        let made = self
+            .arena
+            .container_kept(kind, values)
+            .map_err(|e| Halt::from((pos, e)))?;
+        if let Value::Node(id) = made {
+            self.exact.kept.push(id);
+        }
+        Ok(made)
     }
 
     /// A container of the stack's items from `start`, which it pops.
@@ -577,6 +615,10 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kind: Dropped,
     ) -> Result<Value<'a>, Halt> {
         let start = start.min(self.stack.len());
+        if self.exact.left > 0 && self.arena.spent() {
+            let values = self.stack.split_off(start);
+            return self.container_whole(kind, &values, pos);
+        }
         let values = self.stack.get(start..).unwrap_or_default();
         let made = self
             .arena
@@ -862,7 +904,9 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
     ) -> Result<(), Halt> {
         let (mut args, mut kwargs) = (args, kwargs);
         if self.arena.spent() {
-            if self.plain_call(callable, args) {
+            if self.exact.left > 0 {
+                self.exact.left -= 1;
+            } else if self.plain_call(callable, args) {
                 // Nothing is judged from such a call's result: keep no node for it.
                 self.extract_call(callable, args, kwargs, pos);
                 return self.push(Value::Dropped(Dropped::Object, pos), pos);
@@ -884,6 +928,12 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         if let Value::Node(id) = value {
             self.inspect_call(id, callable, args, pos);
             self.note_tensor_call(id, callable, args);
+        }
+        if self.options.joblib && self.is_joblib_wrapper(callable, args) {
+            self.exact = Exact {
+                left: EXACT_AFTER_WRAPPER,
+                kept: Vec::new(),
+            };
         }
         self.extract_call(callable, args, kwargs, pos);
         self.push(value, pos)

@@ -169,6 +169,16 @@ fn memory_budget_keeps_judging() {
         "{}",
         limit.message
     );
+    // A joblib array wrapper past the budget keeps its state whole, so that the array bytes
+    // after it are skipped as joblib reads them.
+    let wrapper = joblib_wrapper("f8", 3, true);
+    let array = P(wrapper.0[2..].to_vec())
+        .op(2)
+        .raw(&[0xff, 0xff])
+        .raw(&[0xfe; 24])
+        .op(b'a');
+    let r = scan_with(&data_then(200, array), &config);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
     // The memo takes up to half of the budget; past it, the stream is read for imports only.
     // (The call makes the stream more than plain data, which needs no machine.)
     let mut p = P::proto(4)
