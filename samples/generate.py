@@ -1652,6 +1652,10 @@ import gen_coreml  # noqa: E402
 
 RULES.update(gen_coreml.RULES)
 gen_coreml.samples(register, sys.modules[__name__])
+import gen_gaps  # noqa: E402
+
+RULES.update(gen_gaps.RULES)
+gen_gaps.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def scipy_and_dill() -> None:
     y = (X[:, 0] > 0).astype(int)
     joblib.dump(interp1d(X[:, 0], X[:, 1]), BENIGN / "interp1d.joblib")
     # Its __setstate__ runs exec(self._parse_arg_template): suspicious on purpose.
-    joblib.dump(stats.norm(0, 1), SUSPICIOUS / "frozen_norm.joblib")
+    joblib.dump(stats.norm(0, 1), BENIGN / "frozen_norm.joblib")
     pipe = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
     (BENIGN / "pipe.dill.pkl").write_bytes(dill.dumps(pipe))
 

@@ -83,8 +83,7 @@ fn ordinary_files_are_clean() {
 /// fastai's `learn.export()` pickles the whole Learner (model class, data pipeline, callbacks):
 /// its fastai classes stay on neither list (PKL002, suspicious), but the method reference
 /// `getattr(FilteredBase, 'dataloaders')` and the pickled `inspect.Signature` are data, not
-/// PKL001. A scipy.stats frozen distribution stays suspicious: its `__setstate__` runs
-/// `exec(self._parse_arg_template)` on a string the pickle carries.
+/// PKL001.
 #[test]
 fn code_bearing_objects_are_suspicious_not_malicious() {
     let export = scan(&data("suspicious/export.pkl"));
@@ -92,8 +91,40 @@ fn code_bearing_objects_are_suspicious_not_malicious() {
     for f in &export.above_info {
         assert!(f.starts_with("\"PKL002\" \"medium\""), "{f}");
     }
-    let frozen = scan(&data("suspicious/frozen_norm.joblib"));
-    assert_eq!(frozen.verdict, "suspicious", "{:?}", frozen.above_info);
+}
+
+/// A scipy.stats distribution's `__setstate__` runs `exec(self._parse_arg_template)` on the
+/// string its pickled state carries. scipy's own template (tests/data/scipy-stats/, written by
+/// scripts/scipy_stats_reference.py: frozen and unfrozen, continuous and discrete, histogram,
+/// `rv_sample`, pickle and joblib) is clean; other source is PKL011 naming the exec.
+#[test]
+fn scipy_distributions_are_judged_by_the_source_they_execute() {
+    let files = common::files_in(&common::repo().join("tests/data/scipy-stats"));
+    assert!(files.len() >= 13, "{}", files.len());
+    let frozen = data("benign/frozen_norm.joblib");
+    let mut paths: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    paths.push(&frozen);
+    let (_, report) = common::scan_json(&paths, &[]);
+    for artifact in common::artifacts(&report) {
+        let seen = Seen::of(artifact);
+        assert_eq!(
+            seen.verdict, "clean",
+            "{}: {:?}",
+            artifact["path"], seen.above_info
+        );
+    }
+    let planted = scan(&common::repo().join("samples/malicious/scipy_frozen_norm_exec.pkl"));
+    assert_eq!(planted.verdict, "malicious", "{:?}", planted.above_info);
+    assert!(
+        planted
+            .above_info
+            .iter()
+            .any(|f| f.starts_with("\"PKL011\"")
+                && f.contains("exec(self._parse_arg_template)")
+                && f.contains("os.system('echo quarantine-sample')")),
+        "{:?}",
+        planted.above_info
+    );
 }
 
 /// Jinja rules judge templates only: a Python file is not one, but a file named as a template

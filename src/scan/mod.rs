@@ -124,10 +124,17 @@ fn analyse_other_readings(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
 /// A zip member that holds only part of it (a tar member whose size field was cut short, the
 /// rest of the archive following in the tar's later blocks) is not that reading: `zipfile`
 /// still reads every member through the end record, so the whole file is read as a zip too.
+/// Nor is it when miniz's rule finds the whole file's directory at its stated offset.
 fn zip_already_read(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
     let Some((end_at, start)) = detect::zip_archive_bounds(data) else {
         return false;
     };
+    // miniz counts the stated offsets from the start of what it is handed: when they lead to
+    // central entries in the whole file, no later slice gives that reading (PyTorch's reader
+    // loads those members, the slice's readings load others), so the file is read too.
+    if crate::containers::zip::miniz_finds_entries(data) {
+        return false;
+    }
     ctx.state()
         .zip_slices
         .iter()

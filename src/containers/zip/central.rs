@@ -92,6 +92,16 @@ pub(super) struct Refused {
     pub why: String,
 }
 
+/// miniz's reading alone (what `torch.jit.load` and `PyTorchFileReader` get for the whole file).
+pub(super) fn miniz_reading(data: &[u8], max_entries: usize) -> Result<Directory, String> {
+    let window = data.len().saturating_sub(END_WINDOW);
+    let tail = data.get(window..).unwrap_or_default();
+    let candidates: Vec<usize> = memmem::rfind_iter(tail, END_SIG)
+        .map(|rel| window + rel)
+        .collect();
+    miniz(data, &candidates, max_entries)
+}
+
 /// Every reading: Python's, miniz's, then each other end-record candidate.
 pub(super) fn readings(data: &[u8], max_entries: usize) -> Vec<Result<Directory, Refused>> {
     let window = data.len().saturating_sub(END_WINDOW);

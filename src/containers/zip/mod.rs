@@ -218,6 +218,15 @@ fn report_directories(
     }
 }
 
+/// Whether miniz's rule, applied to all of `data`, finds central entries (the entries read
+/// before a check miniz fails count too: lenient readers of the same rule list them). It reads
+/// the directory and every local header at the offsets the records state, counted from the
+/// start of what it is given, so its reading of a whole file differs from its reading of any
+/// slice that starts later (a pickle's trailing data).
+pub fn miniz_finds_entries(data: &[u8]) -> bool {
+    central::miniz_reading(data, 1 << 16).is_ok_and(|d| !d.entries.is_empty())
+}
+
 /// The members of an archive as the first reader that accepts it reads them (the central
 /// directory PyTorch's miniz and NumPy's `zipfile` use), for analysers that need some members
 /// before the archive is walked (TorchScript code) and for the robustness probe: `visit` gets

@@ -112,6 +112,9 @@ impl<'a> Machine<'a, '_, '_> {
             },
             Check::Resolve => self.judge_resolve(&items),
             Check::FxCode => self.judge_fx_code(&items, pos),
+            // `cls.__new__(cls)` or the constructor, which builds the template from shapes it
+            // checks are identifiers; what BUILD executes is judged in `check_argparser_state`.
+            Check::ScipyArgparser => Ok(()),
         };
         let Some(import) = self.imports.list.get_mut(index) else {
             return;
@@ -147,6 +150,12 @@ impl<'a> Machine<'a, '_, '_> {
                 super::globals::describe(&self.arena, name)
             ));
         };
+        // A scipy.stats discrete distribution keeps `vecentropy`, its own `_entropy` method
+        // (scipy's `__getstate__` does not drop it), so the pickle fetches it from the
+        // instance it is rebuilding.
+        if name == "_entropy" && self.scipy_distribution(target) {
+            return Ok(());
+        }
         let Some(import) = self.allowed_global(target) else {
             return deny(format!(
                 "reaches `{name}` on {}, which is not an allowed class",
@@ -161,6 +170,38 @@ impl<'a> Machine<'a, '_, '_> {
                 import.class.canonical
             ))
         }
+    }
+
+    /// An instance of a scipy.stats distribution class the pickle builds.
+    fn scipy_distribution(&self, value: Value<'a>) -> bool {
+        self.arena
+            .call(value)
+            .is_some_and(|call| self.scipy_class_of(call.callable, call.args).is_some())
+    }
+
+    /// The scipy.stats distribution class (its import) an instance is built from: called
+    /// itself (`cls.__new__(cls)` by NEWOBJ, or the constructor), or handed to copyreg's
+    /// reconstructors (`copyreg._reconstructor(cls, object, None)`, what protocols 0 and 1
+    /// write; `copyreg.__newobj__(cls)`, `copyreg.__newobj_ex__(cls, …)`).
+    fn scipy_class_of(&self, callable: Value<'a>, args: Value<'a>) -> Option<usize> {
+        let is_dist = |i: usize| {
+            self.imports.list.get(i).and_then(|i| i.class.check) == Some(Check::ScipyArgparser)
+        };
+        let index = self.global_index(callable)?;
+        if is_dist(index) {
+            return Some(index);
+        }
+        let import = self.imports.list.get(index)?;
+        let reconstructor = matches!(import.module.as_str(), "copyreg" | "copy_reg")
+            && matches!(
+                import.name.as_str(),
+                "_reconstructor" | "__newobj__" | "__newobj_ex__"
+            );
+        if !reconstructor {
+            return None;
+        }
+        let class = self.global_index(*self.arena.seq(args)?.first()?)?;
+        is_dist(class).then_some(class)
     }
 
     /// `getattr(C, 'name')` that is data until its result is used as code: `C` a global the
@@ -342,6 +383,131 @@ impl<'a> Machine<'a, '_, '_> {
         }
     }
 
+    /// BUILD on an instance of a `scipy.stats` distribution class: `rv_generic.__setstate__`
+    /// does `self.__dict__.update(state)` and then `exec(self._parse_arg_template, ns)`
+    /// (`_attach_argparser_methods`). The source scipy writes there is its argument-parser
+    /// template filled in with shape names; anything else is code the pickle runs on load.
+    pub(super) fn check_argparser_state(
+        &mut self,
+        call: NodeId,
+        (callable, args): (Value<'a>, Value<'a>),
+        state: Value<'a>,
+        pos: usize,
+    ) {
+        let Some(index) = self.scipy_class_of(callable, args) else {
+            return;
+        };
+        let Err((rule, why, evidence)) = self.judge_argparser_state(state) else {
+            return;
+        };
+        let class = self
+            .imports
+            .list
+            .get(index)
+            .map(|i| i.written())
+            .unwrap_or_default();
+        let evidence = evidence.unwrap_or_else(|| self.render_value(Value::Node(call)));
+        self.emit(
+            rule,
+            Some(pos as u64),
+            format!("rebuilds a `{class}` distribution: {why}"),
+            Some(evidence),
+        );
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn judge_argparser_state(
+        &self,
+        state: Value<'a>,
+    ) -> Result<(), (RuleId, String, Option<String>)> {
+        const EXEC: &str = "its BUILD state goes to `rv_generic.__setstate__`, which runs `exec(self._parse_arg_template)`";
+        // `dict.update` takes a mapping or a sequence of pairs: the last `_parse_arg_template`
+        // wins either way.
+        let template = match self.arena.node(state) {
+            Some(Node::Dict(_)) => self.arena.dict_get(state, "_parse_arg_template"),
+            Some(Node::Tuple(items) | Node::List(items)) => self
+                .arena
+                .values(items)
+                .filter_map(|item| match self.arena.seq(item) {
+                    Some(&[k, v]) if k.str_text().as_deref() == Some("_parse_arg_template") => {
+                        Some(v)
+                    }
+                    _ => None,
+                })
+                .last(),
+            _ => {
+                return Err((
+                    RuleId::PickleDeniedGlobal,
+                    format!(
+                        "{EXEC}, and the state is {} the scanner cannot read",
+                        super::globals::describe(&self.arena, state)
+                    ),
+                    None,
+                ));
+            }
+        };
+        // Without the attribute `exec` fails before running anything (scipy < 1.6 pickles
+        // carry `(_ctor_param, random_state)`, which `__init__` rebuilds from).
+        let Some(template) = template else {
+            return Ok(());
+        };
+        let Some(source) = template.str_text() else {
+            return Err((
+                RuleId::PickleDeniedGlobal,
+                format!(
+                    "{EXEC} on {}, which the scanner cannot read as source",
+                    super::globals::describe(&self.arena, template)
+                ),
+                Some(format!("exec({})", self.render_value(template))),
+            ));
+        };
+        if is_scipy_argparser_template(&source) {
+            return Ok(());
+        }
+        let shown: String = source.chars().take(400).collect();
+        let evidence = Some(format!("exec({shown:?})"));
+        match crate::formats::python::analyse(&source) {
+            Ok(analysis) if !analysis.calls.is_empty() => {
+                let calls: Vec<String> = analysis
+                    .calls
+                    .iter()
+                    .take(8)
+                    .map(|c| {
+                        format!(
+                            "`{}` ({}, line {}, {})",
+                            c.text,
+                            c.behaviour.describe(),
+                            c.line,
+                            c.scope.describe()
+                        )
+                    })
+                    .collect();
+                Err((
+                    RuleId::PickleRebuiltCodeHostCall,
+                    format!(
+                        "{EXEC} on source that is not scipy's argument-parser template and calls {}",
+                        calls.join(", ")
+                    ),
+                    evidence,
+                ))
+            }
+            Ok(_) => Err((
+                RuleId::PickleRebuildsCode,
+                format!(
+                    "{EXEC} on source that is not scipy's argument-parser template (no call reaching the host found)"
+                ),
+                evidence,
+            )),
+            Err(error) => Err((
+                RuleId::PickleRebuildsCode,
+                format!(
+                    "{EXEC} on source that is not scipy's argument-parser template and that the scanner cannot parse ({error})"
+                ),
+                evidence,
+            )),
+        }
+    }
+
     /// BUILD on a `functools.partial(f)` result: the state replaces the bound callable.
     pub(super) fn check_partial_state(
         &mut self,
@@ -405,6 +571,82 @@ impl<'a> Machine<'a, '_, '_> {
                     Some(evidence),
                 );
             }
+        }
+    }
+}
+
+/// Whether `source` is what `rv_generic._construct_argparser` writes: scipy's
+/// `parse_arg_template` filled in with shape names (identifiers joined by `, `, each followed by
+/// `, `) and the continuous (`loc=0, scale=1` / `loc, scale`) or discrete (`loc=0` / `loc, 1`)
+/// location and scale arguments.
+pub(super) fn is_scipy_argparser_template(source: &str) -> bool {
+    const HEAD: &str = "\ndef _parse_args(self, ";
+    let Some(rest) = source.strip_prefix(HEAD) else {
+        return false;
+    };
+    [("loc=0, scale=1", "loc, scale"), ("loc=0", "loc, 1")]
+        .iter()
+        .any(|&(input, output)| {
+            let Some(at) = rest.find(&format!(" {input}):\n")) else {
+                return false;
+            };
+            let shapes = rest.get(..at).unwrap_or_default();
+            let names_ok = shapes.is_empty()
+                || shapes.strip_suffix(", ").is_some_and(|names| {
+                    names.split(", ").all(|n| {
+                        let mut chars = n.chars();
+                        chars
+                            .next()
+                            .is_some_and(|c| c == '_' || c.is_ascii_alphabetic())
+                            && chars.all(|c| c == '_' || c.is_ascii_alphanumeric())
+                    })
+                });
+            names_ok
+                && source
+                    == format!(
+                        "\ndef _parse_args(self, {shapes} {input}):\n    return ({shapes}), {output}\n\n\
+                         def _parse_args_rvs(self, {shapes} {input}, size=None):\n    return self._argcheck_rvs({shapes} {output}, size=size)\n\n\
+                         def _parse_args_stats(self, {shapes} {input}, moments='mv'):\n    return ({shapes}), {output}, moments\n"
+                    )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_scipy_argparser_template;
+
+    const TEMPLATE: &str = "\ndef _parse_args(self, %S %I):\n    return (%S), %O\n\ndef _parse_args_rvs(self, %S %I, size=None):\n    return self._argcheck_rvs(%S %O, size=size)\n\ndef _parse_args_stats(self, %S %I, moments='mv'):\n    return (%S), %O, moments\n";
+
+    fn fill(shapes: &str, input: &str, output: &str) -> String {
+        TEMPLATE
+            .replace("%S", shapes)
+            .replace("%I", input)
+            .replace("%O", output)
+    }
+
+    #[test]
+    fn scipy_template_is_recognised_and_nothing_else() {
+        for (shapes, input, output) in [
+            ("", "loc=0, scale=1", "loc, scale"),
+            ("a, b, ", "loc=0, scale=1", "loc, scale"),
+            ("mu, ", "loc=0", "loc, 1"),
+            ("_n, p2, ", "loc=0", "loc, 1"),
+        ] {
+            assert!(is_scipy_argparser_template(&fill(shapes, input, output)));
+        }
+        for bad in [
+            fill(
+                "a=__import__('os').system('id'), ",
+                "loc=0, scale=1",
+                "loc, scale",
+            ),
+            fill("a, ", "loc=0, scale=1", "loc, scale") + "import os\n",
+            format!("import os\n{}", fill("", "loc=0", "loc, 1")),
+            fill("a b, ", "loc=0", "loc, 1"),
+            fill("", "loc=0", "loc, scale"),
+            String::new(),
+        ] {
+            assert!(!is_scipy_argparser_template(&bad), "{bad}");
         }
     }
 }

@@ -121,6 +121,10 @@ pub enum Check {
     /// `torch.fx.graph_module.reduce_graph_module(body, import_block)` executes
     /// `import_block + body['_code']`: judged by what that source calls.
     FxCode,
+    /// A `scipy.stats` distribution class (`rv_generic` subclass): constructing it is safe, but
+    /// BUILD runs `rv_generic.__setstate__`, which executes the state's `_parse_arg_template`
+    /// (`_attach_argparser_methods`): judged by that source.
+    ScipyArgparser,
 }
 
 /// What kind of object a name is, as the names table records it.
@@ -214,6 +218,7 @@ impl Policy {
                 "getattr" => Check::Getattr,
                 "partial" => Check::Partial,
                 "fxcode" => Check::FxCode,
+                "argparser" => Check::ScipyArgparser,
                 _ => Check::Resolve,
             };
             policy.checked.insert(name, check);

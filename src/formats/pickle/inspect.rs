@@ -164,6 +164,7 @@ impl<'a> Machine<'a, '_, '_> {
                     call.state = Some(state);
                 }
                 self.check_partial_state(id, callable, state, pos);
+                self.check_argparser_state(id, (callable, args), state, pos);
                 self.extract_state(callable, state, pos);
                 self.joblib_array_file(callable, args, state);
                 if self.is_array_wrapper(callable, args) {

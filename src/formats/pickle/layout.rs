@@ -145,11 +145,137 @@ impl Legacy {
     }
 }
 
+/// The records of a legacy tar checkpoint's `storages` or `tensors` member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum RecordKind {
+    /// `pickle((key, location, storage_type))`, int64 element count, the elements.
+    Storage,
+    /// `pickle((key, storage_id, tensor_type))`, int32 ndim, 4 bytes, ndim sizes and strides
+    /// (int64), int64 storage offset.
+    Tensor,
+}
+
+/// Follows the `storages` and `tensors` members of a legacy tar checkpoint the way
+/// `torch.serialization._legacy_load`'s tar branch reads them: a pickled count, then per record
+/// a pickled argument tuple followed by raw bytes the loader reads itself (never as opcodes),
+/// then, in `storages`, a pickled list of storage views. Every one of those pickles is a full
+/// `pickle.load`, so each is analysed; the raw bytes are skipped by their declared size, checked
+/// against the data.
+#[derive(Default)]
+struct TarRecords {
+    /// Records the count promises and the loader has still to read.
+    left: u64,
+    /// Known from the member's name, else from the first record's type.
+    kind: Option<RecordKind>,
+}
+
+impl TarRecords {
+    fn by_name(name: &str) -> Option<RecordKind> {
+        // The tar reader may add ` (… reading)` to the member's name.
+        match name.split(" (").next().unwrap_or(name) {
+            "storages" => Some(RecordKind::Storage),
+            "tensors" => Some(RecordKind::Tensor),
+            _ => None,
+        }
+    }
+
+    fn active(&self) -> bool {
+        self.left > 0
+    }
+
+    /// Looks at stream `index`'s value; returns the kind of raw record that follows it, if any.
+    fn observe(&mut self, index: usize, summary: &Summary, name: &str) -> Option<RecordKind> {
+        if index == 0 {
+            if let Summary::Int(n) = *summary
+                && n > 0
+            {
+                self.left = n.unsigned_abs();
+                self.kind = Self::by_name(name);
+            }
+            return None;
+        }
+        if !self.active() {
+            return None;
+        }
+        let kind = match (self.kind, summary) {
+            (Some(kind), _) => kind,
+            (None, Summary::Triple(Some(ty))) if ty.ends_with("Storage") => RecordKind::Storage,
+            (None, Summary::Triple(Some(ty))) if ty.ends_with("Tensor") => RecordKind::Tensor,
+            _ => {
+                // Neither named so nor shaped so: not a tar checkpoint's member.
+                self.left = 0;
+                return None;
+            }
+        };
+        self.kind = Some(kind);
+        self.left -= 1;
+        Some(kind)
+    }
+}
+
+/// The length of the raw record at `pos` (after a record's pickled arguments), or why the data
+/// does not hold one.
+fn record_len(
+    data: &[u8],
+    pos: usize,
+    kind: RecordKind,
+    summary: &Summary,
+) -> Result<usize, String> {
+    let room = data.len().saturating_sub(pos);
+    match kind {
+        RecordKind::Storage => {
+            let ty = match summary {
+                Summary::Triple(Some(ty)) => ty.as_str(),
+                _ => "",
+            };
+            let size = element_size(ty).ok_or_else(|| {
+                format!(
+                    "a storage record whose type is not a storage class the loader knows the element size of (`{ty}`)"
+                )
+            })?;
+            let numel = data
+                .get(pos..pos.saturating_add(8))
+                .and_then(|b| <[u8; 8]>::try_from(b).ok())
+                .map(u64::from_le_bytes)
+                .ok_or("the data ends inside a storage's element count")?;
+            // `_new_with_file` reads an int64 count and count × element size bytes.
+            numel
+                .checked_mul(size)
+                .and_then(|n| usize::try_from(n).ok())
+                .and_then(|n| n.checked_add(8))
+                .filter(|&n| n <= room)
+                .ok_or_else(|| {
+                    format!(
+                        "a storage declares {numel} elements of {size} bytes, more than the {room} bytes left"
+                    )
+                })
+        }
+        RecordKind::Tensor => {
+            let ndim = data
+                .get(pos..pos.saturating_add(4))
+                .and_then(|b| <[u8; 4]>::try_from(b).ok())
+                .map(i32::from_le_bytes)
+                .ok_or("the data ends inside a tensor's ndim")?;
+            let ndim = usize::try_from(ndim)
+                .map_err(|_| format!("a tensor record declares {ndim} dimensions"))?;
+            ndim.checked_mul(16)
+                .and_then(|n| n.checked_add(16))
+                .filter(|&n| n <= room)
+                .ok_or_else(|| {
+                    format!(
+                        "a tensor record declares {ndim} dimensions, more than the {room} bytes left hold"
+                    )
+                })
+        }
+    }
+}
+
 /// Analyses every pickle stream in `data`.
 pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
     let mut pos = 0usize;
     let mut index = 0usize;
     let mut legacy = Legacy::default();
+    let mut tar = TarRecords::default();
     let mut workspace = Workspace::default();
     while let Some(rest) = data.get(pos..).filter(|r| !r.is_empty()) {
         if index > 0 && is_padding(rest) {
@@ -168,14 +294,21 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             ctx.nested(&format!("trailing data@{pos}"), rest, MemberKind::File);
             return;
         }
-        let options = StreamOptions {
+        let mut options = StreamOptions {
             joblib: true,
             want_strings: legacy.candidate && index + 1 == LEGACY_STREAMS,
+            want_layout: index == 0 || tar.active(),
             shadow: false,
         };
-        let plain = (!options.want_strings)
+        let mut plain = (!options.want_strings && !tar.active())
             .then(|| plain::plain_data_end(data, pos, &ctx.config().pickle))
             .flatten();
+        // A tiny first stream may be a tar checkpoint member's record count: its value is
+        // needed, so the machine reads it (plain data costs it nothing to follow).
+        if index == 0 && plain.is_some_and(|end| end - pos <= 64) {
+            plain = None;
+        }
+        options.want_layout &= plain.is_none();
         let mut outcome = match plain {
             // Plain data imports and calls nothing: the full machine would find nothing.
             Some(end) => Outcome::plain_data(end),
@@ -202,6 +335,7 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         let Some(end) = outcome.end else {
             return;
         };
+        let record = tar.observe(index, &outcome.summary, ctx.name());
         legacy.observe(index, &mut outcome, pos, ctx);
         if !legacy.candidate {
             let (tensors, left_out) = std::mem::take(&mut outcome.tensors);
@@ -213,6 +347,40 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         }
         index += 1;
         pos = end;
+        if let Some(kind) = record {
+            match record_len(data, pos, kind, &outcome.summary) {
+                Ok(len) => {
+                    let raw = data.get(pos..).unwrap_or_default();
+                    if looks_like_pickle(raw) {
+                        // A reader that takes the record for the next stream reads other opcodes:
+                        // analyse that reading too.
+                        ctx.nested_as(
+                            Format::Pickle,
+                            &format!("record read as a pickle@{pos}"),
+                            raw,
+                            MemberKind::File,
+                        );
+                    }
+                    pos += len;
+                }
+                Err(why) => {
+                    let rest = data.get(pos..).unwrap_or_default();
+                    ctx.report(
+                        RuleId::TorchLayoutMismatch,
+                        Some(pos as u64),
+                        format!(
+                            "legacy tar checkpoint records do not follow the layout torch.load reads: {why}"
+                        ),
+                        Some(hex_prefix(rest, 16)),
+                    );
+                    if !rest.is_empty() {
+                        ctx.nested(&format!("trailing data@{pos}"), rest, MemberKind::File);
+                    }
+                    return;
+                }
+            }
+            continue;
+        }
         if legacy.keys.is_some() {
             let Some(after) = legacy.skip_storages(data, pos, ctx) else {
                 return;

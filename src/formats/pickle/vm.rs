@@ -27,6 +27,9 @@ pub struct StreamOptions {
     pub joblib: bool,
     /// Return the stream's value when it is a list of strings (legacy PyTorch storage keys).
     pub want_strings: bool,
+    /// Return the stream's value when it is an integer or a sequence of three (the count and
+    /// the per-record arguments of a legacy tar checkpoint's `storages` and `tensors`).
+    pub want_layout: bool,
     /// A second reading of a stream whose joblib arrays were skipped, as plain `pickle.load`
     /// would read it: only denied imports are reported (array bytes read as opcodes are noise).
     pub shadow: bool,
@@ -37,6 +40,11 @@ pub struct StreamOptions {
 pub enum Summary {
     TorchMagic,
     Strings(Vec<String>),
+    /// An integer (`want_layout`).
+    Int(i64),
+    /// A tuple or list of three items (`want_layout`), with the name of the third when it is
+    /// an imported global (`FloatStorage` of `torch.FloatStorage`).
+    Triple(Option<String>),
     Other,
 }
 
@@ -936,6 +944,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
     fn summarize(&self, value: Value<'a>) -> Summary {
         match value {
             Value::Raw(raw) if raw.to_i128() == Some(TORCH_MAGIC) => Summary::TorchMagic,
+            _ if self.options.want_layout => self.layout_summary(value),
             Value::Node(id) if self.options.want_strings => match self.arena.get(id) {
                 Some(Node::List(items)) if !items.is_partial() => self
                     .arena
@@ -945,6 +954,19 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                     .map_or(Summary::Other, Summary::Strings),
                 _ => Summary::Other,
             },
+            _ => Summary::Other,
+        }
+    }
+
+    fn layout_summary(&self, value: Value<'a>) -> Summary {
+        if let Some(n) = value.as_int() {
+            return Summary::Int(n);
+        }
+        match self.arena.seq(value) {
+            Some(&[_, _, third]) => Summary::Triple(match self.arena.node(third) {
+                Some(Node::Global(i)) => self.imports.list.get(*i as usize).map(|i| i.name.clone()),
+                _ => None,
+            }),
             _ => Summary::Other,
         }
     }
