@@ -1,7 +1,8 @@
 //! Long-tail formats of issue 16 written by their real writers (or, where the writer does not
 //! install from PyPI, hand-written from the specification), under `tests/data/<format>/`:
 //! ordinary files are clean with no finding above `info` and are named by their layout.
-//! TorchServe archives: scripts/torchserve_reference.py (torch-model-archiver 0.12.0).
+//! TorchServe archives (zip, tgz and unpacked): scripts/torchserve_reference.py
+//! (torch-model-archiver 0.12.0).
 //! ExecuTorch programs: the real exporter needs torch and executorch (hundreds of MB, not
 //! installed here); they are covered by the spec-built samples (samples/gen_executorch.py).
 //! OpenVINO IR and PMML: scripts/xmlmodels_reference.py (openvino 2025.3.0, sklearn2pmml 0.133.1).
@@ -43,7 +44,19 @@ fn all_clean(sub: &str, format: &str) -> usize {
 
 #[test]
 fn torch_model_archiver_archives_are_clean() {
-    assert_eq!(all_clean("torchserve", "torchserve"), 3);
+    assert_eq!(all_clean("torchserve", "torchserve"), 4);
+    // `--archive-format no-archive`: the files are scanned one by one, the Python modules and
+    // the requirements as the archive's (MAR rules), all clean.
+    let folder = common::repo().join("tests/data/torchserve_folder");
+    let mut paths = Vec::new();
+    common::files_under(&folder, &mut paths);
+    assert_eq!(paths.len(), 6);
+    for path in &paths {
+        let report = common::scan_in_process(path);
+        let loud = common::above_info(&report);
+        assert_eq!(report.verdict, Verdict::Clean, "{}", path.display());
+        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+    }
 }
 
 #[test]

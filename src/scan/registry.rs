@@ -39,7 +39,7 @@ pub fn registration(format: Format) -> Registration {
         Format::Numpy => row(Run(formats::numpy::analyse), Reads(probe::numpy_array)),
         Format::Zip => row(Run(zip), NoModel),
         Format::SevenZip => row(Run(containers::sevenz::analyse), NoModel),
-        Format::Tar => row(Run(containers::tar::analyse), NoModel),
+        Format::Tar => row(Run(tar), NoModel),
         Format::Gzip => row(Run(|d, c| compressed(Format::Gzip, d, c)), NoModel),
         Format::Bzip2 => row(Run(|d, c| compressed(Format::Bzip2, d, c)), NoModel),
         Format::Xz => row(Run(|d, c| compressed(Format::Xz, d, c)), NoModel),
@@ -100,6 +100,18 @@ fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
     }
     if scoped {
         ctx.state().archive_code.pop();
+    }
+}
+
+/// A tar written by `torch-model-archiver --archive-format tgz` is a TorchServe archive: its
+/// manifest is read first, as in a zip.
+fn tar(data: &[u8], ctx: &mut Ctx<'_>) {
+    let mar = formats::torchserve::prepare_tar(data, ctx);
+    let served = mar.is_some();
+    ctx.state().mar.extend(mar);
+    containers::tar::analyse(data, ctx);
+    if served {
+        ctx.state().mar.pop();
     }
 }
 
