@@ -1653,6 +1653,10 @@ import gen_coreml  # noqa: E402
 
 RULES.update(gen_coreml.RULES)
 gen_coreml.samples(register, sys.modules[__name__])
+import gen_lt  # noqa: E402
+
+RULES.update(gen_lt.RULES)
+gen_lt.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 //! installed here); they are covered by the spec-built samples (samples/gen_executorch.py).
 //! OpenVINO IR and PMML: scripts/xmlmodels_reference.py (openvino 2025.3.0, sklearn2pmml 0.133.1).
 //! Core ML: scripts/coreml_reference.py (coremltools 8.3.0).
+//! XGBoost legacy binary models: scripts/xgboost_binary_reference.py (xgboost 1.7.6).
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -32,7 +33,7 @@ fn all_clean(sub: &str, format: &str) -> usize {
         );
         assert!(loud.is_empty(), "{}: {loud:?}", path.display());
         // An OpenVINO IR's weights are raw bytes, known by the `.xml` beside them.
-        let expected = if path.extension().is_some_and(|e| e == "bin") {
+        let expected = if sub == "openvino" && path.extension().is_some_and(|e| e == "bin") {
             "unknown"
         } else {
             format
@@ -78,4 +79,9 @@ fn openvino_and_pmml_writers_files_are_clean() {
 #[test]
 fn coremltools_models_are_clean() {
     assert_eq!(all_clean("coreml", "coreml"), 2);
+}
+
+#[test]
+fn xgboost_binary_models_are_clean() {
+    assert_eq!(all_clean("xgboost_binary", "xgboost-binary"), 4);
 }

@@ -67,6 +67,7 @@ pub fn registration(format: Format) -> Registration {
         ),
         Format::Msgpack => row(Run(formats::msgpack::analyse), NoModel),
         Format::XgboostUbj => row(Run(formats::gbm::analyse_xgboost), NoModel),
+        Format::XgboostLegacy => row(Run(formats::gbm::analyse_xgboost_legacy), NoModel),
         Format::Catboost => row(Run(formats::gbm::analyse_catboost), NoModel),
         Format::Executorch => row(
             Run(formats::executorch::analyse),

@@ -570,8 +570,8 @@ rules! {
     },
     GbmMalformed => {
         code: "GBM001", name: "gbm-malformed", severity: Medium, implies: Suspicious,
-        summary: "Gradient-boosting model (XGBoost UBJSON, CatBoost) is truncated, inconsistent or over a limit",
-        explanation: "The file starts like an XGBoost UBJSON model or a CatBoost `.cbm`, but a declared length or count runs past the end, a type marker is unknown, bytes follow the model, the model core's size or root table does not fit, or the nesting or value count passes the scanner's bounds. The library refuses such files or reads them differently; the part that was read was checked.",
+        summary: "Gradient-boosting model (XGBoost UBJSON or binary, CatBoost) is truncated, inconsistent or over a limit",
+        explanation: "The file starts like an XGBoost UBJSON model, an XGBoost legacy binary model (parameters, objective and booster names, trees) or a CatBoost `.cbm`, but a declared length or count runs past the end, a type marker is unknown, an objective or booster is none XGBoost registers, bytes follow the model, the model core's size or root table does not fit, or the nesting or value count passes the scanner's bounds. The library refuses such files or reads them differently; the part that was read was checked.",
         remediation: "Re-save the model with the library's own `save_model` from a clean environment.",
     },
     PickleRebuildsCode => {
