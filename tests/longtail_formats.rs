@@ -7,6 +7,7 @@
 //! installed here); they are covered by the spec-built samples (samples/gen_executorch.py).
 //! OpenVINO IR and PMML: scripts/xmlmodels_reference.py (openvino 2025.3.0, sklearn2pmml 0.133.1).
 //! Core ML: scripts/coreml_reference.py (coremltools 8.3.0).
+//! Core ML packages: scripts/coreml_package_reference.py (coremltools 8.3.0).
 //! XGBoost legacy binary models: scripts/xgboost_binary_reference.py (xgboost 1.7.6).
 #![allow(
     clippy::unwrap_used,
@@ -84,4 +85,29 @@ fn coremltools_models_are_clean() {
 #[test]
 fn xgboost_binary_models_are_clean() {
     assert_eq!(all_clean("xgboost_binary", "xgboost-binary"), 4);
+}
+
+/// `.mlpackage` folders: the manifest, the ML program and its blob storage, each clean; the
+/// weights are data (FMT007 at most), the program a Core ML model.
+#[test]
+fn coremltools_packages_are_clean() {
+    let mut paths = Vec::new();
+    common::files_under(
+        &common::repo().join("tests/data/coreml_package"),
+        &mut paths,
+    );
+    assert_eq!(paths.len(), 6);
+    for path in &paths {
+        let report = common::scan_in_process(path);
+        let loud = common::above_info(&report);
+        assert_eq!(report.verdict, Verdict::Clean, "{}", path.display());
+        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        let name = path.file_name().unwrap().to_string_lossy();
+        let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
+        match name.as_ref() {
+            "weight.bin" => assert_eq!(codes, ["FMT007"], "{}", path.display()),
+            "model.mlmodel" => assert_eq!(report.format, "coreml"),
+            _ => assert!(codes.is_empty(), "{}: {codes:?}", path.display()),
+        }
+    }
 }

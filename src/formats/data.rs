@@ -51,6 +51,8 @@ pub fn recognise(data: &[u8]) -> Option<&'static str> {
         Some("word2vec binary vectors")
     } else if let Some(kind) = ocdbt(data) {
         Some(kind)
+    } else if let Some(kind) = crate::formats::coreml::package::blob_storage(data) {
+        Some(kind)
     } else {
         None
     }

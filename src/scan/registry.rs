@@ -120,6 +120,9 @@ fn text(data: &[u8], ctx: &mut Ctx<'_>) {
     if formats::torchserve::analyse_member(data, ctx) {
         return;
     }
+    if formats::coreml::package::analyse_manifest(data, ctx) {
+        return;
+    }
     if formats::skops::analyse_text(data, ctx) || formats::nemo::analyse_text(data, ctx) {
         return;
     }
