@@ -52,6 +52,8 @@ impl Default for ZoneLimits {
 pub struct PickleLimits {
     pub max_stack: usize,
     pub max_memo: usize,
+    /// Memory the interpreter keeps per stream (`vm::run_stream` splits it).
+    pub max_memory: u64,
     /// Bytes kept of one string or bytes operand (longer ones are skipped, their length noted).
     pub max_string: usize,
     pub max_opcodes: u64,
@@ -64,6 +66,7 @@ impl Default for PickleLimits {
         PickleLimits {
             max_stack: defaults::max_pickle_stack,
             max_memo: defaults::max_pickle_memo,
+            max_memory: defaults::max_pickle_memory.into_field(),
             max_string: defaults::max_pickle_string.into_field(),
             max_opcodes: defaults::max_pickle_opcodes,
             max_nesting: defaults::max_pickle_nesting,

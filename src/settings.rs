@@ -203,6 +203,8 @@ settings! {
             "Entries on the pickle stack (PKL005 past it).";
         max_pickle_memo => pickle.max_memo: usize = 1 << 24, "N",
             "Entries in the pickle memo (PKL005 past it).";
+        max_pickle_memory => pickle.max_memory: Size = Size(192 << 20), "SIZE",
+            "Memory the pickle interpreter keeps per stream. Past a quarter in containers or calls, new ones keep no content (evidence shows `[…]`); past half in memo entries, PKL005.";
         max_pickle_string => pickle.max_string: Size = Size(64 << 20), "SIZE",
             "Bytes kept of one pickle string or bytes operand (longer ones are skipped, their length noted).";
         max_pickle_opcodes => pickle.max_opcodes: u64 = 200_000_000, "N",

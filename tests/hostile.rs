@@ -281,6 +281,52 @@ impl std::io::Read for Repeating {
     }
 }
 
+/// `n` calls of an allowed class (`collections.OrderedDict()`), appended to a list in batches
+/// of 1000 as CPython's pickler does: past the stream's memory budget, such calls keep no node.
+fn pickle_many_calls(n: usize) -> Vec<u8> {
+    let mut out = b"\x80\x04]\x94(\x8c\x0bcollections\x94\x8c\x0bOrderedDict\x94\x93\x94".to_vec();
+    for i in 0..n {
+        if i > 0 && i % 1000 == 0 {
+            out.extend_from_slice(b"e(");
+        }
+        out.extend_from_slice(b"h\x03)R"); // BINGET 3 (the class), EMPTY_TUPLE, REDUCE
+    }
+    out.extend_from_slice(b"e.");
+    out
+}
+
+/// `n` small tuples `('key', i, 1.5)` in a list whose first item is an allowed call (so the
+/// full machine reads it): ordinary data, past the budget counted rather than kept.
+fn pickle_tuples_with_a_call(n: u32) -> Vec<u8> {
+    let mut out = b"\x80\x04](ccollections\nOrderedDict\n)Re".to_vec();
+    for i in 0..n {
+        if i % 1000 == 0 {
+            out.push(b'(');
+        }
+        out.extend_from_slice(b"\x8c\x03keyJ");
+        out.extend_from_slice(&i.to_le_bytes());
+        out.push(b'G');
+        out.extend_from_slice(&1.5f64.to_be_bytes());
+        out.push(0x87); // TUPLE3
+        if i % 1000 == 999 || i + 1 == n {
+            out.push(b'e');
+        }
+    }
+    out.push(b'.');
+    out
+}
+
+/// After an unknown opcode, `t = (t, t)` through the memo 40 times: what salvage reads past a
+/// halt must share such tuples, not copy them level by level (2^40 items).
+fn pickle_salvage_doubling() -> Vec<u8> {
+    let mut out = b"\x80\x04]\x94K\x01K\x02\xff\x8c\x01a\x94".to_vec();
+    for level in 1..=40u8 {
+        out.extend_from_slice(&[b'h', level, b'h', level, 0x86, 0x94]);
+    }
+    out.push(b'.');
+    out
+}
+
 /// A million memo entries at scattered indices.
 fn pickle_sparse_memo() -> Vec<u8> {
     let mut out = vec![0x80, 4, b'N'];
@@ -378,10 +424,16 @@ fn cases(dir: &Path) -> Vec<(PathBuf, bool)> {
         ("size_bomb.onnx", onnx_size_bomb()),
         ("node_bomb.onnx", onnx_node_bomb(5_000_000)),
         ("marks.pkl", pickle_marks()),
+        ("salvage_doubling.pkl", pickle_salvage_doubling()),
     ];
     let resource_only: Vec<(&str, Vec<u8>)> = vec![
         ("laughs.pkl", pickle_laughs(30)),
         ("sparse_memo.pkl", pickle_sparse_memo()),
+        ("many_calls.pkl", pickle_many_calls(10_000_000)),
+        (
+            "tuples_with_a_call.pkl",
+            pickle_tuples_with_a_call(3_000_000),
+        ),
         ("large.tar.gz", large_tarball(600 << 20)),
         (
             "many_tensors.safetensors",

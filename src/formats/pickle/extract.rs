@@ -43,9 +43,6 @@ impl<'a> Machine<'a, '_, '_> {
         if self.options.shadow || !self.ctx.wants_extracts() {
             return;
         }
-        let label = self
-            .root_global(callable)
-            .map_or_else(|| "call".to_owned(), |(name, _)| name);
         let mut found = Vec::new();
         match self.arena.node(args) {
             Some(Node::Tuple(items)) => {
@@ -58,6 +55,12 @@ impl<'a> Machine<'a, '_, '_> {
         if kwargs != Value::None {
             self.strings(kwargs, " keywords".to_owned(), 0, &mut found);
         }
+        if found.is_empty() {
+            return;
+        }
+        let label = self
+            .root_global(callable)
+            .map_or_else(|| "call".to_owned(), |(name, _)| name);
         self.hand_over(Origin::PickleCallArg, &label, found, pos);
     }
 

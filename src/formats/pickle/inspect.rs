@@ -12,7 +12,7 @@ use super::imports::Class;
 use super::ops::Op;
 use super::render::Renderer;
 use super::sniff::looks_like_pickle;
-use super::value::{Node, NodeId, Value};
+use super::value::{Dropped, Node, NodeId, Value};
 use super::vm::{Flow, Halt, Machine};
 
 /// Import findings of one kind reported per stream before they are summarised.
@@ -32,6 +32,8 @@ enum Target {
     Immutable,
     /// An object of unknown type (a call result, a missing memo entry): items are not tracked.
     Object,
+    /// A list, dict or set made once the memory budget was spent: items are left out.
+    Dropped,
 }
 
 /// The call recorded as evidence for the global at the root of `callable`'s chain, if any.
@@ -66,7 +68,9 @@ impl<'a> Machine<'a, '_, '_> {
                 (Some(Node::Tuple(_) | Node::FrozenSet(_)), _) => Target::Immutable,
                 _ => Target::Object,
             },
-            Value::Unknown => Target::Object,
+            Value::Unknown | Value::Dropped(Dropped::Object) => Target::Object,
+            // Made once the budget was spent: its items would be left out.
+            Value::Dropped(Dropped::List | Dropped::Dict | Dropped::Set) => Target::Dropped,
             _ => Target::Immutable,
         };
         let start = start.min(self.stack.len());
@@ -80,6 +84,7 @@ impl<'a> Machine<'a, '_, '_> {
                 let values: Vec<Value<'a>> = self.stack.drain(start..).collect();
                 self.mutate_global(target, op, &values, pos);
             }
+            Target::Dropped => self.stack.truncate(start),
             Target::Immutable => {
                 self.malformed(
                     pos,
@@ -147,10 +152,13 @@ impl<'a> Machine<'a, '_, '_> {
                 self.build_on_global(target, state, pos);
                 Ok(Flow::Next)
             }
-            Some(Node::Call(call)) => {
+            Some(Node::Call(_)) => {
+                let Some(call) = self.arena.call(target) else {
+                    return Ok(Flow::Next);
+                };
                 let (callable, args) = (call.callable, call.args);
                 self.use_as_code(target, "applies BUILD (`__setstate__`) to", pos);
-                if let Some(Node::Call(call)) = self.arena.get_mut(id) {
+                if let Some(call) = self.arena.call_mut(id) {
                     call.state = Some(state);
                 }
                 self.check_partial_state(id, callable, state, pos);
@@ -203,6 +211,26 @@ impl<'a> Machine<'a, '_, '_> {
         self.report_mutation(Op::Build, target, evidence, pos);
     }
 
+    /// Whether a call is of a global the policy allows outright and plays no other part in
+    /// the analysis: no check or helper judges its arguments, no dill or cloudpickle rebuild,
+    /// no tensor, no joblib array follows it, and the global's first call is already kept as
+    /// evidence. Once the memory budget is spent, such a call keeps no node.
+    pub(super) fn plain_call(&self, callable: Value<'a>, args: Value<'a>) -> bool {
+        let Some(Node::Global(i)) = self.arena.node(callable) else {
+            return false;
+        };
+        let Some(import) = self.imports.list.get(*i as usize) else {
+            return false;
+        };
+        import.class.class == Class::Allowed
+            && import.class.check.is_none()
+            && import.class.invokes.is_empty()
+            && import.call.is_some()
+            && super::rebuild::role(&import.module, &import.name).is_none()
+            && !super::tensors::rebuilds_tensor(&import.module, &import.name)
+            && !self.is_joblib_wrapper(callable, args)
+    }
+
     pub(super) fn inspect_call(
         &mut self,
         id: NodeId,
@@ -250,13 +278,16 @@ impl<'a> Machine<'a, '_, '_> {
                 .list
                 .get(g as usize)
                 .and_then(|i| super::rebuild::role(&i.module, &i.name));
-            if let Some(role) = role {
+            let judged = role.is_some() || checked || !invokes.is_empty();
+            if judged && self.holds_dropped(args) {
+                self.unjudged_call(g as usize, checked, pos);
+            } else if let Some(role) = role {
                 self.rebuild_call(g as usize, role, id, args, pos);
             }
-            if checked {
+            if checked && !self.holds_dropped(args) {
                 self.check_call(g as usize, id, args, pos);
             }
-            if !invokes.is_empty() {
+            if !invokes.is_empty() && !self.holds_dropped(args) {
                 let helper = self
                     .imports
                     .list
@@ -296,6 +327,43 @@ impl<'a> Machine<'a, '_, '_> {
                 .and_then(|g| self.imports.list.get(g as usize))
                 .map_or_else(|| "call".to_owned(), |g| g.written());
             self.nested_pickles(args, &label, pos);
+        }
+    }
+
+    /// Whether call arguments hold a value made after the memory budget was spent, whose
+    /// content was not kept.
+    fn holds_dropped(&self, args: Value<'a>) -> bool {
+        match self.arena.node(args) {
+            // Checks read the first few arguments (a getattr's two, a helper's positions).
+            Some(Node::Tuple(items)) => self
+                .arena
+                .values(items)
+                .take(64)
+                .any(|v| matches!(v, Value::Dropped(_))),
+            _ => matches!(args, Value::Dropped(_)),
+        }
+    }
+
+    /// A call judged by its arguments whose arguments were not kept: reported as a limit
+    /// (suspicious), never as clean nor as a denied call. A checked global's use is consumed
+    /// here, so that it is not reported as denied for it.
+    fn unjudged_call(&mut self, index: usize, checked: bool, pos: usize) {
+        let Some(import) = self.imports.list.get_mut(index) else {
+            return;
+        };
+        if checked {
+            import.safe_calls = import.safe_calls.saturating_add(1);
+        }
+        let written = import.written();
+        if self.counts.unjudged.admit() {
+            self.emit(
+                RuleId::PickleLimitExceeded,
+                Some(pos as u64),
+                format!(
+                    "`{written}` is judged by its arguments, but they were made after the stream's memory budget (`max_pickle_memory`) was spent and were not kept, so this call was not judged"
+                ),
+                None,
+            );
         }
     }
 
@@ -340,7 +408,11 @@ impl<'a> Machine<'a, '_, '_> {
                         self.collect_blobs(item, depth + 1, out);
                     }
                 }
-                Some(Node::Call(call)) => self.collect_blobs(call.args, depth + 1, out),
+                Some(Node::Call(_)) => {
+                    if let Some(call) = self.arena.call(value) {
+                        self.collect_blobs(call.args, depth + 1, out);
+                    }
+                }
                 _ => {}
             },
             _ => {}
@@ -396,9 +468,12 @@ impl<'a> Machine<'a, '_, '_> {
             }),
             _ => false,
         };
-        let reconstructor = self
-            .global_written(callable)
-            .is_some_and(|g| g == "copyreg._reconstructor" || g == "copy_reg._reconstructor");
+        let reconstructor = match self.arena.node(callable) {
+            Some(Node::Global(i)) => self.imports.list.get(*i as usize).is_some_and(|g| {
+                g.name == "_reconstructor" && matches!(g.module.as_str(), "copyreg" | "copy_reg")
+            }),
+            _ => false,
+        };
         is_wrapper(callable)
             || (reconstructor
                 && self

@@ -3,7 +3,7 @@
 
 use super::cparse::{self, TextInt};
 use super::ops::{Arg, Instr, Op};
-use super::value::{CallKind, Items, Node, Raw, RawKind, Value};
+use super::value::{CallKind, Dropped, Node, Raw, RawKind, Value};
 use super::vm::{Flow, Halt, Machine};
 
 impl<'a> Machine<'a, '_, '_> {
@@ -69,15 +69,15 @@ impl<'a> Machine<'a, '_, '_> {
                 self.peek(pos);
             }
             Op::EmptySet => {
-                let v = self.alloc(Node::Set(Items::default()), pos)?;
+                let v = self.container(Dropped::Set, &[], pos)?;
                 self.push(v, pos)?;
             }
             Op::FrozenSet | Op::Dict => {
                 let start = self.take_mark(pos, instr.op);
                 let make = if instr.op == Op::Dict {
-                    Node::Dict
+                    Dropped::Dict
                 } else {
-                    Node::FrozenSet
+                    Dropped::FrozenSet
                 };
                 if instr.op == Op::Dict && self.stack.len().saturating_sub(start) % 2 == 1 {
                     self.malformed(pos, "DICT with an odd number of items");
@@ -106,7 +106,7 @@ impl<'a> Machine<'a, '_, '_> {
                     self.push(global, pos)?;
                 } else {
                     let start = self.take_mark(pos, instr.op);
-                    let args = self.seq_from(start, pos, Node::Tuple)?;
+                    let args = self.seq_from(start, pos, Dropped::Tuple)?;
                     self.call(CallKind::Instantiate, global, args, Value::None, pos)?;
                 }
             }
@@ -117,7 +117,7 @@ impl<'a> Machine<'a, '_, '_> {
                     self.push(Value::Unknown, pos)?;
                 } else {
                     let cls = self.stack.get(start).copied().unwrap_or(Value::Unknown);
-                    let args = self.seq_from(start + 1, pos, Node::Tuple)?;
+                    let args = self.seq_from(start + 1, pos, Dropped::Tuple)?;
                     self.stack.truncate(start);
                     self.call(CallKind::Instantiate, cls, args, Value::None, pos)?;
                 }

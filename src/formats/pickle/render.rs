@@ -71,6 +71,7 @@ impl<'r, 'a, G: GlobalNames> Renderer<'r, 'a, G> {
             Value::Raw(raw) => self.raw(raw),
             Value::Buffer => self.out.push_str("<out-of-band buffer>"),
             Value::Unknown => self.out.push_str("<unknown>"),
+            Value::Dropped(what) => self.out.push_str(what.shown()),
             Value::Node(id) => self.node(id, depth),
         }
     }
@@ -245,7 +246,12 @@ impl<'r, 'a, G: GlobalNames> Renderer<'r, 'a, G> {
                 self.value(*pid, depth + 1);
                 self.out.push(')');
             }
-            Node::Call(call) => self.call(call, depth),
+            Node::Call(_) => {
+                let arena = self.arena;
+                if let Some(call) = arena.call(Value::Node(id)) {
+                    self.call(call, depth);
+                }
+            }
         }
     }
 
@@ -357,7 +363,14 @@ impl<'r, 'a, G: GlobalNames> Renderer<'r, 'a, G> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::formats::pickle::value::{Call, CallKind, Items, Node, Raw, RawKind};
+    use crate::formats::pickle::value::{ArenaBudget, Call, CallKind, Items, Node, Raw, RawKind};
+
+    fn budget(items: usize) -> ArenaBudget {
+        ArenaBudget {
+            node_bytes: 1 << 16,
+            items,
+        }
+    }
 
     struct Names;
     impl GlobalNames for Names {
@@ -375,18 +388,18 @@ mod tests {
 
     #[test]
     fn renders_python_like() {
-        let mut arena = Arena::new(100, 100, Default::default());
+        let mut arena = Arena::new(budget(100), Default::default());
         let items = arena.items(&[s("echo hi"), Value::Int(3), Value::None]);
         let tuple = arena.alloc(Node::Tuple(items)).unwrap();
         let global = arena.alloc(Node::Global(7)).unwrap();
         let call = arena
-            .alloc(Node::Call(Box::new(Call {
+            .alloc_call(Call {
                 kind: CallKind::Reduce,
                 callable: global,
                 args: tuple,
                 kwargs: Value::None,
                 state: None,
-            })))
+            })
             .unwrap();
         assert_eq!(
             Renderer::render(&arena, &Names, call),
@@ -400,7 +413,7 @@ mod tests {
     #[test]
     fn long_strings_are_cut_with_their_length() {
         let long = "a".repeat(12000);
-        let arena = Arena::new(1, 1, Default::default());
+        let arena = Arena::new(budget(1), Default::default());
         let text = Renderer::render(&arena, &Names, s(&long));
         assert!(text.starts_with("'aaaa"));
         assert!(text.ends_with("…' (12000 bytes)"), "{text}");
@@ -408,7 +421,7 @@ mod tests {
 
     #[test]
     fn cycles_render_within_bounds() {
-        let mut arena = Arena::new(10, 100, Default::default());
+        let mut arena = Arena::new(budget(100), Default::default());
         let list = arena.alloc(Node::List(Items::default())).unwrap();
         let Value::Node(id) = list else { panic!() };
         for _ in 0..5 {

@@ -7,6 +7,7 @@
 //! this way is reported with its real rule and verdict.
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use crate::model::rules::RuleId;
 
@@ -23,12 +24,16 @@ const MAX_STACK: usize = 4096;
 const MAX_MEMO: usize = 65_536;
 /// Imports reported per salvage.
 const MAX_FOUND: usize = 200;
+/// Items kept of a tuple: one more than evidence shows, so that it still shows `…`.
+const TUPLE_ITEMS: usize = 9;
 
 #[derive(Clone)]
 enum S<'a> {
     Str(Raw<'a>),
     Global(String),
-    Tuple(Vec<S<'a>>),
+    /// Shared, so that a GET or DUP of a tuple nested in itself through the memo costs one
+    /// reference, not a copy that doubles with every level.
+    Tuple(Rc<[S<'a>]>),
     Mark,
     Other,
 }
@@ -40,6 +45,16 @@ struct Found {
     call: Option<String>,
 }
 
+impl Found {
+    /// Whether this import is the global written `module.name`.
+    fn is(&self, written: &str) -> bool {
+        written
+            .strip_prefix(self.module.as_str())
+            .and_then(|rest| rest.strip_prefix('.'))
+            == Some(self.name.as_str())
+    }
+}
+
 /// What salvage tracks: an approximate stack and memo, and the imports found.
 struct Salvage<'a> {
     stack: Vec<S<'a>>,
@@ -49,6 +64,12 @@ struct Salvage<'a> {
     /// The halted stream's memo still answers GETs until its STOP.
     same_stream: bool,
     found: Vec<Found>,
+}
+
+/// A tuple of the first [`TUPLE_ITEMS`] of `items`.
+fn tuple(mut items: Vec<S<'_>>) -> S<'_> {
+    items.truncate(TUPLE_ITEMS);
+    S::Tuple(items.into())
 }
 
 impl<'a> Salvage<'a> {
@@ -220,7 +241,7 @@ impl<'a> Machine<'a, '_, '_> {
                 let name = String::from_utf8_lossy(name).into_owned();
                 let written = format!("{module}.{name}");
                 let call = (instr.op == Op::Inst).then(|| {
-                    let args = S::Tuple(state.pop_to_mark());
+                    let args = tuple(state.pop_to_mark());
                     format!("{written}{}", self.salvage_args(&args))
                 });
                 record(&mut state.found, module, name, instr.pos, call);
@@ -244,8 +265,8 @@ impl<'a> Machine<'a, '_, '_> {
                 Some(S::Other)
             }
             (Op::Mark, _) => Some(S::Mark),
-            (Op::EmptyTuple, _) => Some(S::Tuple(Vec::new())),
-            (Op::Tuple, _) => Some(S::Tuple(state.pop_to_mark())),
+            (Op::EmptyTuple, _) => Some(tuple(Vec::new())),
+            (Op::Tuple, _) => Some(tuple(state.pop_to_mark())),
             (Op::Tuple1 | Op::Tuple2 | Op::Tuple3, _) => {
                 let n = match instr.op {
                     Op::Tuple1 => 1,
@@ -254,7 +275,7 @@ impl<'a> Machine<'a, '_, '_> {
                 };
                 let mut items: Vec<S<'a>> = (0..n).map(|_| state.pop()).collect();
                 items.reverse();
-                Some(S::Tuple(items))
+                Some(tuple(items))
             }
             (Op::List | Op::Dict | Op::FrozenSet | Op::Obj, _) => {
                 state.pop_to_mark();
@@ -368,14 +389,14 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// REDUCE/NEWOBJ of an import: the call becomes the evidence of the import it goes through.
     fn salvage_call(&self, state: &mut Salvage<'a>, callable: &S<'a>, args: &S<'a>) {
-        if let S::Global(g) = callable {
-            let call = format!("{g}{}", self.salvage_args(args));
-            if let Some(f) = state
+        if let S::Global(g) = callable
+            && let Some(at) = state
                 .found
-                .iter_mut()
-                .rev()
-                .find(|f| f.call.is_none() && format!("{}.{}", f.module, f.name) == *g)
-            {
+                .iter()
+                .rposition(|f| f.call.is_none() && f.is(g))
+        {
+            let call = format!("{g}{}", self.salvage_args(args));
+            if let Some(f) = state.found.get_mut(at) {
                 f.call = Some(call);
             }
         }

@@ -53,6 +53,11 @@ fn rebuild_kind(module: &str, name: &str) -> Option<Rebuild> {
     }
 }
 
+/// Whether calls of `module.name` rebuild tensors (the recorder keeps their nodes).
+pub(super) fn rebuilds_tensor(module: &str, name: &str) -> bool {
+    rebuild_kind(module, name).is_some()
+}
+
 impl<'a> Machine<'a, '_, '_> {
     /// Records the call node `id` if it rebuilds a tensor from a storage, or wraps a recorded
     /// tensor in a parameter.
@@ -219,8 +224,8 @@ impl<'a> Machine<'a, '_, '_> {
                     children.push((join(&i.to_string()), v));
                 }
             }
-            Some(Node::Call(call)) => {
-                let state = call.state;
+            Some(Node::Call(_)) => {
+                let state = self.arena.call(Value::Node(id)).and_then(|c| c.state);
                 for &(k, v) in walk.by_object.get(&id).into_iter().flatten() {
                     if let Some(key) = key_text(k) {
                         children.push((join(&key), v));

@@ -240,6 +240,47 @@ pub enum Value<'a> {
     Buffer,
     /// Something the scanner does not track: a missing memo entry, a dropped container item.
     Unknown,
+    /// A container, or the result of a plainly allowed call, made once the stream's memory
+    /// budget was spent: what it is, without its content (as a container whose every item was
+    /// left out).
+    Dropped(Dropped),
+}
+
+/// What a [`Value::Dropped`] was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dropped {
+    Tuple,
+    List,
+    Dict,
+    Set,
+    FrozenSet,
+    /// An object made by a call of an allowed global.
+    Object,
+}
+
+impl Dropped {
+    /// The container node this stands for, holding `items`.
+    pub fn node<'a>(self, items: Items) -> Node<'a> {
+        match self {
+            Dropped::Tuple | Dropped::Object => Node::Tuple(items),
+            Dropped::List => Node::List(items),
+            Dropped::Dict => Node::Dict(items),
+            Dropped::Set => Node::Set(items),
+            Dropped::FrozenSet => Node::FrozenSet(items),
+        }
+    }
+
+    /// How evidence shows it.
+    pub fn shown(self) -> &'static str {
+        match self {
+            Dropped::Tuple => "(…)",
+            Dropped::List => "[…]",
+            Dropped::Dict => "{…}",
+            Dropped::Set => "{…}",
+            Dropped::FrozenSet => "frozenset({…})",
+            Dropped::Object => "<object>",
+        }
+    }
 }
 
 impl<'a> Value<'a> {
@@ -361,23 +402,36 @@ pub enum Node<'a> {
     Global(u32),
     /// An import the scanner cannot name: STACK_GLOBAL over non-strings, EXT codes.
     Unresolved(Box<str>),
-    Call(Box<Call<'a>>),
+    /// Index into the arena's calls.
+    Call(u32),
     PersId(Value<'a>),
 }
 
-/// Nodes of one stream, with a budget on the container items they keep.
+/// The memory an [`Arena`] may take.
+#[derive(Debug, Clone, Copy)]
+pub struct ArenaBudget {
+    /// Bytes of nodes, calls and item runs. Past it, containers and plainly allowed calls are
+    /// made as [`Value::Dropped`]; past a quarter more, nothing more can be made.
+    pub node_bytes: usize,
+    /// Container items kept; beyond this, items are only counted.
+    pub items: usize,
+}
+
+/// Nodes of one stream, within an [`ArenaBudget`].
 pub struct Arena<'a> {
     nodes: Vec<Node<'a>>,
+    calls: Vec<Call<'a>>,
     pool: Vec<Value<'a>>,
     segments: Vec<Segment>,
     items_left: usize,
-    max_nodes: usize,
+    node_bytes: usize,
 }
 
 /// The arena's allocations, kept between streams.
 #[derive(Default)]
 pub struct ArenaBuffers<'a> {
     nodes: Vec<Node<'a>>,
+    calls: Vec<Call<'a>>,
     pool: Vec<Value<'a>>,
     segments: Vec<Segment>,
 }
@@ -387,32 +441,49 @@ pub struct ArenaBuffers<'a> {
 pub struct ArenaFull;
 
 impl<'a> Arena<'a> {
-    pub fn new(max_nodes: usize, max_items: usize, buffers: ArenaBuffers<'a>) -> Self {
+    pub fn new(budget: ArenaBudget, buffers: ArenaBuffers<'a>) -> Self {
         Arena {
             nodes: buffers.nodes,
+            calls: buffers.calls,
             pool: buffers.pool,
             segments: buffers.segments,
-            items_left: max_items.min(u32::MAX as usize / 2),
-            max_nodes,
+            items_left: budget.items.min(u32::MAX as usize / 2),
+            node_bytes: budget.node_bytes,
         }
     }
 
     /// Empties the arena, keeping its allocations for the next stream.
     pub fn into_buffers(self) -> ArenaBuffers<'a> {
-        let (mut nodes, mut pool, mut segments) = (self.nodes, self.pool, self.segments);
+        let (mut nodes, mut calls, mut pool, mut segments) =
+            (self.nodes, self.calls, self.pool, self.segments);
         nodes.clear();
+        calls.clear();
         pool.clear();
         segments.clear();
         ArenaBuffers {
             nodes,
+            calls,
             pool,
             segments,
         }
     }
 
+    /// Bytes taken by nodes, calls and item runs (the pool is budgeted by its item count).
+    fn used(&self) -> usize {
+        self.nodes.len() * std::mem::size_of::<Node<'_>>()
+            + self.calls.len() * std::mem::size_of::<Call<'_>>()
+            + self.segments.len() * std::mem::size_of::<Segment>()
+    }
+
+    /// Whether the budget is spent: what is made from now on keeps no content.
+    #[inline]
+    pub fn spent(&self) -> bool {
+        self.items_left == 0 || self.used() >= self.node_bytes
+    }
+
     #[inline]
     pub fn alloc(&mut self, node: Node<'a>) -> Result<Value<'a>, ArenaFull> {
-        if self.nodes.len() >= self.max_nodes {
+        if self.used() >= self.node_bytes.saturating_add(self.node_bytes / 4) {
             return Err(ArenaFull);
         }
         let id = NodeId::try_from(self.nodes.len()).map_err(|_| ArenaFull)?;
@@ -420,12 +491,29 @@ impl<'a> Arena<'a> {
         Ok(Value::Node(id))
     }
 
-    pub fn get(&self, id: NodeId) -> Option<&Node<'a>> {
-        self.nodes.get(id as usize)
+    /// Makes a call node.
+    pub fn alloc_call(&mut self, call: Call<'a>) -> Result<Value<'a>, ArenaFull> {
+        let index = u32::try_from(self.calls.len()).map_err(|_| ArenaFull)?;
+        let value = self.alloc(Node::Call(index))?;
+        self.calls.push(call);
+        Ok(value)
     }
 
-    pub fn get_mut(&mut self, id: NodeId) -> Option<&mut Node<'a>> {
-        self.nodes.get_mut(id as usize)
+    /// A container of `values`, or what it was when the budget is spent.
+    pub fn container(
+        &mut self,
+        kind: Dropped,
+        values: &[Value<'a>],
+    ) -> Result<Value<'a>, ArenaFull> {
+        if self.spent() {
+            return Ok(Value::Dropped(kind));
+        }
+        let items = self.items(values);
+        self.alloc(kind.node(items))
+    }
+
+    pub fn get(&self, id: NodeId) -> Option<&Node<'a>> {
+        self.nodes.get(id as usize)
     }
 
     pub fn node(&self, value: Value<'a>) -> Option<&Node<'a>> {
@@ -437,7 +525,15 @@ impl<'a> Arena<'a> {
 
     pub fn call(&self, value: Value<'a>) -> Option<&Call<'a>> {
         match self.node(value)? {
-            Node::Call(call) => Some(call),
+            Node::Call(index) => self.calls.get(*index as usize),
+            _ => None,
+        }
+    }
+
+    /// The call of node `id`.
+    pub fn call_mut(&mut self, id: NodeId) -> Option<&mut Call<'a>> {
+        match self.nodes.get(id as usize)? {
+            Node::Call(index) => self.calls.get_mut(*index as usize),
             _ => None,
         }
     }
@@ -578,7 +674,11 @@ mod tests {
 
     #[test]
     fn containers_share_the_pool() {
-        let mut arena = Arena::new(10, 5, ArenaBuffers::default());
+        let budget = ArenaBudget {
+            node_bytes: 1 << 10,
+            items: 5,
+        };
+        let mut arena = Arena::new(budget, ArenaBuffers::default());
         let a = arena.alloc(Node::List(Items::default())).unwrap();
         let b = arena.alloc(Node::List(Items::default())).unwrap();
         let (Value::Node(ia), Value::Node(ib)) = (a, b) else {

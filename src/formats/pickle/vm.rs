@@ -11,12 +11,13 @@ use crate::scan::deadline;
 
 use super::globals::Imports;
 use super::ops::{self, Arg, Instr, Op};
-use super::value::{Arena, ArenaBuffers, ArenaFull, CallKind, Items, Node, Raw, RawKind, Value};
+use super::value::{
+    Arena, ArenaBudget, ArenaBuffers, ArenaFull, CallKind, Dropped, Items, Node, Raw, RawKind,
+    Value,
+};
 
 /// The value of the first pickle of a legacy (non-zip) `torch.save` file.
 pub const TORCH_MAGIC: i128 = 0x1950_a86a_20f9_469c_fc6c;
-/// Container items kept per stream (about 24 bytes each); beyond this, items are only counted.
-const MAX_ITEMS: usize = 1 << 23;
 /// Findings of one kind reported per stream before the rest are left out.
 pub(super) const MAX_REPORTS: u64 = 8;
 
@@ -128,6 +129,9 @@ pub(super) struct Memo<'a> {
     count: usize,
 }
 
+/// Bytes a sparse memo entry takes in its hash map, about.
+const SPARSE_ENTRY_BYTES: usize = 48;
+
 impl<'a> Memo<'a> {
     /// Stores `value` at `index` the way `_Unpickler_MemoPut` does: an existing entry is
     /// overwritten, and only a new index makes the memo longer (MEMOIZE uses that length).
@@ -163,6 +167,11 @@ impl<'a> Memo<'a> {
     pub(super) fn len(&self) -> usize {
         self.count
     }
+
+    fn bytes(&self) -> usize {
+        self.dense.len() * std::mem::size_of::<Option<Value<'_>>>()
+            + self.sparse.len() * SPARSE_ENTRY_BYTES
+    }
 }
 
 /// What one stream has reported of each capped kind of finding.
@@ -174,6 +183,8 @@ pub(super) struct Counts {
     pub unresolved: Budget,
     pub extension: Budget,
     pub nesting: Budget,
+    /// Calls not judged because their arguments were made after the memory budget was spent.
+    pub unjudged: Budget,
 }
 
 impl Default for Counts {
@@ -185,6 +196,7 @@ impl Default for Counts {
             unresolved: Budget::new(MAX_REPORTS),
             extension: Budget::new(MAX_REPORTS),
             nesting: Budget::new(MAX_REPORTS),
+            unjudged: Budget::new(MAX_REPORTS),
         }
     }
 }
@@ -249,7 +261,13 @@ pub fn run_stream<'a>(
     workspace: &mut Workspace<'a>,
 ) -> Outcome {
     let limits = ctx.config().pickle.clone();
-    let max_nodes = limits.max_memo.saturating_mul(4).max(1 << 16);
+    // A quarter of the budget for nodes and calls, a quarter for container items, half for
+    // the memo (a memo entry is what later opcodes read back, so it cannot be left out).
+    let quarter = limits.max_memory / 4;
+    let budget = ArenaBudget {
+        node_bytes: usize::try_from(quarter).unwrap_or(usize::MAX),
+        items: usize::try_from(quarter).unwrap_or(usize::MAX) / std::mem::size_of::<Value<'_>>(),
+    };
     let buffers = std::mem::take(workspace);
     let mut m = Machine {
         data,
@@ -264,7 +282,7 @@ pub fn run_stream<'a>(
             sparse: HashMap::new(),
             count: 0,
         },
-        arena: Arena::new(max_nodes, MAX_ITEMS, buffers.arena),
+        arena: Arena::new(budget, buffers.arena),
         imports: Imports::default(),
         overrides: HashMap::new(),
         counts: Counts::default(),
@@ -472,19 +490,34 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         self.arena.alloc(node).map_err(|e| Halt::from((pos, e)))
     }
 
+    /// A container of `values` (a [`Value::Dropped`] once the budget is spent).
+    #[inline]
+    pub(super) fn container(
+        &mut self,
+        kind: Dropped,
+        values: &[Value<'a>],
+        pos: usize,
+    ) -> Result<Value<'a>, Halt> {
+        self.arena
+            .container(kind, values)
+            .map_err(|e| Halt::from((pos, e)))
+    }
+
+    /// A container of the stack's items from `start`, which it pops.
     #[inline]
     pub(super) fn seq_from(
         &mut self,
         start: usize,
         pos: usize,
-        make: fn(Items) -> Node<'a>,
+        kind: Dropped,
     ) -> Result<Value<'a>, Halt> {
         let start = start.min(self.stack.len());
-        let items = self
+        let made = self
             .arena
-            .items(self.stack.get(start..).unwrap_or_default());
+            .container(kind, self.stack.get(start..).unwrap_or_default())
+            .map_err(|e| Halt::from((pos, e)));
         self.stack.truncate(start);
-        self.alloc(make(items), pos)
+        made
     }
 
     pub(super) fn push_raw(
@@ -508,6 +541,15 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             return Err(Halt::limit(
                 pos,
                 format!("the memo grows past {} entries", self.limits.max_memo),
+            ));
+        }
+        if self.memo.bytes() as u64 > self.limits.max_memory / 2 {
+            return Err(Halt::limit(
+                pos,
+                format!(
+                    "the memo grows past half of the stream's memory budget ({} entries)",
+                    self.memo.count
+                ),
             ));
         }
         Ok(())
@@ -584,21 +626,21 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                 self.push(value, pos)?;
             }
             (Op::EmptyList, _) => {
-                let v = self.alloc(Node::List(Items::default()), pos)?;
+                let v = self.container(Dropped::List, &[], pos)?;
                 self.push(v, pos)?;
             }
             (Op::EmptyDict, _) => {
-                let v = self.alloc(Node::Dict(Items::default()), pos)?;
+                let v = self.container(Dropped::Dict, &[], pos)?;
                 self.push(v, pos)?;
             }
             (Op::Tuple | Op::List, _) => {
                 let start = self.take_mark(pos, instr.op);
-                let make = if instr.op == Op::Tuple {
-                    Node::Tuple
+                let kind = if instr.op == Op::Tuple {
+                    Dropped::Tuple
                 } else {
-                    Node::List
+                    Dropped::List
                 };
-                let v = self.seq_from(start, pos, make)?;
+                let v = self.seq_from(start, pos, kind)?;
                 self.push(v, pos)?;
             }
             (Op::Tuple1 | Op::Tuple2 | Op::Tuple3, _) => {
@@ -611,7 +653,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                     self.too_few_items(pos, instr.op, n);
                 }
                 let start = self.stack.len().saturating_sub(n);
-                let v = self.seq_from(start, pos, Node::Tuple)?;
+                let v = self.seq_from(start, pos, Dropped::Tuple)?;
                 self.push(v, pos)?;
             }
             (Op::Append | Op::SetItem, _) => {
@@ -722,6 +764,11 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kwargs: Value<'a>,
         pos: usize,
     ) -> Result<(), Halt> {
+        if self.arena.spent() && self.plain_call(callable, args) {
+            // Nothing is judged from such a call's result: keep no node for it.
+            self.extract_call(callable, args, kwargs, pos);
+            return self.push(Value::Dropped(Dropped::Object), pos);
+        }
         let call = super::value::Call {
             kind,
             callable,
@@ -729,7 +776,10 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             kwargs,
             state: None,
         };
-        let value = self.alloc(Node::Call(Box::new(call)), pos)?;
+        let value = self
+            .arena
+            .alloc_call(call)
+            .map_err(|e| Halt::from((pos, e)))?;
         if let Value::Node(id) = value {
             self.inspect_call(id, callable, args, pos);
             self.note_tensor_call(id, callable, args);

@@ -30,9 +30,9 @@ rules! {
     },
     PickleLimitExceeded => {
         code: "PKL005", name: "pickle-limit-exceeded", severity: Medium, implies: Suspicious,
-        summary: "Pickle exceeds an analysis limit (stack, memo, string size, opcode count or nesting)",
-        explanation: "The stream grew the stack, the memo or a string beyond the scanner's bounds, or nests pickles deeper than it follows. The scanner stops interpreting rather than risk running out of memory, so the rest of the stream was not analysed. Benign checkpoints stay far below these limits.",
-        remediation: "Treat the file as unverified. If it is genuinely this large, raise the limit the finding names (`--max-pickle-stack`, `--max-pickle-memo`, `--max-pickle-string`, `--max-pickle-opcodes`, `--max-pickle-nesting`, or the same keys under the policy's `[limits]`) and scan again.",
+        summary: "Pickle exceeds an analysis limit (stack, memo, memory, string size, opcode count or nesting)",
+        explanation: "The stream grew the stack, the memo or a string beyond the scanner's bounds, nests pickles deeper than it follows, or made a call judged by its arguments after its memory budget was spent (the arguments were not kept). The scanner stops interpreting, or leaves that call unjudged, rather than risk running out of memory, so part of the stream was not analysed. Benign checkpoints stay far below these limits.",
+        remediation: "Treat the file as unverified. If it is genuinely this large, raise the limit the finding names (`--max-pickle-stack`, `--max-pickle-memo`, `--max-pickle-memory`, `--max-pickle-string`, `--max-pickle-opcodes`, `--max-pickle-nesting`, or the same keys under the policy's `[limits]`) and scan again.",
     },
     PickleGlobalMutation => {
         code: "PKL006", name: "pickle-global-mutation", severity: High, implies: Malicious,

@@ -96,6 +96,105 @@ fn limits() {
     assert!(codes(&r).contains(&"PKL001") && codes(&r).contains(&"PKL005"));
 }
 
+/// `n` tuples `('key', i)` appended to a list, then `tail` (which finds the list on the
+/// stack and leaves it there).
+fn data_then(n: u8, tail: P) -> Vec<u8> {
+    let mut p = P::proto(4).op(b']').op(b'(');
+    for i in 0..n {
+        p = p.s("key").k(i).op(0x86);
+    }
+    let mut p = p.op(b'e');
+    p.0.extend_from_slice(&tail.0);
+    p.stop()
+}
+
+#[test]
+fn memory_budget_keeps_judging() {
+    // A budget of 4 KiB: a quarter of it (1 KiB) for nodes and for container items.
+    let mut config = Config::default();
+    config.pickle.max_memory = 4096;
+    // Data past the budget is counted, not kept, and is no finding; allowed calls past it are
+    // fine too.
+    let ordered = P::default()
+        .sg("collections", "OrderedDict")
+        .memoize()
+        .op(b')')
+        .reduce()
+        .op(b'a');
+    let mut tail = ordered;
+    for _ in 0..100 {
+        tail = tail.binget(0).op(b')').reduce().op(b'a');
+    }
+    let r = scan_with(&data_then(200, tail), &config);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    // A denied call past the budget is still denied.
+    let payload = P::default()
+        .sg("posix", "system")
+        .s("echo hi")
+        .tuple1()
+        .reduce()
+        .op(b'a');
+    let r = scan_with(&data_then(200, payload), &config);
+    assert_eq!(r.verdict, Verdict::Malicious, "{:#?}", r.findings);
+    // A call judged by its arguments, whose arguments were not kept, is a limit: neither clean
+    // nor denied.
+    let method = P::default()
+        .sg("builtins", "getattr")
+        .sg("builtins", "str")
+        .s("lower")
+        .op(0x86)
+        .reduce()
+        .op(b'a');
+    let r = scan_with(&data_then(200, method), &config);
+    assert_eq!(r.verdict, Verdict::Suspicious, "{:#?}", r.findings);
+    let limit = find(&r, RuleId::PickleLimitExceeded);
+    assert!(
+        limit
+            .message
+            .contains("`builtins.getattr` is judged by its arguments"),
+        "{}",
+        limit.message
+    );
+    // The same call within the budget is judged, and clean.
+    let method = P::default()
+        .sg("builtins", "getattr")
+        .sg("builtins", "str")
+        .s("lower")
+        .op(0x86)
+        .reduce()
+        .op(b'a');
+    assert_eq!(scan(&data_then(200, method)).verdict, Verdict::Clean);
+    // The memo takes up to half of the budget; past it, the stream is read for imports only.
+    // (The call makes the stream more than plain data, which needs no machine.)
+    let mut p = P::proto(4)
+        .sg("collections", "OrderedDict")
+        .op(b')')
+        .reduce()
+        .op(b'0');
+    for _ in 0..200 {
+        p = p.k(1).memoize().op(b'0');
+    }
+    let r = scan_with(&p.op(b'N').stop(), &config);
+    assert!(
+        find(&r, RuleId::PickleLimitExceeded)
+            .message
+            .contains("memo")
+    );
+}
+
+#[test]
+fn salvage_shares_tuples_nested_through_the_memo() {
+    // After an unknown opcode, 40 levels of `t = (t, t)` through the memo: copied at each
+    // level, they would double to 2^40 items; shared, the scan ends at once.
+    let mut p = P::proto(4).op(b']').memoize().k(1).k(2).op(b'\xff');
+    p = p.s("a").memoize();
+    for level in 1..=40 {
+        p = p.binget(level).binget(level).op(0x86).memoize();
+    }
+    let r = scan(&p.stop());
+    assert!(codes(&r).contains(&"PKL003"), "{:#?}", r.findings);
+}
+
 /// A `NumpyArrayWrapper` for a float64 array of `n` elements, as joblib pickles it.
 fn joblib_wrapper(dtype: &str, n: u8, aligned: bool) -> P {
     joblib_wrapper_flags(dtype, n, aligned, 0)
