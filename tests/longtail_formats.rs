@@ -8,6 +8,8 @@
 //! OpenVINO IR and PMML: scripts/xmlmodels_reference.py (openvino 2025.3.0, sklearn2pmml 0.133.1).
 //! Core ML: scripts/coreml_reference.py (coremltools 8.3.0).
 //! Core ML packages: scripts/coreml_package_reference.py (coremltools 8.3.0).
+//! Orbax OCDBT checkpoint with out-of-line values: scripts/orbax_ocdbt_reference.py
+//! (orbax-checkpoint 0.12.8).
 //! XGBoost legacy binary models: scripts/xgboost_binary_reference.py (xgboost 1.7.6).
 #![allow(
     clippy::unwrap_used,
@@ -110,4 +112,30 @@ fn coremltools_packages_are_clean() {
             _ => assert!(codes.is_empty(), "{}: {codes:?}", path.display()),
         }
     }
+}
+
+/// An Orbax checkpoint whose data files hold zstd-compressed chunks and tree nodes: every file
+/// clean, each data file FMT007 (never FMT001 or a corrupt zstd stream).
+#[test]
+fn orbax_ocdbt_data_files_are_data() {
+    let mut paths = Vec::new();
+    common::files_under(&common::repo().join("tests/data/orbax_ocdbt"), &mut paths);
+    let mut data_files = 0;
+    for path in &paths {
+        let report = common::scan_in_process(path);
+        let loud = common::above_info(&report);
+        assert_eq!(
+            report.verdict,
+            Verdict::Clean,
+            "{}: {loud:?}",
+            path.display()
+        );
+        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        if path.parent().unwrap().ends_with("d") {
+            data_files += 1;
+            let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
+            assert_eq!(codes, ["FMT007"], "{}", path.display());
+        }
+    }
+    assert_eq!(data_files, 5);
 }

@@ -132,6 +132,10 @@ fn text(data: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 fn compressed(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
+    // An Orbax checkpoint's OCDBT data file starts with a zstd frame and goes on with more.
+    if format == Format::Zstd && formats::ocdbt::analyse_data_file(data, ctx) {
+        return;
+    }
     containers::compress::analyse(format, data, ctx);
 }
 
@@ -147,6 +151,9 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
             format!("a {kind}: data that no model loader runs"),
             None,
         );
+    }
+    if formats::ocdbt::analyse_data_file(data, ctx) {
+        return;
     }
     if let Some(owner) = ctx
         .disk_path()
