@@ -10,6 +10,8 @@
 //! Core ML packages: scripts/coreml_package_reference.py (coremltools 8.3.0).
 //! Orbax OCDBT checkpoint with out-of-line values: scripts/orbax_ocdbt_reference.py
 //! (orbax-checkpoint 0.12.8).
+//! A TF2 SavedModel reading its own vocabulary asset: scripts/tf_assets_reference.py
+//! (TensorFlow 2.21.0, the red-team run's files).
 //! XGBoost legacy binary models: scripts/xgboost_binary_reference.py (xgboost 1.7.6).
 #![allow(
     clippy::unwrap_used,
@@ -138,4 +140,43 @@ fn orbax_ocdbt_data_files_are_data() {
         }
     }
     assert_eq!(data_files, 5);
+}
+
+/// A lookup table initialised from the SavedModel's own `assets/` file is clean; the same graph
+/// whose asset names a file outside the model still reads a host file (TFG004 for the op,
+/// TFG003 for the asset).
+#[test]
+fn a_savedmodel_reading_its_own_vocabulary_is_clean() {
+    let root = common::repo().join("tests/data/tf_assets/vocab_asset_savedmodel");
+    let mut paths = Vec::new();
+    common::files_under(&root, &mut paths);
+    assert_eq!(paths.len(), 5);
+    for path in &paths {
+        let report = common::scan_in_process(path);
+        let loud = common::above_info(&report);
+        assert_eq!(
+            report.verdict,
+            Verdict::Clean,
+            "{}: {loud:?}",
+            path.display()
+        );
+        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+    }
+    let pb = std::fs::read(root.join("saved_model.pb")).unwrap();
+    let at = pb
+        .windows(17)
+        .position(|w| w == b"\x12\x0fvocab_asset.txt")
+        .unwrap();
+    let mut outside = pb.clone();
+    outside[at + 2..at + 17].copy_from_slice(b"../../etc/passw");
+    let report = quarantine::scan::scan_bytes_as(
+        quarantine::Format::Tensorflow,
+        &outside,
+        std::path::Path::new("saved_model.pb"),
+        "saved_model.pb",
+        &quarantine::Config::default(),
+    );
+    let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
+    assert!(codes.contains(&"TFG003"), "{codes:?}");
+    assert!(codes.contains(&"TFG004"), "{codes:?}");
 }

@@ -1,4 +1,5 @@
-//! the UBJSON walker (XGBoost models), the XGBoost legacy binary walker, the msgpack walker (Flax state) and the CatBoost header
+//! the UBJSON walker (XGBoost models), the XGBoost legacy binary walker, the OCDBT data file
+//! walker (zstd frames and nodes of Orbax checkpoints), the msgpack walker (Flax state) and the CatBoost header
 //! check on arbitrary bytes: no panic, no hang, no `error` from the analysis itself.
 #![no_main]
 
@@ -9,6 +10,7 @@ use quarantine::Format;
 use quarantine::{Config, scan};
 
 fuzz_target!(|data: &[u8]| {
+    let _ = quarantine::formats::ocdbt::walk(data);
     let config = Config::default();
     for format in [
         Format::XgboostUbj,
