@@ -390,7 +390,7 @@ impl<'a> Machine<'a, '_, '_> {
                     Some(Node::Global(_) | Node::Unresolved(_)) => false,
                     _ => true,
                 },
-                Value::Unknown | Value::Dropped(_) => true,
+                Value::Unknown | Value::Dropped(..) => true,
                 _ => false,
             };
             if dynamic && self.counts.dynamic.admit() {

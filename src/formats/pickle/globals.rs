@@ -225,7 +225,7 @@ pub(super) fn describe(arena: &Arena<'_>, value: Value<'_>) -> &'static str {
         Value::None => "None",
         Value::Buffer => "an out-of-band buffer",
         Value::Unknown => "a value the scanner cannot determine (such as a missing memo entry)",
-        Value::Dropped(_) => "a value left out once the stream's memory budget was spent",
+        Value::Dropped(..) => "a value left out once the stream's memory budget was spent",
         Value::Node(id) => match arena.get(id) {
             Some(Node::Call(_)) => "the result of a call",
             Some(Node::Global(_)) => "an imported object",

@@ -68,16 +68,17 @@ impl<'a> Machine<'a, '_, '_> {
                 (Some(Node::Tuple(_) | Node::FrozenSet(_)), _) => Target::Immutable,
                 _ => Target::Object,
             },
-            Value::Unknown | Value::Dropped(Dropped::Object) => Target::Object,
+            Value::Unknown | Value::Dropped(Dropped::Object, _) => Target::Object,
             // Made once the budget was spent: its items would be left out.
-            Value::Dropped(Dropped::List | Dropped::Dict | Dropped::Set) => Target::Dropped,
+            Value::Dropped(Dropped::List | Dropped::Dict | Dropped::Set, _) => Target::Dropped,
             _ => Target::Immutable,
         };
         let start = start.min(self.stack.len());
         match kind {
             Target::Container(id) => {
+                let kept = self.exact.kept.contains(&id);
                 self.arena
-                    .push_into(id, self.stack.get(start..).unwrap_or_default());
+                    .push_into(id, self.stack.get(start..).unwrap_or_default(), kept);
                 self.stack.truncate(start);
             }
             Target::Global => {
@@ -147,6 +148,7 @@ impl<'a> Machine<'a, '_, '_> {
         let Value::Node(id) = target else {
             return Ok(Flow::Next);
         };
+        let state = self.kept_whole(state, 0, pos)?;
         match self.arena.get(id) {
             Some(Node::Global(_)) => {
                 self.build_on_global(target, state, pos);
@@ -165,6 +167,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.extract_state(callable, state, pos);
                 self.joblib_array_file(callable, args, state);
                 if self.options.joblib && self.is_joblib_wrapper(callable, args) {
+                    self.exact = super::vm::Exact::default();
                     return self.joblib_array(state, pos);
                 }
                 Ok(Flow::Next)
@@ -339,8 +342,8 @@ impl<'a> Machine<'a, '_, '_> {
                 .arena
                 .values(items)
                 .take(64)
-                .any(|v| matches!(v, Value::Dropped(_))),
-            _ => matches!(args, Value::Dropped(_)),
+                .any(|v| matches!(v, Value::Dropped(..))),
+            _ => matches!(args, Value::Dropped(..)),
         }
     }
 
@@ -461,7 +464,7 @@ impl<'a> Machine<'a, '_, '_> {
         }
     }
 
-    fn is_joblib_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> bool {
+    pub(super) fn is_joblib_wrapper(&self, callable: Value<'a>, args: Value<'a>) -> bool {
         let is_wrapper = |v: Value<'a>| match self.arena.node(v) {
             Some(Node::Global(i)) => self.imports.list.get(*i as usize).is_some_and(|g| {
                 g.name == "NumpyArrayWrapper" && g.module.ends_with("numpy_pickle")

@@ -71,7 +71,7 @@ impl<'r, 'a, G: GlobalNames> Renderer<'r, 'a, G> {
             Value::Raw(raw) => self.raw(raw),
             Value::Buffer => self.out.push_str("<out-of-band buffer>"),
             Value::Unknown => self.out.push_str("<unknown>"),
-            Value::Dropped(what) => self.out.push_str(what.shown()),
+            Value::Dropped(what, _) => self.out.push_str(what.shown()),
             Value::Node(id) => self.node(id, depth),
         }
     }
@@ -425,7 +425,7 @@ mod tests {
         let list = arena.alloc(Node::List(Items::default())).unwrap();
         let Value::Node(id) = list else { panic!() };
         for _ in 0..5 {
-            arena.push_into(id, &[list]);
+            arena.push_into(id, &[list], false);
         }
         let text = Renderer::render(&arena, &Names, list);
         assert!(text.len() < 2000);

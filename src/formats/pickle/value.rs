@@ -241,9 +241,9 @@ pub enum Value<'a> {
     /// Something the scanner does not track: a missing memo entry, a dropped container item.
     Unknown,
     /// A container, or the result of a plainly allowed call, made once the stream's memory
-    /// budget was spent: what it is, without its content (as a container whose every item was
-    /// left out).
-    Dropped(Dropped),
+    /// budget was spent: what it is and the offset of the opcode that made it, without its
+    /// content (as a container whose every item was left out).
+    Dropped(Dropped, usize),
 }
 
 /// What a [`Value::Dropped`] was.
@@ -324,6 +324,8 @@ pub struct Call<'a> {
 }
 
 const NO_SEGMENT: u32 = u32::MAX;
+/// Items a container the analysis needs whole keeps whatever the budget says.
+pub const KEPT_ITEMS: usize = 64;
 
 /// A container's items: runs of values in the arena's shared pool (so that containers cost no
 /// allocation of their own). At most the arena's budget of items is kept; the rest are counted.
@@ -499,16 +501,31 @@ impl<'a> Arena<'a> {
         Ok(value)
     }
 
-    /// A container of `values`, or what it was when the budget is spent.
+    /// A container of `values` made by the opcode at `at`, or what it was when the budget is
+    /// spent.
     pub fn container(
         &mut self,
         kind: Dropped,
         values: &[Value<'a>],
+        at: usize,
     ) -> Result<Value<'a>, ArenaFull> {
         if self.spent() {
-            return Ok(Value::Dropped(kind));
+            return Ok(Value::Dropped(kind, at));
         }
         let items = self.items(values);
+        self.alloc(kind.node(items))
+    }
+
+    /// A container of `values` made whatever the budget says (within the hard cap on nodes,
+    /// and [`KEPT_ITEMS`] items): for the few small containers the analysis needs whole.
+    pub fn container_kept(
+        &mut self,
+        kind: Dropped,
+        values: &[Value<'a>],
+    ) -> Result<Value<'a>, ArenaFull> {
+        let left = std::mem::replace(&mut self.items_left, values.len().min(KEPT_ITEMS));
+        let items = self.items(values);
+        self.items_left = left;
         self.alloc(kind.node(items))
     }
 
@@ -646,14 +663,23 @@ impl<'a> Arena<'a> {
     }
 
     /// Adds `values` to the container `id` (list, set, dict); other nodes are left alone.
-    pub fn push_into(&mut self, id: NodeId, values: &[Value<'a>]) {
+    /// `kept`: the container is one the analysis needs whole, which takes up to
+    /// [`KEPT_ITEMS`] items whatever the budget says.
+    pub fn push_into(&mut self, id: NodeId, values: &[Value<'a>], kept: bool) {
         let Some(Node::List(items) | Node::Set(items) | Node::Dict(items)) =
             self.nodes.get(id as usize)
         else {
             return;
         };
         let mut items = *items;
-        self.append(&mut items, values);
+        if kept {
+            let room = KEPT_ITEMS.saturating_sub(items.len as usize);
+            let left = std::mem::replace(&mut self.items_left, values.len().min(room));
+            self.append(&mut items, values);
+            self.items_left = left;
+        } else {
+            self.append(&mut items, values);
+        }
         if let Some(Node::List(slot) | Node::Set(slot) | Node::Dict(slot)) =
             self.nodes.get_mut(id as usize)
         {
@@ -684,10 +710,10 @@ mod tests {
         let (Value::Node(ia), Value::Node(ib)) = (a, b) else {
             panic!()
         };
-        arena.push_into(ia, &[Value::Int(1), Value::Int(2)]);
-        arena.push_into(ib, &[Value::Int(10)]);
-        arena.push_into(ia, &[Value::Int(3)]);
-        arena.push_into(ia, &[Value::Int(4), Value::Int(5), Value::Int(6)]);
+        arena.push_into(ia, &[Value::Int(1), Value::Int(2)], false);
+        arena.push_into(ib, &[Value::Int(10)], false);
+        arena.push_into(ia, &[Value::Int(3)], false);
+        arena.push_into(ia, &[Value::Int(4), Value::Int(5), Value::Int(6)], false);
         let Some(Node::List(items)) = arena.get(ia) else {
             panic!()
         };

@@ -132,6 +132,73 @@ pub(super) struct Memo<'a> {
 /// Bytes a sparse memo entry takes in its hash map, about.
 const SPARSE_ENTRY_BYTES: usize = 48;
 
+/// Small containers made after the memory budget was spent are remembered, the last
+/// [`RECENT`] of up to [`RECENT_ITEMS`] items each, by the offset of the opcode that made them:
+/// a call builds its arguments right before it, so a call that must be judged, or shown as
+/// evidence, gets them back whole ([`Machine::kept_whole`]).
+const RECENT: usize = 4;
+const RECENT_ITEMS: usize = 8;
+/// Containers made whole that way per stream.
+const MAX_KEPT_WHOLE: u32 = 1 << 16;
+
+#[derive(Clone, Copy)]
+struct RecentSlot<'a> {
+    at: usize,
+    kind: Dropped,
+    len: usize,
+    items: [Value<'a>; RECENT_ITEMS],
+}
+
+/// After a joblib `NumpyArrayWrapper` is made, the containers and calls of its state (dtype,
+/// shape, order) are made whole whatever the budget says, up to [`EXACT_AFTER_WRAPPER`] of
+/// them: the array bytes that follow can be skipped only with them.
+const EXACT_AFTER_WRAPPER: u16 = 64;
+
+#[derive(Default)]
+pub(super) struct Exact {
+    /// Containers and calls still to be made whole.
+    left: u16,
+    /// The containers made whole, which take their items whatever the budget says.
+    pub kept: Vec<super::value::NodeId>,
+}
+
+#[derive(Default)]
+pub(super) struct Recent<'a> {
+    slots: [Option<RecentSlot<'a>>; RECENT],
+    next: usize,
+    kept_whole: u32,
+}
+
+impl<'a> Recent<'a> {
+    fn remember(&mut self, at: usize, kind: Dropped, values: &[Value<'a>]) {
+        if values.len() > RECENT_ITEMS {
+            return;
+        }
+        let mut items = [Value::None; RECENT_ITEMS];
+        items
+            .get_mut(..values.len())
+            .unwrap_or_default()
+            .copy_from_slice(values);
+        if let Some(slot) = self.slots.get_mut(self.next % RECENT) {
+            *slot = Some(RecentSlot {
+                at,
+                kind,
+                len: values.len(),
+                items,
+            });
+        }
+        self.next = self.next.wrapping_add(1);
+    }
+
+    fn find(&self, at: usize, kind: Dropped) -> Option<RecentSlot<'a>> {
+        self.slots
+            .iter()
+            .flatten()
+            .find(|s| s.at == at && s.kind == kind)
+            .copied()
+    }
+}
+
 impl<'a> Memo<'a> {
     /// Stores `value` at `index` the way `_Unpickler_MemoPut` does: an existing entry is
     /// overwritten, and only a new index makes the memo longer (MEMOIZE uses that length).
@@ -239,6 +306,10 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub rebuilds: super::rebuild::Rebuilds,
     /// Tensors rebuilt from storages, for the probe (`tensors`).
     pub tensors: super::tensors::Recorder<'a>,
+    /// Small containers made after the memory budget was spent.
+    pub recent: Recent<'a>,
+    /// What is made whole after a joblib array wrapper.
+    pub exact: Exact,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -299,6 +370,8 @@ pub fn run_stream<'a>(
         carried: Vec::new(),
         rebuilds: super::rebuild::Rebuilds::default(),
         tensors: super::tensors::Recorder::default(),
+        recent: Recent::default(),
+        exact: Exact::default(),
     };
     let result = m.run(start);
     m.flush_imports();
@@ -498,9 +571,31 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         values: &[Value<'a>],
         pos: usize,
     ) -> Result<Value<'a>, Halt> {
+        if self.exact.left > 0 && self.arena.spent() {
+            return self.container_whole(kind, values, pos);
+        }
         self.arena
-            .container(kind, values)
+            .container(kind, values, pos)
             .map_err(|e| Halt::from((pos, e)))
+    }
+
+    /// A container made whole after a joblib array wrapper.
+    #[cold]
+    fn container_whole(
+        &mut self,
+        kind: Dropped,
+        values: &[Value<'a>],
+        pos: usize,
+    ) -> Result<Value<'a>, Halt> {
+        self.exact.left -= 1;
+        let made = self
+            .arena
+            .container_kept(kind, values)
+            .map_err(|e| Halt::from((pos, e)))?;
+        if let Value::Node(id) = made {
+            self.exact.kept.push(id);
+        }
+        Ok(made)
     }
 
     /// A container of the stack's items from `start`, which it pops.
@@ -512,12 +607,47 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kind: Dropped,
     ) -> Result<Value<'a>, Halt> {
         let start = start.min(self.stack.len());
+        if self.exact.left > 0 && self.arena.spent() {
+            let values = self.stack.split_off(start);
+            return self.container_whole(kind, &values, pos);
+        }
+        let values = self.stack.get(start..).unwrap_or_default();
         let made = self
             .arena
-            .container(kind, self.stack.get(start..).unwrap_or_default())
-            .map_err(|e| Halt::from((pos, e)));
+            .container(kind, values, pos)
+            .map_err(|e| Halt::from((pos, e)))?;
+        if let Value::Dropped(..) = made {
+            self.recent.remember(pos, kind, values);
+        }
         self.stack.truncate(start);
-        made
+        Ok(made)
+    }
+
+    /// `value` made whole again if it is a small container made after the budget was spent
+    /// and still remembered (its items too, two levels down); otherwise `value`.
+    pub(super) fn kept_whole(
+        &mut self,
+        value: Value<'a>,
+        depth: u8,
+        pos: usize,
+    ) -> Result<Value<'a>, Halt> {
+        let Value::Dropped(kind, at) = value else {
+            return Ok(value);
+        };
+        if depth > 2 || self.recent.kept_whole >= MAX_KEPT_WHOLE {
+            return Ok(value);
+        }
+        let Some(mut slot) = self.recent.find(at, kind) else {
+            return Ok(value);
+        };
+        let len = slot.len.min(RECENT_ITEMS);
+        for item in slot.items.iter_mut().take(len) {
+            *item = self.kept_whole(*item, depth + 1, pos)?;
+        }
+        self.recent.kept_whole += 1;
+        self.arena
+            .container_kept(kind, slot.items.get(..len).unwrap_or_default())
+            .map_err(|e| Halt::from((pos, e)))
     }
 
     pub(super) fn push_raw(
@@ -764,10 +894,17 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         kwargs: Value<'a>,
         pos: usize,
     ) -> Result<(), Halt> {
-        if self.arena.spent() && self.plain_call(callable, args) {
-            // Nothing is judged from such a call's result: keep no node for it.
-            self.extract_call(callable, args, kwargs, pos);
-            return self.push(Value::Dropped(Dropped::Object), pos);
+        let (mut args, mut kwargs) = (args, kwargs);
+        if self.arena.spent() {
+            if self.exact.left > 0 {
+                self.exact.left -= 1;
+            } else if self.plain_call(callable, args) {
+                // Nothing is judged from such a call's result: keep no node for it.
+                self.extract_call(callable, args, kwargs, pos);
+                return self.push(Value::Dropped(Dropped::Object, pos), pos);
+            }
+            args = self.kept_whole(args, 0, pos)?;
+            kwargs = self.kept_whole(kwargs, 0, pos)?;
         }
         let call = super::value::Call {
             kind,
@@ -783,6 +920,12 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         if let Value::Node(id) = value {
             self.inspect_call(id, callable, args, pos);
             self.note_tensor_call(id, callable, args);
+        }
+        if self.options.joblib && self.is_joblib_wrapper(callable, args) {
+            self.exact = Exact {
+                left: EXACT_AFTER_WRAPPER,
+                kept: Vec::new(),
+            };
         }
         self.extract_call(callable, args, kwargs, pos);
         self.push(value, pos)

@@ -127,7 +127,8 @@ fn memory_budget_keeps_judging() {
     }
     let r = scan_with(&data_then(200, tail), &config);
     assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
-    // A denied call past the budget is still denied.
+    // A denied call past the budget is still denied, its arguments (built right before it)
+    // shown whole.
     let payload = P::default()
         .sg("posix", "system")
         .s("echo hi")
@@ -136,16 +137,29 @@ fn memory_budget_keeps_judging() {
         .op(b'a');
     let r = scan_with(&data_then(200, payload), &config);
     assert_eq!(r.verdict, Verdict::Malicious, "{:#?}", r.findings);
-    // A call judged by its arguments, whose arguments were not kept, is a limit: neither clean
-    // nor denied.
-    let method = P::default()
+    assert_eq!(denied(&r, "posix.system"), "posix.system('echo hi')");
+    // A call judged by its arguments gets them back whole, and is judged.
+    let fresh = P::default()
         .sg("builtins", "getattr")
         .sg("builtins", "str")
         .s("lower")
         .op(0x86)
         .reduce()
         .op(b'a');
-    let r = scan_with(&data_then(200, method), &config);
+    let r = scan_with(&data_then(200, fresh), &config);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
+    // Arguments made long before the call are not kept: a limit, neither clean nor denied.
+    let mut early = P::default()
+        .sg("builtins", "str")
+        .s("lower")
+        .op(0x86)
+        .memoize()
+        .op(b'a');
+    for i in 0..8 {
+        early = early.k(i).tuple1().op(b'a');
+    }
+    let early = early.sg("builtins", "getattr").binget(0).reduce().op(b'a');
+    let r = scan_with(&data_then(200, early), &config);
     assert_eq!(r.verdict, Verdict::Suspicious, "{:#?}", r.findings);
     let limit = find(&r, RuleId::PickleLimitExceeded);
     assert!(
@@ -155,15 +169,16 @@ fn memory_budget_keeps_judging() {
         "{}",
         limit.message
     );
-    // The same call within the budget is judged, and clean.
-    let method = P::default()
-        .sg("builtins", "getattr")
-        .sg("builtins", "str")
-        .s("lower")
-        .op(0x86)
-        .reduce()
+    // A joblib array wrapper past the budget keeps its state whole, so that the array bytes
+    // after it are skipped as joblib reads them.
+    let wrapper = joblib_wrapper("f8", 3, true);
+    let array = P(wrapper.0[2..].to_vec())
+        .op(2)
+        .raw(&[0xff, 0xff])
+        .raw(&[0xfe; 24])
         .op(b'a');
-    assert_eq!(scan(&data_then(200, method)).verdict, Verdict::Clean);
+    let r = scan_with(&data_then(200, array), &config);
+    assert_eq!(r.verdict, Verdict::Clean, "{:#?}", r.findings);
     // The memo takes up to half of the budget; past it, the stream is read for imports only.
     // (The call makes the stream more than plain data, which needs no machine.)
     let mut p = P::proto(4)
