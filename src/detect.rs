@@ -81,6 +81,9 @@ pub fn detect(data: &[u8]) -> Format {
     if crate::formats::gbm::looks_like_xgboost_ubj(data) {
         return Format::XgboostUbj;
     }
+    if crate::formats::gbm::looks_like_xgboost_legacy(data) {
+        return Format::XgboostLegacy;
+    }
     if crate::formats::msgpack::looks_like_msgpack(data) {
         return Format::Msgpack;
     }

@@ -1,4 +1,6 @@
-//! the Core ML protobuf walk (custom models and layers, linked models, nested pipelines) on arbitrary bytes: no panic, no hang, and no `error` from the analysis itself.
+//! the Core ML protobuf walk (custom models and layers, linked models, nested pipelines, ML
+//! program blob files), the `.mlpackage` manifest check and the MIL blob storage recogniser on
+//! arbitrary bytes: no panic, no hang, and no `error` from the analysis itself.
 #![no_main]
 
 use std::path::Path;
@@ -9,6 +11,8 @@ use quarantine::{Config, scan};
 
 fuzz_target!(|data: &[u8]| {
     let config = Config::default();
-    let report = scan::scan_bytes_as(Format::Coreml, data, Path::new("fuzz"), "fuzz", &config);
-    assert!(report.error.is_none());
+    for format in [Format::Coreml, Format::Text, Format::Unknown] {
+        let report = scan::scan_bytes_as(format, data, Path::new("fuzz"), "fuzz", &config);
+        assert!(report.error.is_none());
+    }
 });

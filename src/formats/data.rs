@@ -51,6 +51,8 @@ pub fn recognise(data: &[u8]) -> Option<&'static str> {
         Some("word2vec binary vectors")
     } else if let Some(kind) = ocdbt(data) {
         Some(kind)
+    } else if let Some(kind) = crate::formats::coreml::package::blob_storage(data) {
+        Some(kind)
     } else {
         None
     }
@@ -115,7 +117,7 @@ fn crc32c(bytes: &[u8]) -> u32 {
 /// inline). Each is a big-endian magic, the file's own length (little-endian), a version, a
 /// compression format (none or zstd) and the body, with the CRC-32C of everything before it
 /// last; all of it must hold. Files over the limit are not checksummed and not recognised.
-fn ocdbt(data: &[u8]) -> Option<&'static str> {
+pub(crate) fn ocdbt(data: &[u8]) -> Option<&'static str> {
     const MAX: usize = 64 << 20;
     let kind = match data.get(..4)? {
         [0x0c, 0xdb, 0x3a, 0x2a] => "OCDBT manifest (Orbax/TensorStore checkpoint)",

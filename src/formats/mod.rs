@@ -14,6 +14,7 @@ pub mod keras;
 pub mod msgpack;
 pub mod nemo;
 pub mod numpy;
+pub mod ocdbt;
 pub mod onnx;
 pub mod pickle;
 #[cfg(feature = "python")]

@@ -92,6 +92,9 @@ formats! {
     Msgpack => { name: "msgpack", container: false, carries_code: false },
     /// An XGBoost model in UBJSON (`Booster.save_model("*.ubj")`).
     XgboostUbj => { name: "xgboost-ubj", container: false, carries_code: false },
+    /// An XGBoost model in the legacy binary format (`binf`, parameters, objective and booster
+    /// names, the booster; what `save_model` wrote before XGBoost 2.0).
+    XgboostLegacy => { name: "xgboost-binary", container: false, carries_code: false },
     /// A CatBoost model (`.cbm`: `CBM1`, then a FlatBuffers model core).
     Catboost => { name: "catboost", container: false, carries_code: false },
     /// An ExecuTorch program (`.pte`: a FlatBuffer with the `ET12` identifier).

@@ -161,6 +161,13 @@ fn label(format: Format, members: &[MemberReport]) -> Label {
     if format == Format::Tar && members.iter().any(|m| in_root(m, "model_config.yaml")) {
         return Label::Nemo;
     }
+    if matches!(format, Format::Tar | Format::Gzip)
+        && members.iter().any(|m| {
+            crate::formats::torchserve::names_tar_manifest(&m.member, format == Format::Gzip)
+        })
+    {
+        return Label::Torchserve;
+    }
     if format != Format::Zip {
         return Label::Format(format);
     }

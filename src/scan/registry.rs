@@ -39,7 +39,7 @@ pub fn registration(format: Format) -> Registration {
         Format::Numpy => row(Run(formats::numpy::analyse), Reads(probe::numpy_array)),
         Format::Zip => row(Run(zip), NoModel),
         Format::SevenZip => row(Run(containers::sevenz::analyse), NoModel),
-        Format::Tar => row(Run(containers::tar::analyse), NoModel),
+        Format::Tar => row(Run(tar), NoModel),
         Format::Gzip => row(Run(|d, c| compressed(Format::Gzip, d, c)), NoModel),
         Format::Bzip2 => row(Run(|d, c| compressed(Format::Bzip2, d, c)), NoModel),
         Format::Xz => row(Run(|d, c| compressed(Format::Xz, d, c)), NoModel),
@@ -67,6 +67,7 @@ pub fn registration(format: Format) -> Registration {
         ),
         Format::Msgpack => row(Run(formats::msgpack::analyse), NoModel),
         Format::XgboostUbj => row(Run(formats::gbm::analyse_xgboost), NoModel),
+        Format::XgboostLegacy => row(Run(formats::gbm::analyse_xgboost_legacy), NoModel),
         Format::Catboost => row(Run(formats::gbm::analyse_catboost), NoModel),
         Format::Executorch => row(
             Run(formats::executorch::analyse),
@@ -103,8 +104,23 @@ fn zip(data: &[u8], ctx: &mut Ctx<'_>) {
     }
 }
 
+/// A tar written by `torch-model-archiver --archive-format tgz` is a TorchServe archive: its
+/// manifest is read first, as in a zip.
+fn tar(data: &[u8], ctx: &mut Ctx<'_>) {
+    let mar = formats::torchserve::prepare_tar(data, ctx);
+    let served = mar.is_some();
+    ctx.state().mar.extend(mar);
+    containers::tar::analyse(data, ctx);
+    if served {
+        ctx.state().mar.pop();
+    }
+}
+
 fn text(data: &[u8], ctx: &mut Ctx<'_>) {
     if formats::torchserve::analyse_member(data, ctx) {
+        return;
+    }
+    if formats::coreml::package::analyse_manifest(data, ctx) {
         return;
     }
     if formats::skops::analyse_text(data, ctx) || formats::nemo::analyse_text(data, ctx) {
@@ -116,6 +132,10 @@ fn text(data: &[u8], ctx: &mut Ctx<'_>) {
 }
 
 fn compressed(format: Format, data: &[u8], ctx: &mut Ctx<'_>) {
+    // An Orbax checkpoint's OCDBT data file starts with a zstd frame and goes on with more.
+    if format == Format::Zstd && formats::ocdbt::analyse_data_file(data, ctx) {
+        return;
+    }
     containers::compress::analyse(format, data, ctx);
 }
 
@@ -131,6 +151,9 @@ fn unknown(data: &[u8], ctx: &mut Ctx<'_>) {
             format!("a {kind}: data that no model loader runs"),
             None,
         );
+    }
+    if formats::ocdbt::analyse_data_file(data, ctx) {
+        return;
     }
     if let Some(owner) = ctx
         .disk_path()

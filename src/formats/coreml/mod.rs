@@ -11,6 +11,7 @@
 //!   stay inside the model's folder;
 //! - pipelines (200–202) nest models, walked to a bounded depth.
 
+pub mod package;
 #[cfg(test)]
 mod tests;
 
@@ -40,6 +41,8 @@ const PIPELINE: u64 = 202;
 const PIPELINE_WRAPPERS: &[u64] = &[200, 201];
 /// `NeuralNetworkLayer.custom`.
 const CUSTOM_LAYER: u64 = 500;
+/// `Model.mlProgram` (MIL.proto `Program`).
+const ML_PROGRAM: u64 = 502;
 
 /// One protobuf field: number and value.
 #[derive(Debug, Clone, Copy)]
@@ -131,6 +134,8 @@ struct Found {
     custom_models: Vec<(String, String)>,
     custom_layers: Vec<(String, String)>,
     linked: Vec<(String, String)>,
+    /// Blob files an ML program reads its weights from (`BlobFileValue.fileName`), deduplicated.
+    blob_files: std::collections::BTreeSet<String>,
     problems: Vec<String>,
     visited: u64,
 }
@@ -181,6 +186,7 @@ fn model(data: &[u8], path: &str, depth: u32, found: &mut Found) {
                 }
             }
             PIPELINE => pipeline(body, &here, depth, found),
+            ML_PROGRAM => program(body, found),
             n if PIPELINE_WRAPPERS.contains(&n) => {
                 if let Some(inner) = fields(body).and_then(|f| bytes_field(&f, 1)) {
                     pipeline(inner, &here, depth, found);
@@ -217,6 +223,92 @@ fn model(data: &[u8], path: &str, depth: u32, found: &mut Found) {
             _ => {}
         }
     }
+}
+
+/// The messages of a protobuf map field `number` (entries: key 1, value 2) in `f`.
+fn map_values<'a>(f: &[(u64, Value<'a>)], number: u64) -> Vec<&'a [u8]> {
+    f.iter()
+        .filter_map(|(n, v)| match v {
+            Value::Bytes(entry) if *n == number => fields(entry).and_then(|e| bytes_field(&e, 2)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The repeated message field `number` of `f`.
+fn repeated<'a, 'f>(f: &'f [(u64, Value<'a>)], number: u64) -> impl Iterator<Item = &'a [u8]> + 'f {
+    f.iter().filter_map(move |(n, v)| match v {
+        Value::Bytes(b) if *n == number => Some(*b),
+        _ => None,
+    })
+}
+
+/// An ML program (MIL.proto): the blob files its values read weights from, in its attributes,
+/// its functions' attributes and blocks, and their operations' inputs and attributes
+/// (`Program.functions` 2 → `Function.block_specializations` 3 → `Block.operations` 3 →
+/// `Operation.inputs` 2 (`Argument.arguments` 1 → `Binding.value` 2), `.attributes` 5, nested
+/// `.blocks` 4; `Value.blobFileValue` 5 → `fileName` 1).
+fn program(data: &[u8], found: &mut Found) {
+    let Some(p) = fields(data) else {
+        found
+            .problems
+            .push("Model.mlProgram: not a protobuf message".to_owned());
+        return;
+    };
+    values(&map_values(&p, 4), found);
+    for function in map_values(&p, 2) {
+        let Some(f) = fields(function) else { continue };
+        values(&map_values(&f, 4), found);
+        for block in map_values(&f, 3) {
+            mil_block(block, 0, found);
+        }
+    }
+}
+
+fn mil_block(data: &[u8], depth: u32, found: &mut Found) {
+    let Some(b) = fields(data) else { return };
+    found.visited += b.len() as u64;
+    if depth > MAX_DEPTH || found.visited > MAX_FIELDS {
+        return;
+    }
+    values(&map_values(&b, 4), found);
+    for op in repeated(&b, 3) {
+        let Some(o) = fields(op) else { continue };
+        found.visited += o.len() as u64;
+        values(&map_values(&o, 5), found);
+        for argument in map_values(&o, 2) {
+            let bindings = fields(argument).unwrap_or_default();
+            for binding in repeated(&bindings, 1) {
+                if let Some(value) = fields(binding).and_then(|f| bytes_field(&f, 2)) {
+                    values(&[value], found);
+                }
+            }
+        }
+        for inner in repeated(&o, 4) {
+            mil_block(inner, depth + 1, found);
+        }
+    }
+}
+
+fn values(list: &[&[u8]], found: &mut Found) {
+    for value in list {
+        let file = fields(value)
+            .and_then(|v| bytes_field(&v, 5))
+            .and_then(fields)
+            .and_then(|b| string_field(&b, 1));
+        if let Some(file) = file
+            && found.blob_files.len() < MAX_LISTED
+        {
+            found.blob_files.insert(file);
+        }
+    }
+}
+
+/// Where a blob file name leads when it leaves the model's package: Core ML resolves
+/// `@model_path/` to the folder of the model specification.
+fn blob_file_outside(name: &str) -> bool {
+    let rest = name.strip_prefix("@model_path/").unwrap_or(name);
+    package::leaves_package(rest)
 }
 
 fn pipeline(data: &[u8], path: &str, depth: u32, found: &mut Found) {
@@ -280,6 +372,16 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
                 Some(file.clone()),
             );
         }
+    }
+    for file in found.blob_files.iter().filter(|f| blob_file_outside(f)) {
+        ctx.report(
+            RuleId::CoremlPackagePathOutside,
+            None,
+            format!(
+                "the ML program reads weights from `{file}`, outside the model's package: Core ML maps that file when it loads the model"
+            ),
+            Some(format!("blobFileValue.fileName: {file}")),
+        );
     }
     if !found.problems.is_empty() {
         let list: Vec<&str> = found

@@ -44,3 +44,22 @@ fn recognition_needs_a_model_type() {
     assert_eq!(report.format, "coreml");
     assert_eq!(codes(&report), ["CML003"], "{:?}", report.findings);
 }
+
+/// The ML programs coremltools writes (scripts/coreml_package_reference.py) read their weights
+/// from `@model_path/weights/weight.bin`, found by the MIL walk; nothing is reported.
+#[test]
+fn ml_program_blob_files_are_found() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/coreml_package");
+    for name in ["linear.mlpackage", "mlp_fp32.mlpackage"] {
+        let data =
+            std::fs::read(root.join(name).join("Data/com.apple.CoreML/model.mlmodel")).unwrap();
+        let mut found = super::Found::default();
+        super::model(&data, "Model", 0, &mut found);
+        let files: Vec<&str> = found.blob_files.iter().map(String::as_str).collect();
+        assert_eq!(files, ["@model_path/weights/weight.bin"], "{name}");
+        assert!(found.problems.is_empty(), "{:?}", found.problems);
+    }
+    assert!(super::blob_file_outside("@model_path/../../x.bin"));
+    assert!(super::blob_file_outside("/etc/passwd"));
+    assert!(!super::blob_file_outside("@model_path/weights/weight.bin"));
+}

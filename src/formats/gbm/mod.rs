@@ -1,5 +1,6 @@
 //! Gradient-boosting models saved by their libraries' own writers: XGBoost's UBJSON model
-//! (`Booster.save_model("*.ubj")`, the default since XGBoost 2.1) and CatBoost's `.cbm`.
+//! (`Booster.save_model("*.ubj")`, the default since XGBoost 2.1), XGBoost's legacy binary
+//! model (`legacy`: what `save_model` wrote before 2.0) and CatBoost's `.cbm`.
 //! XGBoost JSON and LightGBM text models are text and are read as text. Their pickled forms go
 //! through the pickle engine.
 //!
@@ -8,6 +9,7 @@
 //! to the signature scan. UBJSON has no well-kept Rust reader, so `ubjson` is our own (fuzzed:
 //! `fuzz/fuzz_targets/gbm.rs`).
 
+pub mod legacy;
 pub mod ubjson;
 
 use crate::bytes::ReadRef;
@@ -67,6 +69,51 @@ pub fn analyse_xgboost(data: &[u8], ctx: &mut Ctx<'_>) {
             Some(e.at as u64),
             format!("XGBoost UBJSON model could not be read whole: {}", e.why),
             None,
+        ),
+    }
+}
+
+/// Whether `data` has the structure of an XGBoost legacy binary model ([`legacy::header`]).
+pub fn looks_like_xgboost_legacy(data: &[u8]) -> bool {
+    legacy::header(data).is_some()
+}
+
+pub fn analyse_xgboost_legacy(data: &[u8], ctx: &mut Ctx<'_>) {
+    let Some(header) = legacy::header(data) else {
+        return;
+    };
+    let collect = ctx.wants_extracts();
+    match legacy::walk(data, &header, collect) {
+        Ok(w) => {
+            if w.end < data.len() {
+                ctx.report(
+                    RuleId::GbmMalformed,
+                    Some(w.end as u64),
+                    format!(
+                        "{} bytes follow the XGBoost binary model (they read as {}); XGBoost stops reading at its end, another reader of the file need not",
+                        data.len() - w.end,
+                        crate::detect::detect(data.get(w.end..).unwrap_or_default()).name()
+                    ),
+                    Some(crate::detect::hex_prefix(data.get(w.end..).unwrap_or_default(), 8)),
+                );
+            }
+            for (at, s) in w.strings.iter() {
+                ctx.extract(
+                    Origin::FrameworkString,
+                    "xgboost model attribute",
+                    Some(*at as u64),
+                    s.as_bytes(),
+                );
+            }
+        }
+        Err(e) => ctx.report(
+            RuleId::GbmMalformed,
+            Some(e.at as u64),
+            format!("XGBoost binary model could not be read whole: {}", e.why),
+            Some(format!(
+                "objective {}, booster {}",
+                header.objective, header.booster
+            )),
         ),
     }
 }

@@ -12,7 +12,7 @@ pub mod proto;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use prost::Message;
 
@@ -132,6 +132,8 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
         nodes: 0,
         functions: 0,
         cut: false,
+        assets: OwnAssets::default(),
+        function: None,
     };
     let mut version = String::new();
     let mut entry = Vec::new();
@@ -171,7 +173,9 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             }
         }
         if let Some(graph) = &meta.graph_def {
+            judge.assets = own_assets(meta);
             judge.graph(graph, &place);
+            judge.assets = OwnAssets::default();
         }
     }
     if judge.cut {
@@ -268,6 +272,71 @@ struct Judge<'c, 'x> {
     nodes: usize,
     functions: usize,
     cut: bool,
+    /// The model's own assets as the graph sees them ([`own_assets`]).
+    assets: OwnAssets,
+    /// The function whose body is being judged (`None` for a graph's own nodes).
+    function: Option<String>,
+}
+
+/// Where a SavedModel's graph holds the paths of its own assets, which the loader points at
+/// `assets/<filename>` inside the model folder: TF1 asset tensors (`asset_file_def`'s
+/// `tensor_info`, fed with that path when the model loads) and TF2 function inputs captured
+/// from an asset object (`object_graph_def`: a concrete function's `bound_inputs` are its last
+/// inputs, and one that is a `SavedAsset` receives that path). Only assets whose file name stays
+/// inside the folder count.
+#[derive(Default)]
+struct OwnAssets {
+    tensors: HashSet<String>,
+    /// (function, input name).
+    inputs: HashSet<(String, String)>,
+}
+
+fn own_assets(meta: &proto::MetaGraphDef) -> OwnAssets {
+    let mut own = OwnAssets::default();
+    let inside = |index: usize| {
+        meta.asset_file_def.get(index).is_some_and(|a| {
+            !a.filename.is_empty() && hostcalls::path_escape(&a.filename).is_none()
+        })
+    };
+    for (i, asset) in meta.asset_file_def.iter().enumerate() {
+        if let Some(info) = &asset.tensor_info
+            && inside(i)
+        {
+            let name = info.name.split(':').next().unwrap_or_default();
+            own.tensors.insert(name.to_owned());
+        }
+    }
+    let (Some(objects), Some(graph)) = (&meta.object_graph_def, &meta.graph_def) else {
+        return own;
+    };
+    let Some(library) = &graph.library else {
+        return own;
+    };
+    for function in &library.function {
+        let Some(signature) = &function.signature else {
+            continue;
+        };
+        let Some(concrete) = objects.concrete_functions.get(&signature.name) else {
+            continue;
+        };
+        let args = &signature.input_arg;
+        let Some(first) = args.len().checked_sub(concrete.bound_inputs.len()) else {
+            continue;
+        };
+        for (arg, node) in args.iter().skip(first).zip(&concrete.bound_inputs) {
+            let asset = usize::try_from(*node)
+                .ok()
+                .and_then(|n| objects.nodes.get(n))
+                .and_then(|n| n.asset.as_ref());
+            if let Some(asset) = asset
+                && usize::try_from(asset.asset_file_def_index).is_ok_and(inside)
+            {
+                own.inputs
+                    .insert((signature.name.clone(), arg.name.clone()));
+            }
+        }
+    }
+    own
 }
 
 impl Judge<'_, '_> {
@@ -277,7 +346,9 @@ impl Judge<'_, '_> {
             for function in &library.function {
                 self.functions += 1;
                 let name = function.signature.as_ref().map_or("?", |s| s.name.as_str());
+                self.function = Some(name.to_owned());
                 self.nodes_of(&function.node_def, &format!("{place} function `{name}`"));
+                self.function = None;
                 for (key, value) in &function.attr {
                     self.attr_strings(value, &format!("{place} function `{name}` attr `{key}`"));
                 }
@@ -309,8 +380,14 @@ impl Judge<'_, '_> {
             let mut paths = Vec::new();
             // DecodeProto's inputs are the messages; only its attribute names a file.
             let attribute_only = ops::base_name(&node.op) == "DecodeProto";
+            // An input that is one of the model's own assets is the path the loader gives it.
+            let mut reads_own_asset = false;
             if !attribute_only {
                 for input in &node.input {
+                    if self.is_own_asset(input) {
+                        reads_own_asset = true;
+                        continue;
+                    }
                     upstream_strings(&by_name, input, 0, &mut paths);
                 }
             }
@@ -328,7 +405,27 @@ impl Judge<'_, '_> {
             paths.sort();
             paths.dedup();
             paths.truncate(16);
+            if reads_own_asset && paths.is_empty() && matches!(danger, Danger::Read(_)) {
+                continue;
+            }
             self.judge(node, danger, &paths, place);
+        }
+    }
+
+    /// Whether a node input (`name`, `name:1`, never a control input) is one of the model's
+    /// own assets: a TF1 asset tensor, or an input of the function being judged that is
+    /// captured from an asset.
+    fn is_own_asset(&self, input: &str) -> bool {
+        if input.starts_with('^') {
+            return false;
+        }
+        let name = input.split(':').next().unwrap_or_default();
+        match &self.function {
+            Some(function) => self
+                .assets
+                .inputs
+                .contains(&(function.clone(), name.to_owned())),
+            None => self.assets.tensors.contains(name),
         }
     }
 

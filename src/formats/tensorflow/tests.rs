@@ -75,6 +75,7 @@ fn python_ops_in_nested_functions_are_found() {
     let f = FunctionDef {
         signature: Some(OpDef {
             name: "inner".to_owned(),
+            ..OpDef::default()
         }),
         node_def: vec![node("p", "PyFunc", &["a"])],
         ret: HashMap::new(),
@@ -143,4 +144,80 @@ fn wide_fan_in_is_bounded() {
     nodes.push(node("read", "ReadFile", &["n1999"]));
     let report = scan(&graph(nodes).encode_to_vec());
     assert_eq!(codes(&report), ["TFG004"]);
+}
+
+/// A TF2 table initializer whose filename input is captured from an asset object reads the
+/// model's own `assets/` file: nothing to report. An asset named outside the model, or an input
+/// not bound to an asset, keeps the findings.
+#[test]
+fn a_table_reading_the_models_own_asset_is_not_reported() {
+    use super::proto::{
+        ArgDef, AssetFileDef, SavedAsset, SavedConcreteFunction, SavedObjectGraph,
+        SavedObjectGraphNode,
+    };
+    let model = |filename: &str, bound: Vec<i32>| {
+        let init = FunctionDef {
+            signature: Some(OpDef {
+                name: "__inference__initializer_1".to_owned(),
+                input_arg: ["table_handle", "asset_filepath"]
+                    .iter()
+                    .map(|n| ArgDef {
+                        name: (*n).to_owned(),
+                    })
+                    .collect(),
+            }),
+            node_def: vec![node(
+                "init",
+                "InitializeTableFromTextFileV2",
+                &["table_handle", "asset_filepath"],
+            )],
+            ret: HashMap::new(),
+            attr: HashMap::new(),
+        };
+        let mut g = graph(vec![node("x", "Placeholder", &[])]);
+        g.library = Some(FunctionDefLibrary {
+            function: vec![init],
+            ..FunctionDefLibrary::default()
+        });
+        let objects = SavedObjectGraph {
+            nodes: vec![
+                SavedObjectGraphNode::default(),
+                SavedObjectGraphNode {
+                    asset: Some(SavedAsset {
+                        asset_file_def_index: 0,
+                    }),
+                },
+            ],
+            concrete_functions: HashMap::from([(
+                "__inference__initializer_1".to_owned(),
+                SavedConcreteFunction {
+                    bound_inputs: bound,
+                },
+            )]),
+        };
+        let meta = MetaGraphDef {
+            graph_def: Some(g),
+            asset_file_def: vec![AssetFileDef {
+                tensor_info: None,
+                filename: filename.to_owned(),
+            }],
+            object_graph_def: Some(objects),
+            ..MetaGraphDef::default()
+        };
+        SavedModel {
+            saved_model_schema_version: 1,
+            meta_graphs: vec![meta],
+        }
+        .encode_to_vec()
+    };
+    let report = scan(&model("vocab.txt", vec![1]));
+    assert!(codes(&report).is_empty(), "{:?}", report.findings);
+    // The captured input is not the asset (node 0 is no asset): a path computed at run time.
+    let report = scan(&model("vocab.txt", vec![0]));
+    assert_eq!(codes(&report), ["TFG004"], "{:?}", report.findings);
+    // The asset itself lies outside the model.
+    let report = scan(&model("/etc/passwd", vec![1]));
+    let mut found = codes(&report);
+    found.sort_unstable();
+    assert_eq!(found, ["TFG003", "TFG004"], "{:?}", report.findings);
 }

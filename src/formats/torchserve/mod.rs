@@ -68,6 +68,9 @@ pub struct MarArchive {
     depth: u32,
     /// The member the manifest names as the requirements file, if any.
     requirements: Option<String>,
+    /// The folder of the archive the model lives in, with its `/` (`<model name>/` in a tar
+    /// written with `--archive-format tgz`), or empty when the manifest is at the root.
+    prefix: String,
 }
 
 /// The module name TorchServe imports for a manifest's `handler` value.
@@ -79,6 +82,36 @@ fn handler_module(handler: &str) -> &str {
 
 fn string_field<'v>(model: &'v Value, key: &str) -> Option<&'v str> {
     model.get(key).and_then(Value::as_str)
+}
+
+/// The model folder of a tar member that is a TorchServe manifest: empty for
+/// `MAR-INF/MANIFEST.json` at the root, `<name>/` for one folder down (what
+/// `torch-model-archiver --archive-format tgz` writes, and what TorchServe unpacks a single
+/// top-level folder of an archive as).
+pub fn manifest_prefix(name: &str) -> Option<&str> {
+    let name = name.trim_start_matches("./");
+    if name == MANIFEST {
+        return Some("");
+    }
+    let dir = name.strip_suffix(MANIFEST)?;
+    let folder = dir.strip_suffix('/')?;
+    (!folder.is_empty() && !folder.contains('/') && folder != "." && folder != "..").then_some(dir)
+}
+
+/// Whether a member path of an artifact (`a!b`, as reports list them) is the manifest of a
+/// TorchServe archive that is a tar (`compressed`: the tar inside a `.tar.gz`).
+pub fn names_tar_manifest(member: &str, compressed: bool) -> bool {
+    let inner = if compressed {
+        match member.split_once('!') {
+            Some((_, rest)) if !rest.contains('!') => rest,
+            _ => return false,
+        }
+    } else if member.contains('!') {
+        return false;
+    } else {
+        member
+    };
+    manifest_prefix(inner).is_some()
 }
 
 /// Reads the manifest of a TorchServe archive, when `data` is one (a zip with
@@ -93,42 +126,95 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<MarArchive> {
     if !names.contains(MANIFEST) {
         return None;
     }
-    let mut mar = MarArchive {
-        depth: ctx.depth(),
-        requirements: None,
+    let text = match archive.by_name(MANIFEST) {
+        Err(_) => Err("cannot be opened".to_owned()),
+        Ok(file) => read_bounded(file.size(), file),
     };
-    let text = {
-        let Ok(file) = archive.by_name(MANIFEST) else {
-            manifest_problem(ctx, "cannot be opened".to_owned());
-            return Some(mar);
-        };
-        if file.size() > MAX_MANIFEST {
-            manifest_problem(
-                ctx,
-                format!(
-                    "is {} bytes, over the {MAX_MANIFEST} bytes the scanner reads",
-                    file.size()
-                ),
-            );
-            return Some(mar);
+    let requirements = judge_manifest(text, &|n| names.contains(n), ctx);
+    Some(MarArchive {
+        depth: ctx.depth(),
+        requirements,
+        prefix: String::new(),
+    })
+}
+
+/// Reads the manifest of a TorchServe archive written as a tar (`--archive-format tgz`, the tar
+/// inside the gzip stream), when `data` is one: `MAR-INF/MANIFEST.json` at the root or in the
+/// one folder the archiver puts the model in. Entries are listed up to the member limit.
+pub fn prepare_tar(data: &[u8], ctx: &mut Ctx<'_>) -> Option<MarArchive> {
+    let limit = ctx.config().zone.max_members;
+    let mut archive = tar::Archive::new(std::io::Cursor::new(data));
+    let entries = archive.entries_with_seek().ok()?;
+    let mut names: Vec<String> = Vec::new();
+    let mut found: Option<(String, Result<Vec<u8>, String>)> = None;
+    for (n, entry) in entries.enumerate() {
+        let Ok(entry) = entry else { break };
+        if n as u64 >= limit {
+            break;
         }
-        let mut text = Vec::new();
-        if let Err(e) = file.take(MAX_MANIFEST).read_to_end(&mut text) {
-            manifest_problem(ctx, format!("cannot be read ({e})"));
-            return Some(mar);
+        let name = String::from_utf8_lossy(&entry.path_bytes()).into_owned();
+        let name = name.trim_start_matches("./").to_owned();
+        if found.is_none()
+            && entry.header().entry_type().is_file()
+            && let Some(prefix) = manifest_prefix(&name)
+        {
+            let size = entry.size();
+            found = Some((prefix.to_owned(), read_bounded(size, entry)));
         }
-        text
+        names.push(name);
+    }
+    let (prefix, text) = found?;
+    let members: BTreeSet<&str> = names
+        .iter()
+        .filter_map(|n| n.strip_prefix(prefix.as_str()))
+        .collect();
+    let requirements = judge_manifest(text, &|n| members.contains(n), ctx);
+    Some(MarArchive {
+        depth: ctx.depth(),
+        requirements,
+        prefix,
+    })
+}
+
+/// The manifest's bytes, when it is no larger than the scanner reads.
+fn read_bounded(size: u64, file: impl Read) -> Result<Vec<u8>, String> {
+    if size > MAX_MANIFEST {
+        return Err(format!(
+            "is {size} bytes, over the {MAX_MANIFEST} bytes the scanner reads"
+        ));
+    }
+    let mut text = Vec::new();
+    file.take(MAX_MANIFEST)
+        .read_to_end(&mut text)
+        .map_err(|e| format!("cannot be read ({e})"))?;
+    Ok(text)
+}
+
+/// Judges a manifest (its bytes, or why they could not be had) against the files of the model
+/// folder (`has`, names relative to the folder the manifest's `MAR-INF` is in); returns the
+/// requirements file it names.
+fn judge_manifest(
+    text: Result<Vec<u8>, String>,
+    has: &dyn Fn(&str) -> bool,
+    ctx: &mut Ctx<'_>,
+) -> Option<String> {
+    let text = match text {
+        Ok(text) => text,
+        Err(why) => {
+            manifest_problem(ctx, why);
+            return None;
+        }
     };
     let manifest = match json::parse_like_python(&text) {
         Ok(v) => v,
         Err(e) => {
             manifest_problem(ctx, format!("is not JSON Python reads ({e})"));
-            return Some(mar);
+            return None;
         }
     };
     let Some(model) = manifest.get("model").filter(|m| m.is_object()) else {
         manifest_problem(ctx, "has no `model` object".to_owned());
-        return Some(mar);
+        return None;
     };
     let runtime = manifest
         .get("runtime")
@@ -148,8 +234,7 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<MarArchive> {
         None => manifest_problem(ctx, "names no handler (`model.handler`)".to_owned()),
         Some(handler) => {
             let module = handler_module(handler);
-            let in_archive = names.contains(&format!("{module}.py"))
-                || names.contains(&format!("{module}/__init__.py"));
+            let in_archive = has(&format!("{module}.py")) || has(&format!("{module}/__init__.py"));
             if !in_archive && !BUILTIN_HANDLERS.contains(&module) {
                 ctx.report(
                     RuleId::MarManifest,
@@ -162,8 +247,7 @@ pub fn prepare(data: &[u8], ctx: &mut Ctx<'_>) -> Option<MarArchive> {
             }
         }
     }
-    mar.requirements = string_field(model, "requirementsFile").map(str::to_owned);
-    Some(mar)
+    string_field(model, "requirementsFile").map(str::to_owned)
 }
 
 fn manifest_problem(ctx: &mut Ctx<'_>, what: String) {
@@ -181,23 +265,85 @@ fn manifest_problem(ctx: &mut Ctx<'_>, what: String) {
 /// requirements file); returns whether it was one, so that the generic text analysis leaves it.
 pub fn analyse_member(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
     let Some(mar) = ctx.state().mar.last().cloned() else {
-        return false;
+        return analyse_folder_file(data, ctx);
     };
     if ctx.depth() != mar.depth + 1 {
         return false;
     }
-    let name = ctx.name().to_owned();
+    let name = ctx.name().trim_start_matches("./");
+    let Some(name) = name.strip_prefix(mar.prefix.as_str()) else {
+        return false;
+    };
+    let name = name.to_owned();
+    analyse_served(data, &name, mar.requirements.as_deref(), ctx)
+}
+
+/// A Python module or the requirements file of the model folder TorchServe serves (`name`
+/// relative to it), judged as model code or as what pip installs; false for anything else.
+fn analyse_served(data: &[u8], name: &str, requirements: Option<&str>, ctx: &mut Ctx<'_>) -> bool {
     if name.ends_with(".py") {
-        analyse_python(data, &name, ctx);
+        analyse_python(data, name, ctx);
         return true;
     }
-    let is_requirements =
-        mar.requirements.as_deref() == Some(name.as_str()) || name == "requirements.txt";
-    if is_requirements {
-        analyse_requirements(data, &name, ctx);
+    if requirements == Some(name) || name == "requirements.txt" {
+        analyse_requirements(data, name, ctx);
         return true;
     }
     false
+}
+
+/// Folders above a file searched for the `MAR-INF/MANIFEST.json` of an unpacked archive.
+const FOLDER_LEVELS: usize = 4;
+
+/// A file of an unpacked TorchServe archive (`torch-model-archiver --archive-format
+/// no-archive`, or a `.mar` unzipped into the model store), scanned on its own: the manifest
+/// itself, judged against the files beside its `MAR-INF` folder, or a Python module or the
+/// requirements file of that folder (found up to [`FOLDER_LEVELS`] folders up).
+fn analyse_folder_file(data: &[u8], ctx: &mut Ctx<'_>) -> bool {
+    if ctx.depth() != 0 {
+        return false;
+    }
+    let name = ctx.name();
+    let maybe = name == "MANIFEST.json" || name.ends_with(".py") || name.ends_with(".txt");
+    if !maybe {
+        return false;
+    }
+    let Some(path) = ctx.disk_path() else {
+        return false;
+    };
+    let Some(folder) = path
+        .ancestors()
+        .skip(1)
+        .take(FOLDER_LEVELS)
+        .find(|dir| dir.join(MANIFEST).is_file())
+    else {
+        return false;
+    };
+    let manifest = folder.join(MANIFEST);
+    let Ok(relative) = path.strip_prefix(folder) else {
+        return false;
+    };
+    let relative = relative.to_string_lossy().replace('\\', "/");
+    let text = read_manifest_file(&manifest);
+    if relative == MANIFEST {
+        judge_manifest(text, &|n| folder.join(n).is_file(), ctx);
+        return true;
+    }
+    // The manifest's own problems are reported on the manifest.
+    let requirements = text.ok().and_then(|text| {
+        let manifest = json::parse_like_python(&text).ok()?;
+        string_field(manifest.get("model")?, "requirementsFile").map(str::to_owned)
+    });
+    analyse_served(data, &relative, requirements.as_deref(), ctx)
+}
+
+fn read_manifest_file(path: &std::path::Path) -> Result<Vec<u8>, String> {
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot be opened ({e})"))?;
+    let size = file
+        .metadata()
+        .map_err(|e| format!("cannot be read ({e})"))?
+        .len();
+    read_bounded(size, file)
 }
 
 #[cfg(feature = "python")]

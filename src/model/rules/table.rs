@@ -103,7 +103,7 @@ rules! {
     DataFile => {
         code: "FMT007", name: "data-file", severity: Info, implies: Clean,
         summary: "A data file that sits beside models (image, audio, table, tokenizer vocabulary, training log)",
-        explanation: "The file is an image (PNG, JPEG, GIF, WebP, TIFF, BMP), audio (WAV, FLAC, Ogg, MP3), a PDF, a columnar table (Parquet, Arrow, Feather, the Arrow streams of Hugging Face datasets), a TFRecord (TensorBoard event logs, TF data), a SentencePiece tokenizer model, a MATLAB MAT-file (v4, v5), word2vec binary vectors, or a self-framing OCDBT file of an Orbax/TensorStore checkpoint (manifest or tree node, its length and CRC-32C checked), recognised by its structure rather than its name. No model loader runs such a file, so it is named rather than reported as an unknown binary. Archives, pickles and every other format are recognised before this, so a payload cannot pass as data.",
+        explanation: "The file is an image (PNG, JPEG, GIF, WebP, TIFF, BMP), audio (WAV, FLAC, Ogg, MP3), a PDF, a columnar table (Parquet, Arrow, Feather, the Arrow streams of Hugging Face datasets), a TFRecord (TensorBoard event logs, TF data), a SentencePiece tokenizer model, a MATLAB MAT-file (v4, v5), word2vec binary vectors, a self-framing OCDBT file of an Orbax/TensorStore checkpoint (manifest or tree node, its length and CRC-32C checked; a data file of values and nodes under the `d/` folder of a checkpoint whose `manifest.ocdbt` is valid, walked whole as zstd frames and checksummed nodes), or the MIL blob storage of a Core ML ML program (`weights/weight.bin`: every blob record's sentinel, type, offset and size checked, nothing after the last blob), recognised by its structure rather than its name. No model loader runs such a file, so it is named rather than reported as an unknown binary. Archives, pickles and every other format are recognised before this, so a payload cannot pass as data.",
         remediation: "Nothing to do.",
     },
     EmptyFile => {
@@ -570,8 +570,8 @@ rules! {
     },
     GbmMalformed => {
         code: "GBM001", name: "gbm-malformed", severity: Medium, implies: Suspicious,
-        summary: "Gradient-boosting model (XGBoost UBJSON, CatBoost) is truncated, inconsistent or over a limit",
-        explanation: "The file starts like an XGBoost UBJSON model or a CatBoost `.cbm`, but a declared length or count runs past the end, a type marker is unknown, bytes follow the model, the model core's size or root table does not fit, or the nesting or value count passes the scanner's bounds. The library refuses such files or reads them differently; the part that was read was checked.",
+        summary: "Gradient-boosting model (XGBoost UBJSON or binary, CatBoost) is truncated, inconsistent or over a limit",
+        explanation: "The file starts like an XGBoost UBJSON model, an XGBoost legacy binary model (parameters, objective and booster names, trees) or a CatBoost `.cbm`, but a declared length or count runs past the end, a type marker is unknown, an objective or booster is none XGBoost registers, bytes follow the model, the model core's size or root table does not fit, or the nesting or value count passes the scanner's bounds. The library refuses such files or reads them differently; the part that was read was checked.",
         remediation: "Re-save the model with the library's own `save_model` from a clean environment.",
     },
     PickleRebuildsCode => {
@@ -741,6 +741,18 @@ rules! {
         summary: "Core ML model does not parse as the protobuf Core ML reads",
         explanation: "A message of the model (a pipeline's models, a neural network's layers) is not valid protobuf, or pipelines nest deeper than the scanner follows. Core ML refuses the model or reads bytes the scanner did not check; coremltools never writes one.",
         remediation: "Treat the model as untrusted; convert it again from its source.",
+    },
+    CoremlPackagePathOutside => {
+        code: "CML004", name: "coreml-package-path-outside", severity: High, implies: Malicious,
+        summary: "Core ML package or ML program names a file outside the package",
+        explanation: "An `.mlpackage` lists its items in `Manifest.json` (`itemInfoEntries`, each a `path` under the package's `Data/` folder), and an ML program reads its weights from blob files it names (`@model_path/weights/weight.bin`). A path that is absolute or climbs out with `..` makes Core ML open a file elsewhere on the machine when it loads the model: a model or weights an attacker planted, or a host file read into the model. coremltools only writes paths inside the package.",
+        remediation: "Do not load the package; convert the model again with coremltools so that every item lies inside it.",
+    },
+    CoremlPackageMalformed => {
+        code: "CML005", name: "coreml-package-malformed", severity: Medium, implies: Suspicious,
+        summary: "Core ML package manifest does not hold together",
+        explanation: "The `Manifest.json` of an `.mlpackage` has an entry without a path, `itemInfoEntries` that is not an object, or a `rootModelIdentifier` that names no entry, so which model specification Core ML loads cannot be established. coremltools never writes such a manifest.",
+        remediation: "Treat the package as untrusted; save it again with coremltools.",
     },
     AcceptedRiskExpired => {
         code: "ACC001", name: "accepted-risk-expired", severity: Medium, implies: Suspicious,
