@@ -4,7 +4,8 @@
 //!
 //! - `ops`: the opcode set and a zero-copy instruction reader; `cparse`: text operands parsed
 //!   the way CPython's `_pickle.c` parses them.
-//! - `value`: symbolic values and the node arena.
+//! - `value`: symbolic values and the node arena; `budget`: what a stream keeps once its memory
+//!   budget is spent.
 //! - `render`: Python-like rendering of values for evidence.
 //! - `vm`: the stack machine for one stream; `rare`: its opcodes off the hot path; `salvage`:
 //!   what is read of the data after the machine halts.
@@ -20,6 +21,7 @@
 //! - `tensors`: what `_rebuild_tensor_v2` calls declare (storage, offset, shape, stride) and the
 //!   state-dict keys they sit under, kept for the robustness probe.
 
+mod budget;
 mod carried;
 mod checked;
 mod cparse;
