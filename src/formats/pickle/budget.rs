@@ -18,12 +18,24 @@ const RECENT_ITEMS: usize = 8;
 /// Containers made whole that way per stream.
 const MAX_KEPT_WHOLE: u32 = 1 << 16;
 
+/// A remembered container; `at` is `usize::MAX` in a slot not used yet.
 #[derive(Clone, Copy)]
 struct RecentSlot<'a> {
     at: usize,
     kind: Dropped,
     len: usize,
     items: [Value<'a>; RECENT_ITEMS],
+}
+
+impl Default for RecentSlot<'_> {
+    fn default() -> Self {
+        RecentSlot {
+            at: usize::MAX,
+            kind: Dropped::Tuple,
+            len: 0,
+            items: [Value::None; RECENT_ITEMS],
+        }
+    }
 }
 
 /// After a joblib array wrapper is made and until its BUILD, the containers and calls of its
@@ -43,36 +55,31 @@ pub(super) struct Exact {
 
 #[derive(Default)]
 pub(super) struct Recent<'a> {
-    slots: [Option<RecentSlot<'a>>; RECENT],
+    slots: [RecentSlot<'a>; RECENT],
     next: usize,
     kept_whole: u32,
 }
 
 impl<'a> Recent<'a> {
+    /// Remembers a container made by the opcode at `at` (written in place: this runs for every
+    /// small container past the budget).
     pub(super) fn remember(&mut self, at: usize, kind: Dropped, values: &[Value<'a>]) {
-        if values.len() > RECENT_ITEMS {
+        let Some(slot) = self.slots.get_mut(self.next % RECENT) else {
             return;
-        }
-        let mut items = [Value::None; RECENT_ITEMS];
-        items
-            .get_mut(..values.len())
-            .unwrap_or_default()
-            .copy_from_slice(values);
-        if let Some(slot) = self.slots.get_mut(self.next % RECENT) {
-            *slot = Some(RecentSlot {
-                at,
-                kind,
-                len: values.len(),
-                items,
-            });
-        }
+        };
+        let Some(items) = slot.items.get_mut(..values.len()) else {
+            return;
+        };
+        items.copy_from_slice(values);
+        slot.at = at;
+        slot.kind = kind;
+        slot.len = values.len();
         self.next = self.next.wrapping_add(1);
     }
 
     fn find(&self, at: usize, kind: Dropped) -> Option<RecentSlot<'a>> {
         self.slots
             .iter()
-            .flatten()
             .find(|s| s.at == at && s.kind == kind)
             .copied()
     }
