@@ -338,26 +338,10 @@ impl<'a> Machine<'a, '_, '_> {
         let shown: String = source.chars().take(400).collect();
         match crate::formats::python::analyse(&source) {
             Ok(analysis) if !analysis.calls.is_empty() => {
-                let calls: Vec<String> = analysis
-                    .calls
-                    .iter()
-                    .take(8)
-                    .map(|c| {
-                        format!(
-                            "`{}` ({}, line {}, {})",
-                            c.text,
-                            c.behaviour.describe(),
-                            c.line,
-                            c.scope.describe()
-                        )
-                    })
-                    .collect();
+                let calls = host_calls(&analysis);
                 Err((
                     RuleId::PickleRebuiltCodeHostCall,
-                    format!(
-                        "executes Python source whose code calls {}",
-                        calls.join(", ")
-                    ),
+                    format!("executes Python source whose code calls {}", calls),
                 ))
             }
             Ok(_) => {
@@ -468,25 +452,12 @@ impl<'a> Machine<'a, '_, '_> {
         let evidence = Some(format!("exec({shown:?})"));
         match crate::formats::python::analyse(&source) {
             Ok(analysis) if !analysis.calls.is_empty() => {
-                let calls: Vec<String> = analysis
-                    .calls
-                    .iter()
-                    .take(8)
-                    .map(|c| {
-                        format!(
-                            "`{}` ({}, line {}, {})",
-                            c.text,
-                            c.behaviour.describe(),
-                            c.line,
-                            c.scope.describe()
-                        )
-                    })
-                    .collect();
+                let calls = host_calls(&analysis);
                 Err((
                     RuleId::PickleRebuiltCodeHostCall,
                     format!(
                         "{EXEC} on source that is not scipy's argument-parser template and calls {}",
-                        calls.join(", ")
+                        calls
                     ),
                     evidence,
                 ))
@@ -609,6 +580,25 @@ pub(super) fn is_scipy_argparser_template(source: &str) -> bool {
                          def _parse_args_stats(self, {shapes} {input}, moments='mv'):\n    return ({shapes}), {output}, moments\n"
                     )
         })
+}
+
+/// The first calls reaching the host that a Python analysis found, for a finding's message.
+fn host_calls(analysis: &crate::formats::python::Analysis) -> String {
+    analysis
+        .calls
+        .iter()
+        .take(8)
+        .map(|c| {
+            format!(
+                "`{}` ({}, line {}, {})",
+                c.text,
+                c.behaviour.describe(),
+                c.line,
+                c.scope.describe()
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
