@@ -21,22 +21,12 @@
 
 mod common;
 
-use quarantine::Verdict;
-
 /// Every file under `tests/data/<sub>/` is clean, no finding above info, and reported as
 /// `format`; returns how many there were.
 fn all_clean(sub: &str, format: &str) -> usize {
     let paths = common::files_in(&common::repo().join("tests/data").join(sub));
     for path in &paths {
-        let report = common::scan_in_process(path);
-        let loud = common::above_info(&report);
-        assert_eq!(
-            report.verdict,
-            Verdict::Clean,
-            "{}: {loud:?}",
-            path.display()
-        );
-        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        let report = common::scan_quiet(path);
         // An OpenVINO IR's weights are raw bytes, known by the `.xml` beside them.
         let expected = if sub == "openvino" && path.extension().is_some_and(|e| e == "bin") {
             "unknown"
@@ -58,10 +48,7 @@ fn torch_model_archiver_archives_are_clean() {
     common::files_under(&folder, &mut paths);
     assert_eq!(paths.len(), 6);
     for path in &paths {
-        let report = common::scan_in_process(path);
-        let loud = common::above_info(&report);
-        assert_eq!(report.verdict, Verdict::Clean, "{}", path.display());
-        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        common::scan_quiet(path);
     }
 }
 
@@ -102,10 +89,7 @@ fn coremltools_packages_are_clean() {
     );
     assert_eq!(paths.len(), 6);
     for path in &paths {
-        let report = common::scan_in_process(path);
-        let loud = common::above_info(&report);
-        assert_eq!(report.verdict, Verdict::Clean, "{}", path.display());
-        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        let report = common::scan_quiet(path);
         let name = path.file_name().unwrap().to_string_lossy();
         let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
         match name.as_ref() {
@@ -124,15 +108,7 @@ fn orbax_ocdbt_data_files_are_data() {
     common::files_under(&common::repo().join("tests/data/orbax_ocdbt"), &mut paths);
     let mut data_files = 0;
     for path in &paths {
-        let report = common::scan_in_process(path);
-        let loud = common::above_info(&report);
-        assert_eq!(
-            report.verdict,
-            Verdict::Clean,
-            "{}: {loud:?}",
-            path.display()
-        );
-        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        let report = common::scan_quiet(path);
         if path.parent().unwrap().ends_with("d") {
             data_files += 1;
             let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
@@ -152,15 +128,7 @@ fn a_savedmodel_reading_its_own_vocabulary_is_clean() {
     common::files_under(&root, &mut paths);
     assert_eq!(paths.len(), 5);
     for path in &paths {
-        let report = common::scan_in_process(path);
-        let loud = common::above_info(&report);
-        assert_eq!(
-            report.verdict,
-            Verdict::Clean,
-            "{}: {loud:?}",
-            path.display()
-        );
-        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        common::scan_quiet(path);
     }
     let pb = std::fs::read(root.join("saved_model.pb")).unwrap();
     let at = pb

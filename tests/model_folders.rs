@@ -46,15 +46,7 @@ fn every_file_of_the_real_writers_is_clean() {
     common::files_under(&data(""), &mut files);
     assert!(files.len() >= 35, "{}", files.len());
     for path in &files {
-        let report = common::scan_in_process(path);
-        let loud = common::above_info(&report);
-        assert_eq!(
-            report.verdict,
-            Verdict::Clean,
-            "{}: {loud:?}",
-            path.display()
-        );
-        assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+        common::scan_quiet(path);
     }
 }
 

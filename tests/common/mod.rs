@@ -69,6 +69,21 @@ pub fn scan_in_process(path: &Path) -> quarantine::model::finding::ArtifactRepor
     quarantine::scan::scan_file(path, &name, &quarantine::Config::default())
 }
 
+/// Scans `path` in this process and asserts that it is clean with no finding above `info`, as
+/// a file written by a real library in ordinary use must be; returns the report.
+pub fn scan_quiet(path: &Path) -> quarantine::model::finding::ArtifactReport {
+    let report = scan_in_process(path);
+    let loud = above_info(&report);
+    assert_eq!(
+        report.verdict,
+        quarantine::Verdict::Clean,
+        "{}: {loud:?}",
+        path.display()
+    );
+    assert!(loud.is_empty(), "{}: {loud:?}", path.display());
+    report
+}
+
 /// Runs `quarantine scan --format json` on `paths` and returns the exit code and parsed report.
 pub fn scan_json(paths: &[&Path], extra: &[&str]) -> (i32, Value) {
     let output = bin()
