@@ -295,20 +295,22 @@ impl<'a> Machine<'a, '_, '_> {
             let judged = role.is_some() || checked || !invokes.is_empty();
             if judged && self.holds_dropped(args) {
                 self.unjudged_call(g as usize, checked, pos);
-            } else if let Some(role) = role {
-                self.rebuild_call(g as usize, role, id, args, pos);
-            }
-            if checked && !self.holds_dropped(args) {
-                self.check_call(g as usize, id, args, pos);
-            }
-            if !invokes.is_empty() && !self.holds_dropped(args) {
-                let helper = self
-                    .imports
-                    .list
-                    .get(g as usize)
-                    .map(|i| i.class.canonical.clone())
-                    .unwrap_or_default();
-                self.check_invoked(&helper, args, invokes, pos);
+            } else {
+                if let Some(role) = role {
+                    self.rebuild_call(g as usize, role, id, args, pos);
+                }
+                if checked {
+                    self.check_call(g as usize, id, args, pos);
+                }
+                if !invokes.is_empty() {
+                    let helper = self
+                        .imports
+                        .list
+                        .get(g as usize)
+                        .map(|i| i.class.canonical.clone())
+                        .unwrap_or_default();
+                    self.check_invoked(&helper, args, invokes, pos);
+                }
             }
         }
         // Calling what a safe getattr returned is calling a listed side-effect-free method.

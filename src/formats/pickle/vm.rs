@@ -770,11 +770,10 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
         &mut self,
         kind: CallKind,
         callable: Value<'a>,
-        args: Value<'a>,
-        kwargs: Value<'a>,
+        mut args: Value<'a>,
+        mut kwargs: Value<'a>,
         pos: usize,
     ) -> Result<(), Halt> {
-        let (mut args, mut kwargs) = (args, kwargs);
         if self.arena.spent() {
             if self.exact.left > 0 {
                 self.exact.left -= 1;
