@@ -378,12 +378,14 @@ pub fn scan_bytes_as(
 }
 
 /// SHA-256 of what decides a verdict besides the settings: the built-in rule registry, the
-/// pickle import tables and the signature rules (their source hash), if any.
+/// pickle import tables, the Hydra target list and the signature rules (their source hash), if
+/// any.
 pub fn rules_sha256(signatures: Option<&Signatures>) -> String {
     let text = format!(
-        "{}\n{}\n{}",
+        "{}\n{}\n{}\n{}",
         crate::model::rules::markdown(),
         crate::formats::pickle::imports_table(),
+        crate::formats::nemo::targets_table(),
         signatures.map_or("no signature rules", Signatures::source_hash)
     );
     crate::zone::digest::sha256_hex(text.as_bytes())

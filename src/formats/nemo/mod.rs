@@ -11,10 +11,13 @@
 //! root's `target` (or legacy `cls`) class path.
 //!
 //! Each target is judged by the pickle engine's import policy (deny list: `os.system`,
-//! `subprocess.*`, `builtins.exec`; allow list), then by a list of the packages NeMo models
-//! instantiate (NeMo, PyTorch, Lightning); anything else is unknown.
+//! `subprocess.*`, `builtins.exec`; allow list), then by the generated list of the classes NeMo
+//! models instantiate (NeMo, PyTorch, Lightning, [`targets`]), by every path Hydra reaches them
+//! under; anything else is unknown, including a name under one of those packages that the
+//! pinned releases do not define.
 
 mod interpolate;
+mod targets;
 pub mod yaml;
 
 use crate::formats::hostcalls;
@@ -29,22 +32,11 @@ const MAX_CONFIG: usize = 16 << 20;
 /// Findings listed per rule per configuration.
 const MAX_LISTED: u64 = 32;
 
-/// Packages whose classes NeMo configurations instantiate in ordinary use. A target under one
-/// of these (and not denied) is accepted; private and double-underscore names never are.
-const HYDRA_PACKAGES: &[&str] = &[
-    "nemo.collections",
-    "nemo.core",
-    "nemo.lightning",
-    "nemo.utils.exp_manager",
-    "torch.nn",
-    "torch.optim",
-    "torch.utils.data",
-    "torchmetrics",
-    "lightning.pytorch",
-    "pytorch_lightning",
-    "megatron.core",
-    "omegaconf",
-];
+/// The embedded list of Hydra targets (signatures/hydra-targets.tsv), for the settings
+/// fingerprint.
+pub fn targets_table() -> &'static str {
+    targets::TARGETS_TSV
+}
 
 /// Whether `data` may be a Hydra configuration: text that names `_target_`, or a NeMo root
 /// `target:` line, or one that could spell a key through a YAML double-quoted escape (`\x5f`,
@@ -345,13 +337,19 @@ impl Walk<'_, '_> {
             if let Some(r) = &class.resolved {
                 evidence.push_str(&format!(" (resolved: {r})"));
             }
-            let reach = hostcalls::name_reach(&t.path);
             let private = t.path.split('.').any(|p| p.starts_with('_'));
-            let listed = !private
-                && HYDRA_PACKAGES.iter().any(|p| {
-                    t.path.starts_with(p) && t.path.as_bytes().get(p.len()) == Some(&b'.')
-                });
-            match &class.class {
+            let listed = targets::listed(&t.path).filter(|_| !private);
+            if let Some(canonical) = listed.and_then(|l| l.canonical) {
+                evidence.push_str(&format!(" (defined at {canonical})"));
+            }
+            // A re-export is judged by its home too: a `--deny-global` of the defining module
+            // covers every path the list knows for it.
+            let home_denial = listed
+                .and_then(|l| l.canonical)
+                .and_then(|c| c.split_once(':'))
+                .map(|(m, q)| classify(m, q, config).class)
+                .filter(|c| matches!(c, Class::Denied(_)));
+            match home_denial.as_ref().unwrap_or(&class.class) {
                 Class::Denied(d) => {
                     if denied.admit() {
                         ctx.report(
@@ -366,8 +364,8 @@ impl Walk<'_, '_> {
                     }
                 }
                 Class::Allowed => {}
-                Class::Unknown if listed => {}
-                Class::Unknown => match reach.filter(|_| !listed) {
+                Class::Unknown if listed.is_some() => {}
+                Class::Unknown => match hostcalls::name_reach(&t.path) {
                     Some(r) => {
                         if denied.admit() {
                             ctx.report(
@@ -385,13 +383,19 @@ impl Walk<'_, '_> {
                             } else {
                                 " (a loose configuration: only the project's own code instantiates it)"
                             };
+                            let what = match targets::package_of(&t.path) {
+                                Some(package) if private => format!(
+                                    "a private name under `{package}`, which the list of NeMo, PyTorch and Lightning targets never vouches for"
+                                ),
+                                Some(package) => format!(
+                                    "under `{package}` but not a class (or reviewed function) the known NeMo, PyTorch and Lightning releases define there"
+                                ),
+                                None => "outside the NeMo, PyTorch and Lightning names and on neither the allow list nor the deny list".to_owned(),
+                            };
                             ctx.report(
                                 unknown_rule,
                                 None,
-                                format!(
-                                    "{who} `{}`, which is outside the NeMo, PyTorch and Lightning names and on neither the allow list nor the deny list{whose}",
-                                    t.path
-                                ),
+                                format!("{who} `{}`, {what}{whose}", t.path),
                                 Some(evidence),
                             );
                         }

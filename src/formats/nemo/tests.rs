@@ -160,3 +160,67 @@ fn other_yaml_and_text_are_left_alone() {
         );
     }
 }
+
+/// The generated target list (`signatures/hydra-targets.tsv`): a class by its defining module
+/// and by a package re-export is accepted, a function only from the reviewed modules, and a
+/// name under `nemo.collections` that no known release defines is unknown.
+#[test]
+fn targets_are_judged_by_the_generated_list() {
+    for target in [
+        "nemo.collections.asr.models.ctc_models.EncDecCTCModel",
+        "nemo.collections.asr.models.EncDecCTCModel",
+        "nemo.collections.asr.modules.audio_preprocessing.AudioToMelSpectrogramPreprocessor",
+        "lightning.pytorch.callbacks.ModelCheckpoint",
+        "torch.nn.functional.silu",
+    ] {
+        let block = format!("preprocessor:\n  _target_: {target}\n");
+        let report = scan_named(&with_preprocessor(&block), "model_config.yaml");
+        assert!(
+            report.findings.is_empty(),
+            "{target}: {:?}",
+            report.findings
+        );
+    }
+    for target in [
+        "nemo.collections.asr.modules.NotARealModule",
+        "nemo.collections.asr.models.ctc_models.ASRModel",
+        "nemo.collections.nlp.data.language_modeling.megatron.dataset_utils.compile_helper",
+    ] {
+        let block = format!("preprocessor:\n  _target_: {target}\n");
+        let report = scan_named(&with_preprocessor(&block), "model_config.yaml");
+        assert_eq!(codes(&report), ["NEM002"], "{target}");
+        let message = &report.findings[0].message;
+        assert!(
+            message.contains("under `nemo.collections` but not"),
+            "{message}"
+        );
+    }
+}
+
+/// A user's `--deny-global` of a class's home covers the re-export paths the list knows.
+#[test]
+fn a_denied_home_denies_its_re_exports() {
+    let config = crate::config::Config {
+        deny_globals: vec!["nemo.collections.asr.models.ctc_models.EncDecCTCModel".to_owned()],
+        ..crate::config::Config::default()
+    };
+    let block = "preprocessor:\n  _target_: nemo.collections.asr.models.EncDecCTCModel\n";
+    let report = crate::scan::scan_bytes(
+        &with_preprocessor(block),
+        std::path::Path::new("model_config.yaml"),
+        "model_config.yaml",
+        &config,
+    );
+    // The root `target` names the class by its home, the preprocessor by a re-export.
+    assert_eq!(
+        codes(&report),
+        ["NEM001", "NEM001"],
+        "{:?}",
+        report.findings
+    );
+    let message = &report.findings[1].message;
+    assert!(
+        message.contains("`nemo.collections.asr.models.EncDecCTCModel`, denied by"),
+        "{message}"
+    );
+}

@@ -547,7 +547,7 @@ rules! {
     NemoUnknownTarget => {
         code: "NEM002", name: "nemo-unknown-target", severity: Medium, implies: Suspicious,
         summary: "NeMo/Hydra configuration instantiates a class outside the known NeMo, PyTorch and Lightning names",
-        explanation: "A Hydra `_target_` names a class or function that is on neither the allow list nor the deny list. Hydra imports its module (running its top-level code) and calls it with arguments from the configuration.",
+        explanation: "A Hydra `_target_` names a class or function that is on neither the pickle engine's allow list nor its deny list, and not in the generated list of NeMo targets (`signatures/hydra-targets.tsv`: every public class of pinned NeMo 1.x, 2.x and 3.x releases, PyTorch's `torch.nn`/`torch.optim`/`torch.utils.data`, Lightning, torchmetrics, Megatron-Core and OmegaConf, by each path Hydra reaches it under, plus reviewed pure functions such as `torch.nn.functional`). A name under one of those packages that the list lacks is one the known releases do not define. Hydra imports its module (running its top-level code) and calls it with arguments from the configuration.",
         remediation: "Check the named target. If it is a class your models use on purpose, allow it with `--allow-global module.name`.",
     },
     HydraProjectTarget => {
