@@ -8,8 +8,8 @@
 //! OpenVINO IR and PMML: scripts/xmlmodels_reference.py (openvino 2025.3.0, sklearn2pmml 0.133.1).
 //! Core ML: scripts/coreml_reference.py (coremltools 8.3.0).
 //! Core ML packages: scripts/coreml_package_reference.py (coremltools 8.3.0).
-//! Orbax OCDBT checkpoint with out-of-line values: scripts/orbax_ocdbt_reference.py
-//! (orbax-checkpoint 0.12.8).
+//! Orbax OCDBT checkpoints with out-of-line values, zstd-compressed and raw:
+//! scripts/orbax_ocdbt_reference.py (orbax-checkpoint 0.12.8).
 //! A TF2 SavedModel reading its own vocabulary asset: scripts/tf_assets_reference.py
 //! (TensorFlow 2.21.0, the red-team run's files).
 //! XGBoost legacy binary models: scripts/xgboost_binary_reference.py (xgboost 1.7.6).
@@ -100,22 +100,31 @@ fn coremltools_packages_are_clean() {
     }
 }
 
-/// An Orbax checkpoint whose data files hold zstd-compressed chunks and tree nodes: every file
-/// clean, each data file FMT007 (never FMT001 or a corrupt zstd stream).
+/// Orbax checkpoints whose data files hold zstd-compressed chunks and tree nodes, or (written
+/// with `use_compression=False`) raw chunks that the trees reference: every file clean, each
+/// data file FMT007 (never FMT001 or a corrupt zstd stream).
 #[test]
 fn orbax_ocdbt_data_files_are_data() {
-    let mut paths = Vec::new();
-    common::files_under(&common::repo().join("tests/data/orbax_ocdbt"), &mut paths);
-    let mut data_files = 0;
-    for path in &paths {
-        let report = common::scan_quiet(path);
-        if path.parent().unwrap().ends_with("d") {
-            data_files += 1;
-            let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
-            assert_eq!(codes, ["FMT007"], "{}", path.display());
+    for (fixture, raw_values) in [("orbax_ocdbt", false), ("orbax_ocdbt_raw", true)] {
+        let mut paths = Vec::new();
+        common::files_under(&common::repo().join("tests/data").join(fixture), &mut paths);
+        let mut data_files = 0;
+        let mut with_raw_values = 0;
+        for path in &paths {
+            let report = common::scan_quiet(path);
+            if path.parent().unwrap().ends_with("d") {
+                data_files += 1;
+                let codes: Vec<&str> = report.findings.iter().map(|f| f.rule_id.code()).collect();
+                assert_eq!(codes, ["FMT007"], "{}", path.display());
+                let message = &report.findings[0].message;
+                if message.contains("raw value(s)") && !message.contains(" 0 raw value(s)") {
+                    with_raw_values += 1;
+                }
+            }
         }
+        assert_eq!(data_files, 5, "{fixture}");
+        assert_eq!(with_raw_values, usize::from(raw_values), "{fixture}");
     }
-    assert_eq!(data_files, 5);
 }
 
 /// A lookup table initialised from the SavedModel's own `assets/` file is clean; the same graph
