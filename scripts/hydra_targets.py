@@ -39,14 +39,15 @@ from __future__ import annotations
 
 import ast
 import sys
-import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pickle_names import denied  # noqa: E402  (the deny list read once, the same way)
+
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "signatures" / "hydra-targets.tsv"
-POLICY = ROOT / "signatures" / "pickle-imports.toml"
 
 NEMO_PINS = ["1.23.0", "2.7.3", "3.0.0"]
 OTHER_PINS = {
@@ -74,23 +75,6 @@ FUNCTIONS = {
 # Tests, examples, demos (Lightning's download data) and vendored third-party code
 # (OmegaConf's ANTLR runtime) are no configuration's target.
 SKIP_PARTS = {"tests", "test", "testing", "examples", "conftest", "demos", "vendor"}
-
-
-def load_deny() -> set[str]:
-    with POLICY.open("rb") as f:
-        return set(tomllib.load(f)["deny"])
-
-
-DENY = load_deny()
-
-
-def denied(path: str) -> bool:
-    parts = path.split(".")
-    for i in range(1, len(parts) + 1):
-        prefix = ".".join(parts[:i])
-        if prefix in DENY or (i < len(parts) and prefix + ".*" in DENY):
-            return True
-    return False
 
 
 def in_scope(module: str) -> bool:
