@@ -257,6 +257,7 @@ impl Reader<'_> {
 
 /// In-order bookkeeping of the buffered frame, exact up to the first instruction that runs
 /// past the end of the frame it starts in (the readings agree until then).
+#[derive(Debug, Clone, Copy)]
 pub(super) struct FrameTracker {
     /// End of the buffered frame; an instruction at or past it is read from the file.
     end: usize,

@@ -324,10 +324,12 @@ pub fn analyse(data: &[u8], ctx: &mut Ctx<'_>) {
             };
             vm::run_stream(data, pos, ctx, plain, &mut workspace);
         }
-        // The plain-data reading refuses streams a file reader would read otherwise; other
-        // streams get the quick test of their own, whatever made the machine halt.
+        // The plain-data reading refuses streams a file reader would read otherwise, and so
+        // does a machine that read the stream in order to its STOP; other streams get the
+        // quick test of their own, whatever made the machine halt.
         let max_opcodes = ctx.config().pickle.max_opcodes;
         if plain.is_none()
+            && !outcome.frames_agree
             && let Some(reading) = frames::file_reading(data, pos, max_opcodes)
         {
             report_file_reading(data, pos, &reading, ctx);

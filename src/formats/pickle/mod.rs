@@ -14,13 +14,15 @@
 //! - `inspect`: calls, mutations of globals, nested pickles, joblib arrays, import findings.
 //! - `imports`: the import policy and the generated table of canonical names; `checked`:
 //!   callables judged call by call (getattr, partial) and helpers that call their arguments.
-//! - `plain`: a quick reading of streams that are plain data, which need no machine.
+//! - `plain`: a quick reading of streams that are plain data, which need no machine, by their
+//!   shape; `batch`: the same reading for a large container's later batches of plain data.
 //! - `layout`: several streams in one file, legacy PyTorch storages, trailing data; `frames`:
 //!   the second reading of a stream whose operand runs past a frame, as a file reader sees it.
 //! - `sniff`: recognising a pickle by its first bytes.
 //! - `tensors`: what `_rebuild_tensor_v2` calls declare (storage, offset, shape, stride) and the
 //!   state-dict keys they sit under, kept for the robustness probe.
 
+mod batch;
 mod budget;
 mod carried;
 mod checked;

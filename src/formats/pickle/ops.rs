@@ -334,7 +334,7 @@ fn line(data: &[u8], from: usize) -> Option<(&[u8], usize)> {
 }
 
 /// Reads the instruction at `pos`.
-#[inline]
+#[inline(always)]
 pub fn read(data: &[u8], pos: usize) -> Result<Instr<'_>, ReadError> {
     let Some(&byte) = data.get(pos) else {
         return Err(ReadError::Truncated { op: None, pos });

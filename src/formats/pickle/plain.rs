@@ -9,17 +9,20 @@
 //! certainly plain data that loads without error; on anything else (an import, a call, a
 //! persistent id, a text operand, an edge case, a limit) it gives up and the caller runs the
 //! full machine, which is the reference. So it can make a scan faster, never change its result.
+//!
+//! The opcode rules ([`Shape::step`]) are shared with `batch.rs`, which reads a large container's
+//! later batches of items the same way inside the machine.
 
 use crate::config::PickleLimits;
 use crate::formats::staged;
 use crate::scan::deadline;
 
 use super::frames::FrameTracker;
-use super::ops::{self, Arg, Op};
+use super::ops::{self, Arg, Instr, Op};
 
 /// The kind of a value, as far as the opcodes that may follow it care.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     /// No memo entry at this index (memo only).
     Absent,
     /// An integer: the caller wants the full machine for a stream whose value is one (legacy
@@ -37,7 +40,7 @@ enum Kind {
 }
 
 impl Kind {
-    fn hashable(self) -> bool {
+    pub fn hashable(self) -> bool {
         match self {
             Kind::Int | Kind::Scalar | Kind::FrozenSet | Kind::Tuple(true) => true,
             Kind::Absent
@@ -73,55 +76,73 @@ fn may_carry_text(text: &[u8]) -> bool {
     latin1.is_some_and(|b| may_carry(&b))
 }
 
-/// The end of the plain-data stream that starts at `start` (just after its STOP), or `None`
-/// when the stream is anything else or the reading cannot be sure, in which case the full
-/// machine must read it.
-pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -> Option<usize> {
-    #[cfg(test)]
-    if tests::MACHINE_ONLY.get() {
-        return None;
+/// A stack entry of a shape reading: the kind of the value, and whatever else the reader keeps
+/// of it ([`Kind`] alone for a whole stream; the machine's batches keep values, `batch.rs`).
+pub(super) trait Slot<'a>: Copy {
+    /// The entry for a value of `kind` that `instr` makes.
+    fn made(kind: Kind, instr: &Instr<'a>) -> Self;
+    fn kind(self) -> Kind;
+    /// Whether items may be added to it without the reading losing track of a value that
+    /// exists outside it.
+    fn extensible(self) -> bool;
+}
+
+impl Slot<'_> for Kind {
+    fn made(kind: Kind, _: &Instr<'_>) -> Kind {
+        kind
     }
-    let mut stack: Vec<Kind> = Vec::new();
-    let mut marks: Vec<usize> = Vec::new();
-    let mut memo: Vec<Kind> = Vec::new();
-    let mut memo_count = 0usize;
-    let mut pos = start;
-    let mut opcodes = 0u64;
-    let mut frames = FrameTracker::new(start);
-    loop {
-        opcodes += 1;
-        if opcodes > limits.max_opcodes
-            || stack.len() + marks.len() >= limits.max_stack
-            || (opcodes.is_multiple_of(1 << 16) && deadline::passed())
-        {
-            return None;
+
+    fn kind(self) -> Kind {
+        self
+    }
+
+    fn extensible(self) -> bool {
+        true
+    }
+}
+
+/// The memo as a shape reading sees it.
+pub(super) trait ShapeMemo<S> {
+    fn get(&mut self, index: u64) -> Option<S>;
+    /// Stores `slot` at `index`, or at the memo's length for MEMOIZE (`None`); `None` back when
+    /// the reading should leave the stream to the machine.
+    fn put(&mut self, index: Option<u64>, slot: S) -> Option<()>;
+}
+
+/// The stack and marks of a shape reading.
+pub(super) struct Shape<S> {
+    pub stack: Vec<S>,
+    pub marks: Vec<usize>,
+}
+
+impl<S> Shape<S> {
+    pub fn new() -> Self {
+        Shape {
+            stack: Vec::new(),
+            marks: Vec::new(),
         }
-        let instr = ops::read(data, pos).ok()?;
-        // A file reader would read this stream otherwise: the full path reads both ways.
-        if frames.crosses(&instr) {
-            return None;
-        }
-        pos = instr.next;
+    }
+
+    /// Entries on the stack and marks together (what CPython's stack limit counts).
+    pub fn depth(&self) -> usize {
+        self.stack.len() + self.marks.len()
+    }
+
+    /// Follows one opcode of plain data as CPython's `_pickle.c` would; `None` on anything
+    /// else, or on anything that would make CPython fail, which the machine must then read.
+    /// PROTO, FRAME and STOP are the caller's.
+    #[inline]
+    pub fn step<'a>(&mut self, instr: &Instr<'a>, memo: &mut impl ShapeMemo<S>) -> Option<()>
+    where
+        S: Slot<'a>,
+    {
+        let stack = &mut self.stack;
+        let marks = &mut self.marks;
         // CPython's stack fence: nothing below the innermost mark may be popped.
         let fence = marks.last().copied().unwrap_or(0);
+        let made = |kind| S::made(kind, instr);
         match (instr.op, instr.arg) {
-            (Op::Proto, Arg::Int(0..=5)) => {}
-            (Op::Frame, Arg::Int(len)) => {
-                let len = usize::try_from(len).ok()?;
-                if len > data.len().saturating_sub(pos) {
-                    return None;
-                }
-            }
             (Op::Mark, _) => marks.push(stack.len()),
-            (Op::Stop, _) => {
-                if !marks.is_empty() || stack.len() <= fence {
-                    return None;
-                }
-                return match stack.pop() {
-                    Some(Kind::Int) | None => None,
-                    Some(_) => Some(pos),
-                };
-            }
             (Op::Pop, _) => {
                 if stack.len() <= fence {
                     return None;
@@ -137,15 +158,17 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
                 stack.push(top);
             }
             (Op::BinInt | Op::BinInt1 | Op::BinInt2 | Op::Long1 | Op::Long4, _) => {
-                stack.push(Kind::Int);
+                stack.push(made(Kind::Int));
             }
-            (Op::None | Op::NewTrue | Op::NewFalse | Op::BinFloat, _) => stack.push(Kind::Scalar),
+            (Op::None | Op::NewTrue | Op::NewFalse | Op::BinFloat, _) => {
+                stack.push(made(Kind::Scalar));
+            }
             // Python 2 strings decode as ASCII under `pickle.load`'s default encoding.
             (Op::BinString | Op::ShortBinString, Arg::Bytes(text)) if text.is_ascii() => {
                 if may_carry(text) {
                     return None;
                 }
-                stack.push(Kind::Scalar);
+                stack.push(made(Kind::Scalar));
             }
             (Op::BinUnicode | Op::ShortBinUnicode | Op::BinUnicode8, Arg::Bytes(text))
                 if std::str::from_utf8(text).is_ok() =>
@@ -153,19 +176,21 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
                 if may_carry_text(text) {
                     return None;
                 }
-                stack.push(Kind::Scalar);
+                stack.push(made(Kind::Scalar));
             }
             (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8 | Op::ByteArray8, Arg::Bytes(b))
                 if may_carry(b) =>
             {
                 return None;
             }
-            (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8, _) => stack.push(Kind::Scalar),
-            (Op::ByteArray8, _) => stack.push(Kind::ByteArray),
-            (Op::EmptyDict, _) => stack.push(Kind::Dict),
-            (Op::EmptyList, _) => stack.push(Kind::List),
-            (Op::EmptyTuple, _) => stack.push(Kind::Tuple(true)),
-            (Op::EmptySet, _) => stack.push(Kind::Set),
+            (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8, _) => {
+                stack.push(made(Kind::Scalar));
+            }
+            (Op::ByteArray8, _) => stack.push(made(Kind::ByteArray)),
+            (Op::EmptyDict, _) => stack.push(made(Kind::Dict)),
+            (Op::EmptyList, _) => stack.push(made(Kind::List)),
+            (Op::EmptyTuple, _) => stack.push(made(Kind::Tuple(true))),
+            (Op::EmptySet, _) => stack.push(made(Kind::Set)),
             (Op::Tuple1 | Op::Tuple2 | Op::Tuple3, _) => {
                 let n = match instr.op {
                     Op::Tuple1 => 1,
@@ -173,16 +198,20 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
                     _ => 3,
                 };
                 let from = stack.len().checked_sub(n).filter(|&f| f >= fence)?;
-                make_tuple(&mut stack, from);
+                let kind = tuple_of(stack.get(from..)?);
+                stack.truncate(from);
+                stack.push(made(kind));
             }
             (Op::Tuple, _) => {
                 let from = marks.pop()?;
-                make_tuple(&mut stack, from);
+                let kind = tuple_of(stack.get(from..)?);
+                stack.truncate(from);
+                stack.push(made(kind));
             }
             (Op::List, _) => {
                 let from = marks.pop()?;
                 stack.truncate(from);
-                stack.push(Kind::List);
+                stack.push(made(Kind::List));
             }
             (Op::Dict, _) => {
                 let from = marks.pop()?;
@@ -190,27 +219,32 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
                     return None;
                 }
                 stack.truncate(from);
-                stack.push(Kind::Dict);
+                stack.push(made(Kind::Dict));
             }
             (Op::FrozenSet, _) => {
                 let from = marks.pop()?;
-                if !stack.get(from..)?.iter().all(|k| k.hashable()) {
+                if !stack.get(from..)?.iter().all(|s| s.kind().hashable()) {
                     return None;
                 }
                 stack.truncate(from);
-                stack.push(Kind::FrozenSet);
+                stack.push(made(Kind::FrozenSet));
             }
             (Op::Append, _) => {
                 // The list sits below the item, at or above the fence.
                 let list = stack.len().checked_sub(2).filter(|&at| at >= fence)?;
-                if stack.get(list) != Some(&Kind::List) {
+                let target = stack.get(list)?;
+                if target.kind() != Kind::List || !target.extensible() {
                     return None;
                 }
                 stack.pop();
             }
             (Op::SetItem, _) => {
                 let dict = stack.len().checked_sub(3).filter(|&at| at >= fence)?;
-                if stack.get(dict) != Some(&Kind::Dict) || !pairs_keyable(stack.get(dict + 1..)?) {
+                let target = stack.get(dict)?;
+                if target.kind() != Kind::Dict
+                    || !target.extensible()
+                    || !pairs_keyable(stack.get(dict + 1..)?)
+                {
                     return None;
                 }
                 stack.truncate(dict + 1);
@@ -220,67 +254,142 @@ pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -
                 let fence = marks.last().copied().unwrap_or(0);
                 // `do_append`/`do_setitems`/`load_additems`: the container sits just below the
                 // mark, above the enclosing fence.
-                let target = from.checked_sub(1).filter(|&at| at >= fence)?;
-                let items = stack.get(from..)?;
-                let fits = match (instr.op, stack.get(target)?) {
-                    (Op::Appends, Kind::List) => true,
-                    (Op::SetItems, Kind::Dict) => pairs_keyable(items),
-                    (Op::AddItems, Kind::Set) => items.iter().all(|k| k.hashable()),
-                    _ => false,
-                };
-                if !fits {
+                let target = *stack.get(from.checked_sub(1).filter(|&at| at >= fence)?)?;
+                if !target.extensible() || !fits(instr.op, target.kind(), stack.get(from..)?) {
                     return None;
                 }
                 stack.truncate(from);
             }
             (Op::BinGet | Op::LongBinGet, Arg::Int(index)) => {
-                let index = usize::try_from(index).ok()?;
-                match memo.get(index) {
-                    Some(&kind) if kind != Kind::Absent => stack.push(kind),
-                    _ => return None,
-                }
+                stack.push(memo.get(u64::try_from(index).ok()?)?);
             }
             (Op::BinPut | Op::LongBinPut | Op::Memoize, arg) => {
                 let index = match arg {
-                    Arg::Int(index) => usize::try_from(index).ok()?,
-                    _ => memo_count,
+                    Arg::Int(index) => Some(u64::try_from(index).ok()?),
+                    _ => None,
                 };
                 let top = *stack.last().filter(|_| stack.len() > fence)?;
-                // Sparse or huge indices are left to the full machine's memo.
-                if index >= limits.max_memo || index > memo.len().saturating_add(4096) {
-                    return None;
-                }
-                if index == memo.len() {
-                    memo.push(top);
-                    memo_count += 1;
-                } else {
-                    if index > memo.len() {
-                        memo.resize(index + 1, Kind::Absent);
-                    }
-                    let slot = memo.get_mut(index)?;
-                    memo_count += usize::from(*slot == Kind::Absent);
-                    *slot = top;
-                }
+                memo.put(index, top)?;
             }
             _ => return None,
+        }
+        Some(())
+    }
+}
+
+/// Whether `items` may be added to a container of kind `target` by `op` (APPENDS, SETITEMS,
+/// ADDITEMS) without CPython failing.
+pub(super) fn fits<'a, S: Slot<'a>>(op: Op, target: Kind, items: &[S]) -> bool {
+    match (op, target) {
+        (Op::Appends, Kind::List) => true,
+        (Op::SetItems, Kind::Dict) => pairs_keyable(items),
+        (Op::AddItems, Kind::Set) => items.iter().all(|s| s.kind().hashable()),
+        _ => false,
+    }
+}
+
+/// The memo of a whole-stream reading: the kind at each index.
+struct KindMemo {
+    kinds: Vec<Kind>,
+    count: usize,
+    max: usize,
+}
+
+impl ShapeMemo<Kind> for KindMemo {
+    fn get(&mut self, index: u64) -> Option<Kind> {
+        let index = usize::try_from(index).ok()?;
+        self.kinds
+            .get(index)
+            .copied()
+            .filter(|&k| k != Kind::Absent)
+    }
+
+    fn put(&mut self, index: Option<u64>, kind: Kind) -> Option<()> {
+        let index = match index {
+            Some(index) => usize::try_from(index).ok()?,
+            None => self.count,
+        };
+        // Sparse or huge indices are left to the full machine's memo.
+        if index >= self.max || index > self.kinds.len().saturating_add(4096) {
+            return None;
+        }
+        if index == self.kinds.len() {
+            self.kinds.push(kind);
+            self.count += 1;
+        } else {
+            if index > self.kinds.len() {
+                self.kinds.resize(index + 1, Kind::Absent);
+            }
+            let slot = self.kinds.get_mut(index)?;
+            self.count += usize::from(*slot == Kind::Absent);
+            *slot = kind;
+        }
+        Some(())
+    }
+}
+
+/// The end of the plain-data stream that starts at `start` (just after its STOP), or `None`
+/// when the stream is anything else or the reading cannot be sure, in which case the full
+/// machine must read it.
+pub(super) fn plain_data_end(data: &[u8], start: usize, limits: &PickleLimits) -> Option<usize> {
+    #[cfg(test)]
+    if tests::MACHINE_ONLY.get() {
+        return None;
+    }
+    let mut shape: Shape<Kind> = Shape::new();
+    let mut memo = KindMemo {
+        kinds: Vec::new(),
+        count: 0,
+        max: limits.max_memo,
+    };
+    let mut pos = start;
+    let mut opcodes = 0u64;
+    let mut frames = FrameTracker::new(start);
+    loop {
+        opcodes += 1;
+        if opcodes > limits.max_opcodes
+            || shape.depth() >= limits.max_stack
+            || (opcodes.is_multiple_of(1 << 16) && deadline::passed())
+        {
+            return None;
+        }
+        let instr = ops::read(data, pos).ok()?;
+        // A file reader would read this stream otherwise: the full path reads both ways.
+        if frames.crosses(&instr) {
+            return None;
+        }
+        pos = instr.next;
+        match (instr.op, instr.arg) {
+            (Op::Proto, Arg::Int(0..=5)) => {}
+            (Op::Frame, Arg::Int(len)) => {
+                let len = usize::try_from(len).ok()?;
+                if len > data.len().saturating_sub(pos) {
+                    return None;
+                }
+            }
+            (Op::Stop, _) => {
+                let fence = shape.marks.last().copied().unwrap_or(0);
+                if !shape.marks.is_empty() || shape.stack.len() <= fence {
+                    return None;
+                }
+                return match shape.stack.pop() {
+                    Some(Kind::Int) | None => None,
+                    Some(_) => Some(pos),
+                };
+            }
+            _ => shape.step(&instr, &mut memo)?,
         }
     }
 }
 
-/// Replaces the items from `from` up with one tuple of them.
-fn make_tuple(stack: &mut Vec<Kind>, from: usize) {
-    let hashable = stack
-        .get(from..)
-        .unwrap_or_default()
-        .iter()
-        .all(|k| k.hashable());
-    stack.truncate(from);
-    stack.push(Kind::Tuple(hashable));
+/// The kind of a tuple of `items`: whether it can be a dict key or set item.
+fn tuple_of<'a, S: Slot<'a>>(items: &[S]) -> Kind {
+    Kind::Tuple(items.iter().all(|s| s.kind().hashable()))
 }
 
 /// Whether `items` are key/value pairs whose keys can be dict keys.
-fn pairs_keyable(items: &[Kind]) -> bool {
-    items.len().is_multiple_of(2) && items.iter().step_by(2).all(|k| k.hashable())
+fn pairs_keyable<'a, S: Slot<'a>>(items: &[S]) -> bool {
+    items.len().is_multiple_of(2) && items.iter().step_by(2).all(|s| s.kind().hashable())
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use crate::scan::context::Ctx;
 use crate::scan::deadline;
 
 use super::budget::{EXACT_AFTER_WRAPPER, Exact, Recent};
+use super::frames::FrameTracker;
 use super::globals::Imports;
 use super::ops::{self, Arg, Instr, Op};
 use super::value::{
@@ -68,6 +69,9 @@ pub struct Outcome {
     /// Tensors the stream rebuilds from storages (`tensors.rs`), and how many more were not
     /// kept.
     pub tensors: (Vec<crate::model::tensors::PickledTensor>, u64),
+    /// The stream was read in order to its STOP and no instruction ran past the frame it
+    /// starts in: a file reader reads it the same way (`frames.rs`).
+    pub frames_agree: bool,
 }
 
 impl Outcome {
@@ -79,6 +83,7 @@ impl Outcome {
             storages: Vec::new(),
             skipped_arrays: false,
             tensors: (Vec::new(), 0),
+            frames_agree: true,
         }
     }
 }
@@ -145,7 +150,7 @@ impl<'a> Memo<'a> {
     /// Stores `value` at `index` the way `_Unpickler_MemoPut` does: an existing entry is
     /// overwritten, and only a new index makes the memo longer (MEMOIZE uses that length).
     #[inline]
-    fn put(&mut self, index: u64, value: Value<'a>) {
+    pub(super) fn put(&mut self, index: u64, value: Value<'a>) {
         let i = usize::try_from(index).unwrap_or(usize::MAX);
         let old = if i < self.dense.len() {
             self.dense
@@ -177,7 +182,27 @@ impl<'a> Memo<'a> {
         self.count
     }
 
-    fn bytes(&self) -> usize {
+    /// Puts back what `writes` (index, the value each replaced) replaced, latest first, and the
+    /// entry count from before them.
+    pub(super) fn undo(&mut self, writes: &[(u64, Option<Value<'a>>)], count: usize) {
+        for &(index, old) in writes.iter().rev() {
+            match old {
+                Some(value) => self.put(index, value),
+                None => {
+                    if let Some(slot) = usize::try_from(index)
+                        .ok()
+                        .and_then(|i| self.dense.get_mut(i))
+                    {
+                        *slot = None;
+                    }
+                    self.sparse.remove(&index);
+                }
+            }
+        }
+        self.count = count;
+    }
+
+    pub(super) fn bytes(&self) -> usize {
         self.dense.len() * std::mem::size_of::<Option<Value<'_>>>()
             + self.sparse.len() * SPARSE_ENTRY_BYTES
     }
@@ -252,6 +277,10 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub recent: Recent<'a>,
     /// What is made whole after a joblib array wrapper.
     pub exact: Exact,
+    pub batches: super::batch::Batches,
+    /// The frames of the in-order reading, until an instruction runs past its frame or the
+    /// reading jumps (joblib's inline data): then `None`.
+    pub frames: Option<FrameTracker>,
 }
 
 /// Buffers of the abstract unpickler, reused from one stream of a file to the next so that a
@@ -262,6 +291,37 @@ pub struct Workspace<'a> {
     marks: Vec<usize>,
     memo: Vec<Option<Value<'a>>>,
     arena: ArenaBuffers<'a>,
+}
+
+/// The value a scalar opcode pushes (`None`, booleans, integers, floats, strings and bytes);
+/// `Unknown` for any other opcode.
+pub(super) fn operand<'a>(instr: &Instr<'a>) -> Value<'a> {
+    let raw = |bytes, kind| Value::Raw(Raw { bytes, kind });
+    match (instr.op, instr.arg) {
+        (Op::None, _) => Value::None,
+        (Op::NewTrue, _) => Value::Bool(true),
+        (Op::NewFalse, _) => Value::Bool(false),
+        (Op::BinInt | Op::BinInt1 | Op::BinInt2, Arg::Int(i)) => Value::Int(i),
+        (Op::BinFloat, Arg::Float(f)) => Value::Float(f),
+        (Op::Long1 | Op::Long4, Arg::Bytes(bytes)) if bytes.len() <= 8 => {
+            let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
+            let mut buf = if negative { [0xff; 8] } else { [0; 8] };
+            if let Some(dst) = buf.get_mut(..bytes.len()) {
+                dst.copy_from_slice(bytes);
+            }
+            Value::Int(i64::from_le_bytes(buf))
+        }
+        (Op::Long1 | Op::Long4, Arg::Bytes(bytes)) => raw(bytes, RawKind::LongLe),
+        (Op::BinUnicode | Op::ShortBinUnicode | Op::BinUnicode8, Arg::Bytes(bytes)) => {
+            raw(bytes, RawKind::Utf8)
+        }
+        (Op::BinBytes | Op::ShortBinBytes | Op::BinBytes8, Arg::Bytes(bytes)) => {
+            raw(bytes, RawKind::Bytes)
+        }
+        (Op::BinString | Op::ShortBinString, Arg::Bytes(bytes)) => raw(bytes, RawKind::Latin1),
+        (Op::ByteArray8, Arg::Bytes(bytes)) => raw(bytes, RawKind::ByteArray),
+        _ => Value::Unknown,
+    }
 }
 
 /// Analyses the pickle stream that starts at `start` in `data`, reporting findings with offsets
@@ -314,6 +374,8 @@ pub fn run_stream<'a>(
         tensors: super::tensors::Recorder::default(),
         recent: Recent::default(),
         exact: Exact::default(),
+        batches: super::batch::Batches::default(),
+        frames: Some(FrameTracker::new(start)),
     };
     let result = m.run(start);
     m.flush_imports();
@@ -325,6 +387,7 @@ pub fn run_stream<'a>(
             storages: std::mem::take(&mut m.storages),
             skipped_arrays: m.skipped_arrays,
             tensors: m.take_tensors(Some(value)),
+            frames_agree: m.frames.is_some(),
         },
         Err(halt) => {
             // A shadow reading (joblib's array bytes read as opcodes) that breaks off is what
@@ -345,6 +408,7 @@ pub fn run_stream<'a>(
                 storages: std::mem::take(&mut m.storages),
                 skipped_arrays: m.skipped_arrays,
                 tensors: m.take_tensors(None),
+                frames_agree: false,
             }
         }
     };
@@ -384,11 +448,23 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             }
             let instr =
                 ops::read(self.data, pos).map_err(|e| Halt::malformed(e.pos(), e.describe()))?;
+            if let Some(frames) = &mut self.frames
+                && frames.crosses(&instr)
+            {
+                self.frames = None;
+            }
+            if instr.op == Op::Mark
+                && let Some(end) = self.plain_batch(&instr, &mut count)
+            {
+                pos = end;
+                continue;
+            }
             pos = instr.next;
             match self.step(instr)? {
                 Flow::Next => {}
                 Flow::Stop => return Ok((pos, self.result)),
                 Flow::InlinePickle => {
+                    self.frames = None;
                     let mut workspace = Workspace::default();
                     let inner = run_stream(
                         self.data,
@@ -400,6 +476,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                     pos = inner.end.ok_or_else(Halt::quiet)?;
                 }
                 Flow::InlineRaw => {
+                    self.frames = None;
                     self.skipped_arrays = true;
                     let (padded, nbytes) = self.inline_raw;
                     let past_end = |at: usize| {
@@ -599,22 +676,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                 self.push(Value::Int(i), pos)?
             }
             (Op::BinFloat, Arg::Float(f)) => self.push(Value::Float(f), pos)?,
-            (Op::Long1 | Op::Long4, Arg::Bytes(bytes)) => {
-                let value = if bytes.len() <= 8 {
-                    let negative = bytes.last().is_some_and(|b| b & 0x80 != 0);
-                    let mut buf = if negative { [0xff; 8] } else { [0; 8] };
-                    if let Some(dst) = buf.get_mut(..bytes.len()) {
-                        dst.copy_from_slice(bytes);
-                    }
-                    Value::Int(i64::from_le_bytes(buf))
-                } else {
-                    Value::Raw(Raw {
-                        bytes,
-                        kind: RawKind::LongLe,
-                    })
-                };
-                self.push(value, pos)?;
-            }
+            (Op::Long1 | Op::Long4, Arg::Bytes(_)) => self.push(operand(&instr), pos)?,
             (Op::BinUnicode | Op::ShortBinUnicode | Op::BinUnicode8, Arg::Bytes(bytes)) => {
                 self.push_raw(bytes, RawKind::Utf8, pos)?;
             }
