@@ -15,10 +15,11 @@
 use crate::formats::staged;
 use crate::scan::deadline;
 
+use super::memo::{Memo, Prior};
 use super::ops::{self, Arg, Instr, Op};
 use super::plain::{Kind, Shape, ShapeMemo, Slot, fits};
 use super::value::{Arena, Dropped, Node, RawKind, Value};
-use super::vm::{Machine, Memo, operand};
+use super::vm::{Machine, operand};
 
 /// Items a container keeps whole (one batch of CPython's pickler) before later batches of plain
 /// data are followed by their shape only.
@@ -104,7 +105,7 @@ struct BatchMemo<'m, 'a> {
     data: &'a [u8],
     memo: &'m mut Memo<'a>,
     arena: &'m Arena<'a>,
-    undo: Vec<(u64, Option<Value<'a>>)>,
+    undo: Vec<(u64, Prior<'a>)>,
     max_entries: usize,
     max_bytes: u64,
 }
@@ -143,7 +144,7 @@ impl ShapeMemo<Held> for BatchMemo<'_, '_> {
     fn put(&mut self, index: Option<u64>, held: Held) -> Option<()> {
         let value = self.value(held)?;
         let index = index.unwrap_or(self.memo.len() as u64);
-        self.undo.push((index, self.memo.get(index)));
+        self.undo.push((index, self.memo.prior(index)));
         self.memo.put(index, value);
         // Past a limit, the machine reads the batch and reports it.
         (self.memo.len() <= self.max_entries && self.memo.bytes() as u64 <= self.max_bytes)
@@ -192,6 +193,8 @@ impl<'a> Machine<'a, '_, '_> {
         #[cfg(test)]
         tests::FOLLOWED.set(tests::FOLLOWED.get() + 1);
         self.arena.leave_out(id, items);
+        self.memo
+            .thin_if_large(self.data, end, self.limits.max_opcodes);
         *opcodes += read;
         if !self.options.shadow {
             self.ctx.state().staged.probes += probes;

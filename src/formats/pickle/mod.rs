@@ -7,7 +7,8 @@
 //! - `value`: symbolic values and the node arena; `budget`: what a stream keeps once its memory
 //!   budget is spent.
 //! - `render`: Python-like rendering of values for evidence.
-//! - `vm`: the stack machine for one stream; `rare`: its opcodes off the hot path; `salvage`:
+//! - `vm`: the stack machine for one stream; `memo`: its memo, thinned to what the stream reads
+//!   back once it is large; `rare`: its opcodes off the hot path; `salvage`:
 //!   what is read of the data after the machine halts.
 //! - `globals`: the stream's import table and how GLOBAL, INST and STACK_GLOBAL resolve.
 //! - `extract`: strings of calls and states handed to the signature engine.
@@ -34,6 +35,7 @@ mod imports;
 mod inspect;
 mod joblib_files;
 mod layout;
+mod memo;
 mod ops;
 mod plain;
 mod rare;

@@ -315,7 +315,7 @@ impl<'a> Machine<'a, '_, '_> {
                     _ => None,
                 };
                 if let Some(index) = index {
-                    let halted_has = state.same_stream && self.memo.get(index).is_some();
+                    let halted_has = state.same_stream && self.memo.contains(index);
                     state.put(index, halted_has);
                 }
                 None

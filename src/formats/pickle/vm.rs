@@ -12,6 +12,7 @@ use crate::scan::deadline;
 use super::budget::{EXACT_AFTER_WRAPPER, Exact, Recent};
 use super::frames::FrameTracker;
 use super::globals::Imports;
+use super::memo::Memo;
 use super::ops::{self, Arg, Instr, Op};
 use super::value::{
     Arena, ArenaBudget, ArenaBuffers, ArenaFull, CallKind, Dropped, Items, Node, Raw, RawKind,
@@ -133,78 +134,6 @@ impl From<(usize, ArenaFull)> for Halt {
             pos,
             "the stream creates more values than the scanner tracks".to_owned(),
         )
-    }
-}
-
-#[derive(Default)]
-pub(super) struct Memo<'a> {
-    dense: Vec<Option<Value<'a>>>,
-    sparse: HashMap<u64, Value<'a>>,
-    count: usize,
-}
-
-/// Bytes a sparse memo entry takes in its hash map, about.
-const SPARSE_ENTRY_BYTES: usize = 48;
-
-impl<'a> Memo<'a> {
-    /// Stores `value` at `index` the way `_Unpickler_MemoPut` does: an existing entry is
-    /// overwritten, and only a new index makes the memo longer (MEMOIZE uses that length).
-    #[inline]
-    pub(super) fn put(&mut self, index: u64, value: Value<'a>) {
-        let i = usize::try_from(index).unwrap_or(usize::MAX);
-        let old = if i < self.dense.len() {
-            self.dense
-                .get_mut(i)
-                .and_then(|slot| slot.replace(value))
-                .or_else(|| self.sparse.remove(&index))
-        } else if i < self.dense.len().saturating_add(1024)
-            && i <= self.count.saturating_mul(2).saturating_add(4096)
-        {
-            self.dense.resize(i, None);
-            self.dense.push(Some(value));
-            self.sparse.remove(&index)
-        } else {
-            self.sparse.insert(index, value)
-        };
-        self.count += usize::from(old.is_none());
-    }
-
-    #[inline]
-    pub(super) fn get(&self, index: u64) -> Option<Value<'a>> {
-        match usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
-            Some(Some(v)) => Some(*v),
-            _ => self.sparse.get(&index).copied(),
-        }
-    }
-
-    /// The number of entries, which MEMOIZE uses as its index.
-    pub(super) fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Puts back what `writes` (index, the value each replaced) replaced, latest first, and the
-    /// entry count from before them.
-    pub(super) fn undo(&mut self, writes: &[(u64, Option<Value<'a>>)], count: usize) {
-        for &(index, old) in writes.iter().rev() {
-            match old {
-                Some(value) => self.put(index, value),
-                None => {
-                    if let Some(slot) = usize::try_from(index)
-                        .ok()
-                        .and_then(|i| self.dense.get_mut(i))
-                    {
-                        *slot = None;
-                    }
-                    self.sparse.remove(&index);
-                }
-            }
-        }
-        self.count = count;
-    }
-
-    pub(super) fn bytes(&self) -> usize {
-        self.dense.len() * std::mem::size_of::<Option<Value<'_>>>()
-            + self.sparse.len() * SPARSE_ENTRY_BYTES
     }
 }
 
@@ -350,11 +279,7 @@ pub fn run_stream<'a>(
         start,
         stack: buffers.stack,
         marks: buffers.marks,
-        memo: Memo {
-            dense: buffers.memo,
-            sparse: HashMap::new(),
-            count: 0,
-        },
+        memo: Memo::new(buffers.memo),
         arena: Arena::new(budget, buffers.arena),
         imports: Imports::default(),
         overrides: HashMap::new(),
@@ -414,10 +339,9 @@ pub fn run_stream<'a>(
     };
     m.examine_carried();
     m.report_not_listed();
-    let (mut stack, mut marks, mut memo) = (m.stack, m.marks, m.memo.dense);
+    let (mut stack, mut marks, memo) = (m.stack, m.marks, m.memo.into_buffer());
     stack.clear();
     marks.clear();
-    memo.clear();
     *workspace = Workspace {
         stack,
         marks,
@@ -624,7 +548,9 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
     pub(super) fn memo_put(&mut self, index: u64, pos: usize) -> Result<(), Halt> {
         let value = self.peek(pos);
         self.memo.put(index, value);
-        if self.memo.count > self.limits.max_memo {
+        self.memo
+            .thin_if_large(self.data, pos, self.limits.max_opcodes);
+        if self.memo.len() > self.limits.max_memo {
             return Err(Halt::limit(
                 pos,
                 format!("the memo grows past {} entries", self.limits.max_memo),
@@ -635,7 +561,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                 pos,
                 format!(
                     "the memo grows past half of the stream's memory budget ({} entries)",
-                    self.memo.count
+                    self.memo.len()
                 ),
             ));
         }
