@@ -28,6 +28,11 @@ use serde_json::Value;
 const MAX_RSS_MIB: u64 = 1024;
 /// Peak anonymous memory (heap) allowed: the default per-artifact `max_memory` budget.
 const MAX_HEAP_MIB: u64 = 512;
+/// Peak anonymous memory allowed to the scan of one pickle: the engine keeps what evidence and
+/// the memo need, not the data.
+const MAX_PICKLE_HEAP_MIB: u64 = 128;
+/// Ordinary data among the cases: large, but written as real libraries write it, so `clean`.
+const ORDINARY: &[&str] = &["tuples_with_a_call.pkl", "memoized_records.pkl"];
 /// How long a case may run before the test calls it hung.
 const OUTER_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -316,6 +321,25 @@ fn pickle_tuples_with_a_call(n: u32) -> Vec<u8> {
     out
 }
 
+/// `n` records `(i,)` as CPython's pickler writes them (each tuple memoized) in a list whose
+/// first item is an allowed call: millions of memo entries, of which none is read back.
+fn pickle_memoized_records(n: u32) -> Vec<u8> {
+    let mut out = b"\x80\x04]\x94(ccollections\nOrderedDict\n)R\x94e".to_vec();
+    for i in 0..n {
+        if i % 1000 == 0 {
+            out.push(b'(');
+        }
+        out.push(b'J');
+        out.extend_from_slice(&i.to_le_bytes());
+        out.extend_from_slice(b"\x85\x94"); // TUPLE1, MEMOIZE
+        if i % 1000 == 999 || i + 1 == n {
+            out.push(b'e');
+        }
+    }
+    out.push(b'.');
+    out
+}
+
 /// After an unknown opcode, `t = (t, t)` through the memo 40 times: what salvage reads past a
 /// halt must share such tuples, not copy them level by level (2^40 items).
 fn pickle_salvage_doubling() -> Vec<u8> {
@@ -434,6 +458,7 @@ fn cases(dir: &Path) -> Vec<(PathBuf, bool)> {
             "tuples_with_a_call.pkl",
             pickle_tuples_with_a_call(3_000_000),
         ),
+        ("memoized_records.pkl", pickle_memoized_records(8_000_000)),
         ("large.tar.gz", large_tarball(600 << 20)),
         (
             "many_tensors.safetensors",
@@ -479,6 +504,15 @@ fn hostile_inputs_end_by_their_own_limits_within_memory() {
         }
         if outcome.heap_mib > MAX_HEAP_MIB {
             failures.push(format!("{name}: {} MiB heap", outcome.heap_mib));
+        }
+        if name.ends_with(".pkl") && outcome.heap_mib > MAX_PICKLE_HEAP_MIB {
+            failures.push(format!(
+                "{name}: {} MiB heap for a pickle",
+                outcome.heap_mib
+            ));
+        }
+        if ORDINARY.contains(&name.as_str()) && verdict != "clean" {
+            failures.push(format!("{name}: {verdict}, but it is ordinary data"));
         }
         if verdict == "no report" || (must_flag && verdict == "clean") {
             failures.push(format!("{name}: {verdict}"));
