@@ -10,8 +10,8 @@
 //! Any change to the file changes its change time, and then its content is hashed again. An
 //! index file holds a copy of the entry (header and report, checked the same way), so that an
 //! unchanged file costs one small read: a file takes a whole disk block however short, so the
-//! copy takes no more room than the content key did. An index file that holds just a content
-//! key (64 hex digits, as earlier versions wrote) still leads to its entry.
+//! copy takes no more room than the content key did. (An index file of an earlier version, which
+//! held the content key, does not parse: the file is hashed once more and its index rewritten.)
 //!
 //! The cache is trusted like the scanner binary: whoever can write it can change verdicts.
 
@@ -124,13 +124,7 @@ impl Cache {
 
 impl Cache {
     fn read_by_stat(&self, stat_path: &Path) -> Option<ArtifactReport> {
-        let text = std::fs::read(stat_path).ok()?;
-        if text.len() == 64 && text.iter().all(u8::is_ascii_hexdigit) {
-            let key = std::str::from_utf8(&text).ok()?;
-            let (header, report) = read_parts(&self.entry_path(key))?;
-            return (header.key == key).then_some(report);
-        }
-        let (_, report) = parse_parts(&text)?;
+        let (_, report) = read_parts(stat_path)?;
         // Only a whole scan's result is stored (`get_or_scan`), and it names its content.
         report.sha256.is_some().then_some(report)
     }
@@ -170,11 +164,8 @@ fn file_sha256(path: &Path) -> Option<String> {
 
 /// An entry's header and report, if it is whole: the report must match the header's digest.
 fn read_parts(path: &Path) -> Option<(Header, ArtifactReport)> {
-    parse_parts(&std::fs::read(path).ok()?)
-}
-
-fn parse_parts(text: &[u8]) -> Option<(Header, ArtifactReport)> {
-    let split = memchr::memchr(b'\n', text)?;
+    let text = std::fs::read(path).ok()?;
+    let split = memchr::memchr(b'\n', &text)?;
     let header: Header = serde_json::from_slice(text.get(..split)?).ok()?;
     let body = text.get(split + 1..)?;
     if header.report_sha256 != digest::sha256_hex(body) {
