@@ -5,9 +5,13 @@
 //! parse, does not match its key or its digest is ignored and rewritten.
 //!
 //! Hashing an unchanged multi-gigabyte file again would cost about what scanning it does, so a
-//! second index maps the file's identity on disk (canonical path, size, inode, modification
-//! and change times to the nanosecond, plus the settings) to its content key, as git's index
-//! does. Any change to the file changes its change time, and then its content is hashed again.
+//! second index maps the file's identity on disk (device, inode, size, modification and change
+//! times to the nanosecond, plus the name and the settings) to its result, as git's index does.
+//! Any change to the file changes its change time, and then its content is hashed again. An
+//! index file holds a copy of the entry (header and report, checked the same way), so that an
+//! unchanged file costs one small read: a file takes a whole disk block however short, so the
+//! copy takes no more room than the content key did. (An index file of an earlier version, which
+//! held the content key, does not parse: the file is hashed once more and its index rewritten.)
 //!
 //! The cache is trusted like the scanner binary: whoever can write it can change verdicts.
 
@@ -90,15 +94,17 @@ impl Cache {
         };
         let key = digest::sha256_hex(format!("{sha256}\n{name}\n{fingerprint}").as_bytes());
         let entry_path = self.entry_path(&key);
-        // Written in place: a torn index file is not 64 hex digits and so is ignored.
-        let remember = |key: &str| {
+        // Written in place: a torn index file fails its digest (or its header) and is ignored.
+        let remember = |entry: &[u8]| {
             if let Some(stat_path) = &stat_path {
                 let _ = std::fs::create_dir_all(self.dir.join("stat"))
-                    .and_then(|()| std::fs::write(stat_path, key));
+                    .and_then(|()| std::fs::write(stat_path, entry));
             }
         };
         if let Some(report) = read_entry(&entry_path, &key, &sha256) {
-            remember(&key);
+            if let Ok(entry) = entry_bytes(&key, &report) {
+                remember(&entry);
+            }
             return (relocate(report, display), true);
         }
         let report = scan();
@@ -106,8 +112,10 @@ impl Cache {
         // result that read the artifact's neighbours holds for this place only.
         if report.sha256.as_deref() == Some(sha256.as_str()) && !report.reads_neighbours {
             // A failure to write the cache costs a later re-scan, nothing else.
-            if write_entry(&entry_path, &key, &report).is_ok() {
-                remember(&key);
+            if let Ok(entry) = entry_bytes(&key, &report)
+                && write_atomically(&entry_path, &entry).is_ok()
+            {
+                remember(&entry);
             }
         }
         (report, false)
@@ -116,12 +124,9 @@ impl Cache {
 
 impl Cache {
     fn read_by_stat(&self, stat_path: &Path) -> Option<ArtifactReport> {
-        let key = std::fs::read_to_string(stat_path).ok()?;
-        if key.len() != 64 || !key.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return None;
-        }
-        let (header, report) = read_parts(&self.entry_path(&key))?;
-        (header.key == key).then_some(report)
+        let (_, report) = read_parts(stat_path)?;
+        // Only a whole scan's result is stored (`get_or_scan`), and it names its content.
+        report.sha256.is_some().then_some(report)
     }
 }
 
@@ -175,23 +180,24 @@ fn read_entry(path: &Path, key: &str, sha256: &str) -> Option<ArtifactReport> {
     (header.key == key && report.sha256.as_deref() == Some(sha256)).then_some(report)
 }
 
-fn write_entry(path: &Path, key: &str, report: &ArtifactReport) -> std::io::Result<()> {
+/// An entry: the header line, then the report.
+fn entry_bytes(key: &str, report: &ArtifactReport) -> serde_json::Result<Vec<u8>> {
     let body = serde_json::to_vec(report)?;
-    let header = serde_json::to_vec(&Header {
+    let mut entry = serde_json::to_vec(&Header {
         key: key.to_owned(),
         report_sha256: digest::sha256_hex(&body),
     })?;
-    write_atomically(path, &[&header, b"\n", &body])
+    entry.push(b'\n');
+    entry.extend_from_slice(&body);
+    Ok(entry)
 }
 
-/// Writes `parts` to a temporary file beside `path`, then renames it into place.
-fn write_atomically(path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
+/// Writes `bytes` to a temporary file beside `path`, then renames it into place.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut temp = tempfile::NamedTempFile::new_in(dir)?;
-    for part in parts {
-        temp.write_all(part)?;
-    }
+    temp.write_all(bytes)?;
     temp.flush()?;
     temp.persist(path).map_err(|e| e.error)?;
     Ok(())

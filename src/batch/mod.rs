@@ -164,7 +164,7 @@ impl Batch<'_> {
         let workers = pool.current_num_threads();
         let next = AtomicUsize::new(0);
         let stop = AtomicBool::new(false);
-        let (sender, receiver) = mpsc::sync_channel::<(usize, Scanned)>(workers * 2);
+        let (sender, receiver) = mpsc::sync_channel::<(usize, Scanned)>(workers * WAITING);
         let mut tally = Tally::default();
         let mut info = RunInfo {
             policy: self.policy.source.clone(),
@@ -230,6 +230,11 @@ impl Batch<'_> {
         let mut waiting = BTreeMap::new();
         let mut next = 0;
         while let Ok(first) = receiver.recv() {
+            // Let a stream of small artifacts gather, so that this thread wakes once per batch
+            // rather than once per result (each wake is a system call in the sending worker
+            // and a switch here). Nothing waits when results are slow: `recv` blocks for the
+            // next one.
+            std::thread::sleep(GATHER);
             for (index, scanned) in std::iter::once(first).chain(receiver.try_iter()) {
                 tally.add(&scanned);
                 if !ordered {
@@ -316,6 +321,13 @@ impl Batch<'_> {
         }
     }
 }
+
+/// Results a worker may leave in the channel ahead of the writer (times the workers): room for
+/// what small artifacts yield during one [`GATHER`].
+const WAITING: usize = 64;
+
+/// How long the writer lets results gather once one has arrived: a bound on the delay it adds.
+const GATHER: std::time::Duration = std::time::Duration::from_millis(1);
 
 /// Stack of each worker thread: nesting is bounded by `scan::context::MAX_DEPTH_CEILING`, and
 /// this holds that many levels with a wide margin (it is reserved, not committed).

@@ -71,13 +71,17 @@ impl LogArgs {
 pub struct LogTee<'a> {
     pub inner: Box<dyn Sink + 'a>,
     pub records: Vec<Value>,
+    /// Whether a log will take the records: without one, none is kept (a record per artifact
+    /// would grow with the registry).
+    recording: bool,
 }
 
 impl<'a> LogTee<'a> {
-    pub fn new(inner: Box<dyn Sink + 'a>) -> Self {
+    pub fn new(inner: Box<dyn Sink + 'a>, recording: bool) -> Self {
         LogTee {
             inner,
             records: Vec::new(),
+            recording,
         }
     }
 }
@@ -87,6 +91,9 @@ impl Sink for LogTee<'_> {
         self.inner.ordered()
     }
     fn artifact(&mut self, item: Scanned) -> std::io::Result<()> {
+        if !self.recording {
+            return self.inner.artifact(item);
+        }
         self.records.push(json!({
             "path": item.report.path,
             "sha256": item.report.sha256,

@@ -40,16 +40,29 @@ pub enum Line {
 
 pub struct Jsonl<W> {
     out: W,
+    /// The line being written: serialised here first, then written whole (the writer is often
+    /// a `Box<dyn Write>`, and serde writes a line in many small pieces).
+    buf: Vec<u8>,
 }
 
 impl<W: Write> Jsonl<W> {
     pub fn new(out: W) -> Self {
-        Jsonl { out }
+        Jsonl {
+            out,
+            buf: Vec::new(),
+        }
     }
 
     fn line(&mut self, line: &Line) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, line)?;
-        self.out.write_all(b"\n")
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, line)?;
+        self.buf.push(b'\n');
+        self.out.write_all(&self.buf)?;
+        // One huge report need not hold its memory for the rest of the run.
+        if self.buf.capacity() > 1 << 20 {
+            self.buf = Vec::new();
+        }
+        Ok(())
     }
 }
 

@@ -15,6 +15,8 @@ pub struct Progress<'a> {
     bar: ProgressBar,
     artifacts: u64,
     done: u64,
+    /// Whether the bar is drawn (stderr is a terminal); a hidden one costs nothing per result.
+    drawn: bool,
 }
 
 /// A handle the worker threads advance the bar with (bytes done).
@@ -28,15 +30,16 @@ impl Advance {
 }
 
 impl<'a> Progress<'a> {
-    /// A bar over `bytes` of `artifacts`; hidden unless stderr is a terminal.
-    pub fn new(inner: &'a mut dyn Sink, artifacts: u64, bytes: u64) -> Self {
+    /// A bar over `bytes` of `artifacts`; hidden unless stderr is a terminal. `bytes` is asked
+    /// only for a drawn bar (it stats every file, serially, before the scan starts).
+    pub fn new(inner: &'a mut dyn Sink, artifacts: u64, bytes: impl FnOnce() -> u64) -> Self {
         let terminal = io::stderr().is_terminal();
-        let target = if terminal {
-            ProgressDrawTarget::stderr()
+        let (target, total) = if terminal {
+            (ProgressDrawTarget::stderr(), bytes())
         } else {
-            ProgressDrawTarget::hidden()
+            (ProgressDrawTarget::hidden(), 0)
         };
-        let bar = ProgressBar::with_draw_target(Some(bytes), target);
+        let bar = ProgressBar::with_draw_target(Some(total), target);
         if let Ok(style) = ProgressStyle::with_template(
             "{bar:30} {bytes}/{total_bytes}  {binary_bytes_per_sec}  {msg}  ETA {eta}",
         ) {
@@ -51,6 +54,7 @@ impl<'a> Progress<'a> {
             bar,
             artifacts,
             done: 0,
+            drawn: terminal,
         }
     }
 
@@ -66,6 +70,9 @@ impl Sink for Progress<'_> {
     }
 
     fn artifact(&mut self, item: Scanned) -> io::Result<()> {
+        if !self.drawn {
+            return self.inner.artifact(item);
+        }
         self.done += 1;
         let elapsed = self.bar.elapsed().as_secs_f64().max(1e-3);
         self.bar.set_message(format!(
@@ -78,6 +85,9 @@ impl Sink for Progress<'_> {
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        if !self.drawn {
+            return self.inner.flush();
+        }
         self.bar.suspend(|| self.inner.flush())
     }
 

@@ -61,7 +61,7 @@ pub fn walk_filtered(
         walker.root.clone_from(root);
         match (fs::metadata(root), fs::canonicalize(root)) {
             (Ok(meta), Ok(canonical)) if meta.is_dir() => {
-                walker.visited.insert(canonical.clone());
+                walker.visited.insert(canonical.clone().into_os_string());
                 let listing = pool.install(|| list(root, LIST_AHEAD));
                 walker.walk_dir(root, &canonical, &canonical, listing);
             }
@@ -97,12 +97,13 @@ pub fn special_kind(file_type: fs::FileType) -> &'static str {
 struct Walker {
     artifacts: Vec<Artifact>,
     errors: Vec<WalkError>,
-    /// Directories already walked, by canonical path.
-    visited: HashSet<PathBuf>,
+    /// Directories already walked, by canonical path. Canonical paths are normal (no `.`, `..`
+    /// or doubled separators), so their bytes compare as their components do, and hash faster.
+    visited: HashSet<OsString>,
     /// The root being walked, as given.
     root: PathBuf,
     /// Files already listed: canonical path to their index in `artifacts`.
-    files: HashMap<PathBuf, usize>,
+    files: HashMap<OsString, usize>,
     /// `--include` / `--exclude`.
     filter: Filter,
 }
@@ -118,8 +119,9 @@ impl Walker {
     fn add_file(&mut self, path: PathBuf, canonical: PathBuf) {
         let display = escaped_os(path.as_os_str()).into_owned();
         let relative = relative(&self.root, &path);
-        let Some(&index) = self.files.get(&canonical) else {
-            self.files.insert(canonical, self.artifacts.len());
+        let Some(&index) = self.files.get(canonical.as_os_str()) else {
+            self.files
+                .insert(canonical.into_os_string(), self.artifacts.len());
             self.artifacts.push(Artifact {
                 path,
                 display,
@@ -215,7 +217,7 @@ impl Walker {
 
     /// Walks a subdirectory once, with its listing when it was listed ahead.
     fn enter_dir(&mut self, path: &Path, canonical: PathBuf, root: &Path, listing: Option<Listed>) {
-        if !is_git(path) && self.visited.insert(canonical.clone()) {
+        if !is_git(path) && self.visited.insert(canonical.clone().into_os_string()) {
             let listing = listing.unwrap_or_else(|| list(path, 0));
             self.walk_dir(path, &canonical, root, listing);
         }

@@ -272,7 +272,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
         args.download_to.clone(),
     )?;
     let (inner, report_file) = open_sink(&args.output, &paths, Some(&signatures))?;
-    let mut sink = quarantine::provenance::cli::LogTee::new(inner);
+    let mut sink = quarantine::provenance::cli::LogTee::new(inner, log.is_some());
     let mut plan = Plan::new(&paths, args.shard, args.jobs, &filter).context("starting workers")?;
     for repo in &fetched {
         plan.relabel(&repo.dir, &repo.display_prefix);
@@ -280,7 +280,7 @@ fn scan(args: ScanArgs) -> Result<ExitCode> {
             plan.add_unreadable(display.clone(), message.clone());
         }
     }
-    let mut progress = Progress::new(&mut sink, plan.len() as u64, plan.bytes());
+    let mut progress = Progress::new(&mut sink, plan.len() as u64, || plan.bytes());
     let advance = progress.advance();
     let advance = |n: u64| advance.by(n);
     let batch = Batch {
