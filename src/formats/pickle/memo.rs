@@ -38,22 +38,29 @@ pub(super) struct Memo<'a> {
 
 /// The indices the rest of the stream reads, and which indices are set.
 struct Thin {
-    wanted: HashSet<u64>,
-    present: Vec<u64>,
-    present_far: HashSet<u64>,
+    wanted: Indices,
+    present: Indices,
 }
 
-impl Thin {
-    /// Marks `index` set; whether it was not before.
-    fn mark(&mut self, index: u64) -> bool {
+/// A set of memo indices: a bitmap below [`PRESENT_BITS`] (hashing each of millions of writes
+/// would cost more than the machine), a hash set above.
+#[derive(Default)]
+struct Indices {
+    words: Vec<u64>,
+    far: HashSet<u64>,
+}
+
+impl Indices {
+    /// Adds `index`; whether it was not there before.
+    fn insert(&mut self, index: u64) -> bool {
         if index >= PRESENT_BITS {
-            return self.present_far.insert(index);
+            return self.far.insert(index);
         }
         let (word, bit) = ((index / 64) as usize, 1u64 << (index % 64));
-        if word >= self.present.len() {
-            self.present.resize(word + 1, 0);
+        if word >= self.words.len() {
+            self.words.resize(word + 1, 0);
         }
-        let Some(w) = self.present.get_mut(word) else {
+        let Some(w) = self.words.get_mut(word) else {
             return false;
         };
         let new = *w & bit == 0;
@@ -61,21 +68,26 @@ impl Thin {
         new
     }
 
-    fn unmark(&mut self, index: u64) {
+    fn remove(&mut self, index: u64) {
         if index >= PRESENT_BITS {
-            self.present_far.remove(&index);
-        } else if let Some(w) = self.present.get_mut((index / 64) as usize) {
+            self.far.remove(&index);
+        } else if let Some(w) = self.words.get_mut((index / 64) as usize) {
             *w &= !(1u64 << (index % 64));
         }
     }
 
-    fn is_set(&self, index: u64) -> bool {
+    #[inline]
+    fn contains(&self, index: u64) -> bool {
         if index >= PRESENT_BITS {
-            return self.present_far.contains(&index);
+            return self.far.contains(&index);
         }
-        self.present
+        self.words
             .get((index / 64) as usize)
             .is_some_and(|w| w & (1u64 << (index % 64)) != 0)
+    }
+
+    fn bytes(&self) -> usize {
+        self.words.len() * 8 + self.far.len() * SPARSE_ENTRY_BYTES
     }
 }
 
@@ -108,8 +120,8 @@ impl<'a> Memo<'a> {
     #[inline]
     pub(super) fn put(&mut self, index: u64, value: Value<'a>) {
         if let Some(thin) = &mut self.thin {
-            let new = thin.mark(index);
-            if thin.wanted.contains(&index) {
+            let new = thin.present.insert(index);
+            if thin.wanted.contains(index) {
                 self.sparse.insert(index, value);
             }
             self.count += usize::from(new);
@@ -135,6 +147,13 @@ impl<'a> Memo<'a> {
 
     #[inline]
     pub(super) fn get(&self, index: u64) -> Option<Value<'a>> {
+        if self
+            .thin
+            .as_ref()
+            .is_some_and(|t| !t.wanted.contains(index))
+        {
+            return None;
+        }
         match usize::try_from(index).ok().and_then(|i| self.dense.get(i)) {
             Some(Some(v)) => Some(*v),
             _ => self.sparse.get(&index).copied(),
@@ -144,7 +163,7 @@ impl<'a> Memo<'a> {
     /// Whether entry `index` is set (its value may not be kept).
     pub(super) fn contains(&self, index: u64) -> bool {
         match &self.thin {
-            Some(thin) => thin.is_set(index),
+            Some(thin) => thin.present.contains(index),
             None => self.get(index).is_some(),
         }
     }
@@ -171,7 +190,7 @@ impl<'a> Memo<'a> {
                 Prior::Held(value) => self.put(index, value),
                 Prior::Counted => {
                     if let Some(thin) = &mut self.thin {
-                        thin.mark(index);
+                        thin.present.insert(index);
                     }
                     self.sparse.remove(&index);
                 }
@@ -184,7 +203,7 @@ impl<'a> Memo<'a> {
                     }
                     self.sparse.remove(&index);
                     if let Some(thin) = &mut self.thin {
-                        thin.unmark(index);
+                        thin.present.remove(index);
                     }
                 }
             }
@@ -193,9 +212,10 @@ impl<'a> Memo<'a> {
     }
 
     pub(super) fn bytes(&self) -> usize {
-        let thin = self.thin.as_ref().map_or(0, |t| {
-            t.present.len() * 8 + (t.present_far.len() + t.wanted.len()) * SPARSE_ENTRY_BYTES
-        });
+        let thin = self
+            .thin
+            .as_ref()
+            .map_or(0, |t| t.present.bytes() + t.wanted.bytes());
         self.dense.len() * std::mem::size_of::<Option<Value<'_>>>()
             + self.sparse.len() * SPARSE_ENTRY_BYTES
             + thin
@@ -213,20 +233,19 @@ impl<'a> Memo<'a> {
         };
         let mut thin = Thin {
             wanted,
-            present: Vec::new(),
-            present_far: HashSet::new(),
+            present: Indices::default(),
         };
         for (index, slot) in self.dense.iter().enumerate() {
             if let Some(value) = slot {
                 let index = index as u64;
-                thin.mark(index);
-                if thin.wanted.contains(&index) {
+                thin.present.insert(index);
+                if thin.wanted.contains(index) {
                     self.sparse.insert(index, *value);
                 }
             }
         }
-        self.sparse.retain(|index, _| {
-            thin.mark(*index);
+        self.sparse.retain(|&index, _| {
+            thin.present.insert(index);
             thin.wanted.contains(index)
         });
         self.dense = Vec::new();
@@ -236,33 +255,31 @@ impl<'a> Memo<'a> {
 
 /// The memo indices that the stream from `pos` reads up to its STOP, or `None` when this
 /// reading may not see every read the machine makes.
-fn reads_ahead(data: &[u8], mut pos: usize, max_opcodes: u64) -> Option<HashSet<u64>> {
-    let mut wanted = HashSet::new();
+fn reads_ahead(data: &[u8], mut pos: usize, max_opcodes: u64) -> Option<Indices> {
+    let mut wanted = Indices::default();
+    let mut distinct = 0usize;
     for count in 0..max_opcodes {
         if count.is_multiple_of(1 << 16) && count > 0 && deadline::passed() {
             return None;
         }
         let instr = ops::read(data, pos).ok()?;
-        match (instr.op, instr.arg) {
+        let index = match (instr.op, instr.arg) {
             (Op::Stop, _) => return Some(wanted),
-            (Op::BinGet | Op::LongBinGet, Arg::Int(index)) => {
-                wanted.insert(index.unsigned_abs());
-            }
-            (Op::Get, Arg::Line(line)) => {
-                if let Some(Some(index)) = cparse::memo_index(line) {
-                    wanted.insert(index);
-                }
-            }
+            (Op::BinGet | Op::LongBinGet, Arg::Int(index)) => Some(index.unsigned_abs()),
+            (Op::Get, Arg::Line(line)) => cparse::memo_index(line).flatten(),
             // joblib's array wrappers: the machine jumps over the array bytes after them.
             (_, Arg::Bytes(text) | Arg::Line(text) | Arg::Lines(_, text))
                 if memchr::memmem::find(text, b"ArrayWrapper").is_some() =>
             {
                 return None;
             }
-            _ => {}
-        }
-        if wanted.len() > MAX_WANTED {
-            return None;
+            _ => None,
+        };
+        if let Some(index) = index {
+            distinct += usize::from(wanted.insert(index));
+            if distinct > MAX_WANTED {
+                return None;
+            }
         }
         pos = instr.next;
     }
