@@ -300,19 +300,15 @@ fn pickle_many_calls(n: usize) -> Vec<u8> {
     out
 }
 
-/// `n` small tuples `('key', i, 1.5)` in a list whose first item is an allowed call (so the
-/// full machine reads it): ordinary data, past the budget counted rather than kept.
-fn pickle_tuples_with_a_call(n: u32) -> Vec<u8> {
-    let mut out = b"\x80\x04](ccollections\nOrderedDict\n)Re".to_vec();
+/// `head` (which leaves a list on the stack), then `n` items written by `item` and appended in
+/// batches of 1000 as CPython's pickler does, then STOP.
+fn batched_list(head: &[u8], n: u32, item: impl Fn(&mut Vec<u8>, u32)) -> Vec<u8> {
+    let mut out = head.to_vec();
     for i in 0..n {
         if i % 1000 == 0 {
             out.push(b'(');
         }
-        out.extend_from_slice(b"\x8c\x03keyJ");
-        out.extend_from_slice(&i.to_le_bytes());
-        out.push(b'G');
-        out.extend_from_slice(&1.5f64.to_be_bytes());
-        out.push(0x87); // TUPLE3
+        item(&mut out, i);
         if i % 1000 == 999 || i + 1 == n {
             out.push(b'e');
         }
@@ -321,23 +317,27 @@ fn pickle_tuples_with_a_call(n: u32) -> Vec<u8> {
     out
 }
 
+/// `n` small tuples `('key', i, 1.5)` in a list whose first item is an allowed call (so the
+/// full machine reads it): ordinary data, past the budget counted rather than kept.
+fn pickle_tuples_with_a_call(n: u32) -> Vec<u8> {
+    batched_list(b"\x80\x04](ccollections\nOrderedDict\n)Re", n, |out, i| {
+        out.extend_from_slice(b"\x8c\x03keyJ");
+        out.extend_from_slice(&i.to_le_bytes());
+        out.push(b'G');
+        out.extend_from_slice(&1.5f64.to_be_bytes());
+        out.push(0x87); // TUPLE3
+    })
+}
+
 /// `n` records `(i,)` as CPython's pickler writes them (each tuple memoized) in a list whose
 /// first item is an allowed call: millions of memo entries, of which none is read back.
 fn pickle_memoized_records(n: u32) -> Vec<u8> {
-    let mut out = b"\x80\x04]\x94(ccollections\nOrderedDict\n)R\x94e".to_vec();
-    for i in 0..n {
-        if i % 1000 == 0 {
-            out.push(b'(');
-        }
+    let head = b"\x80\x04]\x94(ccollections\nOrderedDict\n)R\x94e";
+    batched_list(head, n, |out, i| {
         out.push(b'J');
         out.extend_from_slice(&i.to_le_bytes());
         out.extend_from_slice(b"\x85\x94"); // TUPLE1, MEMOIZE
-        if i % 1000 == 999 || i + 1 == n {
-            out.push(b'e');
-        }
-    }
-    out.push(b'.');
-    out
+    })
 }
 
 /// After an unknown opcode, `t = (t, t)` through the memo 40 times: what salvage reads past a

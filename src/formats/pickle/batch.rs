@@ -15,6 +15,7 @@
 use crate::formats::staged;
 use crate::scan::deadline;
 
+use super::frames;
 use super::memo::{Memo, Prior};
 use super::ops::{self, Arg, Instr, Op};
 use super::plain::{Kind, Shape, ShapeMemo, Slot, fits};
@@ -238,16 +239,11 @@ impl<'a> Machine<'a, '_, '_> {
                 break None;
             };
             pos = instr.next;
-            if let Some(frames) = &mut self.frames
-                && frames.crosses(&instr)
-            {
-                self.frames = None;
-            }
-            if let (Op::ShortBinUnicode | Op::BinUnicode | Op::BinUnicode8, Arg::Bytes(b))
-            | (Op::ShortBinBytes | Op::BinBytes | Op::BinBytes8, Arg::Bytes(b))
-            | (Op::ShortBinString | Op::BinString | Op::ByteArray8, Arg::Bytes(b)) =
-                (instr.op, instr.arg)
+            frames::follow(&mut self.frames, &instr);
+            // The machine probes every string and bytes operand this long (not integers).
+            if let Arg::Bytes(b) = instr.arg
                 && b.len() >= staged::MIN_LEN
+                && !matches!(instr.op, Op::Long1 | Op::Long4)
             {
                 probes += 1;
             }
@@ -283,6 +279,7 @@ mod tests {
 
     use super::*;
     use crate::config::Config;
+    use crate::formats::pickle::plain::tests::outline;
     use crate::model::finding::ArtifactReport;
     use crate::scan::scan_bytes;
 
@@ -299,14 +296,6 @@ mod tests {
         let report = scan_bytes(data, Path::new("x.pkl"), "x.pkl", &Config::default());
         KEPT_ITEMS.set(super::KEPT_ITEMS);
         report
-    }
-
-    fn outline(report: &ArtifactReport) -> Vec<(String, Option<u64>)> {
-        report
-            .findings
-            .iter()
-            .map(|f| (f.rule_id.to_string(), f.location.offset))
-            .collect()
     }
 
     /// `OrderedDict()` (so that the machine reads the stream), then a list filled in three

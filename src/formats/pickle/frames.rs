@@ -302,6 +302,17 @@ impl FrameTracker {
     }
 }
 
+/// Notes `instr`, read in order, in `frames`; an instruction that runs past its frame ends the
+/// bookkeeping (`None`): from there the readings may part.
+#[inline]
+pub(super) fn follow(frames: &mut Option<FrameTracker>, instr: &Instr<'_>) {
+    if let Some(tracker) = frames
+        && tracker.crosses(instr)
+    {
+        *frames = None;
+    }
+}
+
 /// Whether an instruction of the stream at `start`, read in order, runs past the end of the
 /// frame it starts in: the quick test that spares ordinary streams the replay.
 fn straddles(data: &[u8], start: usize, max_opcodes: u64) -> bool {

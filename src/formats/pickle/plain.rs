@@ -416,7 +416,8 @@ pub(super) mod tests {
         (quick, machine)
     }
 
-    fn outline(report: &ArtifactReport) -> Vec<(String, Option<u64>)> {
+    /// Rule and offset of each finding: what two readings of one input must agree on.
+    pub(in super::super) fn outline(report: &ArtifactReport) -> Vec<(String, Option<u64>)> {
         report
             .findings
             .iter()

@@ -673,9 +673,6 @@ impl<'a> Arena<'a> {
         made
     }
 
-    /// Adds `values` to the container `id` (list, set, dict); other nodes are left alone.
-    /// `kept`: the container is one the analysis needs whole, which takes items from the
-    /// reserve once the budget is spent.
     /// Counts `n` items added to container `id` without keeping them (a batch of plain data
     /// read by its shape only, `batch.rs`).
     pub fn leave_out(&mut self, id: NodeId, n: usize) {
@@ -688,6 +685,9 @@ impl<'a> Arena<'a> {
         }
     }
 
+    /// Adds `values` to the container `id` (list, set, dict); other nodes are left alone.
+    /// `kept`: the container is one the analysis needs whole, which takes items from the
+    /// reserve once the budget is spent.
     pub fn push_into(&mut self, id: NodeId, values: &[Value<'a>], kept: bool) {
         let Some(Node::List(items) | Node::Set(items) | Node::Dict(items)) =
             self.nodes.get(id as usize)

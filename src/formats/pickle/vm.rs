@@ -10,7 +10,7 @@ use crate::scan::context::Ctx;
 use crate::scan::deadline;
 
 use super::budget::{EXACT_AFTER_WRAPPER, Exact, Recent};
-use super::frames::FrameTracker;
+use super::frames::{self, FrameTracker};
 use super::globals::Imports;
 use super::memo::Memo;
 use super::ops::{self, Arg, Instr, Op};
@@ -206,6 +206,7 @@ pub(super) struct Machine<'a, 'c, 'x> {
     pub recent: Recent<'a>,
     /// What is made whole after a joblib array wrapper.
     pub exact: Exact,
+    /// Where later batches of a large container were left to the machine (`batch.rs`).
     pub batches: super::batch::Batches,
     /// The frames of the in-order reading, until an instruction runs past its frame or the
     /// reading jumps (joblib's inline data): then `None`.
@@ -224,6 +225,7 @@ pub struct Workspace<'a> {
 
 /// The value a scalar opcode pushes (`None`, booleans, integers, floats, strings and bytes);
 /// `Unknown` for any other opcode.
+#[inline]
 pub(super) fn operand<'a>(instr: &Instr<'a>) -> Value<'a> {
     let raw = |bytes, kind| Value::Raw(Raw { bytes, kind });
     match (instr.op, instr.arg) {
@@ -372,11 +374,7 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
             }
             let instr =
                 ops::read(self.data, pos).map_err(|e| Halt::malformed(e.pos(), e.describe()))?;
-            if let Some(frames) = &mut self.frames
-                && frames.crosses(&instr)
-            {
-                self.frames = None;
-            }
+            frames::follow(&mut self.frames, &instr);
             if instr.op == Op::Mark
                 && let Some(end) = self.plain_batch(&instr, &mut count)
             {
@@ -595,14 +593,18 @@ impl<'a, 'c, 'x> Machine<'a, 'c, 'x> {
                 self.note_use(top);
                 self.push(top, pos)?;
             }
-            (Op::None, _) => self.push(Value::None, pos)?,
-            (Op::NewTrue, _) => self.push(Value::Bool(true), pos)?,
-            (Op::NewFalse, _) => self.push(Value::Bool(false), pos)?,
-            (Op::BinInt | Op::BinInt1 | Op::BinInt2, Arg::Int(i)) => {
-                self.push(Value::Int(i), pos)?
-            }
-            (Op::BinFloat, Arg::Float(f)) => self.push(Value::Float(f), pos)?,
-            (Op::Long1 | Op::Long4, Arg::Bytes(_)) => self.push(operand(&instr), pos)?,
+            (
+                Op::None
+                | Op::NewTrue
+                | Op::NewFalse
+                | Op::BinInt
+                | Op::BinInt1
+                | Op::BinInt2
+                | Op::BinFloat
+                | Op::Long1
+                | Op::Long4,
+                _,
+            ) => self.push(operand(&instr), pos)?,
             (Op::BinUnicode | Op::ShortBinUnicode | Op::BinUnicode8, Arg::Bytes(bytes)) => {
                 self.push_raw(bytes, RawKind::Utf8, pos)?;
             }
